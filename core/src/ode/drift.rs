@@ -1,0 +1,160 @@
+//! The per-mode drift matrix `M(ρ) = M0 + (ρ/D)·M1` (untied) or `M0 + (ρ/√D)·M1 + ρ·M2` (tied),
+//! and the bias drift, from the global order parameters (SPEC §5, vector form (a)).
+//!
+//! Untied, unit k, `S_k` its reconstruction set (all units, or m ≤ k when truncated):
+//! ```text
+//! dw^k_τ/dt = η(ρ_τ/D)[A^k v̂^k_τ + B^k w^k_τ − Σ_{m∈S_k, m≠k} T0^{km} E[g'(λ^k)g'(λ^m)] w^m_τ]
+//! dv̂^k_τ/dt = η[(ρ_τ/D) A^k w^k_τ − Σ_{m∈S_k} E[g(λ^k)g(λ^m)] v̂^m_τ]
+//! dβ^k/dt   = η[R^{kk} E[g''(λ^k)] − Σ_{m∈S_k} T0^{km} E[g'(λ^k)g(λ^m)]]
+//! A^k = E[g'(λ^k)],  B^k = R^{kk}E[g'''(λ^k)] − Σ_{m∈S_k} T0^{km}E[g''(λ^k)g(λ^m)] − T0^{kk}E[g'(λ^k)²]
+//! ```
+//! Tied (`v ≡ w`, `R = Q/√D`, `T0 = WWᵀ/D`), from `E[x_τ F(λ)] = Σ_l Cov(x_τ,λ^l) E[∂_l F]`:
+//! ```text
+//! dw^k_τ/dt = η[−Σ_{m∈S_k} E[g(λ^k)g(λ^m)] w^m_τ + (ρ_τ/√D)(2A^k + Q^{kk}E[g'''(λ^k)]) w^k_τ
+//!              − ρ_τ(Σ_{m∈S_k} T0^{km}E[g''(λ^k)g(λ^m)] + T0^{kk}E[g'(λ^k)²]) w^k_τ
+//!              − ρ_τ Σ_{m∈S_k, m≠k} T0^{km}E[g'(λ^k)g'(λ^m)] w^m_τ]
+//! ```
+//! Sanger's rule keeps only `−Σ E[gg] w + (ρ_τ/√D) A^k w^k` (the decoder-gradient term).
+//! Expectations over `λ ~ N(β, Q)`; same-unit terms use the one-point integrals, so aligned units
+//! never divide by a vanishing determinant.
+
+use crate::activation::{Activation, Integral};
+use crate::model::{Algorithm, Training};
+use crate::order::OrderParams;
+
+/// Drift coefficients at one state. Matrices are n×n row-major, `n = 2K` (untied) or `K` (tied).
+pub struct Drift {
+    pub n: usize,
+    pub m0: Vec<f64>,
+    pub m1: Vec<f64>,
+    pub m2: Vec<f64>,
+    /// dβ/dt (zero when the bias is not trained)
+    pub dbeta: Vec<f64>,
+}
+
+/// Kernel values at one state: per unit (one-point) and per ordered pair (two-point).
+pub struct KernelValues {
+    pub k: usize,
+    pub a: Vec<f64>,
+    pub d2g: Vec<f64>,
+    pub d3g: Vec<f64>,
+    pub gg1: Vec<f64>,
+    pub dgdg1: Vec<f64>,
+    pub dgg1: Vec<f64>,
+    pub d2gg1: Vec<f64>,
+    /// `E[g(λ^k)g(λ^m)]` (diagonal: one-point)
+    pub i2: Vec<f64>,
+    /// `E[g'(λ^k)g'(λ^m)]`, k ≠ m
+    pub dgdg: Vec<f64>,
+    /// `E[g'(λ^k)g(λ^m)]` (diagonal: one-point)
+    pub dgg: Vec<f64>,
+    /// `E[g''(λ^k)g(λ^m)]` (diagonal: one-point)
+    pub d2gg: Vec<f64>,
+}
+
+impl KernelValues {
+    pub fn compute(act: &dyn Activation, o: &OrderParams, bias: bool) -> Self {
+        let k = o.k;
+        let mut kv = KernelValues {
+            k,
+            a: vec![0.0; k],
+            d2g: vec![0.0; k],
+            d3g: vec![0.0; k],
+            gg1: vec![0.0; k],
+            dgdg1: vec![0.0; k],
+            dgg1: vec![0.0; k],
+            d2gg1: vec![0.0; k],
+            i2: vec![0.0; k * k],
+            dgdg: vec![0.0; k * k],
+            dgg: vec![0.0; k * k],
+            d2gg: vec![0.0; k * k],
+        };
+        for u in 0..k {
+            let s = o.single(u);
+            kv.a[u] = act.integral(Integral::Dg, &s);
+            kv.d2g[u] = if bias { act.integral(Integral::D2g, &s) } else { 0.0 };
+            kv.d3g[u] = act.integral(Integral::D3g, &s);
+            kv.gg1[u] = act.integral(Integral::GG1, &s);
+            kv.dgdg1[u] = act.integral(Integral::DgDg1, &s);
+            kv.dgg1[u] = if bias { act.integral(Integral::DgG1, &s) } else { 0.0 };
+            kv.d2gg1[u] = act.integral(Integral::D2gG1, &s);
+            kv.i2[u * k + u] = kv.gg1[u];
+            kv.dgg[u * k + u] = kv.dgg1[u];
+            kv.d2gg[u * k + u] = kv.d2gg1[u];
+            for m in 0..k {
+                if m == u {
+                    continue;
+                }
+                let p = o.pair(u, m);
+                kv.i2[u * k + m] = act.integral(Integral::I2, &p);
+                kv.dgdg[u * k + m] = act.integral(Integral::DgDg, &p);
+                if bias {
+                    kv.dgg[u * k + m] = act.integral(Integral::DgG, &p);
+                }
+                kv.d2gg[u * k + m] = act.integral(Integral::D2gG, &p);
+            }
+        }
+        kv
+    }
+}
+
+impl Drift {
+    pub fn new(tr: &Training, o: &OrderParams, kv: &KernelValues) -> Self {
+        let k = tr.k;
+        let eta = tr.lr;
+        let tied = tr.is_tied();
+        let n = if tied { k } else { 2 * k };
+        let mut m0 = vec![0.0; n * n];
+        let mut m1 = vec![0.0; n * n];
+        let mut m2 = vec![0.0; n * n];
+        let mut dbeta = vec![0.0; k];
+        for u in 0..k {
+            // B^k's sum over the reconstruction set and the bias drift
+            let mut sum_d2gg = 0.0;
+            let mut sum_dgg = 0.0;
+            for m in 0..k {
+                if tr.sees(u, m) {
+                    sum_d2gg += o.t0(u, m) * kv.d2gg[u * k + m];
+                    sum_dgg += o.t0(u, m) * kv.dgg[u * k + m];
+                }
+            }
+            if tr.bias {
+                dbeta[u] = eta * (o.r(u, u) * kv.d2g[u] - sum_dgg);
+            }
+            if tied {
+                for m in 0..k {
+                    if tr.sees(u, m) {
+                        m0[u * n + m] = -eta * kv.i2[u * k + m];
+                    }
+                }
+                if tr.algorithm == Algorithm::Sanger {
+                    m1[u * n + u] = eta * kv.a[u];
+                    continue;
+                }
+                m1[u * n + u] = eta * (2.0 * kv.a[u] + o.q(u, u) * kv.d3g[u]);
+                m2[u * n + u] = -eta * (sum_d2gg + o.t0(u, u) * kv.dgdg1[u]);
+                for m in 0..k {
+                    if m != u && tr.sees(u, m) {
+                        m2[u * n + m] = -eta * o.t0(u, m) * kv.dgdg[u * k + m];
+                    }
+                }
+            } else {
+                let b = o.r(u, u) * kv.d3g[u] - sum_d2gg - o.t0(u, u) * kv.dgdg1[u];
+                // rows 0..k: w, rows k..2k: v̂
+                m1[u * n + u] = eta * b;
+                m1[u * n + (k + u)] = eta * kv.a[u];
+                m1[(k + u) * n + u] = eta * kv.a[u];
+                for m in 0..k {
+                    if !tr.sees(u, m) {
+                        continue;
+                    }
+                    if m != u {
+                        m1[u * n + m] = -eta * o.t0(u, m) * kv.dgdg[u * k + m];
+                    }
+                    m0[(k + u) * n + (k + m)] = -eta * kv.i2[u * k + m];
+                }
+            }
+        }
+        Drift { n, m0, m1, m2, dbeta }
+    }
+}

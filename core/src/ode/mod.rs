@@ -1,0 +1,15 @@
+//! The exact ODEs of online SGD as D → ∞ (SPEC §5) and their integration.
+//!
+//! Problem definition ([`system`]) and solver ([`integrate`]) are separate. Per eigenmode τ the
+//! dynamics is linear, `d/dt y_τ = M(ρ_τ) y_τ`, with a matrix that depends only on the global
+//! order parameters: the vector form (a) integrates `y_τ = (w_τ, v̂_τ)` (or `w_τ` when tied), the
+//! density form (b) integrates `P_τ = y_τ y_τᵀ` with `dP/dt = MP + PMᵀ`. Both may be mixed: the
+//! spike+bulk reduction keeps the spikes as vectors and all bulk modes of one eigenvalue as one
+//! aggregated density block, which is exact when the bulk eigenvalue is shared.
+
+pub mod drift;
+pub mod integrate;
+pub mod system;
+
+pub use integrate::{IntegratorOptions, integrate};
+pub use system::{OdeState, OdeSystem};

@@ -1,0 +1,94 @@
+//! Order parameters (SPEC §3) and the population error as a function of them.
+
+use crate::activation::{Activation, Gauss3, Integral};
+
+/// K×K order parameters, row-major: `Q = WΩWᵀ/D`, `R = VΩWᵀ/D^{3/2}`, `T0 = VVᵀ/D`, `T = VΩVᵀ/D²`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrderParams {
+    pub k: usize,
+    pub q: Vec<f64>,
+    pub r: Vec<f64>,
+    pub t0: Vec<f64>,
+    pub t: Vec<f64>,
+    pub beta: Vec<f64>,
+}
+
+impl OrderParams {
+    pub fn zeros(k: usize) -> Self {
+        OrderParams { k, q: vec![0.0; k * k], r: vec![0.0; k * k], t0: vec![0.0; k * k], t: vec![0.0; k * k], beta: vec![0.0; k] }
+    }
+
+    /// From weights in the eigenbasis of Ω (`we`, `ve`: K×D row-major; `ve` = `we` when tied).
+    pub fn from_eigenbasis(we: &[f64], ve: &[f64], beta: &[f64], rho: &[f64]) -> Self {
+        let d = rho.len();
+        let k = we.len() / d;
+        let df = d as f64;
+        let mut o = OrderParams::zeros(k);
+        o.beta.copy_from_slice(beta);
+        for a in 0..k {
+            let (wa, va) = (&we[a * d..(a + 1) * d], &ve[a * d..(a + 1) * d]);
+            for b in 0..k {
+                let (wb, vb) = (&we[b * d..(b + 1) * d], &ve[b * d..(b + 1) * d]);
+                let (mut q, mut r, mut t0, mut t) = (0.0, 0.0, 0.0, 0.0);
+                for i in 0..d {
+                    q += rho[i] * wa[i] * wb[i];
+                    r += rho[i] * va[i] * wb[i];
+                    t0 += va[i] * vb[i];
+                    t += rho[i] * va[i] * vb[i];
+                }
+                o.q[a * k + b] = q / df;
+                o.r[a * k + b] = r / df.powf(1.5);
+                o.t0[a * k + b] = t0 / df;
+                o.t[a * k + b] = t / (df * df);
+            }
+        }
+        o
+    }
+
+    #[inline]
+    pub fn q(&self, a: usize, b: usize) -> f64 {
+        self.q[a * self.k + b]
+    }
+    #[inline]
+    pub fn r(&self, a: usize, b: usize) -> f64 {
+        self.r[a * self.k + b]
+    }
+    #[inline]
+    pub fn t0(&self, a: usize, b: usize) -> f64 {
+        self.t0[a * self.k + b]
+    }
+
+    /// The Gaussian of `(λ^a, λ^b)`: means `(β^a, β^b)`, covariance from Q.
+    pub fn pair(&self, a: usize, b: usize) -> Gauss3 {
+        let mut g = Gauss3::zero();
+        g.mean[0] = self.beta[a];
+        g.mean[1] = self.beta[b];
+        g.cov = [[self.q(a, a), self.q(a, b), 0.0], [self.q(b, a), self.q(b, b), 0.0], [0.0; 3]];
+        g
+    }
+
+    /// The Gaussian of `λ^a` alone.
+    pub fn single(&self, a: usize) -> Gauss3 {
+        let mut g = Gauss3::zero();
+        g.mean[0] = self.beta[a];
+        g.cov[0][0] = self.q(a, a);
+        g
+    }
+
+    /// `ε = TrΩ/(2D) − Σ_k R^{kk} E[g'(λ^k)] + ½ Σ_{k,l} T0^{kl} E[g(λ^k) g(λ^l)]` (SPEC §3),
+    /// with `half_trace = TrΩ/(2D)`.
+    pub fn error(&self, act: &dyn Activation, half_trace: f64) -> f64 {
+        let k = self.k;
+        let mut eps = half_trace;
+        for a in 0..k {
+            eps -= self.r(a, a) * act.integral(Integral::Dg, &self.single(a));
+            eps += 0.5 * self.t0(a, a) * act.integral(Integral::GG1, &self.single(a));
+            for b in 0..k {
+                if b != a {
+                    eps += 0.5 * self.t0(a, b) * act.integral(Integral::I2, &self.pair(a, b));
+                }
+            }
+        }
+        eps
+    }
+}

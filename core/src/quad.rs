@@ -1,0 +1,94 @@
+//! Gauss–Hermite expectations for `#[activation(quadrature)]` (nodes and weights are emitted by the
+//! macro as constants). `x = μ + L z` with `L` the Cholesky factor of the covariance, computed so
+//! that semidefinite covariances (aligned units, zero variance) are handled: a vanishing pivot
+//! gives a zero column.
+
+use crate::activation::Gauss3;
+
+/// Lower Cholesky factor of the leading `k×k` block, semidefinite-safe.
+fn cholesky(n: &Gauss3, k: usize) -> [[f64; 3]; 3] {
+    let mut l = [[0.0; 3]; 3];
+    for j in 0..k {
+        let mut d = n.cov[j][j];
+        for m in 0..j {
+            d -= l[j][m] * l[j][m];
+        }
+        let piv = if d > 1e-14 * n.cov[j][j].abs().max(1e-300) { d.sqrt() } else { 0.0 };
+        l[j][j] = piv;
+        for i in j + 1..k {
+            let mut s = n.cov[i][j];
+            for m in 0..j {
+                s -= l[i][m] * l[j][m];
+            }
+            l[i][j] = if piv > 0.0 { s / piv } else { 0.0 };
+        }
+    }
+    l
+}
+
+/// `E[f(x1)]`, x1 the first variable of `n`.
+pub fn gh1(z: &[f64], w: &[f64], n: &Gauss3, f: impl Fn(f64) -> f64) -> f64 {
+    let s = n.cov[0][0].max(0.0).sqrt();
+    z.iter().zip(w).map(|(z, w)| w * f(n.mean[0] + s * z)).sum()
+}
+
+/// `E[f(x1, x2)]`.
+pub fn gh2(z: &[f64], w: &[f64], n: &Gauss3, f: impl Fn(f64, f64) -> f64) -> f64 {
+    let l = cholesky(n, 2);
+    let mut acc = 0.0;
+    for (za, wa) in z.iter().zip(w) {
+        let x1 = n.mean[0] + l[0][0] * za;
+        let base = n.mean[1] + l[1][0] * za;
+        let mut inner = 0.0;
+        for (zb, wb) in z.iter().zip(w) {
+            inner += wb * f(x1, base + l[1][1] * zb);
+        }
+        acc += wa * inner;
+    }
+    acc
+}
+
+/// `E[f(x1, x2, x3)]`.
+pub fn gh3(z: &[f64], w: &[f64], n: &Gauss3, f: impl Fn(f64, f64, f64) -> f64) -> f64 {
+    let l = cholesky(n, 3);
+    let mut acc = 0.0;
+    for (za, wa) in z.iter().zip(w) {
+        let x1 = n.mean[0] + l[0][0] * za;
+        for (zb, wb) in z.iter().zip(w) {
+            let x2 = n.mean[1] + l[1][0] * za + l[1][1] * zb;
+            let base3 = n.mean[2] + l[2][0] * za + l[2][1] * zb;
+            let mut inner = 0.0;
+            for (zc, wc) in z.iter().zip(w) {
+                inner += wc * f(x1, x2, base3 + l[2][2] * zc);
+            }
+            acc += wa * wb * inner;
+        }
+    }
+    acc
+}
+
+/// `E[f(x1, x3) · x2]` exactly in x2: with the variables ordered (x1, x3, x2) and `x = μ + Lz`,
+/// `E[x2 | z1, z2] = μ2 + L31 z1 + L32 z2`, leaving a 2-d rule (used for I3).
+pub fn gh_linear_middle(z: &[f64], w: &[f64], n: &Gauss3, f: impl Fn(f64, f64) -> f64) -> f64 {
+    let perm = [0usize, 2, 1];
+    let mut p = Gauss3::zero();
+    for i in 0..3 {
+        p.mean[i] = n.mean[perm[i]];
+        for j in 0..3 {
+            p.cov[i][j] = n.cov[perm[i]][perm[j]];
+        }
+    }
+    let l = cholesky(&p, 3);
+    let mut acc = 0.0;
+    for (za, wa) in z.iter().zip(w) {
+        let x1 = p.mean[0] + l[0][0] * za;
+        let mut inner = 0.0;
+        for (zb, wb) in z.iter().zip(w) {
+            let x3 = p.mean[1] + l[1][0] * za + l[1][1] * zb;
+            let x2 = p.mean[2] + l[2][0] * za + l[2][1] * zb;
+            inner += wb * f(x1, x3) * x2;
+        }
+        acc += wa * inner;
+    }
+    acc
+}

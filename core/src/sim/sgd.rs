@@ -1,0 +1,141 @@
+//! One online-SGD step without allocation (SPEC §1, with the reference code's scalings):
+//!
+//! ```text
+//! w^k ← w^k + (η/D²) g'(λ^k) (v^k·Δ_k/√D) x
+//! v^k ← v^k + (η/D)  g(λ^k) Δ_k
+//! β^k ← β^k + (η/D)  g'(λ^k) (v^k·Δ_k/D)
+//! tied: w^k ← w^k + (η/D)[g(λ^k)Δ_k + g'(λ^k)(w^k·Δ_k/√D) x]
+//! ```
+//! with `Δ_k = Δ` (vanilla) or `x − Σ_{m≤k} v^m g(λ^m)` (truncated, Sanger). Units are updated in
+//! reverse order while a running residual adds back each unit's old contribution, so every update
+//! sees the old weights and no temporary vectors are needed.
+
+use super::sampler::Sampler;
+use crate::activation::Activation;
+use crate::model::{Algorithm, Training, Weights};
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+/// SGD state with preallocated buffers.
+pub struct Sgd<'a> {
+    pub weights: Weights,
+    pub training: Training,
+    pub act: &'a dyn Activation,
+    pub steps: u64,
+    rng: Xoshiro256PlusPlus,
+    x: Vec<f64>,
+    r: Vec<f64>,
+    lam: Vec<f64>,
+    gl: Vec<f64>,
+    dgl: Vec<f64>,
+}
+
+impl<'a> Sgd<'a> {
+    pub fn new(weights: Weights, training: Training, act: &'a dyn Activation, seed: u64) -> Self {
+        let (k, d) = (weights.k, weights.d);
+        Sgd {
+            weights,
+            training,
+            act,
+            steps: 0,
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5eed_5eed_5eed_5eed),
+            x: vec![0.0; d],
+            r: vec![0.0; d],
+            lam: vec![0.0; k],
+            gl: vec![0.0; k],
+            dgl: vec![0.0; k],
+        }
+    }
+
+    /// Runs `n` steps on fresh samples.
+    pub fn run(&mut self, sampler: &dyn Sampler, n: u64) {
+        for _ in 0..n {
+            let mut x = std::mem::take(&mut self.x);
+            sampler.sample(&mut self.rng, &mut x);
+            self.step(&x);
+            self.x = x;
+        }
+    }
+
+    /// One step on the input `x`.
+    pub fn step(&mut self, x: &[f64]) {
+        let Weights { k, d, w, v, beta } = &mut self.weights;
+        let (k, d) = (*k, *d);
+        let tr = self.training;
+        let tied = tr.is_tied();
+        let df = d as f64;
+        let sqrt_d = df.sqrt();
+        let eta = tr.lr;
+        // pre-activations and g, g'
+        for u in 0..k {
+            let row = &w[u * d..(u + 1) * d];
+            let dot: f64 = row.iter().zip(x).map(|(a, b)| a * b).sum();
+            let l = dot / sqrt_d + beta[u];
+            self.lam[u] = l;
+            self.gl[u] = self.act.g(l);
+            self.dgl[u] = self.act.dg(l);
+        }
+        // full residual Δ = x − Σ_k v^k g(λ^k)
+        let r = &mut self.r;
+        r.copy_from_slice(x);
+        for u in 0..k {
+            let row = if tied { &w[u * d..(u + 1) * d] } else { &v[u * d..(u + 1) * d] };
+            let gu = self.gl[u];
+            for (ri, vi) in r.iter_mut().zip(row) {
+                *ri -= gu * vi;
+            }
+        }
+        let truncated = tr.algorithm != Algorithm::Vanilla;
+        let sanger = tr.algorithm == Algorithm::Sanger;
+        for u in (0..k).rev() {
+            let (gu, dgu) = (self.gl[u], self.dgl[u]);
+            let a = eta / df * gu;
+            if tied {
+                let row = &mut w[u * d..(u + 1) * d];
+                let c: f64 = row.iter().zip(r.iter()).map(|(a, b)| a * b).sum();
+                let b = if sanger { 0.0 } else { eta / df * dgu * c / sqrt_d };
+                for i in 0..d {
+                    let old = row[i];
+                    row[i] = old + a * r[i] + b * x[i];
+                    if truncated {
+                        r[i] += gu * old;
+                    }
+                }
+                if tr.bias {
+                    beta[u] += eta / df * dgu * c / df;
+                }
+            } else {
+                let vrow = &mut v[u * d..(u + 1) * d];
+                let mut c = 0.0;
+                if truncated {
+                    for (vi, ri) in vrow.iter_mut().zip(r.iter_mut()) {
+                        let old = *vi;
+                        c += old * *ri;
+                        *vi = old + a * *ri;
+                        *ri += gu * old;
+                    }
+                } else {
+                    for (vi, ri) in vrow.iter_mut().zip(r.iter()) {
+                        let old = *vi;
+                        c += old * ri;
+                        *vi = old + a * ri;
+                    }
+                }
+                let b = eta / (df * df) * dgu * c / sqrt_d;
+                let wrow = &mut w[u * d..(u + 1) * d];
+                for (wi, xi) in wrow.iter_mut().zip(x) {
+                    *wi += b * xi;
+                }
+                if tr.bias {
+                    beta[u] += eta / df * dgu * c / df;
+                }
+            }
+        }
+        self.steps += 1;
+    }
+
+    /// True when every weight is finite.
+    pub fn is_finite(&self) -> bool {
+        self.weights.w.iter().chain(&self.weights.v).chain(&self.weights.beta).all(|v| v.is_finite())
+    }
+}

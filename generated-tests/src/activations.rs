@@ -1,0 +1,79 @@
+//! At least ten activations beyond the built-ins, covering every family of the algebra
+//! (polynomials, erf of affine forms, Gaussian factors, steps, sign, ReLU variants, GELU) and mixtures.
+
+use aedyn::prelude::*;
+
+#[activation]
+pub fn leaky_relu(x: f64) -> f64 {
+    x.max(0.0) + 0.1 * x.min(0.0)
+}
+
+#[activation]
+pub fn abs_act(x: f64) -> f64 {
+    x.abs()
+}
+
+#[activation]
+pub fn shifted_relu(x: f64) -> f64 {
+    relu(x - 0.5)
+}
+
+#[activation]
+pub fn bump(x: f64) -> f64 {
+    (-(x * x) / 2.0).exp()
+}
+
+#[activation]
+pub fn cubic(x: f64) -> f64 {
+    x.powi(3) - 0.5 * x
+}
+
+#[activation]
+pub fn square(x: f64) -> f64 {
+    x * x
+}
+
+#[activation]
+pub fn affine_erf(x: f64) -> f64 {
+    erf(2.0 * x + 0.3)
+}
+
+#[activation]
+pub fn step(x: f64) -> f64 {
+    heaviside(x - 0.2)
+}
+
+#[activation]
+pub fn relu_plus_erf(x: f64) -> f64 {
+    relu(x) + 0.5 * erf(x)
+}
+
+#[activation]
+pub fn x_erf(x: f64) -> f64 {
+    x * erf(x / SQRT_2)
+}
+
+#[activation]
+pub fn gauss_erf(x: f64) -> f64 {
+    exp(-0.3 * x * x) * erf(x)
+}
+
+#[activation]
+pub fn poly_relu(x: f64) -> f64 {
+    x.powi(2) * heaviside(x) - 0.25 * x
+}
+
+#[activation]
+pub fn shifted_sign(x: f64) -> f64 {
+    (x + 0.25).signum()
+}
+
+#[activation(quadrature)]
+pub fn soft(x: f64) -> f64 {
+    softplus(x)
+}
+
+#[activation(quadrature)]
+pub fn silu(x: f64) -> f64 {
+    x * sigmoid(x)
+}

@@ -1,0 +1,380 @@
+//! `expand(attr, item)`: the whole attribute as a plain function, testable without a compiler
+//! (the pattern of serde_derive / pyo3-macros-backend). The proc-macro entry only calls this.
+
+use crate::derive::{DeriveError, Emitter, MTerm, roots};
+use crate::expr::{self, Expr};
+use crate::series::{self, NotInAlgebra, Series, Term};
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote};
+use syn::spanned::Spanned;
+
+/// Options of `#[activation(...)]`.
+#[derive(Default, Debug)]
+pub struct Options {
+    /// Allow Gauss–Hermite quadrature where no closed form exists.
+    pub quadrature: bool,
+    /// The run-time name (default: the function's name).
+    pub name: Option<String>,
+}
+
+fn parse_options(attr: TokenStream) -> syn::Result<Options> {
+    let mut opts = Options::default();
+    if attr.is_empty() {
+        return Ok(opts);
+    }
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("quadrature") {
+            opts.quadrature = true;
+            Ok(())
+        } else if meta.path.is_ident("name") {
+            let s: syn::LitStr = meta.value()?.parse()?;
+            opts.name = Some(s.value());
+            Ok(())
+        } else {
+            Err(meta.error("#[activation]: unknown option; supported: `quadrature`, `name = \"...\"`"))
+        }
+    });
+    syn::parse::Parser::parse2(parser, attr)?;
+    Ok(opts)
+}
+
+/// What one integral multiplies, per integration variable.
+#[derive(Clone, Copy)]
+enum Piece {
+    /// g⁽ᵏ⁾(x_v)
+    G(usize, usize),
+    /// x_vᵖ
+    X(usize, u32),
+}
+
+struct Spec {
+    variant: &'static str,
+    fn_name: &'static str,
+    definition: &'static str,
+    latex: &'static str,
+    arity: usize,
+    pieces: &'static [Piece],
+}
+
+use Piece::{G, X};
+const SPECS: [Spec; 16] = [
+    Spec { variant: "I2", fn_name: "i2", definition: "E[g(x1) g(x2)]", latex: "\\mathbb{E}[g(x_1)\\,g(x_2)]", arity: 2, pieces: &[G(0, 0), G(1, 0)] },
+    Spec { variant: "J2", fn_name: "j2", definition: "E[x1 g(x2)]", latex: "\\mathbb{E}[x_1\\,g(x_2)]", arity: 2, pieces: &[X(0, 1), G(1, 0)] },
+    Spec { variant: "I21", fn_name: "i21", definition: "E[g'(x1) x1 x2]", latex: "\\mathbb{E}[g'(x_1)\\,x_1 x_2]", arity: 2, pieces: &[G(0, 1), X(0, 1), X(1, 1)] },
+    Spec { variant: "I22", fn_name: "i22", definition: "E[g'(x1) x2²]", latex: "\\mathbb{E}[g'(x_1)\\,x_2^2]", arity: 2, pieces: &[G(0, 1), X(1, 2)] },
+    Spec { variant: "I3", fn_name: "i3", definition: "E[g'(x1) x2 g(x3)]", latex: "\\mathbb{E}[g'(x_1)\\,x_2\\,g(x_3)]", arity: 3, pieces: &[G(0, 1), X(1, 1), G(2, 0)] },
+    Spec { variant: "G", fn_name: "e_g", definition: "E[g(x)]", latex: "\\mathbb{E}[g(x)]", arity: 1, pieces: &[G(0, 0)] },
+    Spec { variant: "Dg", fn_name: "e_dg", definition: "E[g'(x)]", latex: "\\mathbb{E}[g'(x)]", arity: 1, pieces: &[G(0, 1)] },
+    Spec { variant: "D2g", fn_name: "e_d2g", definition: "E[g''(x)]", latex: "\\mathbb{E}[g''(x)]", arity: 1, pieces: &[G(0, 2)] },
+    Spec { variant: "D3g", fn_name: "e_d3g", definition: "E[g'''(x)]", latex: "\\mathbb{E}[g'''(x)]", arity: 1, pieces: &[G(0, 3)] },
+    Spec { variant: "GG1", fn_name: "e_g_g", definition: "E[g(x)²]", latex: "\\mathbb{E}[g(x)^2]", arity: 1, pieces: &[G(0, 0), G(0, 0)] },
+    Spec { variant: "DgDg1", fn_name: "e_dg_dg", definition: "E[g'(x)²]", latex: "\\mathbb{E}[g'(x)^2]", arity: 1, pieces: &[G(0, 1), G(0, 1)] },
+    Spec { variant: "DgG1", fn_name: "e_dg_g", definition: "E[g'(x) g(x)]", latex: "\\mathbb{E}[g'(x)\\,g(x)]", arity: 1, pieces: &[G(0, 1), G(0, 0)] },
+    Spec { variant: "D2gG1", fn_name: "e_d2g_g", definition: "E[g''(x) g(x)]", latex: "\\mathbb{E}[g''(x)\\,g(x)]", arity: 1, pieces: &[G(0, 2), G(0, 0)] },
+    Spec { variant: "DgDg", fn_name: "e_dg1_dg2", definition: "E[g'(x1) g'(x2)]", latex: "\\mathbb{E}[g'(x_1)\\,g'(x_2)]", arity: 2, pieces: &[G(0, 1), G(1, 1)] },
+    Spec { variant: "DgG", fn_name: "e_dg1_g2", definition: "E[g'(x1) g(x2)]", latex: "\\mathbb{E}[g'(x_1)\\,g(x_2)]", arity: 2, pieces: &[G(0, 1), G(1, 0)] },
+    Spec { variant: "D2gG", fn_name: "e_d2g1_g2", definition: "E[g''(x1) g(x2)]", latex: "\\mathbb{E}[g''(x_1)\\,g(x_2)]", arity: 2, pieces: &[G(0, 2), G(1, 0)] },
+];
+
+/// The result of deriving one integral.
+pub struct Derived {
+    pub method: &'static str,
+    pub body: TokenStream,
+    pub trace: String,
+}
+
+/// Products of the pieces as multi-variable terms.
+fn integrand(spec: &Spec, series: &[Result<Series, NotInAlgebra>; 4]) -> Result<Vec<MTerm>, DeriveError> {
+    let mut terms = vec![MTerm::one()];
+    for piece in spec.pieces {
+        let (v, factor): (usize, Series) = match *piece {
+            G(v, k) => (v, series[k].clone().map_err(|e| DeriveError::NoClosedForm(e.0))?),
+            X(v, p) => (v, vec![Term { p, ..Term::constant(1.0) }]),
+        };
+        let mut next = Vec::new();
+        for t in &terms {
+            for f in &factor {
+                let mut f = f.clone();
+                let c = f.c;
+                f.c = 1.0;
+                if let Some(mut m) = t.clone().times(v, &f) {
+                    m.c *= c;
+                    next.push(m);
+                }
+            }
+        }
+        terms = next;
+    }
+    Ok(terms)
+}
+
+fn derive_closed(spec: &Spec, series: &[Result<Series, NotInAlgebra>; 4]) -> Result<Derived, DeriveError> {
+    let terms = integrand(spec, series)?;
+    let mut em = Emitter::new();
+    let (n, one) = roots();
+    for t in terms {
+        em.expect(t, &n, &one, 0)?;
+    }
+    let stmts = em.stmts;
+    let body = quote! {
+        let #one = 1.0_f64;
+        let mut acc = 0.0_f64;
+        #(#stmts)*
+        acc
+    };
+    Ok(Derived { method: "ClosedForm", body, trace: em.trace.join("\n") })
+}
+
+/// Gauss–Hermite orders for 1-, 2- and 3-variable integrals.
+const GH_ORDERS: [usize; 3] = [96, 80, 20];
+
+fn derive_quadrature(spec: &Spec) -> Derived {
+    let vars: Vec<_> = (0..spec.arity).map(|v| format_ident!("x{}", v)).collect();
+    let factors: Vec<TokenStream> = spec
+        .pieces
+        .iter()
+        .map(|p| match *p {
+            G(v, k) => {
+                let x = &vars[v];
+                let f = [quote!(g), quote!(dg), quote!(d2g), quote!(d3g)][k].clone();
+                quote!(self.#f(#x))
+            }
+            X(v, p) => {
+                let x = &vars[v];
+                let p = p as i32;
+                quote!(#x.powi(#p))
+            }
+        })
+        .collect();
+    let (f, nodes, weights) = match spec.arity {
+        1 => (quote!(gh1), quote!(Self::GH_NODES_1), quote!(Self::GH_WEIGHTS_1)),
+        2 => (quote!(gh2), quote!(Self::GH_NODES_2), quote!(Self::GH_WEIGHTS_2)),
+        _ => (quote!(gh3), quote!(Self::GH_NODES_3), quote!(Self::GH_WEIGHTS_3)),
+    };
+    if spec.variant == "I3" {
+        // linear in x2: integrate it exactly, leaving a 2-d rule
+        let order = GH_ORDERS[1];
+        return Derived {
+            method: "Quadrature",
+            body: quote! {
+                ::aedyn::quad::gh_linear_middle(&Self::GH_NODES_2, &Self::GH_WEIGHTS_2, n, |x0, x2| self.dg(x0) * self.g(x2))
+            },
+            trace: format!("Gauss–Hermite quadrature, {order}^2 nodes on the Cholesky factor of (x1, x3), exact in x2"),
+        };
+    }
+    let product = crate::expr::join(&factors, quote!(*));
+    let body = quote! {
+        ::aedyn::quad::#f(&#nodes, &#weights, n, |#(#vars),*| #product)
+    };
+    let order = GH_ORDERS[spec.arity - 1];
+    Derived {
+        method: "Quadrature",
+        body,
+        trace: format!("Gauss–Hermite quadrature, {order}^{} nodes on the Cholesky factor of the covariance", spec.arity),
+    }
+}
+
+fn upper_camel(s: &str) -> String {
+    s.split('_').filter(|p| !p.is_empty()).map(|p| {
+        let mut c = p.chars();
+        c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+    }).collect()
+}
+
+/// The body expression and the argument name of `fn name(x: f64) -> f64 { body }`.
+fn body_of(item: &syn::ItemFn) -> syn::Result<(syn::Expr, String)> {
+    let sig = &item.sig;
+    if sig.inputs.len() != 1 {
+        return Err(syn::Error::new(sig.inputs.span(), "#[activation]: expected exactly one argument `x: f64`"));
+    }
+    let arg = match &sig.inputs[0] {
+        syn::FnArg::Typed(p) => match &*p.pat {
+            syn::Pat::Ident(i) => i.ident.to_string(),
+            other => return Err(syn::Error::new(other.span(), "#[activation]: the argument must be a plain name")),
+        },
+        other => return Err(syn::Error::new(other.span(), "#[activation]: expected a free function `fn(x: f64) -> f64`")),
+    };
+    let stmts = &item.block.stmts;
+    match stmts.as_slice() {
+        [syn::Stmt::Expr(e, None)] => Ok((e.clone(), arg)),
+        [syn::Stmt::Expr(syn::Expr::Return(r), _)] if r.expr.is_some() => Ok(((*r.expr.clone().unwrap_or_else(|| unreachable!())).clone(), arg)),
+        _ => Err(syn::Error::new(item.block.span(), "#[activation]: the body must be a single expression in the argument")),
+    }
+}
+
+/// Expands `#[activation(attr)] item`.
+pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let opts = parse_options(attr)?;
+    let item: syn::ItemFn = syn::parse2(item)?;
+    let (body, arg) = body_of(&item)?;
+    let g = expr::simplify(expr::parse(&body, &arg)?);
+    let mut derivs: Vec<Expr> = vec![g];
+    for k in 0..3 {
+        let d = expr::diff(&derivs[k]);
+        derivs.push(d);
+    }
+    let series: [Result<Series, NotInAlgebra>; 4] = std::array::from_fn(|k| series::to_series(&derivs[k]));
+
+    let fn_ident = &item.sig.ident;
+    let struct_ident = format_ident!("{}", upper_camel(&fn_ident.to_string()));
+    let name = opts.name.clone().unwrap_or_else(|| fn_ident.to_string());
+    let mut methods = Vec::new();
+    let mut arms = Vec::new();
+    let mut formulas = Vec::new();
+    let mut uses_quadrature = false;
+    for spec in &SPECS {
+        let derived = match derive_closed(spec, &series) {
+            Ok(d) => d,
+            Err(DeriveError::NoClosedForm(why)) if opts.quadrature => {
+                uses_quadrature = true;
+                let mut d = derive_quadrature(spec);
+                d.trace = format!("no closed form ({why}); {}", d.trace);
+                d
+            }
+            Err(DeriveError::NoClosedForm(why)) => {
+                return Err(syn::Error::new(
+                    body.span(),
+                    format!(
+                        "#[activation]: integral {} = {} of `{}` has no closed form: {why}; \
+                         add `#[activation(quadrature)]` to allow Gauss–Hermite quadrature",
+                        spec.variant, spec.definition, fn_ident
+                    ),
+                ));
+            }
+            Err(DeriveError::Undefined(why)) => Derived {
+                method: "Undefined",
+                body: quote!(f64::NAN),
+                trace: format!("undefined: {why}"),
+            },
+        };
+        let fname = format_ident!("{}", spec.fn_name);
+        let variant = format_ident!("{}", spec.variant);
+        let method = format_ident!("{}", derived.method);
+        let b = derived.body;
+        let doc = format!("`{}` ({}).", spec.definition, derived.method);
+        methods.push(quote! {
+            #[doc = #doc]
+            #[allow(unused_variables, clippy::all)]
+            pub fn #fname(&self, n: &::aedyn::Gauss3) -> f64 { #b }
+        });
+        arms.push(quote! { ::aedyn::Integral::#variant => self.#fname(n) });
+        let (def, trace, latex) = (spec.definition, derived.trace, spec.latex);
+        formulas.push(quote! {
+            ::aedyn::Formula {
+                integral: ::aedyn::Integral::#variant,
+                definition: #def,
+                method: ::aedyn::Method::#method,
+                derivation: #trace,
+                latex: #latex,
+            }
+        });
+    }
+    let code: Vec<TokenStream> = derivs.iter().map(expr::to_tokens).collect();
+    let (dg, d2g, d3g) = (&code[1], &code[2], &code[3]);
+    let texts: Vec<String> = derivs.iter().map(expr::to_text).collect();
+    let latex: Vec<String> = derivs.iter().map(expr::to_latex).collect();
+    let gh_consts = if uses_quadrature {
+        let mut out = Vec::new();
+        for (i, order) in GH_ORDERS.iter().enumerate() {
+            let (z, w) = crate::hermite::rule(*order);
+            let (zn, wn) = (format_ident!("GH_NODES_{}", i + 1), format_ident!("GH_WEIGHTS_{}", i + 1));
+            let (z, w): (Vec<_>, Vec<_>) = (z.iter().map(|v| expr::float_tokens(*v)).collect(), w.iter().map(|v| expr::float_tokens(*v)).collect());
+            out.push(quote! {
+                const #zn: [f64; #order] = [#(#z),*];
+                const #wn: [f64; #order] = [#(#w),*];
+            });
+        }
+        quote!(#(#out)*)
+    } else {
+        quote!()
+    };
+    let x = format_ident!("{}", arg);
+    let generated = quote! {
+        #[doc = concat!("The activation `", #name, "` declared with `#[activation]`.")]
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct #struct_ident;
+
+        impl #struct_ident {
+            #gh_consts
+            #(#methods)*
+        }
+
+        impl ::aedyn::Activation for #struct_ident {
+            fn name(&self) -> &'static str { #name }
+            fn g(&self, x: f64) -> f64 { #fn_ident(x) }
+            fn dg(&self, x: f64) -> f64 { #dg }
+            fn d2g(&self, x: f64) -> f64 { #d2g }
+            fn d3g(&self, x: f64) -> f64 { #d3g }
+            fn integral(&self, which: ::aedyn::Integral, n: &::aedyn::Gauss3) -> f64 {
+                match which { #(#arms),* }
+            }
+            fn formulas(&self) -> &'static [::aedyn::Formula] {
+                const F: &[::aedyn::Formula] = &[#(#formulas),*];
+                F
+            }
+            fn derivatives_text(&self) -> [&'static str; 4] { [#(#texts),*] }
+        }
+    };
+    let pretty = pretty(&generated);
+    let latex_doc = latex.join(" ; ");
+    let _ = x;
+    Ok(quote! {
+        #item
+        #generated
+        impl #struct_ident {
+            /// The pretty-printed code this attribute generated (for review and snapshots).
+            pub const EXPANSION: &'static str = #pretty;
+            /// g, g', g'', g''' in LaTeX, separated by " ; ".
+            pub const DERIVATIVES_LATEX: &'static str = #latex_doc;
+        }
+    })
+}
+
+/// `prettyplease` rendering of generated items.
+pub fn pretty(tokens: &TokenStream) -> String {
+    match syn::parse2::<syn::File>(tokens.clone()) {
+        Ok(f) => prettyplease::unparse(&f),
+        Err(_) => tokens.to_string(),
+    }
+}
+
+#[allow(dead_code)]
+fn span() -> Span {
+    Span::call_site()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_src(attr: &str, src: &str) -> syn::Result<TokenStream> {
+        expand(attr.parse().expect("tokens"), src.parse().expect("tokens"))
+    }
+
+    #[test]
+    fn erf_expansion_snapshot() {
+        let out = expand_src("name = \"erf\"", "fn erf_act(x: f64) -> f64 { erf(x / SQRT_2) }").expect("expands");
+        let file: syn::File = syn::parse2(out).expect("valid items");
+        // the EXPANSION constant duplicates the rest; snapshot the items before it
+        let items: Vec<_> = file.items.into_iter().take(4).collect();
+        insta::assert_snapshot!(prettyplease::unparse(&syn::File { shebang: None, attrs: vec![], items }));
+    }
+
+    #[test]
+    fn tanh_without_quadrature_names_the_integral() {
+        let err = expand_src("", "fn t(x: f64) -> f64 { x.tanh() }").err().expect("error");
+        let msg = err.to_string();
+        assert!(msg.contains("integral I2") && msg.contains("quadrature"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_option_is_rejected() {
+        assert!(expand_src("fast", "fn t(x: f64) -> f64 { x }").is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(upper_camel("leaky_relu"), "LeakyRelu");
+        assert_eq!(upper_camel("gelu"), "Gelu");
+    }
+}

@@ -1,0 +1,676 @@
+//! Expression IR of an activation body, its parser from `syn::Expr`, symbolic differentiation,
+//! simplification, and rendering (Rust code, text, LaTeX).
+
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use std::fmt::Write as _;
+use syn::spanned::Spanned;
+
+/// Unary functions of the accepted syntax. `Delta(n)` is the n-th derivative of Dirac's delta,
+/// produced only by differentiation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Func {
+    Erf,
+    Exp,
+    Tanh,
+    Sigmoid,
+    Softplus,
+    Relu,
+    Heaviside,
+    Sign,
+    Abs,
+    Delta(u32),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    Const(f64),
+    X,
+    Add(Vec<Expr>),
+    Mul(Vec<Expr>),
+    Div(Box<Expr>, Box<Expr>),
+    Powi(Box<Expr>, i32),
+    Call(Func, Box<Expr>),
+    /// `max(e, c)` with a constant c
+    Max(Box<Expr>, f64),
+    /// `min(e, c)` with a constant c
+    Min(Box<Expr>, f64),
+}
+
+pub const SUPPORTED: &str = "supported: float/int literals, consts of std::f64::consts, the argument, \
+`+ - * /`, unary `-`, parentheses, `.powi(N)`, `.abs()`, `.max(c)`, `.min(c)`, `.signum()`, `.exp()`, \
+`.tanh()`, and erf, exp, relu, heaviside, sign, sigmoid, softplus applied to any sub-expression";
+
+fn unsupported(span: Span, what: &str) -> syn::Error {
+    syn::Error::new(span, format!("#[activation]: unsupported {what}; {SUPPORTED}"))
+}
+
+/// Parses the body expression; `arg` is the name of the function's argument.
+pub fn parse(e: &syn::Expr, arg: &str) -> syn::Result<Expr> {
+    use syn::Expr as E;
+    match e {
+        E::Paren(p) => parse(&p.expr, arg),
+        E::Group(g) => parse(&g.expr, arg),
+        E::Block(b) if b.block.stmts.len() == 1 => match &b.block.stmts[0] {
+            syn::Stmt::Expr(inner, None) => parse(inner, arg),
+            s => Err(unsupported(s.span(), "statement")),
+        },
+        E::Lit(l) => match &l.lit {
+            syn::Lit::Float(f) => Ok(Expr::Const(f.base10_parse::<f64>()?)),
+            syn::Lit::Int(i) => Ok(Expr::Const(i.base10_parse::<f64>()?)),
+            other => Err(unsupported(other.span(), "literal")),
+        },
+        E::Path(p) => {
+            let segs: Vec<String> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+            let last = segs.last().map(String::as_str).unwrap_or("");
+            if segs.len() == 1 && last == arg {
+                return Ok(Expr::X);
+            }
+            named_const(last).map(Expr::Const).ok_or_else(|| unsupported(p.span(), &format!("name `{}`", segs.join("::"))))
+        }
+        E::Unary(u) => match u.op {
+            syn::UnOp::Neg(_) => Ok(neg(parse(&u.expr, arg)?)),
+            _ => Err(unsupported(u.span(), "unary operator")),
+        },
+        E::Binary(b) => {
+            let (l, r) = (parse(&b.left, arg)?, parse(&b.right, arg)?);
+            match b.op {
+                syn::BinOp::Add(_) => Ok(Expr::Add(vec![l, r])),
+                syn::BinOp::Sub(_) => Ok(Expr::Add(vec![l, neg(r)])),
+                syn::BinOp::Mul(_) => Ok(Expr::Mul(vec![l, r])),
+                syn::BinOp::Div(_) => Ok(Expr::Div(Box::new(l), Box::new(r))),
+                _ => Err(unsupported(b.span(), "binary operator")),
+            }
+        }
+        E::Call(c) => {
+            let name = match &*c.func {
+                E::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default(),
+                other => return Err(unsupported(other.span(), "call")),
+            };
+            let func = match name.as_str() {
+                "erf" => Func::Erf,
+                "exp" => Func::Exp,
+                "relu" => Func::Relu,
+                "heaviside" => Func::Heaviside,
+                "sign" => Func::Sign,
+                "sigmoid" => Func::Sigmoid,
+                "softplus" => Func::Softplus,
+                "tanh" => Func::Tanh,
+                _ => return Err(unsupported(c.func.span(), &format!("function `{name}`"))),
+            };
+            if c.args.len() != 1 {
+                return Err(unsupported(c.span(), "number of arguments (expected one)"));
+            }
+            Ok(Expr::Call(func, Box::new(parse(&c.args[0], arg)?)))
+        }
+        E::MethodCall(m) => {
+            let recv = parse(&m.receiver, arg)?;
+            let method = m.method.to_string();
+            let one_const = |what: &str| -> syn::Result<f64> {
+                if m.args.len() != 1 {
+                    return Err(unsupported(m.span(), &format!("`.{what}` arity (expected one argument)")));
+                }
+                let a = parse(&m.args[0], arg)?;
+                match simplify(a) {
+                    Expr::Const(c) => Ok(c),
+                    _ => Err(unsupported(m.args[0].span(), &format!("non-constant argument of `.{what}`"))),
+                }
+            };
+            match method.as_str() {
+                "powi" => {
+                    let n = one_const("powi")?;
+                    if n.fract() != 0.0 || n.abs() > 64.0 {
+                        return Err(unsupported(m.args[0].span(), "exponent of `.powi` (an integer up to 64)"));
+                    }
+                    Ok(Expr::Powi(Box::new(recv), n as i32))
+                }
+                "max" => Ok(Expr::Max(Box::new(recv), one_const("max")?)),
+                "min" => Ok(Expr::Min(Box::new(recv), one_const("min")?)),
+                "abs" | "signum" | "exp" | "tanh" if !m.args.is_empty() => {
+                    Err(unsupported(m.span(), &format!("arguments of `.{method}()`")))
+                }
+                "abs" => Ok(Expr::Call(Func::Abs, Box::new(recv))),
+                "signum" => Ok(Expr::Call(Func::Sign, Box::new(recv))),
+                "exp" => Ok(Expr::Call(Func::Exp, Box::new(recv))),
+                "tanh" => Ok(Expr::Call(Func::Tanh, Box::new(recv))),
+                _ => Err(unsupported(m.method.span(), &format!("method `.{method}`"))),
+            }
+        }
+        other => Err(unsupported(other.span(), "expression")),
+    }
+}
+
+fn named_const(name: &str) -> Option<f64> {
+    use std::f64::consts::*;
+    Some(match name {
+        "PI" => PI,
+        "E" => E,
+        "TAU" => TAU,
+        "SQRT_2" => SQRT_2,
+        "FRAC_1_SQRT_2" => FRAC_1_SQRT_2,
+        "FRAC_2_SQRT_PI" => FRAC_2_SQRT_PI,
+        "FRAC_1_PI" => FRAC_1_PI,
+        "FRAC_2_PI" => FRAC_2_PI,
+        "FRAC_PI_2" => FRAC_PI_2,
+        "FRAC_PI_3" => FRAC_PI_3,
+        "FRAC_PI_4" => FRAC_PI_4,
+        "FRAC_PI_6" => FRAC_PI_6,
+        "FRAC_PI_8" => FRAC_PI_8,
+        "LN_2" => LN_2,
+        "LN_10" => LN_10,
+        "LOG2_E" => LOG2_E,
+        "LOG10_E" => LOG10_E,
+        "LOG2_10" => LOG2_10,
+        "LOG10_2" => LOG10_2,
+        _ => return None,
+    })
+}
+
+pub fn neg(e: Expr) -> Expr {
+    Expr::Mul(vec![Expr::Const(-1.0), e])
+}
+
+fn c(v: f64) -> Expr {
+    Expr::Const(v)
+}
+
+fn call(f: Func, e: Expr) -> Expr {
+    Expr::Call(f, Box::new(e))
+}
+
+/// d/dx of an expression (distributional: Θ' = δ, δ⁽ⁿ⁾' = δ⁽ⁿ⁺¹⁾), simplified.
+pub fn diff(e: &Expr) -> Expr {
+    simplify(diff_raw(e))
+}
+
+fn diff_raw(e: &Expr) -> Expr {
+    match e {
+        Expr::Const(_) => c(0.0),
+        Expr::X => c(1.0),
+        Expr::Add(v) => Expr::Add(v.iter().map(diff_raw).collect()),
+        Expr::Mul(v) => Expr::Add(
+            (0..v.len())
+                .map(|i| {
+                    let mut f = v.clone();
+                    f[i] = diff_raw(&v[i]);
+                    Expr::Mul(f)
+                })
+                .collect(),
+        ),
+        Expr::Div(a, b) => Expr::Div(
+            Box::new(Expr::Add(vec![
+                Expr::Mul(vec![diff_raw(a), (**b).clone()]),
+                neg(Expr::Mul(vec![(**a).clone(), diff_raw(b)])),
+            ])),
+            Box::new(Expr::Powi(b.clone(), 2)),
+        ),
+        Expr::Powi(a, n) => Expr::Mul(vec![c(*n as f64), Expr::Powi(a.clone(), n - 1), diff_raw(a)]),
+        Expr::Max(a, k) => Expr::Mul(vec![call(Func::Heaviside, Expr::Add(vec![(**a).clone(), c(-k)])), diff_raw(a)]),
+        Expr::Min(a, k) => Expr::Mul(vec![call(Func::Heaviside, Expr::Add(vec![c(*k), neg((**a).clone())])), diff_raw(a)]),
+        Expr::Call(f, a) => {
+            let inner = diff_raw(a);
+            let a = (**a).clone();
+            let outer = match f {
+                Func::Erf => Expr::Mul(vec![c(std::f64::consts::FRAC_2_SQRT_PI), call(Func::Exp, neg(Expr::Powi(Box::new(a), 2)))]),
+                Func::Exp => call(Func::Exp, a),
+                Func::Tanh => Expr::Add(vec![c(1.0), neg(Expr::Powi(Box::new(call(Func::Tanh, a)), 2))]),
+                Func::Sigmoid => Expr::Mul(vec![
+                    call(Func::Sigmoid, a.clone()),
+                    Expr::Add(vec![c(1.0), neg(call(Func::Sigmoid, a))]),
+                ]),
+                Func::Softplus => call(Func::Sigmoid, a),
+                Func::Relu => call(Func::Heaviside, a),
+                Func::Heaviside => call(Func::Delta(0), a),
+                Func::Sign => Expr::Mul(vec![c(2.0), call(Func::Delta(0), a)]),
+                Func::Abs => call(Func::Sign, a),
+                Func::Delta(n) => call(Func::Delta(n + 1), a),
+            };
+            Expr::Mul(vec![outer, inner])
+        }
+    }
+}
+
+/// Constant folding and flattening: drops zeros and ones, merges constants, flattens nested sums
+/// and products, folds functions of constants.
+pub fn simplify(e: Expr) -> Expr {
+    match e {
+        Expr::Add(v) => {
+            let mut terms = Vec::new();
+            let mut k = 0.0;
+            for t in v.into_iter().map(simplify) {
+                match t {
+                    Expr::Const(x) => k += x,
+                    Expr::Add(inner) => {
+                        for u in inner {
+                            if let Expr::Const(x) = u { k += x } else { terms.push(u) }
+                        }
+                    }
+                    other => terms.push(other),
+                }
+            }
+            if k != 0.0 {
+                terms.push(Expr::Const(k));
+            }
+            match terms.len() {
+                0 => c(0.0),
+                1 => terms.pop().unwrap_or(c(0.0)),
+                _ => Expr::Add(terms),
+            }
+        }
+        Expr::Mul(v) => {
+            let mut factors = Vec::new();
+            let mut k = 1.0;
+            for f in v.into_iter().map(simplify) {
+                match f {
+                    Expr::Const(x) => k *= x,
+                    Expr::Mul(inner) => {
+                        for u in inner {
+                            if let Expr::Const(x) = u { k *= x } else { factors.push(u) }
+                        }
+                    }
+                    other => factors.push(other),
+                }
+            }
+            if k == 0.0 {
+                return c(0.0);
+            }
+            if factors.is_empty() {
+                return c(k);
+            }
+            if k != 1.0 {
+                factors.insert(0, c(k));
+            }
+            if factors.len() == 1 { factors.pop().unwrap_or(c(0.0)) } else { Expr::Mul(factors) }
+        }
+        Expr::Div(a, b) => match (simplify(*a), simplify(*b)) {
+            (Expr::Const(x), Expr::Const(y)) if y != 0.0 => c(x / y),
+            (Expr::Const(x), _) if x == 0.0 => c(0.0),
+            (a, Expr::Const(y)) if y != 0.0 => simplify(Expr::Mul(vec![c(1.0 / y), a])),
+            (a, b) => Expr::Div(Box::new(a), Box::new(b)),
+        },
+        Expr::Powi(a, n) => match (simplify(*a), n) {
+            (_, 0) => c(1.0),
+            (a, 1) => a,
+            (Expr::Const(x), n) => c(x.powi(n)),
+            (a, n) => Expr::Powi(Box::new(a), n),
+        },
+        Expr::Max(a, k) => match simplify(*a) {
+            Expr::Const(x) => c(x.max(k)),
+            a => Expr::Max(Box::new(a), k),
+        },
+        Expr::Min(a, k) => match simplify(*a) {
+            Expr::Const(x) => c(x.min(k)),
+            a => Expr::Min(Box::new(a), k),
+        },
+        Expr::Call(f, a) => match (f, simplify(*a)) {
+            (Func::Delta(_), Expr::Const(x)) if x != 0.0 => c(0.0),
+            (Func::Delta(n), a) => Expr::Call(Func::Delta(n), Box::new(a)),
+            (f, Expr::Const(x)) => c(eval_func(f, x)),
+            (f, a) => Expr::Call(f, Box::new(a)),
+        },
+        other => other,
+    }
+}
+
+/// Pointwise value of a function (δ is zero pointwise; Θ(0) = ½).
+pub fn eval_func(f: Func, x: f64) -> f64 {
+    match f {
+        Func::Erf => libm::erf(x),
+        Func::Exp => x.exp(),
+        Func::Tanh => x.tanh(),
+        Func::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+        Func::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
+        Func::Relu => x.max(0.0),
+        Func::Heaviside => {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                0.0
+            } else {
+                0.5
+            }
+        }
+        Func::Sign => {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        }
+        Func::Abs => x.abs(),
+        Func::Delta(_) => 0.0,
+    }
+}
+
+/// Evaluates the expression at `x` (used by tests and for compile-time constants).
+#[allow(dead_code)]
+pub fn eval(e: &Expr, x: f64) -> f64 {
+    match e {
+        Expr::Const(v) => *v,
+        Expr::X => x,
+        Expr::Add(v) => v.iter().map(|t| eval(t, x)).sum(),
+        Expr::Mul(v) => v.iter().map(|t| eval(t, x)).product(),
+        Expr::Div(a, b) => eval(a, x) / eval(b, x),
+        Expr::Powi(a, n) => eval(a, x).powi(*n),
+        Expr::Max(a, k) => eval(a, x).max(*k),
+        Expr::Min(a, k) => eval(a, x).min(*k),
+        Expr::Call(f, a) => eval_func(*f, eval(a, x)),
+    }
+}
+
+fn lit(v: f64) -> TokenStream {
+    let v = if v == 0.0 { 0.0 } else { v };
+    proc_macro2::Literal::f64_suffixed(v).into_token_stream_compat()
+}
+
+trait LitCompat {
+    fn into_token_stream_compat(self) -> TokenStream;
+}
+impl LitCompat for proc_macro2::Literal {
+    fn into_token_stream_compat(self) -> TokenStream {
+        let t = proc_macro2::TokenTree::Literal(self);
+        let s: TokenStream = t.into();
+        s
+    }
+}
+
+/// A float literal token with full precision (negative values parenthesised).
+pub fn float_tokens(v: f64) -> TokenStream {
+    if v < 0.0 {
+        let p = lit(-v);
+        quote!((-#p))
+    } else {
+        lit(v)
+    }
+}
+
+/// `(t1 op t2 op ...)`
+pub fn join(t: &[TokenStream], op: TokenStream) -> TokenStream {
+    let mut out = TokenStream::new();
+    for (i, x) in t.iter().enumerate() {
+        if i > 0 {
+            out.extend(op.clone());
+        }
+        out.extend(x.clone());
+    }
+    quote!((#out))
+}
+
+/// Rust code evaluating the expression at the variable `x`.
+pub fn to_tokens(e: &Expr) -> TokenStream {
+    match e {
+        Expr::Const(v) => float_tokens(*v),
+        Expr::X => quote!(x),
+        Expr::Add(v) => {
+            let t: Vec<_> = v.iter().map(to_tokens).collect();
+            join(&t, quote!(+))
+        }
+        Expr::Mul(v) => {
+            let t: Vec<_> = v.iter().map(to_tokens).collect();
+            join(&t, quote!(*))
+        }
+        Expr::Div(a, b) => {
+            let (a, b) = (to_tokens(a), to_tokens(b));
+            quote!((#a / #b))
+        }
+        Expr::Powi(a, n) => {
+            let a = to_tokens(a);
+            quote!(#a.powi(#n))
+        }
+        Expr::Max(a, k) => {
+            let (a, k) = (to_tokens(a), float_tokens(*k));
+            quote!(#a.max(#k))
+        }
+        Expr::Min(a, k) => {
+            let (a, k) = (to_tokens(a), float_tokens(*k));
+            quote!(#a.min(#k))
+        }
+        Expr::Call(f, a) => {
+            let a = to_tokens(a);
+            match f {
+                Func::Erf => quote!(::aedyn::prelude::erf(#a)),
+                Func::Exp => quote!(#a.exp()),
+                Func::Tanh => quote!(#a.tanh()),
+                Func::Sigmoid => quote!(::aedyn::prelude::sigmoid(#a)),
+                Func::Softplus => quote!(::aedyn::prelude::softplus(#a)),
+                Func::Relu => quote!(::aedyn::prelude::relu(#a)),
+                Func::Heaviside => quote!(::aedyn::prelude::heaviside(#a)),
+                Func::Sign => quote!(::aedyn::prelude::sign(#a)),
+                Func::Abs => quote!(#a.abs()),
+                Func::Delta(_) => quote!({ let _ = #a; 0.0 }),
+            }
+        }
+    }
+}
+
+/// Short human-readable rendering of a number: recognises common constants.
+pub fn num_text(v: f64) -> String {
+    use std::f64::consts::*;
+    let named: [(f64, &str); 10] = [
+        (FRAC_1_SQRT_2, "1/√2"),
+        (SQRT_2, "√2"),
+        (FRAC_2_SQRT_PI, "2/√π"),
+        (FRAC_2_SQRT_PI * FRAC_1_SQRT_2, "√(2/π)"),
+        (PI, "π"),
+        (FRAC_1_PI, "1/π"),
+        (FRAC_2_PI, "2/π"),
+        (0.5 * FRAC_2_SQRT_PI * FRAC_1_SQRT_2, "1/√(2π)"),
+        (2.0 * FRAC_2_SQRT_PI, "4/√π"),
+        (FRAC_2_SQRT_PI * SQRT_2, "2√(2/π)"),
+    ];
+    for (val, name) in named {
+        if (v - val).abs() < 1e-13 * val {
+            return name.to_string();
+        }
+        if (v + val).abs() < 1e-13 * val {
+            return format!("-{name}");
+        }
+    }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        let s = format!("{v:.6}");
+        s.trim_end_matches('0').to_string()
+    }
+}
+
+fn func_name(f: Func) -> String {
+    match f {
+        Func::Erf => "erf".into(),
+        Func::Exp => "exp".into(),
+        Func::Tanh => "tanh".into(),
+        Func::Sigmoid => "sigmoid".into(),
+        Func::Softplus => "softplus".into(),
+        Func::Relu => "relu".into(),
+        Func::Heaviside => "Θ".into(),
+        Func::Sign => "sign".into(),
+        Func::Abs => "abs".into(),
+        Func::Delta(0) => "δ".into(),
+        Func::Delta(n) => format!("δ{}", "'".repeat(n as usize)),
+    }
+}
+
+/// Plain-text rendering, e.g. `2/√π*exp(-(1/√2*x)^2)`.
+pub fn to_text(e: &Expr) -> String {
+    let mut s = String::new();
+    write_text(e, &mut s, 0);
+    s
+}
+
+fn write_text(e: &Expr, s: &mut String, prec: u8) {
+    match e {
+        Expr::Const(v) => {
+            let t = num_text(*v);
+            if prec > 1 && t.starts_with('-') {
+                let _ = write!(s, "({t})");
+            } else {
+                s.push_str(&t)
+            }
+        }
+        Expr::X => s.push('x'),
+        Expr::Add(v) => {
+            if prec > 0 {
+                s.push('(');
+            }
+            for (i, t) in v.iter().enumerate() {
+                let mut part = String::new();
+                write_text(t, &mut part, 1);
+                if i > 0 {
+                    if let Some(rest) = part.strip_prefix('-') {
+                        let _ = write!(s, " - {rest}");
+                        continue;
+                    }
+                    s.push_str(" + ");
+                }
+                s.push_str(&part);
+            }
+            if prec > 0 {
+                s.push(')');
+            }
+        }
+        Expr::Mul(v) => {
+            let mut start = 0;
+            if let (Some(Expr::Const(k)), true) = (v.first(), v.len() > 1) {
+                if *k == -1.0 {
+                    s.push('-');
+                    start = 1;
+                }
+            }
+            for (i, t) in v.iter().enumerate().skip(start) {
+                if i > start {
+                    s.push('*');
+                }
+                write_text(t, s, 2);
+            }
+        }
+        Expr::Div(a, b) => {
+            write_text(a, s, 2);
+            s.push('/');
+            write_text(b, s, 3);
+        }
+        Expr::Powi(a, n) => {
+            write_text(a, s, 3);
+            let _ = write!(s, "^{n}");
+        }
+        Expr::Max(a, k) => {
+            s.push_str("max(");
+            write_text(a, s, 0);
+            let _ = write!(s, ", {})", num_text(*k));
+        }
+        Expr::Min(a, k) => {
+            s.push_str("min(");
+            write_text(a, s, 0);
+            let _ = write!(s, ", {})", num_text(*k));
+        }
+        Expr::Call(f, a) => {
+            s.push_str(&func_name(*f));
+            s.push('(');
+            write_text(a, s, 0);
+            s.push(')');
+        }
+    }
+}
+
+/// LaTeX rendering.
+pub fn to_latex(e: &Expr) -> String {
+    match e {
+        Expr::Const(v) => latex_num(*v),
+        Expr::X => "x".into(),
+        Expr::Add(v) => {
+            let parts: Vec<String> = v.iter().map(to_latex).collect();
+            let mut s = String::from("\\left(");
+            for (i, p) in parts.iter().enumerate() {
+                if i > 0 && !p.starts_with('-') {
+                    s.push_str(" + ");
+                }
+                s.push_str(p);
+            }
+            s.push_str("\\right)");
+            s
+        }
+        Expr::Mul(v) => v.iter().map(to_latex).collect::<Vec<_>>().join(" \\, "),
+        Expr::Div(a, b) => format!("\\frac{{{}}}{{{}}}", to_latex(a), to_latex(b)),
+        Expr::Powi(a, n) => format!("{{{}}}^{{{n}}}", to_latex(a)),
+        Expr::Max(a, k) => format!("\\max\\left({}, {}\\right)", to_latex(a), latex_num(*k)),
+        Expr::Min(a, k) => format!("\\min\\left({}, {}\\right)", to_latex(a), latex_num(*k)),
+        Expr::Call(f, a) => {
+            let name = match f {
+                Func::Erf => "\\operatorname{erf}".to_string(),
+                Func::Exp => "\\exp".into(),
+                Func::Tanh => "\\tanh".into(),
+                Func::Sigmoid => "\\sigma".into(),
+                Func::Softplus => "\\operatorname{softplus}".into(),
+                Func::Relu => "\\operatorname{relu}".into(),
+                Func::Heaviside => "\\Theta".into(),
+                Func::Sign => "\\operatorname{sign}".into(),
+                Func::Abs => "\\operatorname{abs}".into(),
+                Func::Delta(0) => "\\delta".into(),
+                Func::Delta(n) => format!("\\delta^{{({n})}}"),
+            };
+            format!("{name}\\left({}\\right)", to_latex(a))
+        }
+    }
+}
+
+fn latex_num(v: f64) -> String {
+    num_text(v)
+        .replace("√(2/π)", "\\sqrt{2/\\pi}")
+        .replace("1/√(2π)", "\\frac{1}{\\sqrt{2\\pi}}")
+        .replace("2/√π", "\\frac{2}{\\sqrt{\\pi}}")
+        .replace("1/√2", "\\frac{1}{\\sqrt{2}}")
+        .replace("√2", "\\sqrt{2}")
+        .replace("π", "\\pi")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(src: &str) -> Expr {
+        let e: syn::Expr = syn::parse_str(src).expect("valid rust");
+        simplify(parse(&e, "x").expect("supported"))
+    }
+
+    #[test]
+    fn derivative_of_erf_is_gaussian() {
+        let g = p("erf(x / SQRT_2)");
+        let d = diff(&g);
+        for x in [-1.3, 0.0, 0.4, 2.2] {
+            let want = (2.0 / std::f64::consts::PI).sqrt() * (-x * x / 2.0).exp();
+            assert!((eval(&d, x) - want).abs() < 1e-15);
+        }
+        assert_eq!(to_text(&d), "2/√π*exp(-(1/√2*x)^2)*1/√2");
+    }
+
+    #[test]
+    fn derivatives_match_finite_differences() {
+        for src in ["0.5 * x * (1.0 + erf(x / SQRT_2))", "x.tanh()", "sigmoid(2.0*x) - x.powi(3)/3.0", "softplus(x)", "(x*x + 1.0).exp() / (x.exp() + 2.0)"] {
+            let g = p(src);
+            let d = diff(&g);
+            for x in [-1.1, 0.3, 0.9] {
+                let h = 1e-6;
+                let fd = (eval(&g, x + h) - eval(&g, x - h)) / (2.0 * h);
+                assert!((eval(&d, x) - fd).abs() < 1e-7, "{src} at {x}: {} vs {fd}", eval(&d, x));
+            }
+        }
+    }
+
+    #[test]
+    fn kinks_become_distributions() {
+        assert_eq!(to_text(&diff(&p("relu(x)"))), "Θ(x)");
+        assert_eq!(to_text(&diff(&diff(&p("relu(x)")))), "δ(x)");
+        assert_eq!(to_text(&diff(&p("x.signum()"))), "2*δ(x)");
+        assert_eq!(to_text(&diff(&p("x.max(0.1)"))), "Θ(x - 0.1)");
+    }
+
+    #[test]
+    fn unsupported_syntax_is_an_error_at_the_subexpression() {
+        let e: syn::Expr = syn::parse_str("x + x.sin()").expect("valid rust");
+        let err = parse(&e, "x").expect_err("sin unsupported");
+        assert!(err.to_string().contains("method `.sin`"), "{err}");
+        let e: syn::Expr = syn::parse_str("y * 2.0").expect("valid rust");
+        assert!(parse(&e, "x").expect_err("unknown name").to_string().contains("name `y`"));
+    }
+}

@@ -1,0 +1,319 @@
+//! The normal form of INTEGRALS.md: an activation (and its derivatives) as a finite sum of terms
+//! `c · xᵖ · exp(−α x² + β x) · Π_j B_j(a_j x + b_j)`, `B ∈ {Θ, δ⁽ⁿ⁾, erf}`.
+
+use crate::expr::{Expr, Func};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Base {
+    Step,
+    Erf,
+    Delta(u32),
+}
+
+/// `base(a x + b)`
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Factor {
+    pub base: Base,
+    pub a: f64,
+    pub b: f64,
+}
+
+/// `c · xᵖ · exp(−quad x² + lin x) · Π factors`
+#[derive(Clone, Debug, PartialEq)]
+pub struct Term {
+    pub c: f64,
+    pub p: u32,
+    pub quad: f64,
+    pub lin: f64,
+    pub factors: Vec<Factor>,
+}
+
+pub type Series = Vec<Term>;
+
+impl Term {
+    pub fn constant(c: f64) -> Self {
+        Term { c, p: 0, quad: 0.0, lin: 0.0, factors: vec![] }
+    }
+    fn x() -> Self {
+        Term { p: 1, ..Term::constant(1.0) }
+    }
+    fn factor(base: Base, a: f64, b: f64) -> Self {
+        Term { factors: vec![Factor { base, a, b }], ..Term::constant(1.0) }
+    }
+    pub fn mul(&self, o: &Term) -> Term {
+        let mut factors = self.factors.clone();
+        factors.extend(o.factors.iter().copied());
+        Term { c: self.c * o.c, p: self.p + o.p, quad: self.quad + o.quad, lin: self.lin + o.lin, factors }
+    }
+    pub fn is_constant(&self) -> bool {
+        self.p == 0 && self.quad == 0.0 && self.lin == 0.0 && self.factors.is_empty()
+    }
+}
+
+/// Why an expression is outside the algebra.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NotInAlgebra(pub String);
+
+pub fn product(a: &Series, b: &Series) -> Series {
+    let mut out = Vec::with_capacity(a.len() * b.len());
+    for s in a {
+        for t in b {
+            out.push(s.mul(t));
+        }
+    }
+    out
+}
+
+fn scale(s: Series, k: f64) -> Series {
+    s.into_iter().map(|mut t| {
+        t.c *= k;
+        t
+    }).collect()
+}
+
+/// Affine `a x + b` if the series is one.
+fn affine(s: &Series) -> Option<(f64, f64)> {
+    let (mut a, mut b) = (0.0, 0.0);
+    for t in s {
+        if !t.factors.is_empty() || t.quad != 0.0 || t.lin != 0.0 {
+            return None;
+        }
+        match t.p {
+            0 => b += t.c,
+            1 => a += t.c,
+            _ => return None,
+        }
+    }
+    Some((a, b))
+}
+
+/// Quadratic `q2 x² + q1 x + q0` if the series is one.
+fn quadratic(s: &Series) -> Option<[f64; 3]> {
+    let mut q = [0.0; 3];
+    for t in s {
+        if !t.factors.is_empty() || t.quad != 0.0 || t.lin != 0.0 || t.p > 2 {
+            return None;
+        }
+        q[t.p as usize] += t.c;
+    }
+    Some(q)
+}
+
+fn affine_series(a: f64, b: f64) -> Series {
+    vec![Term { c: a, ..Term::x() }, Term::constant(b)]
+}
+
+/// Converts an expression to the normal form, or says which sub-expression has none.
+pub fn to_series(e: &Expr) -> Result<Series, NotInAlgebra> {
+    let s = match e {
+        Expr::Const(v) => vec![Term::constant(*v)],
+        Expr::X => vec![Term::x()],
+        Expr::Add(v) => {
+            let mut out = Vec::new();
+            for t in v {
+                out.extend(to_series(t)?);
+            }
+            out
+        }
+        Expr::Mul(v) => {
+            let mut acc = vec![Term::constant(1.0)];
+            for t in v {
+                acc = product(&acc, &to_series(t)?);
+            }
+            acc
+        }
+        Expr::Div(a, b) => match crate::expr::simplify((**b).clone()) {
+            Expr::Const(k) if k != 0.0 => scale(to_series(a)?, 1.0 / k),
+            _ => return Err(NotInAlgebra(format!("division by a non-constant `{}`", crate::expr::to_text(b)))),
+        },
+        Expr::Powi(a, n) => {
+            if *n < 0 {
+                return Err(NotInAlgebra(format!("negative power of `{}`", crate::expr::to_text(a))));
+            }
+            let base = to_series(a)?;
+            let mut acc = vec![Term::constant(1.0)];
+            for _ in 0..*n {
+                acc = product(&acc, &base);
+            }
+            acc
+        }
+        Expr::Max(a, k) | Expr::Min(a, k) => {
+            let inner = to_series(a)?;
+            let (p, q) = affine(&inner).ok_or_else(|| not_affine(e, a))?;
+            // max(u, k) = k + (u − k)Θ(u − k);  min(u, k) = k + (u − k)Θ(k − u)
+            let sgn = if matches!(e, Expr::Max(..)) { 1.0 } else { -1.0 };
+            let step = Term::factor(Base::Step, sgn * p, sgn * (q - k));
+            let mut out = vec![Term::constant(*k)];
+            out.extend(product(&affine_series(p, q - k), &vec![step]));
+            out
+        }
+        Expr::Call(f, a) => {
+            let inner = to_series(a)?;
+            match f {
+                Func::Exp => {
+                    let q = quadratic(&inner).ok_or_else(|| not_in(e, "exp of a non-quadratic argument"))?;
+                    if q[2] > 0.0 {
+                        return Err(not_in(e, "exp(+αx²) (grows faster than the Gaussian decays)"));
+                    }
+                    vec![Term { c: q[0].exp(), p: 0, quad: -q[2], lin: q[1], factors: vec![] }]
+                }
+                Func::Tanh | Func::Sigmoid | Func::Softplus => {
+                    return Err(not_in(e, "a function with no closed-form Gaussian integrals"));
+                }
+                _ => {
+                    let (p, q) = affine(&inner).ok_or_else(|| not_affine(e, a))?;
+                    match f {
+                        Func::Erf => vec![Term::factor(Base::Erf, p, q)],
+                        Func::Heaviside => vec![Term::factor(Base::Step, p, q)],
+                        Func::Delta(n) => vec![Term::factor(Base::Delta(*n), p, q)],
+                        Func::Sign => vec![Term { c: 2.0, ..Term::factor(Base::Step, p, q) }, Term::constant(-1.0)],
+                        Func::Relu => product(&affine_series(p, q), &vec![Term::factor(Base::Step, p, q)]),
+                        Func::Abs => product(
+                            &affine_series(p, q),
+                            &vec![Term { c: 2.0, ..Term::factor(Base::Step, p, q) }, Term::constant(-1.0)],
+                        ),
+                        _ => unreachable!("handled above"),
+                    }
+                }
+            }
+        }
+    };
+    Ok(normalize(s))
+}
+
+fn not_in(e: &Expr, why: &str) -> NotInAlgebra {
+    NotInAlgebra(format!("`{}`: {why}", crate::expr::to_text(e)))
+}
+
+fn not_affine(e: &Expr, a: &Expr) -> NotInAlgebra {
+    NotInAlgebra(format!("`{}`: its argument `{}` is not affine in x", crate::expr::to_text(e), crate::expr::to_text(a)))
+}
+
+/// Simplifies each term (constant factors folded, Θ of positive scale normalised, duplicate Θ
+/// merged, xᵖ·δ(x − c) → cᵖ·δ(x − c)), drops zero terms and merges equal terms.
+pub fn normalize(s: Series) -> Series {
+    let mut out: Series = Vec::new();
+    for t in s {
+        let Some(t) = normalize_term(t) else { continue };
+        if let Some(same) = out.iter_mut().find(|u| u.p == t.p && u.quad == t.quad && u.lin == t.lin && u.factors == t.factors) {
+            same.c += t.c;
+        } else {
+            out.push(t);
+        }
+    }
+    out.retain(|t| t.c != 0.0);
+    out
+}
+
+pub fn normalize_term(mut t: Term) -> Option<Term> {
+    if t.c == 0.0 {
+        return None;
+    }
+    let mut factors: Vec<Factor> = Vec::new();
+    for f in std::mem::take(&mut t.factors) {
+        if f.a == 0.0 {
+            match f.base {
+                Base::Step => t.c *= crate::expr::eval_func(Func::Heaviside, f.b),
+                Base::Erf => t.c *= libm::erf(f.b),
+                Base::Delta(_) if f.b != 0.0 => return None,
+                Base::Delta(_) => factors.push(f), // δ(0): kept, reported as undefined later
+            }
+            continue;
+        }
+        let f = match f.base {
+            // Θ(a x + b) = Θ(sgn(a)(x + b/a)): scale |a| to 1
+            Base::Step => Factor { base: Base::Step, a: f.a.signum(), b: f.b / f.a.abs() },
+            // δ⁽ⁿ⁾(a(x − c)) = δ⁽ⁿ⁾(x − c)/(aⁿ|a|)
+            Base::Delta(n) => {
+                t.c /= f.a.powi(n as i32) * f.a.abs();
+                Factor { base: Base::Delta(n), a: 1.0, b: f.b / f.a }
+            }
+            Base::Erf => f,
+        };
+        if f.base == Base::Step && factors.contains(&f) {
+            continue; // Θ² = Θ
+        }
+        if f.base == Base::Step && factors.iter().any(|g| g.base == Base::Step && g.a == -f.a && g.b == -f.b) {
+            return None; // Θ(u)Θ(−u) = 0 almost everywhere
+        }
+        factors.push(f);
+    }
+    // xᵖ·exp(…)·B(x)·δ(x − c) = cᵖ·exp(…)|_c·B(c)·δ(x − c)
+    let deltas = factors.iter().filter(|f| f.base == Base::Delta(0)).count();
+    let higher = factors.iter().any(|f| matches!(f.base, Base::Delta(n) if n > 0));
+    if deltas == 1 && !higher {
+        let point = factors.iter().find(|f| f.base == Base::Delta(0)).map(|f| -f.b).unwrap_or(0.0);
+        t.c *= point.powi(t.p as i32) * (-t.quad * point * point + t.lin * point).exp();
+        t.p = 0;
+        t.quad = 0.0;
+        t.lin = 0.0;
+        factors.retain(|f| {
+            let u = f.a * point + f.b;
+            match f.base {
+                Base::Step => {
+                    t.c *= crate::expr::eval_func(Func::Heaviside, u);
+                    false
+                }
+                Base::Erf => {
+                    t.c *= libm::erf(u);
+                    false
+                }
+                Base::Delta(_) => true,
+            }
+        });
+    }
+    if t.c == 0.0 {
+        return None;
+    }
+    factors.sort_by(|x, y| format!("{x:?}").cmp(&format!("{y:?}")));
+    t.factors = factors;
+    Some(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::{parse, simplify};
+
+    fn series(src: &str) -> Series {
+        let e: syn::Expr = syn::parse_str(src).expect("valid rust");
+        to_series(&simplify(parse(&e, "x").expect("supported"))).expect("in algebra")
+    }
+
+    fn eval_series(s: &Series, x: f64) -> f64 {
+        s.iter()
+            .map(|t| {
+                let mut v = t.c * x.powi(t.p as i32) * (-t.quad * x * x + t.lin * x).exp();
+                for f in &t.factors {
+                    let u = f.a * x + f.b;
+                    v *= match f.base {
+                        Base::Step => crate::expr::eval_func(Func::Heaviside, u),
+                        Base::Erf => libm::erf(u),
+                        Base::Delta(_) => 0.0,
+                    };
+                }
+                v
+            })
+            .sum()
+    }
+
+    #[test]
+    fn normal_form_evaluates_like_the_function() {
+        for src in ["relu(x)", "x.abs()", "x.max(0.3)", "x.min(-0.2)", "0.5*x*(1.0+erf(x/SQRT_2))", "(-(x*x)/2.0).exp()*x.powi(3)", "sign(2.0*x-1.0)", "relu(1.0 - x)*erf(x)"] {
+            let s = series(src);
+            let e: syn::Expr = syn::parse_str(src).expect("valid rust");
+            let g = parse(&e, "x").expect("supported");
+            for x in [-1.7, -0.25, 0.1, 0.45, 2.3] {
+                let (a, b) = (eval_series(&s, x), crate::expr::eval(&g, x));
+                assert!((a - b).abs() < 1e-14, "{src} at {x}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn tanh_is_outside_the_algebra() {
+        let e: syn::Expr = syn::parse_str("x.tanh()").expect("valid rust");
+        let g = parse(&e, "x").expect("supported");
+        assert!(to_series(&g).is_err());
+    }
+}
