@@ -41,7 +41,10 @@ impl Gauss1 {
 impl Gauss2 {
     /// Zero-mean Gaussian with covariance `[[c11, c12], [c12, c22]]`.
     pub fn centered(c11: f64, c12: f64, c22: f64) -> Self {
-        Self { mean: [0.0; 2], cov: [[c11, c12], [c12, c22]] }
+        Self {
+            mean: [0.0; 2],
+            cov: [[c11, c12], [c12, c22]],
+        }
     }
     pub fn embed(&self) -> Gauss3 {
         let mut g = Gauss3::zero();
@@ -57,7 +60,10 @@ impl Gauss2 {
 
 impl Gauss3 {
     pub fn zero() -> Self {
-        Self { mean: [0.0; 3], cov: [[0.0; 3]; 3] }
+        Self {
+            mean: [0.0; 3],
+            cov: [[0.0; 3]; 3],
+        }
     }
 }
 
@@ -221,6 +227,8 @@ pub trait Activation: Send + Sync {
     }
     /// True when every ODE kernel is defined (no product of distributions).
     fn has_odes(&self) -> bool {
-        self.formulas().iter().all(|f| f.method != Method::Undefined || f.integral.arity() == 3)
+        self.formulas()
+            .iter()
+            .all(|f| f.method != Method::Undefined || f.integral.arity() == 3)
     }
 }

@@ -40,7 +40,8 @@ pub fn tanh_act(x: f64) -> f64 {
 
 /// All built-in activations, by run-time name.
 pub fn builtin(name: &str) -> Option<&'static dyn Activation> {
-    let all: [&'static dyn Activation; 6] = [&Linear, &ScaledErf, &ReluAct, &SignAct, &Gelu, &TanhAct];
+    let all: [&'static dyn Activation; 6] =
+        [&Linear, &ScaledErf, &ReluAct, &SignAct, &Gelu, &TanhAct];
     all.into_iter().find(|a| a.name() == name)
 }
 

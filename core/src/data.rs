@@ -21,10 +21,14 @@ impl Spectrum {
             return Err(Error::Spectrum("no eigenvalues".into()));
         }
         if let Some((i, r)) = rho.iter().enumerate().find(|(_, r)| !r.is_finite()) {
-            return Err(Error::Spectrum(format!("eigenvalue {i} is {r} (not finite)")));
+            return Err(Error::Spectrum(format!(
+                "eigenvalue {i} is {r} (not finite)"
+            )));
         }
         if let Some((i, r)) = rho.iter().enumerate().find(|(_, r)| **r < 0.0) {
-            return Err(Error::Spectrum(format!("eigenvalue {i} is {r} < 0: Ω must be positive semidefinite")));
+            return Err(Error::Spectrum(format!(
+                "eigenvalue {i} is {r} < 0: Ω must be positive semidefinite"
+            )));
         }
         rho.sort_by(|a, b| b.total_cmp(a));
         Ok(Spectrum { rho })
@@ -43,7 +47,9 @@ impl Spectrum {
     /// Divides by the global scalar variance `TrΩ/D` (the reference code's standardisation).
     pub fn standardised(&self) -> Spectrum {
         let s2 = self.mean_eigenvalue();
-        Spectrum { rho: self.rho.iter().map(|r| r / s2).collect() }
+        Spectrum {
+            rho: self.rho.iter().map(|r| r / s2).collect(),
+        }
     }
 }
 
@@ -69,7 +75,13 @@ pub struct SpikedModel {
 impl SpikedModel {
     /// The reference defaults `Λ_r = 2^r + 1` (3, 5, 9, ...) for `m` spikes, σ = 1.
     pub fn reference(d: usize, m: usize, shape: SpikeShape, seed: u64) -> Self {
-        SpikedModel { d, lambdas: (1..=m).map(|r| 2f64.powi(r as i32) + 1.0).collect(), sigma: 1.0, shape, seed }
+        SpikedModel {
+            d,
+            lambdas: (1..=m).map(|r| 2f64.powi(r as i32) + 1.0).collect(),
+            sigma: 1.0,
+            shape,
+            seed,
+        }
     }
 
     /// Spike directions as rows of an M×D matrix.
@@ -85,7 +97,11 @@ impl SpikedModel {
                 };
             }
             let norm = a.row(r).norm();
-            let scale = if norm > 0.0 { (d as f64).sqrt() / norm } else { 0.0 };
+            let scale = if norm > 0.0 {
+                (d as f64).sqrt() / norm
+            } else {
+                0.0
+            };
             a.row_mut(r).scale_mut(scale);
         }
         a
@@ -162,7 +178,11 @@ impl Dataset {
         for (j, &i) in order.iter().enumerate() {
             vecs.set_column(j, &eig.eigenvectors.column(i));
         }
-        Ok(Dataset { x, spectrum: Spectrum::new(rho)?, eigenvectors: vecs })
+        Ok(Dataset {
+            x,
+            spectrum: Spectrum::new(rho)?,
+            eigenvectors: vecs,
+        })
     }
     pub fn d(&self) -> usize {
         self.x.ncols()
@@ -179,14 +199,24 @@ mod tests {
         let model = SpikedModel::reference(2000, 2, SpikeShape::Random, 1);
         let s = model.population_spectrum().expect("valid").standardised();
         let d = 2000.0;
-        assert!((s.rho[0] / d - 25.0 / 35.0).abs() < 0.02, "{}", s.rho[0] / d);
+        assert!(
+            (s.rho[0] / d - 25.0 / 35.0).abs() < 0.02,
+            "{}",
+            s.rho[0] / d
+        );
         assert!((s.rho[1] / d - 9.0 / 35.0).abs() < 0.02, "{}", s.rho[1] / d);
         assert!((s.rho[5] - 1.0 / 35.0).abs() < 1e-3);
     }
 
     #[test]
     fn empirical_spectrum_approaches_population() {
-        let model = SpikedModel { d: 50, lambdas: vec![3.0], sigma: 1.0, shape: SpikeShape::Sinusoidal, seed: 0 };
+        let model = SpikedModel {
+            d: 50,
+            lambdas: vec![3.0],
+            sigma: 1.0,
+            shape: SpikeShape::Sinusoidal,
+            seed: 0,
+        };
         let pop = model.population_spectrum().expect("valid");
         let emp = model.empirical_spectrum(20_000, 3).expect("valid");
         assert!((emp.rho[0] / pop.rho[0] - 1.0).abs() < 0.05);

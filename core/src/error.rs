@@ -6,19 +6,36 @@ use thiserror::Error;
 pub enum Error {
     /// A configuration value out of range: names the key and the allowed range.
     #[error("invalid config: `{key}` = {value}: {allowed}")]
-    Config { key: String, value: String, allowed: String },
+    Config {
+        key: String,
+        value: String,
+        allowed: String,
+    },
     /// A malformed configuration file.
     #[error("cannot read config {path}: {message}")]
     ConfigFile { path: String, message: String },
     /// A malformed data file: names the file and the byte offset.
     #[error("malformed data file {path} at byte {offset}: {message}")]
-    DataFile { path: String, offset: u64, message: String },
+    DataFile {
+        path: String,
+        offset: u64,
+        message: String,
+    },
     /// An I/O failure on a named file.
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     /// SGD or ODE diverged.
-    #[error("{what} diverged at t = {t:.4} ({detail}); try a smaller learning rate `lr` or a smaller `init_std`")]
-    Diverged { what: &'static str, t: f64, detail: String },
+    #[error(
+        "{what} diverged at t = {t:.4} ({detail}); try a smaller learning rate `lr` or a smaller `init_std`"
+    )]
+    Diverged {
+        what: &'static str,
+        t: f64,
+        detail: String,
+    },
     /// The integrator could not proceed.
     #[error("ODE integration failed at t = {t:.4}: {message}")]
     Integration { t: f64, message: String },
@@ -34,5 +51,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 /// Shorthand for a config error.
 pub fn config_err(key: &str, value: impl std::fmt::Display, allowed: &str) -> Error {
-    Error::Config { key: key.to_string(), value: value.to_string(), allowed: allowed.to_string() }
+    Error::Config {
+        key: key.to_string(),
+        value: value.to_string(),
+        allowed: allowed.to_string(),
+    }
 }

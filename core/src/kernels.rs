@@ -83,7 +83,8 @@ pub fn tilt(g: &Gauss3, a: [f64; 3], b: [f64; 3]) -> (f64, Gauss3) {
 }
 
 fn inverse3(m: &[[f64; 3]; 3]) -> (f64, [[f64; 3]; 3]) {
-    let cof = |r0: usize, r1: usize, c0: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
+    let cof =
+        |r0: usize, r1: usize, c0: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
     let adj = [
         [cof(1, 2, 1, 2), -cof(0, 2, 1, 2), cof(0, 1, 1, 2)],
         [-cof(1, 2, 0, 2), cof(0, 2, 0, 2), -cof(0, 1, 0, 2)],
@@ -166,7 +167,11 @@ pub fn hermite_he(n: u32, z: f64) -> f64 {
 /// Rule 4, one factor: `P[y > 0]` for `y ~ N(m, s)` (`Θ(m)` when `s = 0`).
 #[inline]
 pub fn orthant1(m: f64, s: f64) -> f64 {
-    if s <= 0.0 { heaviside(m) } else { big_phi(m / s.sqrt()) }
+    if s <= 0.0 {
+        heaviside(m)
+    } else {
+        big_phi(m / s.sqrt())
+    }
 }
 
 /// Rule 4, two factors: `P[y1 > 0, y2 > 0]` for `y ~ N(m, S)`, `S = [[s11, s12], [s12, s22]]`,
@@ -226,10 +231,10 @@ mod tests {
 
     #[test]
     fn delta_moment_first_derivative() {
-        // E[δ'(x)] = −p'(0) = (μ/σ²) p(0)
-        let (mu, var) = (0.4, 1.3);
+        // E[δ'(x)] = −p'(0) = −(μ/σ²) p(0)  (= d/dμ E[δ(x)])
+        let (mu, var): (f64, f64) = (0.4, 1.3);
         let p0 = phi(-mu / var.sqrt()) / var.sqrt();
-        assert!((delta_moment(1, 0, 0.0, mu, var) - mu / var * p0).abs() < 1e-15);
+        assert!((delta_moment(1, 0, 0.0, mu, var) + mu / var * p0).abs() < 1e-15);
         // E[x δ'(x − c)] = −d/dx[x p(x)] at c = −p(c) − c p'(c)
         let c = 0.7;
         let pc = phi((c - mu) / var.sqrt()) / var.sqrt();

@@ -3,6 +3,8 @@
 //! Exact ODEs of online SGD in shallow non-linear autoencoders (Refinetti & Goldt, ICML 2022),
 //! integrated side by side with a matching SGD simulation. Activations are declared with the
 //! `#[activation]` attribute, which derives their Gaussian integrals at compile time.
+// Numerical kernels index several arrays with one loop variable; iterator chains read worse.
+#![allow(clippy::needless_range_loop)]
 
 extern crate self as aedyn;
 
@@ -55,3 +57,8 @@ pub mod order;
 pub mod sim;
 
 pub use error::{Error, Result};
+pub mod config;
+pub mod formulas;
+pub mod images;
+pub mod plot;
+pub mod run;

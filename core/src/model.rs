@@ -55,16 +55,31 @@ impl Weights {
     /// All entries i.i.d. `N(0, σ0²)`, β = 0 (SPEC §1). When tied, `V = W`.
     pub fn init(k: usize, d: usize, init_std: f64, tied: bool, seed: u64) -> Self {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        let normal = Normal::new(0.0, init_std.max(0.0)).unwrap_or_else(|_| Normal::new(0.0, 0.0).expect("σ = 0 is valid"));
+        let normal = Normal::new(0.0, init_std.max(0.0))
+            .unwrap_or_else(|_| Normal::new(0.0, 0.0).expect("σ = 0 is valid"));
         let w: Vec<f64> = (0..k * d).map(|_| normal.sample(&mut rng)).collect();
-        let v: Vec<f64> = if tied { w.clone() } else { (0..k * d).map(|_| normal.sample(&mut rng)).collect() };
-        Weights { k, d, w, v, beta: vec![0.0; k] }
+        let v: Vec<f64> = if tied {
+            w.clone()
+        } else {
+            (0..k * d).map(|_| normal.sample(&mut rng)).collect()
+        };
+        Weights {
+            k,
+            d,
+            w,
+            v,
+            beta: vec![0.0; k],
+        }
     }
     pub fn w_row(&self, k: usize) -> &[f64] {
         &self.w[k * self.d..(k + 1) * self.d]
     }
     /// The decoder row (the encoder row when tied).
     pub fn v_row(&self, k: usize, tied: bool) -> &[f64] {
-        if tied { self.w_row(k) } else { &self.v[k * self.d..(k + 1) * self.d] }
+        if tied {
+            self.w_row(k)
+        } else {
+            &self.v[k * self.d..(k + 1) * self.d]
+        }
     }
 }

@@ -15,7 +15,14 @@ pub struct OrderParams {
 
 impl OrderParams {
     pub fn zeros(k: usize) -> Self {
-        OrderParams { k, q: vec![0.0; k * k], r: vec![0.0; k * k], t0: vec![0.0; k * k], t: vec![0.0; k * k], beta: vec![0.0; k] }
+        OrderParams {
+            k,
+            q: vec![0.0; k * k],
+            r: vec![0.0; k * k],
+            t0: vec![0.0; k * k],
+            t: vec![0.0; k * k],
+            beta: vec![0.0; k],
+        }
     }
 
     /// From weights in the eigenbasis of Ω (`we`, `ve`: K×D row-major; `ve` = `we` when tied).
@@ -63,7 +70,11 @@ impl OrderParams {
         let mut g = Gauss3::zero();
         g.mean[0] = self.beta[a];
         g.mean[1] = self.beta[b];
-        g.cov = [[self.q(a, a), self.q(a, b), 0.0], [self.q(b, a), self.q(b, b), 0.0], [0.0; 3]];
+        g.cov = [
+            [self.q(a, a), self.q(a, b), 0.0],
+            [self.q(b, a), self.q(b, b), 0.0],
+            [0.0; 3],
+        ];
         g
     }
 

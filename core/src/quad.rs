@@ -13,7 +13,11 @@ fn cholesky(n: &Gauss3, k: usize) -> [[f64; 3]; 3] {
         for m in 0..j {
             d -= l[j][m] * l[j][m];
         }
-        let piv = if d > 1e-14 * n.cov[j][j].abs().max(1e-300) { d.sqrt() } else { 0.0 };
+        let piv = if d > 1e-14 * n.cov[j][j].abs().max(1e-300) {
+            d.sqrt()
+        } else {
+            0.0
+        };
         l[j][j] = piv;
         for i in j + 1..k {
             let mut s = n.cov[i][j];

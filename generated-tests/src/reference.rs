@@ -22,7 +22,12 @@ const WK: [f64; 8] = [
     0.204_432_940_075_298_9,
     0.209_482_141_084_727_8,
 ];
-const WG: [f64; 4] = [0.129_484_966_168_869_7, 0.279_705_391_489_276_7, 0.381_830_050_505_118_9, 0.417_959_183_673_469_4];
+const WG: [f64; 4] = [
+    0.129_484_966_168_869_7,
+    0.279_705_391_489_276_7,
+    0.381_830_050_505_118_9,
+    0.417_959_183_673_469_4,
+];
 
 fn gk15(f: &dyn Fn(f64) -> f64, a: f64, b: f64) -> (f64, f64) {
     let c = 0.5 * (a + b);
@@ -52,10 +57,15 @@ fn adapt(f: &dyn Fn(f64) -> f64, a: f64, b: f64, density: f64, depth: u32) -> f6
 
 /// `∫_a^b f` with the interval split at `breaks` inside it; `tol` is the absolute error target.
 pub fn integrate(f: &dyn Fn(f64) -> f64, a: f64, b: f64, breaks: &[f64], tol: f64) -> f64 {
-    let mut pts: Vec<f64> = std::iter::once(a).chain(breaks.iter().copied().filter(|&x| x > a && x < b)).chain(std::iter::once(b)).collect();
+    let mut pts: Vec<f64> = std::iter::once(a)
+        .chain(breaks.iter().copied().filter(|&x| x > a && x < b))
+        .chain(std::iter::once(b))
+        .collect();
     pts.sort_by(f64::total_cmp);
     let density = tol / (b - a);
-    pts.windows(2).map(|w| adapt(f, w[0], w[1], density, 30)).sum()
+    pts.windows(2)
+        .map(|w| adapt(f, w[0], w[1], density, 30))
+        .sum()
 }
 
 fn normal_pdf(x: f64, m: f64, v: f64) -> f64 {
@@ -68,18 +78,33 @@ const WIDTH: f64 = 12.0;
 /// `E[f(x)]`, `x ~ N(m, v)`, `v > 0`.
 pub fn expect1(f: &dyn Fn(f64) -> f64, m: f64, v: f64, kinks: &[f64]) -> f64 {
     let s = v.sqrt();
-    integrate(&|x| f(x) * normal_pdf(x, m, v), m - WIDTH * s, m + WIDTH * s, kinks, 1e-14)
+    integrate(
+        &|x| f(x) * normal_pdf(x, m, v),
+        m - WIDTH * s,
+        m + WIDTH * s,
+        kinks,
+        1e-14,
+    )
 }
 
 /// `E[f(x1, x2)]` for `x ~ N(mean, cov)`, nested: x1 outside, x2 | x1 inside.
-pub fn expect2(f: &dyn Fn(f64, f64) -> f64, mean: [f64; 2], cov: [[f64; 2]; 2], kinks: &[f64]) -> f64 {
+pub fn expect2(
+    f: &dyn Fn(f64, f64) -> f64,
+    mean: [f64; 2],
+    cov: [[f64; 2]; 2],
+    kinks: &[f64],
+) -> f64 {
     let (m1, v1) = (mean[0], cov[0][0]);
     let slope = cov[0][1] / v1;
     let vc = (cov[1][1] - cov[0][1] * slope).max(0.0);
     expect1(
         &|x1| {
             let mc = mean[1] + slope * (x1 - m1);
-            if vc < 1e-300 { f(x1, mc) } else { expect1(&|x2| f(x1, x2), mc, vc, kinks) }
+            if vc < 1e-300 {
+                f(x1, mc)
+            } else {
+                expect1(&|x2| f(x1, x2), mc, vc, kinks)
+            }
         },
         m1,
         v1,
@@ -89,7 +114,12 @@ pub fn expect2(f: &dyn Fn(f64, f64) -> f64, mean: [f64; 2], cov: [[f64; 2]; 2], 
 
 /// `E[h(x1, x3) · x2]` for a trivariate Gaussian, with `E[x2 | x1, x3]` taken exactly (linear
 /// regression), leaving a 2-d nested integral over (x1, x3).
-pub fn expect3_linear_middle(h: &dyn Fn(f64, f64) -> f64, mean: [f64; 3], cov: [[f64; 3]; 3], kinks: &[f64]) -> f64 {
+pub fn expect3_linear_middle(
+    h: &dyn Fn(f64, f64) -> f64,
+    mean: [f64; 3],
+    cov: [[f64; 3]; 3],
+    kinks: &[f64],
+) -> f64 {
     // regression coefficients of x2 on (x1, x3)
     let (a, b, d) = (cov[0][0], cov[0][2], cov[2][2]);
     let det = a * d - b * b;

@@ -30,7 +30,14 @@ pub struct MTerm {
 
 impl MTerm {
     pub fn one() -> Self {
-        MTerm { c: 1.0, parts: [Term::constant(1.0), Term::constant(1.0), Term::constant(1.0)] }
+        MTerm {
+            c: 1.0,
+            parts: [
+                Term::constant(1.0),
+                Term::constant(1.0),
+                Term::constant(1.0),
+            ],
+        }
     }
     /// Multiplies variable `v`'s part by `t`, normalising; `None` when the product vanishes.
     pub fn times(mut self, v: usize, t: &Term) -> Option<Self> {
@@ -48,10 +55,17 @@ impl MTerm {
         for (v, p) in self.parts.iter().enumerate() {
             let x = format!("x{}", v + 1);
             if p.p > 0 {
-                s += &if p.p == 1 { format!("·{x}") } else { format!("·{x}^{}", p.p) };
+                s += &if p.p == 1 {
+                    format!("·{x}")
+                } else {
+                    format!("·{x}^{}", p.p)
+                };
             }
             if p.quad != 0.0 || p.lin != 0.0 {
-                s += &format!("·exp({}{x}² + {}{x})", num_text(-p.quad), num_text(p.lin));
+                s += &format!(
+                    "·exp({})",
+                    affine_text(-p.quad, &format!("{x}²"), p.lin, &x, 0.0)
+                );
             }
             for f in &p.factors {
                 let name = match f.base {
@@ -60,11 +74,30 @@ impl MTerm {
                     Base::Delta(0) => "δ".to_string(),
                     Base::Delta(n) => format!("δ{}", "'".repeat(n as usize)),
                 };
-                s += &format!("·{name}({}{x} + {})", num_text(f.a), num_text(f.b));
+                s += &format!("·{name}({})", affine_text(0.0, "", f.a, &x, f.b));
             }
         }
         s.replace("+ -", "- ")
     }
+}
+
+/// `a2·y + a1·x + a0` without zero terms or unit coefficients.
+fn affine_text(a2: f64, y: &str, a1: f64, x: &str, a0: f64) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for (c, v) in [(a2, y), (a1, x)] {
+        if c == 0.0 {
+            continue;
+        }
+        parts.push(match c {
+            1.0 => v.to_string(),
+            -1.0 => format!("-{v}"),
+            _ => format!("{}·{v}", num_text(c)),
+        });
+    }
+    if a0 != 0.0 || parts.is_empty() {
+        parts.push(num_text(a0));
+    }
+    parts.join(" + ").replace("+ -", "- ")
 }
 
 /// Collects emitted statements and the derivation trace.
@@ -79,7 +112,11 @@ const MAX_STMTS: usize = 20_000;
 
 impl Emitter {
     pub fn new() -> Self {
-        Emitter { stmts: Vec::new(), trace: Vec::new(), next: 0 }
+        Emitter {
+            stmts: Vec::new(),
+            trace: Vec::new(),
+            next: 0,
+        }
     }
     fn fresh(&mut self, p: &str) -> Ident {
         self.next += 1;
@@ -90,26 +127,54 @@ impl Emitter {
     }
 
     /// Emits `acc += s · E_g[mt]`.
-    pub fn expect(&mut self, mt: MTerm, g: &Ident, s: &Ident, depth: usize) -> Result<(), DeriveError> {
+    pub fn expect(
+        &mut self,
+        mt: MTerm,
+        g: &Ident,
+        s: &Ident,
+        depth: usize,
+    ) -> Result<(), DeriveError> {
         if self.stmts.len() > MAX_STMTS {
-            return Err(DeriveError::NoClosedForm("the derivation grows too large".into()));
+            return Err(DeriveError::NoClosedForm(
+                "the derivation grows too large".into(),
+            ));
         }
         if mt.c == 0.0 {
             return Ok(());
         }
         // Rule 3: condition on a delta.
         for v in 0..3 {
-            let Some(idx) = mt.parts[v].factors.iter().position(|f| matches!(f.base, Base::Delta(_))) else { continue };
+            let Some(idx) = mt.parts[v]
+                .factors
+                .iter()
+                .position(|f| matches!(f.base, Base::Delta(_)))
+            else {
+                continue;
+            };
             let f = mt.parts[v].factors[idx];
             let point = -f.b; // normalised to δ⁽ⁿ⁾(x + b)
-            let others: Vec<Factor> = mt.parts[v].factors.iter().enumerate().filter(|(i, _)| *i != idx).map(|(_, f)| *f).collect();
+            let others: Vec<Factor> = mt.parts[v]
+                .factors
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != idx)
+                .map(|(_, f)| *f)
+                .collect();
             if others.iter().any(|o| matches!(o.base, Base::Delta(_))) {
-                return Err(DeriveError::Undefined(format!("product of Dirac deltas in x{} ({})", v + 1, mt.text())));
+                return Err(DeriveError::Undefined(format!(
+                    "product of Dirac deltas in x{} ({})",
+                    v + 1,
+                    mt.text()
+                )));
             }
-            let Base::Delta(order) = f.base else { unreachable!() };
+            let Base::Delta(order) = f.base else {
+                unreachable!()
+            };
             if order > 0 {
                 let alone = others.is_empty() && mt.parts[v].quad == 0.0 && mt.parts[v].lin == 0.0;
-                let rest_trivial = (0..3).filter(|&u| u != v).all(|u| mt.parts[u].is_constant());
+                let rest_trivial = (0..3)
+                    .filter(|&u| u != v)
+                    .all(|u| mt.parts[u].is_constant());
                 if !(alone && rest_trivial) {
                     return Err(DeriveError::Undefined(format!(
                         "derivative of a Dirac delta against other factors ({})",
@@ -125,7 +190,9 @@ impl Emitter {
             }
             // substitute x_v = point in the rest of the part
             let part = &mt.parts[v];
-            let mut k = mt.c * point.powi(part.p as i32) * (-part.quad * point * point + part.lin * point).exp();
+            let mut k = mt.c
+                * point.powi(part.p as i32)
+                * (-part.quad * point * point + part.lin * point).exp();
             for o in &others {
                 let u = o.a * point + o.b;
                 k *= match o.base {
@@ -134,7 +201,19 @@ impl Emitter {
                     Base::Delta(_) => unreachable!("checked above"),
                 };
             }
-            self.note(depth, format!("{} → condition on x{} = {}: p(x{}={}) · E[· | x{} = {}]", mt.text(), v + 1, num_text(point), v + 1, num_text(point), v + 1, num_text(point)));
+            self.note(
+                depth,
+                format!(
+                    "{} → condition on x{} = {}: p(x{}={}) · E[· | x{} = {}]",
+                    mt.text(),
+                    v + 1,
+                    num_text(point),
+                    v + 1,
+                    num_text(point),
+                    v + 1,
+                    num_text(point)
+                ),
+            );
             let mut next = mt.clone();
             next.c = k;
             next.parts[v] = Term::constant(1.0);
@@ -152,9 +231,19 @@ impl Emitter {
         }
         // Rule 1: tilt away Gaussian factors.
         if mt.parts.iter().any(|p| p.quad != 0.0 || p.lin != 0.0) {
-            let a: Vec<TokenStream> = mt.parts.iter().map(|p| float_tokens(2.0 * p.quad)).collect();
+            let a: Vec<TokenStream> = mt
+                .parts
+                .iter()
+                .map(|p| float_tokens(2.0 * p.quad))
+                .collect();
             let b: Vec<TokenStream> = mt.parts.iter().map(|p| float_tokens(p.lin)).collect();
-            self.note(depth, format!("{} → tilt: E[exp(−½xᵀAx + bᵀx) F] = det(I+CA)^(−1/2) e^(…) E_(μ̃,C̃)[F]", mt.text()));
+            self.note(
+                depth,
+                format!(
+                    "{} → tilt: E[exp(−½xᵀAx + bᵀx) F] = det(I+CA)^(−1/2) e^(…) E_(μ̃,C̃)[F]",
+                    mt.text()
+                ),
+            );
             let mut next = mt.clone();
             for p in next.parts.iter_mut() {
                 p.quad = 0.0;
@@ -169,7 +258,16 @@ impl Emitter {
         }
         // Rule 2: Stein's lemma on one polynomial factor.
         if let Some(v) = (0..3).find(|&v| mt.parts[v].p > 0) {
-            self.note(depth, format!("{} → Stein on x{}: μ{}·E[F] + Σ_j C{}j·E[∂_j F]", mt.text(), v + 1, v + 1, v + 1));
+            self.note(
+                depth,
+                format!(
+                    "{} → Stein on x{}: μ{}·E[F] + Σ_j C{}j·E[∂_j F]",
+                    mt.text(),
+                    v + 1,
+                    v + 1,
+                    v + 1
+                ),
+            );
             let mut rest = mt.clone();
             rest.parts[v].p -= 1;
             let sm = self.fresh("s");
@@ -238,7 +336,8 @@ impl Emitter {
                 0 => self.stmts.push(quote! { acc += #s * #k; }),
                 1 => {
                     let (m, v) = (aff(&ys[0]), var(&ys[0]));
-                    self.stmts.push(quote! { acc += #s * #k * ::aedyn::kernels::orthant1(#m, #v); });
+                    self.stmts
+                        .push(quote! { acc += #s * #k * ::aedyn::kernels::orthant1(#m, #v); });
                 }
                 _ => {
                     let (m1, m2, v1, v2) = (aff(&ys[0]), aff(&ys[1]), var(&ys[0]), var(&ys[1]));
@@ -250,7 +349,14 @@ impl Emitter {
                 }
             }
         }
-        self.note(depth, format!("{} → orthant: {}", mt.text(), pieces.join(" + ").replace("+ -", "- ")));
+        self.note(
+            depth,
+            format!(
+                "{} → orthant probabilities: {}",
+                mt.text(),
+                pieces.join(" + ").replace("+ -", "- ")
+            ),
+        );
         Ok(())
     }
 }
@@ -278,7 +384,11 @@ fn derivative(mt: &MTerm, j: usize) -> Vec<MTerm> {
         let extra = match f.base {
             Base::Step => Term {
                 c: f.a.signum(),
-                factors: vec![Factor { base: Base::Delta(0), a: 1.0, b: f.b / f.a }],
+                factors: vec![Factor {
+                    base: Base::Delta(0),
+                    a: 1.0,
+                    b: f.b / f.a,
+                }],
                 ..Term::constant(1.0)
             },
             Base::Erf => Term {
@@ -288,7 +398,11 @@ fn derivative(mt: &MTerm, j: usize) -> Vec<MTerm> {
                 ..Term::constant(1.0)
             },
             Base::Delta(n) => Term {
-                factors: vec![Factor { base: Base::Delta(n + 1), a: 1.0, b: f.b }],
+                factors: vec![Factor {
+                    base: Base::Delta(n + 1),
+                    a: 1.0,
+                    b: f.b,
+                }],
                 ..Term::constant(1.0)
             },
         };
@@ -301,5 +415,8 @@ fn derivative(mt: &MTerm, j: usize) -> Vec<MTerm> {
 
 /// The root identifiers of an emitted derivation: the Gaussian `n` and the scale `one`.
 pub fn roots() -> (Ident, Ident) {
-    (Ident::new("n", Span::call_site()), Ident::new("one", Span::call_site()))
+    (
+        Ident::new("n", Span::call_site()),
+        Ident::new("one", Span::call_site()),
+    )
 }

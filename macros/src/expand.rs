@@ -31,7 +31,8 @@ fn parse_options(attr: TokenStream) -> syn::Result<Options> {
             opts.name = Some(s.value());
             Ok(())
         } else {
-            Err(meta.error("#[activation]: unknown option; supported: `quadrature`, `name = \"...\"`"))
+            Err(meta
+                .error("#[activation]: unknown option; supported: `quadrature`, `name = \"...\"`"))
         }
     });
     syn::parse::Parser::parse2(parser, attr)?;
@@ -58,22 +59,134 @@ struct Spec {
 
 use Piece::{G, X};
 const SPECS: [Spec; 16] = [
-    Spec { variant: "I2", fn_name: "i2", definition: "E[g(x1) g(x2)]", latex: "\\mathbb{E}[g(x_1)\\,g(x_2)]", arity: 2, pieces: &[G(0, 0), G(1, 0)] },
-    Spec { variant: "J2", fn_name: "j2", definition: "E[x1 g(x2)]", latex: "\\mathbb{E}[x_1\\,g(x_2)]", arity: 2, pieces: &[X(0, 1), G(1, 0)] },
-    Spec { variant: "I21", fn_name: "i21", definition: "E[g'(x1) x1 x2]", latex: "\\mathbb{E}[g'(x_1)\\,x_1 x_2]", arity: 2, pieces: &[G(0, 1), X(0, 1), X(1, 1)] },
-    Spec { variant: "I22", fn_name: "i22", definition: "E[g'(x1) x2²]", latex: "\\mathbb{E}[g'(x_1)\\,x_2^2]", arity: 2, pieces: &[G(0, 1), X(1, 2)] },
-    Spec { variant: "I3", fn_name: "i3", definition: "E[g'(x1) x2 g(x3)]", latex: "\\mathbb{E}[g'(x_1)\\,x_2\\,g(x_3)]", arity: 3, pieces: &[G(0, 1), X(1, 1), G(2, 0)] },
-    Spec { variant: "G", fn_name: "e_g", definition: "E[g(x)]", latex: "\\mathbb{E}[g(x)]", arity: 1, pieces: &[G(0, 0)] },
-    Spec { variant: "Dg", fn_name: "e_dg", definition: "E[g'(x)]", latex: "\\mathbb{E}[g'(x)]", arity: 1, pieces: &[G(0, 1)] },
-    Spec { variant: "D2g", fn_name: "e_d2g", definition: "E[g''(x)]", latex: "\\mathbb{E}[g''(x)]", arity: 1, pieces: &[G(0, 2)] },
-    Spec { variant: "D3g", fn_name: "e_d3g", definition: "E[g'''(x)]", latex: "\\mathbb{E}[g'''(x)]", arity: 1, pieces: &[G(0, 3)] },
-    Spec { variant: "GG1", fn_name: "e_g_g", definition: "E[g(x)²]", latex: "\\mathbb{E}[g(x)^2]", arity: 1, pieces: &[G(0, 0), G(0, 0)] },
-    Spec { variant: "DgDg1", fn_name: "e_dg_dg", definition: "E[g'(x)²]", latex: "\\mathbb{E}[g'(x)^2]", arity: 1, pieces: &[G(0, 1), G(0, 1)] },
-    Spec { variant: "DgG1", fn_name: "e_dg_g", definition: "E[g'(x) g(x)]", latex: "\\mathbb{E}[g'(x)\\,g(x)]", arity: 1, pieces: &[G(0, 1), G(0, 0)] },
-    Spec { variant: "D2gG1", fn_name: "e_d2g_g", definition: "E[g''(x) g(x)]", latex: "\\mathbb{E}[g''(x)\\,g(x)]", arity: 1, pieces: &[G(0, 2), G(0, 0)] },
-    Spec { variant: "DgDg", fn_name: "e_dg1_dg2", definition: "E[g'(x1) g'(x2)]", latex: "\\mathbb{E}[g'(x_1)\\,g'(x_2)]", arity: 2, pieces: &[G(0, 1), G(1, 1)] },
-    Spec { variant: "DgG", fn_name: "e_dg1_g2", definition: "E[g'(x1) g(x2)]", latex: "\\mathbb{E}[g'(x_1)\\,g(x_2)]", arity: 2, pieces: &[G(0, 1), G(1, 0)] },
-    Spec { variant: "D2gG", fn_name: "e_d2g1_g2", definition: "E[g''(x1) g(x2)]", latex: "\\mathbb{E}[g''(x_1)\\,g(x_2)]", arity: 2, pieces: &[G(0, 2), G(1, 0)] },
+    Spec {
+        variant: "I2",
+        fn_name: "i2",
+        definition: "E[g(x1) g(x2)]",
+        latex: "\\mathbb{E}[g(x_1)\\,g(x_2)]",
+        arity: 2,
+        pieces: &[G(0, 0), G(1, 0)],
+    },
+    Spec {
+        variant: "J2",
+        fn_name: "j2",
+        definition: "E[x1 g(x2)]",
+        latex: "\\mathbb{E}[x_1\\,g(x_2)]",
+        arity: 2,
+        pieces: &[X(0, 1), G(1, 0)],
+    },
+    Spec {
+        variant: "I21",
+        fn_name: "i21",
+        definition: "E[g'(x1) x1 x2]",
+        latex: "\\mathbb{E}[g'(x_1)\\,x_1 x_2]",
+        arity: 2,
+        pieces: &[G(0, 1), X(0, 1), X(1, 1)],
+    },
+    Spec {
+        variant: "I22",
+        fn_name: "i22",
+        definition: "E[g'(x1) x2²]",
+        latex: "\\mathbb{E}[g'(x_1)\\,x_2^2]",
+        arity: 2,
+        pieces: &[G(0, 1), X(1, 2)],
+    },
+    Spec {
+        variant: "I3",
+        fn_name: "i3",
+        definition: "E[g'(x1) x2 g(x3)]",
+        latex: "\\mathbb{E}[g'(x_1)\\,x_2\\,g(x_3)]",
+        arity: 3,
+        pieces: &[G(0, 1), X(1, 1), G(2, 0)],
+    },
+    Spec {
+        variant: "G",
+        fn_name: "e_g",
+        definition: "E[g(x)]",
+        latex: "\\mathbb{E}[g(x)]",
+        arity: 1,
+        pieces: &[G(0, 0)],
+    },
+    Spec {
+        variant: "Dg",
+        fn_name: "e_dg",
+        definition: "E[g'(x)]",
+        latex: "\\mathbb{E}[g'(x)]",
+        arity: 1,
+        pieces: &[G(0, 1)],
+    },
+    Spec {
+        variant: "D2g",
+        fn_name: "e_d2g",
+        definition: "E[g''(x)]",
+        latex: "\\mathbb{E}[g''(x)]",
+        arity: 1,
+        pieces: &[G(0, 2)],
+    },
+    Spec {
+        variant: "D3g",
+        fn_name: "e_d3g",
+        definition: "E[g'''(x)]",
+        latex: "\\mathbb{E}[g'''(x)]",
+        arity: 1,
+        pieces: &[G(0, 3)],
+    },
+    Spec {
+        variant: "GG1",
+        fn_name: "e_g_g",
+        definition: "E[g(x)²]",
+        latex: "\\mathbb{E}[g(x)^2]",
+        arity: 1,
+        pieces: &[G(0, 0), G(0, 0)],
+    },
+    Spec {
+        variant: "DgDg1",
+        fn_name: "e_dg_dg",
+        definition: "E[g'(x)²]",
+        latex: "\\mathbb{E}[g'(x)^2]",
+        arity: 1,
+        pieces: &[G(0, 1), G(0, 1)],
+    },
+    Spec {
+        variant: "DgG1",
+        fn_name: "e_dg_g",
+        definition: "E[g'(x) g(x)]",
+        latex: "\\mathbb{E}[g'(x)\\,g(x)]",
+        arity: 1,
+        pieces: &[G(0, 1), G(0, 0)],
+    },
+    Spec {
+        variant: "D2gG1",
+        fn_name: "e_d2g_g",
+        definition: "E[g''(x) g(x)]",
+        latex: "\\mathbb{E}[g''(x)\\,g(x)]",
+        arity: 1,
+        pieces: &[G(0, 2), G(0, 0)],
+    },
+    Spec {
+        variant: "DgDg",
+        fn_name: "e_dg1_dg2",
+        definition: "E[g'(x1) g'(x2)]",
+        latex: "\\mathbb{E}[g'(x_1)\\,g'(x_2)]",
+        arity: 2,
+        pieces: &[G(0, 1), G(1, 1)],
+    },
+    Spec {
+        variant: "DgG",
+        fn_name: "e_dg1_g2",
+        definition: "E[g'(x1) g(x2)]",
+        latex: "\\mathbb{E}[g'(x_1)\\,g(x_2)]",
+        arity: 2,
+        pieces: &[G(0, 1), G(1, 0)],
+    },
+    Spec {
+        variant: "D2gG",
+        fn_name: "e_d2g1_g2",
+        definition: "E[g''(x1) g(x2)]",
+        latex: "\\mathbb{E}[g''(x_1)\\,g(x_2)]",
+        arity: 2,
+        pieces: &[G(0, 2), G(1, 0)],
+    },
 ];
 
 /// The result of deriving one integral.
@@ -84,12 +197,26 @@ pub struct Derived {
 }
 
 /// Products of the pieces as multi-variable terms.
-fn integrand(spec: &Spec, series: &[Result<Series, NotInAlgebra>; 4]) -> Result<Vec<MTerm>, DeriveError> {
+fn integrand(
+    spec: &Spec,
+    series: &[Result<Series, NotInAlgebra>; 4],
+) -> Result<Vec<MTerm>, DeriveError> {
     let mut terms = vec![MTerm::one()];
     for piece in spec.pieces {
         let (v, factor): (usize, Series) = match *piece {
-            G(v, k) => (v, series[k].clone().map_err(|e| DeriveError::NoClosedForm(e.0))?),
-            X(v, p) => (v, vec![Term { p, ..Term::constant(1.0) }]),
+            G(v, k) => (
+                v,
+                series[k]
+                    .clone()
+                    .map_err(|e| DeriveError::NoClosedForm(e.0))?,
+            ),
+            X(v, p) => (
+                v,
+                vec![Term {
+                    p,
+                    ..Term::constant(1.0)
+                }],
+            ),
         };
         let mut next = Vec::new();
         for t in &terms {
@@ -108,7 +235,10 @@ fn integrand(spec: &Spec, series: &[Result<Series, NotInAlgebra>; 4]) -> Result<
     Ok(terms)
 }
 
-fn derive_closed(spec: &Spec, series: &[Result<Series, NotInAlgebra>; 4]) -> Result<Derived, DeriveError> {
+fn derive_closed(
+    spec: &Spec,
+    series: &[Result<Series, NotInAlgebra>; 4],
+) -> Result<Derived, DeriveError> {
     let terms = integrand(spec, series)?;
     let mut em = Emitter::new();
     let (n, one) = roots();
@@ -122,7 +252,11 @@ fn derive_closed(spec: &Spec, series: &[Result<Series, NotInAlgebra>; 4]) -> Res
         #(#stmts)*
         acc
     };
-    Ok(Derived { method: "ClosedForm", body, trace: em.trace.join("\n") })
+    Ok(Derived {
+        method: "ClosedForm",
+        body,
+        trace: em.trace.join("\n"),
+    })
 }
 
 /// Gauss–Hermite orders for 1-, 2- and 3-variable integrals.
@@ -147,9 +281,21 @@ fn derive_quadrature(spec: &Spec) -> Derived {
         })
         .collect();
     let (f, nodes, weights) = match spec.arity {
-        1 => (quote!(gh1), quote!(Self::GH_NODES_1), quote!(Self::GH_WEIGHTS_1)),
-        2 => (quote!(gh2), quote!(Self::GH_NODES_2), quote!(Self::GH_WEIGHTS_2)),
-        _ => (quote!(gh3), quote!(Self::GH_NODES_3), quote!(Self::GH_WEIGHTS_3)),
+        1 => (
+            quote!(gh1),
+            quote!(Self::GH_NODES_1),
+            quote!(Self::GH_WEIGHTS_1),
+        ),
+        2 => (
+            quote!(gh2),
+            quote!(Self::GH_NODES_2),
+            quote!(Self::GH_WEIGHTS_2),
+        ),
+        _ => (
+            quote!(gh3),
+            quote!(Self::GH_NODES_3),
+            quote!(Self::GH_WEIGHTS_3),
+        ),
     };
     if spec.variant == "I3" {
         // linear in x2: integrate it exactly, leaving a 2-d rule
@@ -159,7 +305,9 @@ fn derive_quadrature(spec: &Spec) -> Derived {
             body: quote! {
                 ::aedyn::quad::gh_linear_middle(&Self::GH_NODES_2, &Self::GH_WEIGHTS_2, n, |x0, x2| self.dg(x0) * self.g(x2))
             },
-            trace: format!("Gauss–Hermite quadrature, {order}^2 nodes on the Cholesky factor of (x1, x3), exact in x2"),
+            trace: format!(
+                "Gauss–Hermite quadrature, {order}^2 nodes on the Cholesky factor of (x1, x3), exact in x2"
+            ),
         };
     }
     let product = crate::expr::join(&factors, quote!(*));
@@ -170,36 +318,95 @@ fn derive_quadrature(spec: &Spec) -> Derived {
     Derived {
         method: "Quadrature",
         body,
-        trace: format!("Gauss–Hermite quadrature, {order}^{} nodes on the Cholesky factor of the covariance", spec.arity),
+        trace: format!(
+            "Gauss–Hermite quadrature, {order}^{} nodes on the Cholesky factor of the covariance",
+            spec.arity
+        ),
     }
 }
 
 fn upper_camel(s: &str) -> String {
-    s.split('_').filter(|p| !p.is_empty()).map(|p| {
-        let mut c = p.chars();
-        c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
-    }).collect()
+    s.split('_')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut c = p.chars();
+            c.next()
+                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// The body expression and the argument name of `fn name(x: f64) -> f64 { body }`.
 fn body_of(item: &syn::ItemFn) -> syn::Result<(syn::Expr, String)> {
     let sig = &item.sig;
     if sig.inputs.len() != 1 {
-        return Err(syn::Error::new(sig.inputs.span(), "#[activation]: expected exactly one argument `x: f64`"));
+        return Err(syn::Error::new(
+            sig.inputs.span(),
+            "#[activation]: expected exactly one argument `x: f64`",
+        ));
     }
     let arg = match &sig.inputs[0] {
         syn::FnArg::Typed(p) => match &*p.pat {
             syn::Pat::Ident(i) => i.ident.to_string(),
-            other => return Err(syn::Error::new(other.span(), "#[activation]: the argument must be a plain name")),
+            other => {
+                return Err(syn::Error::new(
+                    other.span(),
+                    "#[activation]: the argument must be a plain name",
+                ));
+            }
         },
-        other => return Err(syn::Error::new(other.span(), "#[activation]: expected a free function `fn(x: f64) -> f64`")),
+        other => {
+            return Err(syn::Error::new(
+                other.span(),
+                "#[activation]: expected a free function `fn(x: f64) -> f64`",
+            ));
+        }
     };
     let stmts = &item.block.stmts;
     match stmts.as_slice() {
         [syn::Stmt::Expr(e, None)] => Ok((e.clone(), arg)),
-        [syn::Stmt::Expr(syn::Expr::Return(r), _)] if r.expr.is_some() => Ok(((*r.expr.clone().unwrap_or_else(|| unreachable!())).clone(), arg)),
-        _ => Err(syn::Error::new(item.block.span(), "#[activation]: the body must be a single expression in the argument")),
+        [syn::Stmt::Expr(syn::Expr::Return(r), _)] if r.expr.is_some() => Ok((
+            (*r.expr.clone().unwrap_or_else(|| unreachable!())).clone(),
+            arg,
+        )),
+        _ => Err(syn::Error::new(
+            item.block.span(),
+            "#[activation]: the body must be a single expression in the argument",
+        )),
     }
+}
+
+/// The span of the call named in a derivation failure (`\`tanh(x)\`: ...`), if found in the body.
+fn offending_span(body: &syn::Expr, why: &str) -> Option<Span> {
+    let name = why.strip_prefix('`')?.split('(').next()?.to_string();
+    struct Finder<'n> {
+        name: &'n str,
+        found: Option<Span>,
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Finder<'_> {
+        fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+            if self.found.is_none() && m.method == self.name {
+                self.found = Some(m.method.span());
+            }
+            syn::visit::visit_expr_method_call(self, m);
+        }
+        fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
+            if let syn::Expr::Path(p) = &*c.func
+                && self.found.is_none()
+                && p.path.segments.last().is_some_and(|s| s.ident == self.name)
+            {
+                self.found = Some(p.span());
+            }
+            syn::visit::visit_expr_call(self, c);
+        }
+    }
+    let mut f = Finder {
+        name: &name,
+        found: None,
+    };
+    syn::visit::Visit::visit_expr(&mut f, body);
+    f.found
 }
 
 /// Expands `#[activation(attr)] item`.
@@ -213,7 +420,8 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         let d = expr::diff(&derivs[k]);
         derivs.push(d);
     }
-    let series: [Result<Series, NotInAlgebra>; 4] = std::array::from_fn(|k| series::to_series(&derivs[k]));
+    let series: [Result<Series, NotInAlgebra>; 4] =
+        std::array::from_fn(|k| series::to_series(&derivs[k]));
 
     let fn_ident = &item.sig.ident;
     let struct_ident = format_ident!("{}", upper_camel(&fn_ident.to_string()));
@@ -233,7 +441,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             }
             Err(DeriveError::NoClosedForm(why)) => {
                 return Err(syn::Error::new(
-                    body.span(),
+                    offending_span(&body, &why).unwrap_or_else(|| body.span()),
                     format!(
                         "#[activation]: integral {} = {} of `{}` has no closed form: {why}; \
                          add `#[activation(quadrature)]` to allow Gauss–Hermite quadrature",
@@ -277,8 +485,14 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         let mut out = Vec::new();
         for (i, order) in GH_ORDERS.iter().enumerate() {
             let (z, w) = crate::hermite::rule(*order);
-            let (zn, wn) = (format_ident!("GH_NODES_{}", i + 1), format_ident!("GH_WEIGHTS_{}", i + 1));
-            let (z, w): (Vec<_>, Vec<_>) = (z.iter().map(|v| expr::float_tokens(*v)).collect(), w.iter().map(|v| expr::float_tokens(*v)).collect());
+            let (zn, wn) = (
+                format_ident!("GH_NODES_{}", i + 1),
+                format_ident!("GH_WEIGHTS_{}", i + 1),
+            );
+            let (z, w): (Vec<_>, Vec<_>) = (
+                z.iter().map(|v| expr::float_tokens(*v)).collect(),
+                w.iter().map(|v| expr::float_tokens(*v)).collect(),
+            );
             out.push(quote! {
                 const #zn: [f64; #order] = [#(#z),*];
                 const #wn: [f64; #order] = [#(#w),*];
@@ -294,11 +508,13 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         #[derive(Clone, Copy, Debug, Default)]
         pub struct #struct_ident;
 
+        #[allow(clippy::all)]
         impl #struct_ident {
             #gh_consts
             #(#methods)*
         }
 
+        #[allow(clippy::all)]
         impl ::aedyn::Activation for #struct_ident {
             fn name(&self) -> &'static str { #name }
             fn g(&self, x: f64) -> f64 { #fn_ident(x) }
@@ -353,18 +569,30 @@ mod tests {
 
     #[test]
     fn erf_expansion_snapshot() {
-        let out = expand_src("name = \"erf\"", "fn erf_act(x: f64) -> f64 { erf(x / SQRT_2) }").expect("expands");
+        let out = expand_src(
+            "name = \"erf\"",
+            "fn erf_act(x: f64) -> f64 { erf(x / SQRT_2) }",
+        )
+        .expect("expands");
         let file: syn::File = syn::parse2(out).expect("valid items");
         // the EXPANSION constant duplicates the rest; snapshot the items before it
         let items: Vec<_> = file.items.into_iter().take(4).collect();
-        insta::assert_snapshot!(prettyplease::unparse(&syn::File { shebang: None, attrs: vec![], items }));
+        insta::assert_snapshot!(prettyplease::unparse(&syn::File {
+            shebang: None,
+            frontmatter: None,
+            attrs: vec![],
+            items
+        }));
     }
 
     #[test]
     fn tanh_without_quadrature_names_the_integral() {
-        let err = expand_src("", "fn t(x: f64) -> f64 { x.tanh() }").err().expect("error");
+        let err = expand_src("", "fn t(x: f64) -> f64 { x.tanh() }").expect_err("error");
         let msg = err.to_string();
-        assert!(msg.contains("integral I2") && msg.contains("quadrature"), "{msg}");
+        assert!(
+            msg.contains("integral I2") && msg.contains("quadrature"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -42,7 +42,10 @@ pub const SUPPORTED: &str = "supported: float/int literals, consts of std::f64::
 `.tanh()`, and erf, exp, relu, heaviside, sign, sigmoid, softplus applied to any sub-expression";
 
 fn unsupported(span: Span, what: &str) -> syn::Error {
-    syn::Error::new(span, format!("#[activation]: unsupported {what}; {SUPPORTED}"))
+    syn::Error::new(
+        span,
+        format!("#[activation]: unsupported {what}; {SUPPORTED}"),
+    )
 }
 
 /// Parses the body expression; `arg` is the name of the function's argument.
@@ -61,12 +64,19 @@ pub fn parse(e: &syn::Expr, arg: &str) -> syn::Result<Expr> {
             other => Err(unsupported(other.span(), "literal")),
         },
         E::Path(p) => {
-            let segs: Vec<String> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+            let segs: Vec<String> = p
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
             let last = segs.last().map(String::as_str).unwrap_or("");
             if segs.len() == 1 && last == arg {
                 return Ok(Expr::X);
             }
-            named_const(last).map(Expr::Const).ok_or_else(|| unsupported(p.span(), &format!("name `{}`", segs.join("::"))))
+            named_const(last)
+                .map(Expr::Const)
+                .ok_or_else(|| unsupported(p.span(), &format!("name `{}`", segs.join("::"))))
         }
         E::Unary(u) => match u.op {
             syn::UnOp::Neg(_) => Ok(neg(parse(&u.expr, arg)?)),
@@ -84,7 +94,12 @@ pub fn parse(e: &syn::Expr, arg: &str) -> syn::Result<Expr> {
         }
         E::Call(c) => {
             let name = match &*c.func {
-                E::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default(),
+                E::Path(p) => p
+                    .path
+                    .segments
+                    .last()
+                    .map(|s| s.ident.to_string())
+                    .unwrap_or_default(),
                 other => return Err(unsupported(other.span(), "call")),
             };
             let func = match name.as_str() {
@@ -108,27 +123,37 @@ pub fn parse(e: &syn::Expr, arg: &str) -> syn::Result<Expr> {
             let method = m.method.to_string();
             let one_const = |what: &str| -> syn::Result<f64> {
                 if m.args.len() != 1 {
-                    return Err(unsupported(m.span(), &format!("`.{what}` arity (expected one argument)")));
+                    return Err(unsupported(
+                        m.span(),
+                        &format!("`.{what}` arity (expected one argument)"),
+                    ));
                 }
                 let a = parse(&m.args[0], arg)?;
                 match simplify(a) {
                     Expr::Const(c) => Ok(c),
-                    _ => Err(unsupported(m.args[0].span(), &format!("non-constant argument of `.{what}`"))),
+                    _ => Err(unsupported(
+                        m.args[0].span(),
+                        &format!("non-constant argument of `.{what}`"),
+                    )),
                 }
             };
             match method.as_str() {
                 "powi" => {
                     let n = one_const("powi")?;
                     if n.fract() != 0.0 || n.abs() > 64.0 {
-                        return Err(unsupported(m.args[0].span(), "exponent of `.powi` (an integer up to 64)"));
+                        return Err(unsupported(
+                            m.args[0].span(),
+                            "exponent of `.powi` (an integer up to 64)",
+                        ));
                     }
                     Ok(Expr::Powi(Box::new(recv), n as i32))
                 }
                 "max" => Ok(Expr::Max(Box::new(recv), one_const("max")?)),
                 "min" => Ok(Expr::Min(Box::new(recv), one_const("min")?)),
-                "abs" | "signum" | "exp" | "tanh" if !m.args.is_empty() => {
-                    Err(unsupported(m.span(), &format!("arguments of `.{method}()`")))
-                }
+                "abs" | "signum" | "exp" | "tanh" if !m.args.is_empty() => Err(unsupported(
+                    m.span(),
+                    &format!("arguments of `.{method}()`"),
+                )),
                 "abs" => Ok(Expr::Call(Func::Abs, Box::new(recv))),
                 "signum" => Ok(Expr::Call(Func::Sign, Box::new(recv))),
                 "exp" => Ok(Expr::Call(Func::Exp, Box::new(recv))),
@@ -204,16 +229,32 @@ fn diff_raw(e: &Expr) -> Expr {
             ])),
             Box::new(Expr::Powi(b.clone(), 2)),
         ),
-        Expr::Powi(a, n) => Expr::Mul(vec![c(*n as f64), Expr::Powi(a.clone(), n - 1), diff_raw(a)]),
-        Expr::Max(a, k) => Expr::Mul(vec![call(Func::Heaviside, Expr::Add(vec![(**a).clone(), c(-k)])), diff_raw(a)]),
-        Expr::Min(a, k) => Expr::Mul(vec![call(Func::Heaviside, Expr::Add(vec![c(*k), neg((**a).clone())])), diff_raw(a)]),
+        Expr::Powi(a, n) => Expr::Mul(vec![
+            c(*n as f64),
+            Expr::Powi(a.clone(), n - 1),
+            diff_raw(a),
+        ]),
+        Expr::Max(a, k) => Expr::Mul(vec![
+            call(Func::Heaviside, Expr::Add(vec![(**a).clone(), c(-k)])),
+            diff_raw(a),
+        ]),
+        Expr::Min(a, k) => Expr::Mul(vec![
+            call(Func::Heaviside, Expr::Add(vec![c(*k), neg((**a).clone())])),
+            diff_raw(a),
+        ]),
         Expr::Call(f, a) => {
             let inner = diff_raw(a);
             let a = (**a).clone();
             let outer = match f {
-                Func::Erf => Expr::Mul(vec![c(std::f64::consts::FRAC_2_SQRT_PI), call(Func::Exp, neg(Expr::Powi(Box::new(a), 2)))]),
+                Func::Erf => Expr::Mul(vec![
+                    c(std::f64::consts::FRAC_2_SQRT_PI),
+                    call(Func::Exp, neg(Expr::Powi(Box::new(a), 2))),
+                ]),
                 Func::Exp => call(Func::Exp, a),
-                Func::Tanh => Expr::Add(vec![c(1.0), neg(Expr::Powi(Box::new(call(Func::Tanh, a)), 2))]),
+                Func::Tanh => Expr::Add(vec![
+                    c(1.0),
+                    neg(Expr::Powi(Box::new(call(Func::Tanh, a)), 2)),
+                ]),
                 Func::Sigmoid => Expr::Mul(vec![
                     call(Func::Sigmoid, a.clone()),
                     Expr::Add(vec![c(1.0), neg(call(Func::Sigmoid, a))]),
@@ -242,7 +283,11 @@ pub fn simplify(e: Expr) -> Expr {
                     Expr::Const(x) => k += x,
                     Expr::Add(inner) => {
                         for u in inner {
-                            if let Expr::Const(x) = u { k += x } else { terms.push(u) }
+                            if let Expr::Const(x) = u {
+                                k += x
+                            } else {
+                                terms.push(u)
+                            }
                         }
                     }
                     other => terms.push(other),
@@ -265,7 +310,11 @@ pub fn simplify(e: Expr) -> Expr {
                     Expr::Const(x) => k *= x,
                     Expr::Mul(inner) => {
                         for u in inner {
-                            if let Expr::Const(x) = u { k *= x } else { factors.push(u) }
+                            if let Expr::Const(x) = u {
+                                k *= x
+                            } else {
+                                factors.push(u)
+                            }
                         }
                     }
                     other => factors.push(other),
@@ -280,11 +329,15 @@ pub fn simplify(e: Expr) -> Expr {
             if k != 1.0 {
                 factors.insert(0, c(k));
             }
-            if factors.len() == 1 { factors.pop().unwrap_or(c(0.0)) } else { Expr::Mul(factors) }
+            if factors.len() == 1 {
+                factors.pop().unwrap_or(c(0.0))
+            } else {
+                Expr::Mul(factors)
+            }
         }
         Expr::Div(a, b) => match (simplify(*a), simplify(*b)) {
             (Expr::Const(x), Expr::Const(y)) if y != 0.0 => c(x / y),
-            (Expr::Const(x), _) if x == 0.0 => c(0.0),
+            (Expr::Const(0.0), _) => c(0.0),
             (a, Expr::Const(y)) if y != 0.0 => simplify(Expr::Mul(vec![c(1.0 / y), a])),
             (a, b) => Expr::Div(Box::new(a), Box::new(b)),
         },
@@ -472,7 +525,7 @@ pub fn num_text(v: f64) -> String {
         format!("{}", v as i64)
     } else {
         let s = format!("{v:.6}");
-        s.trim_end_matches('0').to_string()
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
@@ -530,13 +583,18 @@ fn write_text(e: &Expr, s: &mut String, prec: u8) {
                 s.push(')');
             }
         }
+        Expr::Mul(_) if prec > 2 => {
+            s.push('(');
+            write_text(e, s, 0);
+            s.push(')');
+        }
         Expr::Mul(v) => {
             let mut start = 0;
-            if let (Some(Expr::Const(k)), true) = (v.first(), v.len() > 1) {
-                if *k == -1.0 {
-                    s.push('-');
-                    start = 1;
-                }
+            if let (Some(Expr::Const(k)), true) = (v.first(), v.len() > 1)
+                && *k == -1.0
+            {
+                s.push('-');
+                start = 1;
             }
             for (i, t) in v.iter().enumerate().skip(start) {
                 if i > start {
@@ -637,22 +695,32 @@ mod tests {
     fn derivative_of_erf_is_gaussian() {
         let g = p("erf(x / SQRT_2)");
         let d = diff(&g);
-        for x in [-1.3, 0.0, 0.4, 2.2] {
+        for x in [-1.3f64, 0.0, 0.4, 2.2] {
             let want = (2.0 / std::f64::consts::PI).sqrt() * (-x * x / 2.0).exp();
             assert!((eval(&d, x) - want).abs() < 1e-15);
         }
-        assert_eq!(to_text(&d), "2/√π*exp(-(1/√2*x)^2)*1/√2");
+        assert_eq!(to_text(&d), "√(2/π)*exp(-(1/√2*x)^2)");
     }
 
     #[test]
     fn derivatives_match_finite_differences() {
-        for src in ["0.5 * x * (1.0 + erf(x / SQRT_2))", "x.tanh()", "sigmoid(2.0*x) - x.powi(3)/3.0", "softplus(x)", "(x*x + 1.0).exp() / (x.exp() + 2.0)"] {
+        for src in [
+            "0.5 * x * (1.0 + erf(x / SQRT_2))",
+            "x.tanh()",
+            "sigmoid(2.0*x) - x.powi(3)/3.0",
+            "softplus(x)",
+            "(x*x + 1.0).exp() / (x.exp() + 2.0)",
+        ] {
             let g = p(src);
             let d = diff(&g);
             for x in [-1.1, 0.3, 0.9] {
                 let h = 1e-6;
                 let fd = (eval(&g, x + h) - eval(&g, x - h)) / (2.0 * h);
-                assert!((eval(&d, x) - fd).abs() < 1e-7, "{src} at {x}: {} vs {fd}", eval(&d, x));
+                assert!(
+                    (eval(&d, x) - fd).abs() < 1e-7,
+                    "{src} at {x}: {} vs {fd}",
+                    eval(&d, x)
+                );
             }
         }
     }
@@ -671,6 +739,11 @@ mod tests {
         let err = parse(&e, "x").expect_err("sin unsupported");
         assert!(err.to_string().contains("method `.sin`"), "{err}");
         let e: syn::Expr = syn::parse_str("y * 2.0").expect("valid rust");
-        assert!(parse(&e, "x").expect_err("unknown name").to_string().contains("name `y`"));
+        assert!(
+            parse(&e, "x")
+                .expect_err("unknown name")
+                .to_string()
+                .contains("name `y`")
+        );
     }
 }

@@ -4,6 +4,8 @@
 //! This crate is a thin entry point; the work is in plain modules: [`expr`] (IR, parser,
 //! differentiation), [`series`] (normal form), [`derive`] (Gaussian-integral derivation and code
 //! emission), [`hermite`] (quadrature rules for the opt-in fallback) and [`expand`].
+// Numerical kernels index several arrays with one loop variable; iterator chains read worse.
+#![allow(clippy::needless_range_loop)]
 
 mod derive;
 mod expand;
@@ -16,6 +18,11 @@ mod series;
 /// `#[activation]` requires closed forms; `#[activation(quadrature)]` allows Gauss–Hermite
 /// quadrature where none exists; `#[activation(name = "erf")]` sets the run-time name.
 #[proc_macro_attribute]
-pub fn activation(attr: proc_macro::TokenStream, item: proc_macro::TokenStream) -> proc_macro::TokenStream {
-    expand::expand(attr.into(), item.into()).unwrap_or_else(|e| e.to_compile_error()).into()
+pub fn activation(
+    attr: proc_macro::TokenStream,
+    item: proc_macro::TokenStream,
+) -> proc_macro::TokenStream {
+    expand::expand(attr.into(), item.into())
+        .unwrap_or_else(|e| e.to_compile_error())
+        .into()
 }

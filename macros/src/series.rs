@@ -32,18 +32,36 @@ pub type Series = Vec<Term>;
 
 impl Term {
     pub fn constant(c: f64) -> Self {
-        Term { c, p: 0, quad: 0.0, lin: 0.0, factors: vec![] }
+        Term {
+            c,
+            p: 0,
+            quad: 0.0,
+            lin: 0.0,
+            factors: vec![],
+        }
     }
     fn x() -> Self {
-        Term { p: 1, ..Term::constant(1.0) }
+        Term {
+            p: 1,
+            ..Term::constant(1.0)
+        }
     }
     fn factor(base: Base, a: f64, b: f64) -> Self {
-        Term { factors: vec![Factor { base, a, b }], ..Term::constant(1.0) }
+        Term {
+            factors: vec![Factor { base, a, b }],
+            ..Term::constant(1.0)
+        }
     }
     pub fn mul(&self, o: &Term) -> Term {
         let mut factors = self.factors.clone();
         factors.extend(o.factors.iter().copied());
-        Term { c: self.c * o.c, p: self.p + o.p, quad: self.quad + o.quad, lin: self.lin + o.lin, factors }
+        Term {
+            c: self.c * o.c,
+            p: self.p + o.p,
+            quad: self.quad + o.quad,
+            lin: self.lin + o.lin,
+            factors,
+        }
     }
     pub fn is_constant(&self) -> bool {
         self.p == 0 && self.quad == 0.0 && self.lin == 0.0 && self.factors.is_empty()
@@ -65,10 +83,12 @@ pub fn product(a: &Series, b: &Series) -> Series {
 }
 
 fn scale(s: Series, k: f64) -> Series {
-    s.into_iter().map(|mut t| {
-        t.c *= k;
-        t
-    }).collect()
+    s.into_iter()
+        .map(|mut t| {
+            t.c *= k;
+            t
+        })
+        .collect()
 }
 
 /// Affine `a x + b` if the series is one.
@@ -124,11 +144,19 @@ pub fn to_series(e: &Expr) -> Result<Series, NotInAlgebra> {
         }
         Expr::Div(a, b) => match crate::expr::simplify((**b).clone()) {
             Expr::Const(k) if k != 0.0 => scale(to_series(a)?, 1.0 / k),
-            _ => return Err(NotInAlgebra(format!("division by a non-constant `{}`", crate::expr::to_text(b)))),
+            _ => {
+                return Err(NotInAlgebra(format!(
+                    "division by a non-constant `{}`",
+                    crate::expr::to_text(b)
+                )));
+            }
         },
         Expr::Powi(a, n) => {
             if *n < 0 {
-                return Err(NotInAlgebra(format!("negative power of `{}`", crate::expr::to_text(a))));
+                return Err(NotInAlgebra(format!(
+                    "negative power of `{}`",
+                    crate::expr::to_text(a)
+                )));
             }
             let base = to_series(a)?;
             let mut acc = vec![Term::constant(1.0)];
@@ -141,7 +169,11 @@ pub fn to_series(e: &Expr) -> Result<Series, NotInAlgebra> {
             let inner = to_series(a)?;
             let (p, q) = affine(&inner).ok_or_else(|| not_affine(e, a))?;
             // max(u, k) = k + (u − k)Θ(u − k);  min(u, k) = k + (u − k)Θ(k − u)
-            let sgn = if matches!(e, Expr::Max(..)) { 1.0 } else { -1.0 };
+            let sgn = if matches!(e, Expr::Max(..)) {
+                1.0
+            } else {
+                -1.0
+            };
             let step = Term::factor(Base::Step, sgn * p, sgn * (q - k));
             let mut out = vec![Term::constant(*k)];
             out.extend(product(&affine_series(p, q - k), &vec![step]));
@@ -151,14 +183,27 @@ pub fn to_series(e: &Expr) -> Result<Series, NotInAlgebra> {
             let inner = to_series(a)?;
             match f {
                 Func::Exp => {
-                    let q = quadratic(&inner).ok_or_else(|| not_in(e, "exp of a non-quadratic argument"))?;
+                    let q = quadratic(&inner)
+                        .ok_or_else(|| not_in(e, "exp of a non-quadratic argument"))?;
                     if q[2] > 0.0 {
-                        return Err(not_in(e, "exp(+αx²) (grows faster than the Gaussian decays)"));
+                        return Err(not_in(
+                            e,
+                            "exp(+αx²) (grows faster than the Gaussian decays)",
+                        ));
                     }
-                    vec![Term { c: q[0].exp(), p: 0, quad: -q[2], lin: q[1], factors: vec![] }]
+                    vec![Term {
+                        c: q[0].exp(),
+                        p: 0,
+                        quad: -q[2],
+                        lin: q[1],
+                        factors: vec![],
+                    }]
                 }
                 Func::Tanh | Func::Sigmoid | Func::Softplus => {
-                    return Err(not_in(e, "a function with no closed-form Gaussian integrals"));
+                    return Err(not_in(
+                        e,
+                        "a function with no closed-form Gaussian integrals",
+                    ));
                 }
                 _ => {
                     let (p, q) = affine(&inner).ok_or_else(|| not_affine(e, a))?;
@@ -166,11 +211,25 @@ pub fn to_series(e: &Expr) -> Result<Series, NotInAlgebra> {
                         Func::Erf => vec![Term::factor(Base::Erf, p, q)],
                         Func::Heaviside => vec![Term::factor(Base::Step, p, q)],
                         Func::Delta(n) => vec![Term::factor(Base::Delta(*n), p, q)],
-                        Func::Sign => vec![Term { c: 2.0, ..Term::factor(Base::Step, p, q) }, Term::constant(-1.0)],
-                        Func::Relu => product(&affine_series(p, q), &vec![Term::factor(Base::Step, p, q)]),
+                        Func::Sign => vec![
+                            Term {
+                                c: 2.0,
+                                ..Term::factor(Base::Step, p, q)
+                            },
+                            Term::constant(-1.0),
+                        ],
+                        Func::Relu => {
+                            product(&affine_series(p, q), &vec![Term::factor(Base::Step, p, q)])
+                        }
                         Func::Abs => product(
                             &affine_series(p, q),
-                            &vec![Term { c: 2.0, ..Term::factor(Base::Step, p, q) }, Term::constant(-1.0)],
+                            &vec![
+                                Term {
+                                    c: 2.0,
+                                    ..Term::factor(Base::Step, p, q)
+                                },
+                                Term::constant(-1.0),
+                            ],
                         ),
                         _ => unreachable!("handled above"),
                     }
@@ -186,7 +245,11 @@ fn not_in(e: &Expr, why: &str) -> NotInAlgebra {
 }
 
 fn not_affine(e: &Expr, a: &Expr) -> NotInAlgebra {
-    NotInAlgebra(format!("`{}`: its argument `{}` is not affine in x", crate::expr::to_text(e), crate::expr::to_text(a)))
+    NotInAlgebra(format!(
+        "`{}`: its argument `{}` is not affine in x",
+        crate::expr::to_text(e),
+        crate::expr::to_text(a)
+    ))
 }
 
 /// Simplifies each term (constant factors folded, Θ of positive scale normalised, duplicate Θ
@@ -195,7 +258,10 @@ pub fn normalize(s: Series) -> Series {
     let mut out: Series = Vec::new();
     for t in s {
         let Some(t) = normalize_term(t) else { continue };
-        if let Some(same) = out.iter_mut().find(|u| u.p == t.p && u.quad == t.quad && u.lin == t.lin && u.factors == t.factors) {
+        if let Some(same) = out
+            .iter_mut()
+            .find(|u| u.p == t.p && u.quad == t.quad && u.lin == t.lin && u.factors == t.factors)
+        {
             same.c += t.c;
         } else {
             out.push(t);
@@ -222,27 +288,45 @@ pub fn normalize_term(mut t: Term) -> Option<Term> {
         }
         let f = match f.base {
             // Θ(a x + b) = Θ(sgn(a)(x + b/a)): scale |a| to 1
-            Base::Step => Factor { base: Base::Step, a: f.a.signum(), b: f.b / f.a.abs() },
+            Base::Step => Factor {
+                base: Base::Step,
+                a: f.a.signum(),
+                b: f.b / f.a.abs(),
+            },
             // δ⁽ⁿ⁾(a(x − c)) = δ⁽ⁿ⁾(x − c)/(aⁿ|a|)
             Base::Delta(n) => {
                 t.c /= f.a.powi(n as i32) * f.a.abs();
-                Factor { base: Base::Delta(n), a: 1.0, b: f.b / f.a }
+                Factor {
+                    base: Base::Delta(n),
+                    a: 1.0,
+                    b: f.b / f.a,
+                }
             }
             Base::Erf => f,
         };
         if f.base == Base::Step && factors.contains(&f) {
             continue; // Θ² = Θ
         }
-        if f.base == Base::Step && factors.iter().any(|g| g.base == Base::Step && g.a == -f.a && g.b == -f.b) {
+        if f.base == Base::Step
+            && factors
+                .iter()
+                .any(|g| g.base == Base::Step && g.a == -f.a && g.b == -f.b)
+        {
             return None; // Θ(u)Θ(−u) = 0 almost everywhere
         }
         factors.push(f);
     }
     // xᵖ·exp(…)·B(x)·δ(x − c) = cᵖ·exp(…)|_c·B(c)·δ(x − c)
     let deltas = factors.iter().filter(|f| f.base == Base::Delta(0)).count();
-    let higher = factors.iter().any(|f| matches!(f.base, Base::Delta(n) if n > 0));
+    let higher = factors
+        .iter()
+        .any(|f| matches!(f.base, Base::Delta(n) if n > 0));
     if deltas == 1 && !higher {
-        let point = factors.iter().find(|f| f.base == Base::Delta(0)).map(|f| -f.b).unwrap_or(0.0);
+        let point = factors
+            .iter()
+            .find(|f| f.base == Base::Delta(0))
+            .map(|f| -f.b)
+            .unwrap_or(0.0);
         t.c *= point.powi(t.p as i32) * (-t.quad * point * point + t.lin * point).exp();
         t.p = 0;
         t.quad = 0.0;
@@ -299,7 +383,16 @@ mod tests {
 
     #[test]
     fn normal_form_evaluates_like_the_function() {
-        for src in ["relu(x)", "x.abs()", "x.max(0.3)", "x.min(-0.2)", "0.5*x*(1.0+erf(x/SQRT_2))", "(-(x*x)/2.0).exp()*x.powi(3)", "sign(2.0*x-1.0)", "relu(1.0 - x)*erf(x)"] {
+        for src in [
+            "relu(x)",
+            "x.abs()",
+            "x.max(0.3)",
+            "x.min(-0.2)",
+            "0.5*x*(1.0+erf(x/SQRT_2))",
+            "(-(x*x)/2.0).exp()*x.powi(3)",
+            "sign(2.0*x-1.0)",
+            "relu(1.0 - x)*erf(x)",
+        ] {
             let s = series(src);
             let e: syn::Expr = syn::parse_str(src).expect("valid rust");
             let g = parse(&e, "x").expect("supported");

@@ -72,11 +72,19 @@ impl KernelValues {
         for u in 0..k {
             let s = o.single(u);
             kv.a[u] = act.integral(Integral::Dg, &s);
-            kv.d2g[u] = if bias { act.integral(Integral::D2g, &s) } else { 0.0 };
+            kv.d2g[u] = if bias {
+                act.integral(Integral::D2g, &s)
+            } else {
+                0.0
+            };
             kv.d3g[u] = act.integral(Integral::D3g, &s);
             kv.gg1[u] = act.integral(Integral::GG1, &s);
             kv.dgdg1[u] = act.integral(Integral::DgDg1, &s);
-            kv.dgg1[u] = if bias { act.integral(Integral::DgG1, &s) } else { 0.0 };
+            kv.dgg1[u] = if bias {
+                act.integral(Integral::DgG1, &s)
+            } else {
+                0.0
+            };
             kv.d2gg1[u] = act.integral(Integral::D2gG1, &s);
             kv.i2[u * k + u] = kv.gg1[u];
             kv.dgg[u * k + u] = kv.dgg1[u];
@@ -155,6 +163,12 @@ impl Drift {
                 }
             }
         }
-        Drift { n, m0, m1, m2, dbeta }
+        Drift {
+            n,
+            m0,
+            m1,
+            m2,
+            dbeta,
+        }
     }
 }

@@ -19,7 +19,11 @@ pub struct IntegratorOptions {
 
 impl Default for IntegratorOptions {
     fn default() -> Self {
-        IntegratorOptions { rtol: 1e-9, atol: 1e-12, max_steps: 5_000_000 }
+        IntegratorOptions {
+            rtol: 1e-9,
+            atol: 1e-12,
+            max_steps: 5_000_000,
+        }
     }
 }
 
@@ -41,11 +45,20 @@ pub fn integrate(
     mut progress: impl FnMut(f64),
 ) -> Result<Vec<OdeState>> {
     let mut out = Vec::with_capacity(times.len());
-    let Some(&t0) = times.first() else { return Ok(out) };
+    let Some(&t0) = times.first() else {
+        return Ok(out);
+    };
     if y0.iter().any(|v| !v.is_finite()) {
-        return Err(Error::Diverged { what: "ODE", t: t0, detail: "non-finite initial state".into() });
+        return Err(Error::Diverged {
+            what: "ODE",
+            t: t0,
+            detail: "non-finite initial state".into(),
+        });
     }
-    out.push(OdeState { t: t0, y: y0.clone() });
+    out.push(OdeState {
+        t: t0,
+        y: y0.clone(),
+    });
     let mut y = y0;
     let mut h = 0.0;
     for w in times.windows(2) {
@@ -72,24 +85,41 @@ pub fn integrate(
             1000,
             OutputType::Sparse,
         );
-        let stats = solver.integrate().map_err(|e| Error::Integration { t: a, message: format!("{e:?}") })?;
+        let stats = solver.integrate().map_err(|e| Error::Integration {
+            t: a,
+            message: format!("{e:?}"),
+        })?;
         let _ = stats;
         let (ts, ys) = solver.results().get();
         let (Some(&t_end), Some(y_end)) = (ts.last(), ys.last()) else {
-            return Err(Error::Integration { t: a, message: "no output".into() });
+            return Err(Error::Integration {
+                t: a,
+                message: "no output".into(),
+            });
         };
         if (t_end - b).abs() > 1e-9 * b.abs().max(1.0) {
-            return Err(Error::Integration { t: t_end, message: format!("stopped before t = {b}") });
+            return Err(Error::Integration {
+                t: t_end,
+                message: format!("stopped before t = {b}"),
+            });
         }
         if ys.len() >= 2 {
             h = (ts[ts.len() - 1] - ts[ts.len() - 2]).abs();
         }
         y = y_end.clone();
         if let Some(i) = y.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Diverged { what: "ODE", t: b, detail: format!("state component {i} is not finite") });
+            return Err(Error::Diverged {
+                what: "ODE",
+                t: b,
+                detail: format!("state component {i} is not finite"),
+            });
         }
         if y.amax() > 1e150 {
-            return Err(Error::Diverged { what: "ODE", t: b, detail: "state overflow (|y| > 1e150)".into() });
+            return Err(Error::Diverged {
+                what: "ODE",
+                t: b,
+                detail: "state overflow (|y| > 1e150)".into(),
+            });
         }
         out.push(OdeState { t: b, y: y.clone() });
         progress(b);

@@ -53,7 +53,13 @@ pub struct OdeSystem<'a> {
 pub fn needed_integrals(tr: &Training) -> Vec<Integral> {
     let mut v = vec![Integral::Dg, Integral::GG1, Integral::I2];
     if tr.algorithm != Algorithm::Sanger {
-        v.extend([Integral::D3g, Integral::DgDg1, Integral::D2gG1, Integral::DgDg, Integral::D2gG]);
+        v.extend([
+            Integral::D3g,
+            Integral::DgDg1,
+            Integral::D2gG1,
+            Integral::DgDg,
+            Integral::D2gG,
+        ]);
     }
     if tr.bias {
         v.extend([Integral::D2g, Integral::DgG1, Integral::DgG]);
@@ -64,9 +70,19 @@ pub fn needed_integrals(tr: &Training) -> Vec<Integral> {
 impl<'a> OdeSystem<'a> {
     /// Builds the layout for a spectrum (sorted decreasing). Fails when the activation leaves an
     /// ODE kernel undefined (e.g. sign: `E[g'(λ)²] = E[4δ(λ)²]`).
-    pub fn new(act: &'a dyn Activation, tr: Training, rho: &[f64], form: Form, reduction: Reduction) -> Result<Self> {
+    pub fn new(
+        act: &'a dyn Activation,
+        tr: Training,
+        rho: &[f64],
+        form: Form,
+        reduction: Reduction,
+    ) -> Result<Self> {
         for need in needed_integrals(&tr) {
-            if let Some(f) = act.formulas().iter().find(|f| f.integral == need && f.method == Method::Undefined) {
+            if let Some(f) = act
+                .formulas()
+                .iter()
+                .find(|f| f.integral == need && f.method == Method::Undefined)
+            {
                 return Err(Error::NoOde {
                     activation: act.name().to_string(),
                     message: format!("{} = {} is {}", need.name(), f.definition, f.derivation),
@@ -90,7 +106,15 @@ impl<'a> OdeSystem<'a> {
             block_rho.push(bulk.iter().sum::<f64>() / bulk.len() as f64);
         }
         let half_trace = rho.iter().sum::<f64>() / (2.0 * d as f64);
-        Ok(OdeSystem { act, tr, d, n, vec_rho, block_rho, half_trace })
+        Ok(OdeSystem {
+            act,
+            tr,
+            d,
+            n,
+            vec_rho,
+            block_rho,
+            half_trace,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -160,7 +184,11 @@ impl<'a> OdeSystem<'a> {
     /// (so `T0 = σ0² I`), `r_τ = 0`, β = 0. Blocks that aggregate several modes get their count.
     pub fn typical_state(&self, init_std: f64) -> Result<DVector<f64>> {
         if !self.vec_rho.is_empty() {
-            return Err(crate::error::config_err("ode.initial", "\"typical\"", "typical initial conditions need the density form (`ode.form = \"density\"`)"));
+            return Err(crate::error::config_err(
+                "ode.initial",
+                "\"typical\"",
+                "typical initial conditions need the density form (`ode.form = \"density\"`)",
+            ));
         }
         let (k, n) = (self.tr.k, self.n);
         let tied = self.tr.is_tied();
@@ -169,7 +197,11 @@ impl<'a> OdeSystem<'a> {
         let mut y = DVector::zeros(self.len());
         let nb = self.block_rho.len();
         for b in 0..nb {
-            let count = if b == nb - 1 && nb < d { (d - (nb - 1)) as f64 } else { 1.0 };
+            let count = if b == nb - 1 && nb < d {
+                (d - (nb - 1)) as f64
+            } else {
+                1.0
+            };
             for u in 0..k {
                 y[b * n * n + u * n + u] = count * s2;
                 if !tied {
@@ -240,7 +272,11 @@ impl<'a> OdeSystem<'a> {
         let tied = self.tr.is_tied();
         let mut m = vec![0.0; n * n];
         let build = |rho: f64, m: &mut [f64]| {
-            let (c1, c2) = if tied { (rho / df.sqrt(), rho) } else { (rho / df, 0.0) };
+            let (c1, c2) = if tied {
+                (rho / df.sqrt(), rho)
+            } else {
+                (rho / df, 0.0)
+            };
             for i in 0..n * n {
                 m[i] = dr.m0[i] + c1 * dr.m1[i] + c2 * dr.m2[i];
             }

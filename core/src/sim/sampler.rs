@@ -19,7 +19,9 @@ pub struct EigenbasisGaussian {
 
 impl EigenbasisGaussian {
     pub fn new(rho: &[f64]) -> Self {
-        EigenbasisGaussian { sqrt_rho: rho.iter().map(|r| r.sqrt()).collect() }
+        EigenbasisGaussian {
+            sqrt_rho: rho.iter().map(|r| r.sqrt()).collect(),
+        }
     }
 }
 

@@ -79,7 +79,11 @@ impl<'a> Sgd<'a> {
         let r = &mut self.r;
         r.copy_from_slice(x);
         for u in 0..k {
-            let row = if tied { &w[u * d..(u + 1) * d] } else { &v[u * d..(u + 1) * d] };
+            let row = if tied {
+                &w[u * d..(u + 1) * d]
+            } else {
+                &v[u * d..(u + 1) * d]
+            };
             let gu = self.gl[u];
             for (ri, vi) in r.iter_mut().zip(row) {
                 *ri -= gu * vi;
@@ -93,7 +97,11 @@ impl<'a> Sgd<'a> {
             if tied {
                 let row = &mut w[u * d..(u + 1) * d];
                 let c: f64 = row.iter().zip(r.iter()).map(|(a, b)| a * b).sum();
-                let b = if sanger { 0.0 } else { eta / df * dgu * c / sqrt_d };
+                let b = if sanger {
+                    0.0
+                } else {
+                    eta / df * dgu * c / sqrt_d
+                };
                 for i in 0..d {
                     let old = row[i];
                     row[i] = old + a * r[i] + b * x[i];
@@ -136,6 +144,11 @@ impl<'a> Sgd<'a> {
 
     /// True when every weight is finite.
     pub fn is_finite(&self) -> bool {
-        self.weights.w.iter().chain(&self.weights.v).chain(&self.weights.beta).all(|v| v.is_finite())
+        self.weights
+            .w
+            .iter()
+            .chain(&self.weights.v)
+            .chain(&self.weights.beta)
+            .all(|v| v.is_finite())
     }
 }

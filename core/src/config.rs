@@ -1,0 +1,389 @@
+//! The run configuration (TOML; ARCHITECTURE.md contract 3). Every key has a documented default;
+//! unknown keys are an error; every value is validated with a message naming the key and range.
+
+use crate::builtins::BUILTIN_NAMES;
+use crate::error::{Error, Result, config_err};
+use serde::Deserialize;
+
+/// Top-level configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Built-in activation name: linear, erf, relu, sign, gelu, tanh. Default "erf".
+    pub activation: String,
+    /// Hidden units K ≥ 1, K ≤ D. Default 2.
+    pub k: usize,
+    /// Learning rate η > 0. Default 1.
+    pub lr: f64,
+    /// Final time t = steps/D, > 0. Default 60.
+    pub t_max: f64,
+    /// Standard deviation σ0 ≥ 0 of the initial weights. Default 0.1.
+    pub init_std: f64,
+    /// Train the encoder bias. Default false.
+    pub bias: bool,
+    /// Tie decoder and encoder (v ≡ w). Default false.
+    pub tied: bool,
+    /// "vanilla" | "truncated" | "sanger". Default "vanilla".
+    pub algorithm: String,
+    /// Base seed of weights and samples. Default 0.
+    pub seed: u64,
+    pub data: DataConfig,
+    pub sgd: SgdConfig,
+    pub output: OutputConfig,
+    pub ode: OdeConfig,
+}
+
+/// `[data]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// "spiked" | "sinusoidal" | "custom" | "cifar10" | "mnist". Default "spiked".
+    pub kind: String,
+    /// Input dimension D (synthetic data). Default 1000.
+    pub d: usize,
+    /// Spike eigenvalues in units of D. Default [25/35, 9/35].
+    pub spikes: Vec<f64>,
+    /// Bulk eigenvalue. Default 1/35.
+    pub bulk: f64,
+    /// Spike directions of "spiked": "orthogonal" (exact spectrum spikes·D + bulk) or "random".
+    pub directions: String,
+    /// "population" (exact) or "empirical" (spiked Wishart from `samples` draws). Default "population".
+    pub spectrum: String,
+    /// Number of samples P of the empirical spectrum. Default 10000.
+    pub samples: usize,
+    /// Eigenvalues of Ω for kind "custom" (length D).
+    pub eigenvalues: Vec<f64>,
+    /// Data file for real data (CIFAR-10 binary or IDX, gzip or not).
+    pub path: Option<String>,
+    /// Subtract the per-pixel mean (real data). Default false (the paper's preprocessing).
+    pub center: bool,
+    /// Use at most this many images (0 = all). Default 0.
+    pub max_images: usize,
+}
+
+/// `[sgd]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SgdConfig {
+    /// Number of independent SGD runs (0 = ODE only). Default 4.
+    pub seeds: usize,
+}
+
+/// `[output]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    /// Number of log-spaced output times (plus t = 0). Default 120.
+    pub points: usize,
+}
+
+/// `[ode]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OdeConfig {
+    /// "vector" (default) or "density".
+    pub form: String,
+    /// "full" (every mode) or "spike_bulk" (spikes one by one, bulk aggregated). Default: "spike_bulk"
+    /// for synthetic spiked data, "full" otherwise.
+    pub reduction: Option<String>,
+    /// "weights" (the SGD's initial weights, seed 0) or "typical". Default "weights".
+    pub initial: String,
+    /// Relative tolerance of the integrator. Default 1e-9.
+    pub rtol: f64,
+    /// Absolute tolerance of the integrator. Default 1e-12.
+    pub atol: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            activation: "erf".into(),
+            k: 2,
+            lr: 1.0,
+            t_max: 60.0,
+            init_std: 0.1,
+            bias: false,
+            tied: false,
+            algorithm: "vanilla".into(),
+            seed: 0,
+            data: DataConfig::default(),
+            sgd: SgdConfig::default(),
+            output: OutputConfig::default(),
+            ode: OdeConfig::default(),
+        }
+    }
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            kind: "spiked".into(),
+            d: 1000,
+            spikes: vec![25.0 / 35.0, 9.0 / 35.0],
+            bulk: 1.0 / 35.0,
+            directions: "orthogonal".into(),
+            spectrum: "population".into(),
+            samples: 10_000,
+            eigenvalues: vec![],
+            path: None,
+            center: false,
+            max_images: 0,
+        }
+    }
+}
+
+impl Default for SgdConfig {
+    fn default() -> Self {
+        SgdConfig { seeds: 4 }
+    }
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig { points: 120 }
+    }
+}
+
+impl Default for OdeConfig {
+    fn default() -> Self {
+        OdeConfig {
+            form: "vector".into(),
+            reduction: None,
+            initial: "weights".into(),
+            rtol: 1e-9,
+            atol: 1e-12,
+        }
+    }
+}
+
+fn one_of(key: &str, value: &str, allowed: &[&str]) -> Result<()> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(config_err(
+            key,
+            format!("{value:?}"),
+            &format!("one of {allowed:?}"),
+        ))
+    }
+}
+
+fn positive(key: &str, v: f64, max: f64) -> Result<()> {
+    if v.is_finite() && v > 0.0 && v <= max {
+        Ok(())
+    } else {
+        Err(config_err(
+            key,
+            v,
+            &format!("a finite number in (0, {max}]"),
+        ))
+    }
+}
+
+impl Config {
+    /// Parses TOML text; unknown keys and wrong types are errors naming the key.
+    pub fn from_toml(text: &str, path: &str) -> Result<Self> {
+        let cfg: Config = toml::from_str(text).map_err(|e| Error::ConfigFile {
+            path: path.to_string(),
+            message: e.to_string().trim().to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads and validates a config file.
+    pub fn load(path: &str) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_string(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Whether the data are real images.
+    pub fn is_real(&self) -> bool {
+        matches!(self.data.kind.as_str(), "cifar10" | "mnist")
+    }
+
+    /// Checks every value against its allowed range.
+    pub fn validate(&self) -> Result<()> {
+        one_of("activation", &self.activation, &BUILTIN_NAMES)?;
+        one_of(
+            "algorithm",
+            &self.algorithm,
+            &["vanilla", "truncated", "sanger"],
+        )?;
+        one_of(
+            "data.kind",
+            &self.data.kind,
+            &["spiked", "sinusoidal", "custom", "cifar10", "mnist"],
+        )?;
+        one_of(
+            "data.directions",
+            &self.data.directions,
+            &["orthogonal", "random"],
+        )?;
+        one_of(
+            "data.spectrum",
+            &self.data.spectrum,
+            &["population", "empirical"],
+        )?;
+        one_of("ode.form", &self.ode.form, &["vector", "density"])?;
+        one_of("ode.initial", &self.ode.initial, &["weights", "typical"])?;
+        if let Some(r) = &self.ode.reduction {
+            one_of("ode.reduction", r, &["full", "spike_bulk"])?;
+        }
+        if self.k == 0 || self.k > 64 {
+            return Err(config_err(
+                "k",
+                self.k,
+                "an integer in [1, 64] and at most data.d",
+            ));
+        }
+        positive("lr", self.lr, 1e6)?;
+        positive("t_max", self.t_max, 1e9)?;
+        if !(self.init_std.is_finite() && self.init_std >= 0.0 && self.init_std <= 1e3) {
+            return Err(config_err(
+                "init_std",
+                self.init_std,
+                "a finite number in [0, 1000]",
+            ));
+        }
+        positive("ode.rtol", self.ode.rtol, 1e-2)?;
+        positive("ode.atol", self.ode.atol, 1e-2)?;
+        if self.sgd.seeds > 1000 {
+            return Err(config_err(
+                "sgd.seeds",
+                self.sgd.seeds,
+                "an integer in [0, 1000]",
+            ));
+        }
+        if self.output.points < 2 || self.output.points > 100_000 {
+            return Err(config_err(
+                "output.points",
+                self.output.points,
+                "an integer in [2, 100000]",
+            ));
+        }
+        let d = &self.data;
+        if self.is_real() {
+            if d.path.is_none() {
+                return Err(config_err(
+                    "data.path",
+                    "(missing)",
+                    "the path of a data file (CIFAR-10 binary or IDX images)",
+                ));
+            }
+        } else {
+            if d.d == 0 || d.d > 200_000 {
+                return Err(config_err("data.d", d.d, "an integer in [1, 200000]"));
+            }
+            if self.k > d.d {
+                return Err(config_err(
+                    "k",
+                    self.k,
+                    &format!("at most data.d = {}", d.d),
+                ));
+            }
+            if d.kind == "custom" {
+                if d.eigenvalues.len() != d.d {
+                    return Err(config_err(
+                        "data.eigenvalues",
+                        format!("{} values", d.eigenvalues.len()),
+                        &format!("exactly data.d = {} eigenvalues", d.d),
+                    ));
+                }
+                if let Some(v) = d.eigenvalues.iter().find(|v| !v.is_finite() || **v < 0.0) {
+                    return Err(config_err(
+                        "data.eigenvalues",
+                        v,
+                        "finite and ≥ 0 (Ω must be positive semidefinite)",
+                    ));
+                }
+            } else {
+                if d.spikes.is_empty() || d.spikes.len() > d.d {
+                    return Err(config_err(
+                        "data.spikes",
+                        format!("{} values", d.spikes.len()),
+                        "between 1 and data.d spike eigenvalues",
+                    ));
+                }
+                if let Some(v) = d
+                    .spikes
+                    .iter()
+                    .find(|v| !v.is_finite() || **v <= 0.0 || **v > 1e6)
+                {
+                    return Err(config_err(
+                        "data.spikes",
+                        v,
+                        "finite numbers in (0, 1e6] (eigenvalues in units of D)",
+                    ));
+                }
+                if !(d.bulk.is_finite() && d.bulk >= 0.0 && d.bulk <= 1e6) {
+                    return Err(config_err(
+                        "data.bulk",
+                        d.bulk,
+                        "a finite number in [0, 1e6]",
+                    ));
+                }
+            }
+            if d.spectrum == "empirical" && (d.samples < 2 || d.samples > 1_000_000) {
+                return Err(config_err(
+                    "data.samples",
+                    d.samples,
+                    "an integer in [2, 1000000]",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        Config::from_toml(text, "test.toml")
+            .expect_err("invalid")
+            .to_string()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::from_toml("", "empty.toml").expect("defaults valid");
+    }
+
+    #[test]
+    fn each_bad_value_names_its_key_and_range() {
+        assert!(err("k = 0").contains("`k` = 0"));
+        assert!(err("k = 5\n[data]\nd = 4").contains("at most data.d = 4"));
+        assert!(err("lr = -1.0").contains("`lr` = -1"));
+        assert!(err("lr = 0.0").contains("(0, "));
+        assert!(err("t_max = 0.0").contains("`t_max`"));
+        assert!(err("init_std = -0.1").contains("`init_std`"));
+        assert!(err("activation = \"swish\"").contains("one of"));
+        assert!(err("algorithm = \"adam\"").contains("`algorithm`"));
+        assert!(err("[data]\nd = 0").contains("`data.d` = 0"));
+        assert!(err("[data]\nspikes = [0.5, -1.0]").contains("`data.spikes` = -1"));
+        assert!(err("[data]\nbulk = nan").contains("`data.bulk`"));
+        assert!(
+            err("[data]\nkind = \"custom\"\nd = 3\neigenvalues = [1.0, 2.0]")
+                .contains("exactly data.d = 3")
+        );
+        assert!(
+            err("[data]\nkind = \"custom\"\nd = 2\neigenvalues = [1.0, -2.0]")
+                .contains("positive semidefinite")
+        );
+        assert!(err("[data]\nkind = \"cifar10\"").contains("`data.path`"));
+        assert!(err("[output]\npoints = 1").contains("`output.points`"));
+        assert!(err("[sgd]\nseeds = 100000").contains("`sgd.seeds`"));
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_are_rejected() {
+        assert!(err("learning_rate = 1.0").contains("learning_rate"));
+        assert!(err("[data]\nsize = 3").contains("size"));
+        assert!(err("k = \"two\"").contains("k"));
+    }
+}

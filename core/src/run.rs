@@ -1,0 +1,518 @@
+//! One experiment end to end: config → data model → initial weights → {SGD seeds in parallel;
+//! ODE from the same initial weights} → trajectories on a shared log-spaced time grid.
+
+use crate::activation::Activation;
+use crate::builtins::builtin;
+use crate::config::Config;
+use crate::data::{Dataset, Spectrum, SpikeShape, SpikedModel};
+use crate::error::{Error, Result, config_err};
+use crate::model::{Algorithm, Training, Weights};
+use crate::ode::system::{Form, Reduction};
+use crate::ode::{IntegratorOptions, OdeSystem, integrate};
+use crate::order::OrderParams;
+use crate::sim::{EigenbasisGaussian, ImageRows, Sampler, Sgd};
+use nalgebra::DMatrix;
+use rayon::prelude::*;
+
+/// Real data: preprocessed rows and the eigenvectors of their Ω.
+pub struct RealData {
+    pub rows: Vec<f64>,
+    pub p: usize,
+    pub eigenvectors: DMatrix<f64>,
+}
+
+/// A resolved problem: everything the simulation and the ODE need.
+pub struct Problem {
+    pub act: &'static dyn Activation,
+    pub training: Training,
+    pub spectrum: Spectrum,
+    pub real: Option<RealData>,
+    pub form: Form,
+    pub reduction: Reduction,
+    pub typical_init: bool,
+    pub init_std: f64,
+    pub seed: u64,
+    pub seeds: usize,
+    pub times: Vec<f64>,
+    pub integrator: IntegratorOptions,
+}
+
+/// Results on the shared time grid.
+pub struct Trajectory {
+    pub times: Vec<f64>,
+    pub eps_ode: Vec<f64>,
+    /// mean over seeds (NaN without SGD)
+    pub eps_sgd: Vec<f64>,
+    /// standard deviation over seeds (0 with one seed)
+    pub eps_sgd_std: Vec<f64>,
+    /// ε_PCA(m) for m = 0..=K
+    pub pca: Vec<f64>,
+    pub ode_order: Vec<OrderParams>,
+    /// mean over seeds
+    pub sgd_order: Vec<OrderParams>,
+    pub activation: &'static str,
+    pub k: usize,
+    pub d: usize,
+}
+
+/// `t = 0` followed by `points` log-spaced times from `max(t_max/1000, 1/D)` to `t_max`.
+pub fn time_grid(t_max: f64, points: usize, d: usize) -> Vec<f64> {
+    let t0 = (t_max / 1000.0).max(1.0 / d as f64).min(t_max);
+    let mut v = vec![0.0];
+    let (a, b) = (t0.ln(), t_max.ln());
+    for i in 0..points {
+        let f = if points > 1 {
+            i as f64 / (points - 1) as f64
+        } else {
+            1.0
+        };
+        v.push((a + f * (b - a)).exp());
+    }
+    if let Some(last) = v.last_mut() {
+        *last = t_max;
+    }
+    v.dedup();
+    v
+}
+
+impl Problem {
+    /// Resolves a validated config (loads data, computes spectra).
+    pub fn from_config(cfg: &Config) -> Result<Self> {
+        cfg.validate()?;
+        let act = builtin(&cfg.activation)
+            .ok_or_else(|| config_err("activation", &cfg.activation, "a built-in activation"))?;
+        let algorithm = match cfg.algorithm.as_str() {
+            "truncated" => Algorithm::Truncated,
+            "sanger" => Algorithm::Sanger,
+            _ => Algorithm::Vanilla,
+        };
+        let training = Training {
+            k: cfg.k,
+            lr: cfg.lr,
+            tied: cfg.tied,
+            bias: cfg.bias,
+            algorithm,
+        };
+        let dc = &cfg.data;
+        let (spectrum, real, default_reduction) = match dc.kind.as_str() {
+            "cifar10" | "mnist" => {
+                let path = dc.path.clone().unwrap_or_default();
+                let img = crate::images::load(&dc.kind, &path, dc.max_images)?;
+                if cfg.k > img.d {
+                    return Err(config_err(
+                        "k",
+                        cfg.k,
+                        &format!("at most the image dimension {}", img.d),
+                    ));
+                }
+                let rows = crate::images::preprocess(&img, dc.center);
+                let ds = Dataset::new(DMatrix::from_row_slice(img.p, img.d, &rows))?;
+                let real = RealData {
+                    rows,
+                    p: img.p,
+                    eigenvectors: ds.eigenvectors,
+                };
+                (ds.spectrum, Some(real), Reduction::Full)
+            }
+            "custom" => (
+                Spectrum::new(dc.eigenvalues.clone())?,
+                None,
+                Reduction::Full,
+            ),
+            kind => {
+                let d = dc.d;
+                let m = dc.spikes.len();
+                let model = SpikedModel {
+                    d,
+                    lambdas: dc.spikes.iter().map(|s| s.sqrt()).collect(),
+                    sigma: dc.bulk.sqrt(),
+                    shape: if kind == "sinusoidal" {
+                        SpikeShape::Sinusoidal
+                    } else {
+                        SpikeShape::Random
+                    },
+                    seed: cfg.seed ^ 0xda7a,
+                };
+                let spectrum = if dc.spectrum == "empirical" {
+                    model.empirical_spectrum(dc.samples, cfg.seed ^ 0x5a3b)?
+                } else if kind == "spiked" && dc.directions == "orthogonal" {
+                    let mut rho = vec![dc.bulk; d];
+                    for (r, s) in dc.spikes.iter().enumerate() {
+                        rho[r] = s * d as f64;
+                    }
+                    Spectrum::new(rho)?
+                } else {
+                    model.population_spectrum()?
+                };
+                let red = if dc.spectrum == "population" {
+                    Reduction::SpikeBulk { spikes: m }
+                } else {
+                    Reduction::Full
+                };
+                (spectrum, None, red)
+            }
+        };
+        if cfg.k > spectrum.d() {
+            return Err(config_err(
+                "k",
+                cfg.k,
+                &format!("at most D = {}", spectrum.d()),
+            ));
+        }
+        let reduction = match cfg.ode.reduction.as_deref() {
+            Some("full") => Reduction::Full,
+            Some("spike_bulk") => match default_reduction {
+                Reduction::SpikeBulk { .. } => default_reduction,
+                Reduction::Full => Reduction::SpikeBulk {
+                    spikes: dc.spikes.len().min(spectrum.d()),
+                },
+            },
+            _ => default_reduction,
+        };
+        let form = if cfg.ode.form == "density" {
+            Form::Density
+        } else {
+            Form::Vector
+        };
+        let times = time_grid(cfg.t_max, cfg.output.points, spectrum.d());
+        Ok(Problem {
+            act,
+            training,
+            spectrum,
+            real,
+            form,
+            reduction,
+            typical_init: cfg.ode.initial == "typical",
+            init_std: cfg.init_std,
+            seed: cfg.seed,
+            seeds: cfg.sgd.seeds,
+            times,
+            integrator: IntegratorOptions {
+                rtol: cfg.ode.rtol,
+                atol: cfg.ode.atol,
+                ..Default::default()
+            },
+        })
+    }
+
+    pub fn d(&self) -> usize {
+        self.spectrum.d()
+    }
+
+    /// Initial weights of run `i` (seeded).
+    pub fn initial_weights(&self, i: usize) -> Weights {
+        Weights::init(
+            self.training.k,
+            self.d(),
+            self.init_std,
+            self.training.is_tied(),
+            self.seed.wrapping_add(1000 * i as u64),
+        )
+    }
+
+    /// Weights in the eigenbasis of Ω: `(W E, V E)` for real data, unchanged for Gaussian data.
+    pub fn eigenbasis(&self, w: &Weights) -> (Vec<f64>, Vec<f64>) {
+        let tied = self.training.is_tied();
+        match &self.real {
+            None => (w.w.clone(), if tied { w.w.clone() } else { w.v.clone() }),
+            Some(real) => {
+                let (k, d) = (w.k, w.d);
+                let project = |m: &[f64]| -> Vec<f64> {
+                    let p = DMatrix::from_row_slice(k, d, m) * &real.eigenvectors;
+                    let mut out = vec![0.0; k * d];
+                    for a in 0..k {
+                        for j in 0..d {
+                            out[a * d + j] = p[(a, j)];
+                        }
+                    }
+                    out
+                };
+                let we = project(&w.w);
+                let ve = if tied { we.clone() } else { project(&w.v) };
+                (we, ve)
+            }
+        }
+    }
+
+    /// The ODE system of this problem.
+    pub fn ode_system(&self) -> Result<OdeSystem<'static>> {
+        OdeSystem::new(
+            self.act,
+            self.training,
+            &self.spectrum.rho,
+            self.form,
+            self.reduction,
+        )
+    }
+
+    /// The error of SGD weights: exact population error (Gaussian data) or the mean loss over the
+    /// images (real data).
+    pub fn sgd_error(&self, w: &Weights) -> (f64, OrderParams) {
+        let (we, ve) = self.eigenbasis(w);
+        let o = OrderParams::from_eigenbasis(&we, &ve, &w.beta, &self.spectrum.rho);
+        let eps = match &self.real {
+            None => o.error(self.act, self.spectrum.pca_error(0)),
+            Some(real) => image_loss(self.act, w, self.training.is_tied(), &real.rows, real.p),
+        };
+        (eps, o)
+    }
+}
+
+/// `(1/P) Σ_images (1/2D)‖x − x̂‖²`.
+pub fn image_loss(act: &dyn Activation, w: &Weights, tied: bool, rows: &[f64], p: usize) -> f64 {
+    let (k, d) = (w.k, w.d);
+    let mut total = 0.0;
+    let mut g = vec![0.0; k];
+    for i in 0..p {
+        let x = &rows[i * d..(i + 1) * d];
+        for a in 0..k {
+            let dot: f64 = w.w_row(a).iter().zip(x).map(|(u, v)| u * v).sum();
+            g[a] = act.g(dot / (d as f64).sqrt() + w.beta[a]);
+        }
+        let mut s = 0.0;
+        for j in 0..d {
+            let mut xh = 0.0;
+            for a in 0..k {
+                xh += w.v_row(a, tied)[j] * g[a];
+            }
+            s += (x[j] - xh) * (x[j] - xh);
+        }
+        total += s / (2.0 * d as f64);
+    }
+    total / p as f64
+}
+
+fn progress_bar(len: u64, msg: &'static str) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>5} [{bar:40}] {percent}% ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    pb.set_message(msg);
+    pb
+}
+
+/// Runs the ODE and the SGD seeds.
+pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
+    let d = pb.d();
+    let k = pb.training.k;
+    let times = pb.times.clone();
+    let t_max = *times.last().unwrap_or(&0.0);
+    // ODE
+    let sys = pb.ode_system()?;
+    let y0 = if pb.typical_init {
+        sys.typical_state(pb.init_std)?
+    } else {
+        let w0 = pb.initial_weights(0);
+        let (we, ve) = pb.eigenbasis(&w0);
+        sys.state_from_weights(&we, &ve, &w0.beta)
+    };
+    let bar = show_progress.then(|| progress_bar(1000, "ODE"));
+    let states = integrate(&sys, y0, &times, pb.integrator, |t| {
+        if let Some(b) = &bar {
+            b.set_position((1000.0 * t / t_max) as u64);
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let ode_order: Vec<OrderParams> = states.iter().map(|s| sys.order_params(&s.y)).collect();
+    let eps_ode: Vec<f64> = ode_order
+        .iter()
+        .map(|o| o.error(pb.act, sys.half_trace))
+        .collect();
+    // SGD
+    let steps: Vec<u64> = times
+        .iter()
+        .map(|t| (t * d as f64).round() as u64)
+        .collect();
+    let total = steps.last().copied().unwrap_or(0) * pb.seeds as u64;
+    let bar = (show_progress && pb.seeds > 0).then(|| progress_bar(total.max(1), "SGD"));
+    let sampler: Box<dyn Sampler> = match &pb.real {
+        None => Box::new(EigenbasisGaussian::new(&pb.spectrum.rho)),
+        Some(r) => Box::new(ImageRows {
+            d,
+            rows: r.rows.clone(),
+        }),
+    };
+    let runs: Vec<Result<Vec<(f64, OrderParams)>>> = (0..pb.seeds)
+        .into_par_iter()
+        .map(|i| {
+            // every seed starts from the ODE's initial weights; seeds differ in the samples only
+            let mut sgd = Sgd::new(
+                pb.initial_weights(0),
+                pb.training,
+                pb.act,
+                pb.seed.wrapping_add(7919 * i as u64 + 1),
+            );
+            let mut out = Vec::with_capacity(steps.len());
+            let mut done = 0;
+            for (j, &s) in steps.iter().enumerate() {
+                sgd.run(sampler.as_ref(), s - done);
+                if let Some(b) = &bar {
+                    b.inc(s - done);
+                }
+                done = s;
+                if !sgd.is_finite() {
+                    return Err(Error::Diverged {
+                        what: "SGD",
+                        t: times[j],
+                        detail: format!("non-finite weights after {s} steps (seed {i})"),
+                    });
+                }
+                out.push(pb.sgd_error(&sgd.weights));
+            }
+            Ok(out)
+        })
+        .collect();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let runs: Vec<Vec<(f64, OrderParams)>> = runs.into_iter().collect::<Result<_>>()?;
+    let n = times.len();
+    let mut eps_sgd = vec![f64::NAN; n];
+    let mut eps_sgd_std = vec![f64::NAN; n];
+    let mut sgd_order = vec![OrderParams::zeros(k); n];
+    if !runs.is_empty() {
+        let s = runs.len() as f64;
+        for j in 0..n {
+            let m = runs.iter().map(|r| r[j].0).sum::<f64>() / s;
+            let var = runs.iter().map(|r| (r[j].0 - m).powi(2)).sum::<f64>() / (s - 1.0).max(1.0);
+            eps_sgd[j] = m;
+            eps_sgd_std[j] = var.sqrt();
+            let o = &mut sgd_order[j];
+            for r in &runs {
+                let p = &r[j].1;
+                for (dst, src) in [
+                    (&mut o.q, &p.q),
+                    (&mut o.r, &p.r),
+                    (&mut o.t0, &p.t0),
+                    (&mut o.t, &p.t),
+                ] {
+                    for (a, b) in dst.iter_mut().zip(src.iter()) {
+                        *a += b / s;
+                    }
+                }
+                for (a, b) in o.beta.iter_mut().zip(&p.beta) {
+                    *a += b / s;
+                }
+            }
+        }
+    }
+    let pca = (0..=k).map(|m| pb.spectrum.pca_error(m)).collect();
+    Ok(Trajectory {
+        times,
+        eps_ode,
+        eps_sgd,
+        eps_sgd_std,
+        pca,
+        ode_order,
+        sgd_order,
+        activation: pb.act.name(),
+        k,
+        d,
+    })
+}
+
+impl Trajectory {
+    /// `max_t |ε_ode − ε_sgd| / ε_ode(0)`.
+    pub fn max_relative_gap(&self) -> f64 {
+        let e0 = self.eps_ode[0];
+        self.eps_ode
+            .iter()
+            .zip(&self.eps_sgd)
+            .map(|(a, b)| (a - b).abs() / e0)
+            .fold(0.0, f64::max)
+    }
+
+    /// The CSV text: `t,eps_ode,eps_sgd,eps_sgd_std`, PCA levels, then order parameters.
+    pub fn csv(&self) -> String {
+        use std::fmt::Write;
+        let k = self.k;
+        let mut s = String::from("t,eps_ode,eps_sgd,eps_sgd_std");
+        for m in 0..=k {
+            let _ = write!(s, ",eps_pca_{m}");
+        }
+        for src in ["ode", "sgd"] {
+            for name in ["Q", "R", "T0"] {
+                for a in 0..k {
+                    for b in 0..k {
+                        let _ = write!(s, ",{src}_{name}_{}{}", a + 1, b + 1);
+                    }
+                }
+            }
+            for a in 0..k {
+                let _ = write!(s, ",{src}_beta_{}", a + 1);
+            }
+        }
+        s.push('\n');
+        for j in 0..self.times.len() {
+            let _ = write!(
+                s,
+                "{:.6e},{:.10e},{:.10e},{:.10e}",
+                self.times[j], self.eps_ode[j], self.eps_sgd[j], self.eps_sgd_std[j]
+            );
+            for p in &self.pca {
+                let _ = write!(s, ",{p:.10e}");
+            }
+            for o in [&self.ode_order[j], &self.sgd_order[j]] {
+                for v in o.q.iter().chain(&o.r).chain(&o.t0).chain(&o.beta) {
+                    let _ = write!(s, ",{v:.10e}");
+                }
+            }
+            s.push('\n');
+        }
+        s
+    }
+
+    /// Human-readable summary for stdout.
+    pub fn summary(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let n = self.times.len();
+        let _ = writeln!(
+            s,
+            "activation {}, K = {}, D = {}, t_max = {}",
+            self.activation,
+            self.k,
+            self.d,
+            self.times[n - 1]
+        );
+        let pca: Vec<String> = self
+            .pca
+            .iter()
+            .enumerate()
+            .map(|(m, p)| format!("ε_PCA({m}) = {p:.4}"))
+            .collect();
+        let _ = writeln!(s, "{}", pca.join(", "));
+        let _ = writeln!(
+            s,
+            "{:>10} {:>12} {:>12} {:>10}",
+            "t", "eps_ode", "eps_sgd", "sgd_std"
+        );
+        let picks = 12.min(n);
+        for i in 0..picks {
+            let j = if picks > 1 {
+                i * (n - 1) / (picks - 1)
+            } else {
+                0
+            };
+            let _ = writeln!(
+                s,
+                "{:>10.3} {:>12.6} {:>12.6} {:>10.2e}",
+                self.times[j], self.eps_ode[j], self.eps_sgd[j], self.eps_sgd_std[j]
+            );
+        }
+        if self.eps_sgd.iter().all(|v| v.is_finite()) {
+            let _ = writeln!(
+                s,
+                "max_t |ε_ode − ε_sgd| / ε(0) = {:.3}%",
+                100.0 * self.max_relative_gap()
+            );
+        }
+        s
+    }
+}

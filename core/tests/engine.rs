@@ -1,0 +1,302 @@
+//! Engine checks: forms and reductions agree, error estimators agree, truncated SGD finds the PCs
+//! in order, bad input and divergence are reported.
+
+use aedyn::builtins::{Linear, ScaledErf, SignAct};
+use aedyn::config::Config;
+use aedyn::model::{Algorithm, Training, Weights};
+use aedyn::ode::system::{Form, Reduction};
+use aedyn::ode::{IntegratorOptions, OdeSystem, integrate};
+use aedyn::order::OrderParams;
+use aedyn::run::{Problem, run};
+use aedyn::sim::{EigenbasisGaussian, Sampler, Sgd};
+use aedyn::{Activation, Error};
+use rand::SeedableRng;
+
+fn spiked(d: usize) -> Vec<f64> {
+    let mut rho = vec![1.0 / 35.0; d];
+    rho[0] = 25.0 / 35.0 * d as f64;
+    rho[1] = 9.0 / 35.0 * d as f64;
+    rho
+}
+
+fn vanilla(k: usize, bias: bool) -> Training {
+    Training {
+        k,
+        lr: 1.0,
+        tied: false,
+        bias,
+        algorithm: Algorithm::Vanilla,
+    }
+}
+
+fn errors(
+    act: &dyn Activation,
+    tr: Training,
+    rho: &[f64],
+    form: Form,
+    red: Reduction,
+    times: &[f64],
+    opts: IntegratorOptions,
+) -> Vec<f64> {
+    let w = Weights::init(tr.k, rho.len(), 0.1, tr.is_tied(), 3);
+    let sys = OdeSystem::new(act, tr, rho, form, red).expect("system");
+    let y0 = sys.state_from_weights(&w.w, if tr.is_tied() { &w.w } else { &w.v }, &w.beta);
+    integrate(&sys, y0, times, opts, |_| {})
+        .expect("integrates")
+        .iter()
+        .map(|s| sys.error(&s.y))
+        .collect()
+}
+
+#[test]
+fn vector_and_density_forms_agree_to_1e8() {
+    // The density form is unstable off the rank-one manifold (round-off grows ~e^{0.45 t} in the
+    // long-time regime), so the comparison runs to t = 20 at rtol 1e-12.
+    let rho = spiked(500);
+    let times: Vec<f64> = (0..=20).map(|t| t as f64).collect();
+    let opts = IntegratorOptions {
+        rtol: 1e-12,
+        atol: 1e-15,
+        ..Default::default()
+    };
+    for bias in [false, true] {
+        let red = Reduction::SpikeBulk { spikes: 2 };
+        let a = errors(
+            &ScaledErf,
+            vanilla(2, bias),
+            &rho,
+            Form::Vector,
+            red,
+            &times,
+            opts,
+        );
+        let b = errors(
+            &ScaledErf,
+            vanilla(2, bias),
+            &rho,
+            Form::Density,
+            red,
+            &times,
+            opts,
+        );
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-8, "bias {bias}: {worst:e}");
+    }
+}
+
+#[test]
+fn spike_bulk_reduction_matches_the_full_spectrum_at_d_2000() {
+    let rho = spiked(2000);
+    let times = [0.0, 2.0, 5.0, 8.0, 12.0, 20.0, 40.0];
+    let opts = IntegratorOptions::default();
+    let full = errors(
+        &ScaledErf,
+        vanilla(2, false),
+        &rho,
+        Form::Vector,
+        Reduction::Full,
+        &times,
+        opts,
+    );
+    let red = errors(
+        &ScaledErf,
+        vanilla(2, false),
+        &rho,
+        Form::Vector,
+        Reduction::SpikeBulk { spikes: 2 },
+        &times,
+        opts,
+    );
+    for (a, b) in full.iter().zip(&red) {
+        assert!((a - b).abs() / a < 1e-6, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn population_error_from_order_parameters_matches_monte_carlo() {
+    let d = 200;
+    let rho = spiked(d);
+    let tr = Training {
+        k: 3,
+        lr: 1.0,
+        tied: false,
+        bias: true,
+        algorithm: Algorithm::Vanilla,
+    };
+    let mut w = Weights::init(3, d, 0.3, false, 5);
+    w.beta = vec![0.2, -0.4, 0.1];
+    let act = &ScaledErf;
+    let mut sgd = Sgd::new(w, tr, act, 1);
+    let sampler = EigenbasisGaussian::new(&rho);
+    sgd.run(&sampler, 3 * d as u64);
+    let w = sgd.weights.clone();
+    let o = OrderParams::from_eigenbasis(&w.w, &w.v, &w.beta, &rho);
+    let exact = o.error(act, rho.iter().sum::<f64>() / (2.0 * d as f64));
+    // Monte Carlo on fresh inputs
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(9);
+    let mut x = vec![0.0; d];
+    let n = 200_000;
+    let (mut s, mut s2) = (0.0, 0.0);
+    for _ in 0..n {
+        sampler.sample(&mut rng, &mut x);
+        let g: Vec<f64> = (0..3)
+            .map(|k| {
+                act.g(w.w_row(k).iter().zip(&x).map(|(a, b)| a * b).sum::<f64>()
+                    / (d as f64).sqrt()
+                    + w.beta[k])
+            })
+            .collect();
+        let l: f64 = (0..d)
+            .map(|i| {
+                let r = x[i] - (0..3).map(|k| w.v[k * d + i] * g[k]).sum::<f64>();
+                r * r
+            })
+            .sum::<f64>()
+            / (2.0 * d as f64);
+        s += l;
+        s2 += l * l;
+    }
+    let mean = s / n as f64;
+    let se = ((s2 / n as f64 - mean * mean) / n as f64).sqrt();
+    assert!(
+        (mean - exact).abs() < 4.0 * se,
+        "MC {mean} ± {se} vs exact {exact}"
+    );
+}
+
+#[test]
+fn truncated_sgd_and_its_ode_put_unit_k_on_pc_k() {
+    let d = 1000;
+    let rho = spiked(d);
+    let tr = Training {
+        k: 2,
+        lr: 1.0,
+        tied: false,
+        bias: false,
+        algorithm: Algorithm::Truncated,
+    };
+    let w0 = Weights::init(2, d, 0.1, false, 11);
+    let mut sgd = Sgd::new(w0.clone(), tr, &ScaledErf, 4);
+    sgd.run(&EigenbasisGaussian::new(&rho), 60 * d as u64);
+    let overlap = |v: &[f64], tau: usize| v[tau] / v.iter().map(|a| a * a).sum::<f64>().sqrt();
+    let w = &sgd.weights;
+    for k in 0..2 {
+        let row = w.v_row(k, false);
+        assert!(
+            overlap(row, k).abs() > 0.95,
+            "SGD unit {k}: overlaps {} {}",
+            overlap(row, 0),
+            overlap(row, 1)
+        );
+    }
+    // ODE: decoder components of the spike modes
+    let sys = OdeSystem::new(
+        &ScaledErf,
+        tr,
+        &rho,
+        Form::Vector,
+        Reduction::SpikeBulk { spikes: 2 },
+    )
+    .expect("system");
+    let y0 = sys.state_from_weights(&w0.w, &w0.v, &w0.beta);
+    let out = integrate(&sys, y0, &[0.0, 60.0], IntegratorOptions::default(), |_| {})
+        .expect("integrates");
+    let y = &out[1].y;
+    // per-mode vector (w^1, w^2, v̂^1, v̂^2); v̂^k_τ for τ = 0, 1
+    let v = |k: usize, tau: usize| y[tau * 4 + 2 + k];
+    for k in 0..2 {
+        let other = 1 - k;
+        assert!(
+            v(k, k).abs() > 10.0 * v(k, other).abs(),
+            "ODE unit {k}: {} {}",
+            v(k, 0),
+            v(k, 1)
+        );
+    }
+}
+
+#[test]
+fn sign_has_no_encoder_ode_and_says_why() {
+    let e = OdeSystem::new(
+        &SignAct,
+        vanilla(2, false),
+        &spiked(10),
+        Form::Vector,
+        Reduction::Full,
+    )
+    .err()
+    .expect("refused");
+    let msg = e.to_string();
+    assert!(msg.contains("sign") && msg.contains("E_dg_dg"), "{msg}");
+}
+
+#[test]
+fn divergence_stops_with_the_time_and_a_hint() {
+    let cfg =
+        Config::from_toml("lr = 5000.0\nt_max = 5.0\n[data]\nd = 100", "test").expect("valid");
+    let pb = Problem::from_config(&cfg).expect("problem");
+    let e = run(&pb, false).err().expect("diverges");
+    let msg = e.to_string();
+    assert!(
+        matches!(e, Error::Diverged { .. } | Error::Integration { .. }),
+        "{msg}"
+    );
+    assert!(msg.contains("t = "), "{msg}");
+}
+
+#[test]
+fn k_larger_than_d_and_invalid_spectra_are_rejected() {
+    let e = Config::from_toml("k = 8\n[data]\nd = 4", "test")
+        .expect_err("invalid")
+        .to_string();
+    assert!(e.contains("`k` = 8"), "{e}");
+    let e = Config::from_toml(
+        "[data]\nkind = \"custom\"\nd = 3\neigenvalues = [1.0, 2.0, inf]",
+        "test",
+    )
+    .expect_err("invalid")
+    .to_string();
+    assert!(e.contains("data.eigenvalues"), "{e}");
+    let e = Config::from_toml(
+        "[data]\nkind = \"mnist\"\npath = \"/nonexistent/file\"",
+        "test",
+    )
+    .expect("valid");
+    let msg = Problem::from_config(&e)
+        .err()
+        .expect("missing file")
+        .to_string();
+    assert!(msg.contains("/nonexistent/file"), "{msg}");
+}
+
+#[test]
+fn linear_sgd_step_matches_the_update_rule() {
+    // one hand-computed step of the linear tied AE (Oja-like), K = 1, D = 2
+    let tr = Training {
+        k: 1,
+        lr: 0.5,
+        tied: true,
+        bias: false,
+        algorithm: Algorithm::Vanilla,
+    };
+    let w = Weights {
+        k: 1,
+        d: 2,
+        w: vec![0.3, -0.2],
+        v: vec![0.3, -0.2],
+        beta: vec![0.0],
+    };
+    let mut sgd = Sgd::new(w, tr, &Linear, 0);
+    let x = [1.0, 2.0];
+    sgd.step(&x);
+    let d: f64 = 2.0;
+    let lam = (0.3 * 1.0 - 0.2 * 2.0) / d.sqrt();
+    let delta = [1.0 - 0.3 * lam, 2.0 + 0.2 * lam];
+    let c = 0.3 * delta[0] - 0.2 * delta[1];
+    let want0 = 0.3 + 0.5 / d * (lam * delta[0] + c / d.sqrt() * x[0]);
+    assert!((sgd.weights.w[0] - want0).abs() < 1e-15);
+}
