@@ -65,7 +65,7 @@ pub struct DataConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SgdConfig {
-    /// Number of independent SGD runs (0 = ODE only). Default 4.
+    /// Number of independent SGD runs (0 = ODE only), all from the same initial weights. Default 8.
     pub seeds: usize,
 }
 
@@ -134,7 +134,7 @@ impl Default for DataConfig {
 
 impl Default for SgdConfig {
     fn default() -> Self {
-        SgdConfig { seeds: 4 }
+        SgdConfig { seeds: 8 }
     }
 }
 

@@ -1,0 +1,131 @@
+//! Benchmarks of the claims in the README: SGD steps/s (D = 1000, K = 4, erf, one core), ODE
+//! spiked (4 spikes, K = 4) to t = 10⁴, full spectrum (D = 1024, K = 4) to t = 10³, and the
+//! evaluation time of generated closed forms.
+//! Run: `cargo bench -p aedyn --bench engine`.
+
+use aedyn::builtins::{Gelu, ReluAct, ScaledErf};
+use aedyn::data::{SpikeShape, SpikedModel};
+use aedyn::model::{Algorithm, Training, Weights};
+use aedyn::ode::system::{Form, Reduction};
+use aedyn::ode::{IntegratorOptions, OdeSystem, integrate};
+use aedyn::sim::{EigenbasisGaussian, Sgd};
+use aedyn::{Activation, Gauss3, Integral};
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+
+fn spectrum(d: usize) -> Vec<f64> {
+    // 4 spikes ρ/D = (0.4, 0.2, 0.1, 0.05), bulk 1/35
+    let mut rho = vec![1.0 / 35.0; d];
+    for (i, s) in [0.4, 0.2, 0.1, 0.05].iter().enumerate() {
+        rho[i] = s * d as f64;
+    }
+    rho
+}
+
+fn training() -> Training {
+    Training {
+        k: 4,
+        lr: 1.0,
+        tied: false,
+        bias: false,
+        algorithm: Algorithm::Vanilla,
+    }
+}
+
+fn sgd(c: &mut Criterion) {
+    let d = 1000;
+    let rho = spectrum(d);
+    let sampler = EigenbasisGaussian::new(&rho);
+    let mut s = Sgd::new(
+        Weights::init(4, d, 0.1, false, 1),
+        training(),
+        &ScaledErf,
+        2,
+    );
+    let mut g = c.benchmark_group("sgd");
+    g.throughput(criterion::Throughput::Elements(1000));
+    g.bench_function("erf_D1000_K4_1000_steps", |b| {
+        b.iter(|| s.run(&sampler, 1000))
+    });
+    g.finish();
+}
+
+fn ode(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ode");
+    g.sample_size(10);
+    let times: Vec<f64> = std::iter::once(0.0)
+        .chain((0..60).map(|i| 10f64.powf(-1.0 + 5.0 * i as f64 / 59.0)))
+        .collect();
+    let d = 1000;
+    let rho = spectrum(d);
+    let w = Weights::init(4, d, 0.1, false, 1);
+    let sys = OdeSystem::new(
+        &ScaledErf,
+        training(),
+        &rho,
+        Form::Vector,
+        Reduction::SpikeBulk { spikes: 4 },
+    )
+    .expect("system");
+    let y0 = sys.state_from_weights(&w.w, &w.v, &w.beta);
+    g.bench_function("spiked_4_spikes_K4_to_t1e4", |b| {
+        b.iter(|| {
+            integrate(
+                &sys,
+                y0.clone(),
+                &times,
+                IntegratorOptions::default(),
+                |_| {},
+            )
+            .expect("ok")
+        })
+    });
+    let d = 1024;
+    let model = SpikedModel {
+        d,
+        lambdas: vec![2.0, 1.5, 1.0, 0.7],
+        sigma: 0.2,
+        shape: SpikeShape::Sinusoidal,
+        seed: 0,
+    };
+    let rho = model.empirical_spectrum(4000, 1).expect("spectrum").rho;
+    let w = Weights::init(4, d, 0.1, false, 1);
+    let sys = OdeSystem::new(&ScaledErf, training(), &rho, Form::Vector, Reduction::Full)
+        .expect("system");
+    let y0 = sys.state_from_weights(&w.w, &w.v, &w.beta);
+    let times: Vec<f64> = std::iter::once(0.0)
+        .chain((0..60).map(|i| 10f64.powf(-1.0 + 4.0 * i as f64 / 59.0)))
+        .collect();
+    g.bench_function("full_spectrum_D1024_K4_to_t1e3", |b| {
+        b.iter(|| {
+            integrate(
+                &sys,
+                y0.clone(),
+                &times,
+                IntegratorOptions::default(),
+                |_| {},
+            )
+            .expect("ok")
+        })
+    });
+    g.finish();
+}
+
+fn closed_forms(c: &mut Criterion) {
+    let mut n = Gauss3::zero();
+    n.mean = [0.1, -0.2, 0.3];
+    n.cov = [[1.0, 0.3, 0.2], [0.3, 0.8, 0.1], [0.2, 0.1, 0.9]];
+    let mut g = c.benchmark_group("closed_form");
+    let acts: [&dyn Activation; 3] = [&ScaledErf, &ReluAct, &Gelu];
+    for a in acts {
+        for which in [Integral::I2, Integral::I3, Integral::D2gG] {
+            g.bench_function(format!("{}_{}", a.name(), which.name()), |b| {
+                b.iter(|| a.integral(black_box(which), black_box(&n)))
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, sgd, ode, closed_forms);
+criterion_main!(benches);
