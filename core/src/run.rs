@@ -252,18 +252,41 @@ impl Problem {
         let o = OrderParams::from_eigenbasis(&we, &ve, &w.beta, &self.spectrum.rho);
         let eps = match &self.real {
             None => o.error(self.act, self.spectrum.pca_error(0)),
-            Some(real) => image_loss(self.act, w, self.training.is_tied(), &real.rows, real.p),
+            Some(real) => {
+                // at most EVAL_IMAGES images, evenly spaced (an unbiased estimate of the data-set loss)
+                let stride = real.p.div_ceil(EVAL_IMAGES).max(1);
+                image_loss(
+                    self.act,
+                    w,
+                    self.training.is_tied(),
+                    &real.rows,
+                    real.p,
+                    stride,
+                )
+            }
         };
         (eps, o)
     }
 }
 
-/// `(1/P) Σ_images (1/2D)‖x − x̂‖²`.
-pub fn image_loss(act: &dyn Activation, w: &Weights, tied: bool, rows: &[f64], p: usize) -> f64 {
+/// Images used to evaluate the SGD error on real data (evenly spaced through the data set).
+pub const EVAL_IMAGES: usize = 2000;
+
+/// `(1/n) Σ_images (1/2D)‖x − x̂‖²` over every `stride`-th image.
+pub fn image_loss(
+    act: &dyn Activation,
+    w: &Weights,
+    tied: bool,
+    rows: &[f64],
+    p: usize,
+    stride: usize,
+) -> f64 {
     let (k, d) = (w.k, w.d);
     let mut total = 0.0;
+    let mut count = 0usize;
     let mut g = vec![0.0; k];
-    for i in 0..p {
+    for i in (0..p).step_by(stride.max(1)) {
+        count += 1;
         let x = &rows[i * d..(i + 1) * d];
         for a in 0..k {
             let dot: f64 = w.w_row(a).iter().zip(x).map(|(u, v)| u * v).sum();
@@ -279,7 +302,7 @@ pub fn image_loss(act: &dyn Activation, w: &Weights, tied: bool, rows: &[f64], p
         }
         total += s / (2.0 * d as f64);
     }
-    total / p as f64
+    total / count.max(1) as f64
 }
 
 fn progress_bar(len: u64, msg: &'static str) -> indicatif::ProgressBar {

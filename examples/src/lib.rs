@@ -1,1 +1,83 @@
+//! Shared helpers of the paper-reproduction examples: run a config, write CSV + SVG under
+//! `out/examples/NAME/`, and print tables.
 
+use aedyn::config::Config;
+use aedyn::run::{Problem, Trajectory, run};
+
+/// Output directory of an example.
+pub fn out_dir(name: &str) -> String {
+    let dir = format!("out/examples/{name}");
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!("cannot create {dir}: {e}");
+    }
+    dir
+}
+
+/// Parses a config, resolves it, optionally swaps in a custom activation, and runs ODE + SGD.
+pub fn run_toml(
+    toml: &str,
+    act: Option<&'static dyn aedyn::Activation>,
+) -> Result<(Problem, Trajectory), aedyn::Error> {
+    let cfg = Config::from_toml(toml, "example")?;
+    let mut pb = Problem::from_config(&cfg)?;
+    if let Some(a) = act {
+        pb.act = a;
+    }
+    let tr = run(&pb, false)?;
+    Ok((pb, tr))
+}
+
+/// Writes `NAME/label.csv` and `NAME/label.svg`.
+pub fn save(name: &str, label: &str, tr: &Trajectory, title: &str) -> Result<(), aedyn::Error> {
+    let dir = out_dir(name);
+    let csv = format!("{dir}/{label}.csv");
+    std::fs::write(&csv, tr.csv()).map_err(|source| aedyn::Error::Io {
+        path: csv.clone(),
+        source,
+    })?;
+    aedyn::plot::write_svg(tr, &format!("{dir}/{label}.svg"), title)?;
+    println!("  wrote {dir}/{label}.csv and .svg");
+    Ok(())
+}
+
+/// ε of a trajectory at the grid time closest to `t`.
+pub fn at(tr: &Trajectory, t: f64, sgd: bool) -> f64 {
+    let j = tr
+        .times
+        .iter()
+        .enumerate()
+        .min_by(|a, b| (a.1 - t).abs().total_cmp(&(b.1 - t).abs()))
+        .map(|(j, _)| j)
+        .unwrap_or(0);
+    if sgd { tr.eps_sgd[j] } else { tr.eps_ode[j] }
+}
+
+/// First grid time at which ε drops below `level` (linear interpolation), if any.
+pub fn crossing(times: &[f64], eps: &[f64], level: f64) -> Option<f64> {
+    for j in 1..eps.len() {
+        if eps[j - 1] >= level && eps[j] < level {
+            let f = (eps[j - 1] - level) / (eps[j - 1] - eps[j]);
+            return Some(times[j - 1] + f * (times[j] - times[j - 1]));
+        }
+    }
+    None
+}
+
+/// Prints a verdict line.
+pub fn verdict(claim: &str, holds: bool) {
+    println!(
+        "CLAIM {}: {claim}",
+        if holds { "SUPPORTED" } else { "NOT SUPPORTED" }
+    );
+}
+
+/// Exit code helper.
+pub fn finish(r: Result<(), aedyn::Error>) -> std::process::ExitCode {
+    match r {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
