@@ -4,7 +4,6 @@
 //! Run: `cargo bench -p aedyn --bench engine`.
 
 use aedyn::builtins::{Gelu, ReluAct, ScaledErf};
-use aedyn::data::{SpikeShape, SpikedModel};
 use aedyn::model::{Algorithm, Training, Weights};
 use aedyn::ode::system::{Form, Reduction};
 use aedyn::ode::{IntegratorOptions, OdeSystem, integrate};
@@ -12,6 +11,13 @@ use aedyn::sim::{EigenbasisGaussian, Sgd};
 use aedyn::{Activation, Gauss3, Integral};
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
+
+/// The tolerances of the scipy baseline (rtol 1e-8, atol 1e-11).
+const BENCH_TOL: IntegratorOptions = IntegratorOptions {
+    rtol: 1e-8,
+    atol: 1e-11,
+    max_steps: 5_000_000,
+};
 
 fn spectrum(d: usize) -> Vec<f64> {
     // 4 spikes ρ/D = (0.4, 0.2, 0.1, 0.05), bulk 1/35
@@ -47,6 +53,16 @@ fn sgd(c: &mut Criterion) {
     g.bench_function("erf_D1000_K4_1000_steps", |b| {
         b.iter(|| s.run(&sampler, 1000))
     });
+    let mut rng = <rand_xoshiro::Xoshiro256PlusPlus as rand::SeedableRng>::seed_from_u64(1);
+    let mut x = vec![0.0; d];
+    g.bench_function("sampling_only_D1000_1000_samples", |b| {
+        b.iter(|| {
+            for _ in 0..1000 {
+                aedyn::sim::Sampler::sample(&sampler, &mut rng, &mut x);
+            }
+            black_box(&x);
+        })
+    });
     g.finish();
 }
 
@@ -69,26 +85,11 @@ fn ode(c: &mut Criterion) {
     .expect("system");
     let y0 = sys.state_from_weights(&w.w, &w.v, &w.beta);
     g.bench_function("spiked_4_spikes_K4_to_t1e4", |b| {
-        b.iter(|| {
-            integrate(
-                &sys,
-                y0.clone(),
-                &times,
-                IntegratorOptions::default(),
-                |_| {},
-            )
-            .expect("ok")
-        })
+        b.iter(|| integrate(&sys, y0.clone(), &times, BENCH_TOL, |_| {}).expect("ok"))
     });
+    // the same spectrum, all 1024 modes integrated one by one
     let d = 1024;
-    let model = SpikedModel {
-        d,
-        lambdas: vec![2.0, 1.5, 1.0, 0.7],
-        sigma: 0.2,
-        shape: SpikeShape::Sinusoidal,
-        seed: 0,
-    };
-    let rho = model.empirical_spectrum(4000, 1).expect("spectrum").rho;
+    let rho = spectrum(d);
     let w = Weights::init(4, d, 0.1, false, 1);
     let sys = OdeSystem::new(&ScaledErf, training(), &rho, Form::Vector, Reduction::Full)
         .expect("system");
@@ -97,16 +98,7 @@ fn ode(c: &mut Criterion) {
         .chain((0..60).map(|i| 10f64.powf(-1.0 + 4.0 * i as f64 / 59.0)))
         .collect();
     g.bench_function("full_spectrum_D1024_K4_to_t1e3", |b| {
-        b.iter(|| {
-            integrate(
-                &sys,
-                y0.clone(),
-                &times,
-                IntegratorOptions::default(),
-                |_| {},
-            )
-            .expect("ok")
-        })
+        b.iter(|| integrate(&sys, y0.clone(), &times, BENCH_TOL, |_| {}).expect("ok"))
     });
     g.finish();
 }

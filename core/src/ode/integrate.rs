@@ -89,7 +89,12 @@ pub fn integrate(
             t: a,
             message: format!("{e:?}"),
         })?;
-        let _ = stats;
+        if std::env::var_os("AEDYN_ODE_STATS").is_some() {
+            eprintln!(
+                "segment [{a}, {b}]: {} RHS evaluations, {} accepted, {} rejected steps",
+                stats.num_eval, stats.accepted_steps, stats.rejected_steps
+            );
+        }
         let (ts, ys) = solver.results().get();
         let (Some(&t_end), Some(y_end)) = (ts.last(), ys.last()) else {
             return Err(Error::Integration {

@@ -49,6 +49,25 @@ pub struct OdeSystem<'a> {
     pub half_trace: f64,
 }
 
+/// Adds `Σ (ρ/D) y yᵀ` and `Σ y yᵀ` of vector modes to the order parameters.
+fn add_sums(o: &mut OrderParams, s_rho: &[f64], s_one: &[f64], k: usize, tied: bool, df: f64) {
+    let n = if tied { k } else { 2 * k };
+    for a in 0..k {
+        for b in 0..k {
+            if tied {
+                o.q[a * k + b] += s_rho[a * n + b];
+                o.t0[a * k + b] += s_one[a * n + b] / df;
+                o.t[a * k + b] += s_rho[a * n + b] / df;
+            } else {
+                o.q[a * k + b] += s_rho[a * n + b];
+                o.r[a * k + b] += s_rho[(k + a) * n + b];
+                o.t0[a * k + b] += s_one[(k + a) * n + (k + b)];
+                o.t[a * k + b] += s_rho[(k + a) * n + (k + b)];
+            }
+        }
+    }
+}
+
 /// The integrals the ODE needs for a training set-up.
 pub fn needed_integrals(tr: &Training) -> Vec<Integral> {
     let mut v = vec![Integral::Dg, Integral::GG1, Integral::I2];
@@ -218,31 +237,29 @@ impl<'a> OdeSystem<'a> {
         let tied = self.tr.is_tied();
         let df = self.d as f64;
         let mut o = OrderParams::zeros(k);
-        let mut add = |rho: f64, p: &dyn Fn(usize, usize) -> f64| {
-            for a in 0..k {
-                for b in 0..k {
-                    if tied {
-                        let ww = p(a, b);
-                        o.q[a * k + b] += rho * ww / df;
-                        o.t0[a * k + b] += ww / df;
-                        o.t[a * k + b] += rho * ww / (df * df);
-                    } else {
-                        o.q[a * k + b] += rho * p(a, b) / df;
-                        o.r[a * k + b] += rho * p(k + a, b) / df;
-                        o.t0[a * k + b] += p(k + a, k + b);
-                        o.t[a * k + b] += rho * p(k + a, k + b) / df;
+        // vector modes: accumulate Σ_τ c_τ y_τ y_τᵀ for the two weights c = ρ/D and 1 (hot path)
+        let nv = self.vec_rho.len();
+        if nv > 0 {
+            let mut s_rho = vec![0.0; n * n];
+            let mut s_one = vec![0.0; n * n];
+            let ys = &y.as_slice()[..nv * n];
+            for (m, &rho) in ys.chunks_exact(n).zip(&self.vec_rho) {
+                let c = rho / df;
+                for i in 0..n {
+                    let (mi, cmi) = (m[i], c * m[i]);
+                    for j in 0..n {
+                        s_rho[i * n + j] += cmi * m[j];
+                        s_one[i * n + j] += mi * m[j];
                     }
                 }
             }
-        };
-        for (tau, &rho) in self.vec_rho.iter().enumerate() {
-            let m = y.rows(tau * n, n);
-            add(rho, &|i, j| m[i] * m[j]);
+            add_sums(&mut o, &s_rho, &s_one, k, tied, df);
         }
         let base = self.vec_rho.len() * n;
         for (b, &rho) in self.block_rho.iter().enumerate() {
-            let off = base + b * n * n;
-            add(rho, &|i, j| y[off + i * n + j]);
+            let block = &y.as_slice()[base + b * n * n..base + (b + 1) * n * n];
+            let scaled: Vec<f64> = block.iter().map(|p| rho / df * p).collect();
+            add_sums(&mut o, &scaled, block, k, tied, df);
         }
         if tied {
             let s = df.sqrt();
@@ -281,15 +298,28 @@ impl<'a> OdeSystem<'a> {
                 m[i] = dr.m0[i] + c1 * dr.m1[i] + c2 * dr.m2[i];
             }
         };
-        for (tau, &rho) in self.vec_rho.iter().enumerate() {
-            build(rho, &mut m);
-            let off = tau * n;
-            for i in 0..n {
-                let mut s = 0.0;
-                for j in 0..n {
-                    s += m[i * n + j] * y[off + j];
+        let nv = self.vec_rho.len();
+        {
+            let (ys, dys) = (&y.as_slice()[..nv * n], &mut dy.as_mut_slice()[..nv * n]);
+            for ((m, out), &rho) in ys
+                .chunks_exact(n)
+                .zip(dys.chunks_exact_mut(n))
+                .zip(&self.vec_rho)
+            {
+                let (c1, c2) = if tied {
+                    (rho / df.sqrt(), rho)
+                } else {
+                    (rho / df, 0.0)
+                };
+                for i in 0..n {
+                    let (mut a0, mut a1, mut a2) = (0.0, 0.0, 0.0);
+                    for j in 0..n {
+                        a0 += dr.m0[i * n + j] * m[j];
+                        a1 += dr.m1[i * n + j] * m[j];
+                        a2 += dr.m2[i * n + j] * m[j];
+                    }
+                    out[i] = a0 + c1 * a1 + c2 * a2;
                 }
-                dy[off + i] = s;
             }
         }
         let base = self.vec_rho.len() * n;
