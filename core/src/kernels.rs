@@ -186,6 +186,10 @@ pub fn orthant2(m1: f64, m2: f64, s11: f64, s22: f64, s12: f64) -> f64 {
     }
     let (r1, r2) = (s11.sqrt(), s22.sqrt());
     let rho = (s12 / (r1 * r2)).clamp(-1.0, 1.0);
+    if m1 == 0.0 && m2 == 0.0 {
+        // Sheppard: P[y1 > 0, y2 > 0] = 1/4 + asin(ρ)/(2π) at zero mean
+        return 0.25 + rho.asin() / (2.0 * PI);
+    }
     let (h, k) = (m1 / r1, m2 / r2);
     if rho >= 1.0 - 1e-15 {
         return big_phi(h.min(k));

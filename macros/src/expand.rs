@@ -600,6 +600,28 @@ mod tests {
         assert!(expand_src("fast", "fn t(x: f64) -> f64 { x }").is_err());
     }
 
+    /// Prints the derivation time per activation (reported in the notes; not asserted: timing
+    /// claims live in benchmarks). Run: `cargo test -p aedyn-macros --release derivation_time -- --nocapture`.
+    #[test]
+    fn derivation_time() {
+        for (name, body) in [
+            ("erf", "erf(x / SQRT_2)"),
+            ("relu", "relu(x)"),
+            ("gelu", "0.5 * x * (1.0 + erf(x / SQRT_2))"),
+            ("poly_relu", "x.powi(2) * heaviside(x) - 0.25 * x"),
+            ("gauss_erf", "exp(-0.3 * x * x) * erf(x)"),
+        ] {
+            let start = std::time::Instant::now();
+            let out =
+                expand_src("", &format!("fn {name}(x: f64) -> f64 {{ {body} }}")).expect("expands");
+            let ms = start.elapsed().as_secs_f64() * 1e3;
+            println!(
+                "{name:>10}: derived and emitted all 16 integrals in {ms:.1} ms ({} lines of code)",
+                pretty(&out).lines().count()
+            );
+        }
+    }
+
     #[test]
     fn names() {
         assert_eq!(upper_camel("leaky_relu"), "LeakyRelu");

@@ -94,8 +94,17 @@ impl KernelValues {
                     continue;
                 }
                 let p = o.pair(u, m);
-                kv.i2[u * k + m] = act.integral(Integral::I2, &p);
-                kv.dgdg[u * k + m] = act.integral(Integral::DgDg, &p);
+                // I2 and E[g'g'] are symmetric in the pair: compute once
+                if m > u {
+                    let (i2, dgdg) = (
+                        act.integral(Integral::I2, &p),
+                        act.integral(Integral::DgDg, &p),
+                    );
+                    kv.i2[u * k + m] = i2;
+                    kv.i2[m * k + u] = i2;
+                    kv.dgdg[u * k + m] = dgdg;
+                    kv.dgdg[m * k + u] = dgdg;
+                }
                 if bias {
                     kv.dgg[u * k + m] = act.integral(Integral::DgG, &p);
                 }
