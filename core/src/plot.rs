@@ -42,6 +42,9 @@ pub fn write_svg(tr: &Trajectory, path: &str, title: &str) -> Result<()> {
         .configure_mesh()
         .x_desc("t = steps / D")
         .y_desc("ε")
+        .y_labels(12)
+        .x_label_formatter(&|v| format!("{v}"))
+        .y_label_formatter(&|v| format!("{v:.3}"))
         .draw()
         .map_err(|e| err(e.to_string()))?;
     for (m, p) in tr.pca.iter().enumerate() {
@@ -83,6 +86,7 @@ pub fn write_svg(tr: &Trajectory, path: &str, title: &str) -> Result<()> {
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
     chart
         .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
