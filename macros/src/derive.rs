@@ -105,6 +105,9 @@ pub struct Emitter {
     pub stmts: Vec<TokenStream>,
     pub trace: Vec<String>,
     next: usize,
+    /// Common-subexpression cache: a tilt or conditioning of the same Gaussian with the same
+    /// constants is emitted once and its bindings reused (all bindings share one scope).
+    cache: std::collections::HashMap<String, (Ident, Ident)>,
 }
 
 /// Upper bound on emitted statements per integral (guards against exponential blow-up).
@@ -116,6 +119,7 @@ impl Emitter {
             stmts: Vec::new(),
             trace: Vec::new(),
             next: 0,
+            cache: std::collections::HashMap::new(),
         }
     }
     fn fresh(&mut self, p: &str) -> Ident {
@@ -221,12 +225,21 @@ impl Emitter {
                 self.note(depth + 1, "= 0".into());
                 return Ok(());
             }
-            let (p, g2, s2) = (self.fresh("p"), self.fresh("g"), self.fresh("s"));
-            let pt = float_tokens(point);
-            self.stmts.push(quote! {
-                let (#p, #g2) = ::aedyn::kernels::condition(&#g, #v, #pt);
-                let #s2 = #s * #p;
-            });
+            let key = format!("condition|{g}|{v}|{point:e}");
+            let (p, g2) = match self.cache.get(&key) {
+                Some(hit) => hit.clone(),
+                None => {
+                    let (p, g2) = (self.fresh("p"), self.fresh("g"));
+                    let pt = float_tokens(point);
+                    self.stmts.push(
+                        quote! { let (#p, #g2) = ::aedyn::kernels::condition(&#g, #v, #pt); },
+                    );
+                    self.cache.insert(key, (p.clone(), g2.clone()));
+                    (p, g2)
+                }
+            };
+            let s2 = self.fresh("s");
+            self.stmts.push(quote! { let #s2 = #s * #p; });
             return self.expect(next, &g2, &s2, depth + 1);
         }
         // Rule 1: tilt away Gaussian factors.
@@ -249,11 +262,24 @@ impl Emitter {
                 p.quad = 0.0;
                 p.lin = 0.0;
             }
-            let (z, g2, s2) = (self.fresh("z"), self.fresh("g"), self.fresh("s"));
-            self.stmts.push(quote! {
-                let (#z, #g2) = ::aedyn::kernels::tilt(&#g, [#(#a),*], [#(#b),*]);
-                let #s2 = #s * #z;
-            });
+            let key = format!(
+                "tilt|{g}|{:?}",
+                mt.parts
+                    .iter()
+                    .map(|p| (p.quad.to_bits(), p.lin.to_bits()))
+                    .collect::<Vec<_>>()
+            );
+            let (z, g2) = match self.cache.get(&key) {
+                Some(hit) => hit.clone(),
+                None => {
+                    let (z, g2) = (self.fresh("z"), self.fresh("g"));
+                    self.stmts.push(quote! { let (#z, #g2) = ::aedyn::kernels::tilt(&#g, [#(#a),*], [#(#b),*]); });
+                    self.cache.insert(key, (z.clone(), g2.clone()));
+                    (z, g2)
+                }
+            };
+            let s2 = self.fresh("s");
+            self.stmts.push(quote! { let #s2 = #s * #z; });
             return self.expect(next, &g2, &s2, depth + 1);
         }
         // Rule 2: Stein's lemma on one polynomial factor.
