@@ -346,6 +346,19 @@ pub fn normalize_term(mut t: Term) -> Option<Term> {
             }
         });
     }
+    // xᵖ·δ⁽ⁿ⁾(x) = 0 for p > n (every term of the Leibniz expansion keeps a factor x at 0)
+    if let [f] = factors
+        .iter()
+        .filter(|f| matches!(f.base, Base::Delta(_)))
+        .copied()
+        .collect::<Vec<_>>()
+        .as_slice()
+        && let Base::Delta(n) = f.base
+        && f.b == 0.0
+        && t.p > n
+    {
+        return None;
+    }
     if t.c == 0.0 {
         return None;
     }
