@@ -293,6 +293,7 @@ pub fn simplify(e: Expr) -> Expr {
                     other => terms.push(other),
                 }
             }
+            let mut terms = merge_like_terms(terms);
             if k != 0.0 {
                 terms.push(Expr::Const(k));
             }
@@ -323,6 +324,9 @@ pub fn simplify(e: Expr) -> Expr {
             if k == 0.0 {
                 return c(0.0);
             }
+            let mut factors = merge_powers(factors);
+            // canonical order, so that like terms compare equal (x·e and e·x)
+            factors.sort_by_cached_key(|f| format!("{f:?}"));
             if factors.is_empty() {
                 return c(k);
             }
@@ -363,6 +367,76 @@ pub fn simplify(e: Expr) -> Expr {
         },
         other => other,
     }
+}
+
+/// `a·a^n → a^(n+1)`: equal bases in a product are collected into one power.
+fn merge_powers(factors: Vec<Expr>) -> Vec<Expr> {
+    let mut acc: Vec<(Expr, i32)> = Vec::new();
+    for f in factors {
+        let (base, n) = match f {
+            Expr::Powi(b, n) => (*b, n),
+            other => (other, 1),
+        };
+        if let Some(slot) = acc.iter_mut().find(|(b, _)| *b == base) {
+            slot.1 += n;
+        } else {
+            acc.push((base, n));
+        }
+    }
+    acc.into_iter()
+        .filter(|(_, n)| *n != 0)
+        .map(|(b, n)| {
+            if n == 1 {
+                b
+            } else {
+                Expr::Powi(Box::new(b), n)
+            }
+        })
+        .collect()
+}
+
+/// `c1·t + c2·t → (c1 + c2)·t` for structurally equal non-constant parts.
+fn merge_like_terms(terms: Vec<Expr>) -> Vec<Expr> {
+    let mut acc: Vec<(f64, Expr)> = Vec::new();
+    for t in terms {
+        let (k, rest) = match t {
+            Expr::Mul(mut v) if matches!(v.first(), Some(Expr::Const(_))) => {
+                let Expr::Const(k) = v.remove(0) else {
+                    unreachable!("checked")
+                };
+                (
+                    k,
+                    if v.len() == 1 {
+                        v.pop().unwrap_or(c(1.0))
+                    } else {
+                        Expr::Mul(v)
+                    },
+                )
+            }
+            other => (1.0, other),
+        };
+        if let Some(slot) = acc.iter_mut().find(|(_, r)| *r == rest) {
+            slot.0 += k;
+        } else {
+            acc.push((k, rest));
+        }
+    }
+    acc.into_iter()
+        .filter(|(k, _)| *k != 0.0)
+        .map(|(k, r)| {
+            if k == 1.0 {
+                r
+            } else {
+                match r {
+                    Expr::Mul(mut v) => {
+                        v.insert(0, c(k));
+                        Expr::Mul(v)
+                    }
+                    other => Expr::Mul(vec![c(k), other]),
+                }
+            }
+        })
+        .collect()
 }
 
 /// Pointwise value of a function (δ is zero pointwise; Θ(0) = ½).
@@ -591,10 +665,16 @@ fn write_text(e: &Expr, s: &mut String, prec: u8) {
         Expr::Mul(v) => {
             let mut start = 0;
             if let (Some(Expr::Const(k)), true) = (v.first(), v.len() > 1)
-                && *k == -1.0
+                && *k < 0.0
             {
                 s.push('-');
-                start = 1;
+                if *k == -1.0 {
+                    start = 1;
+                } else {
+                    s.push_str(&num_text(-k));
+                    s.push('*');
+                    start = 1;
+                }
             }
             for (i, t) in v.iter().enumerate().skip(start) {
                 if i > start {
