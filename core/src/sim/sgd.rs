@@ -85,29 +85,39 @@ impl<'a> Sgd<'a> {
         }
     }
 
-    /// Vanilla untied step in three fused passes over the input dimension:
-    /// (1) λ = Wx/√D + β; (2) Δ = x − Σ_k v^k g(λ^k) with c_k = v^k·Δ accumulated on the fly;
-    /// (3) v^k += (η/D) g(λ^k) Δ and w^k += (η/D²) g'(λ^k) (c_k/√D) x.
-    fn step_vanilla_untied(&mut self, x: &[f64]) {
-        let Weights { k, d, w, v, beta } = &mut self.weights;
+    /// Pre-activations `λ = Wx/√D + β`, `g(λ)`, `g'(λ)`, and the full residual
+    /// `Δ = x − Σ_k v^k g(λ^k)` (decoder = encoder when tied) into the buffers.
+    fn forward(&mut self, x: &[f64]) {
+        let tied = self.training.is_tied();
+        let Weights { k, d, w, v, beta } = &self.weights;
         let (k, d) = (*k, *d);
-        let df = d as f64;
-        let sqrt_d = df.sqrt();
-        let eta = self.training.lr;
+        let sqrt_d = (d as f64).sqrt();
         for u in 0..k {
             let l = dot(&w[u * d..(u + 1) * d], x) / sqrt_d + beta[u];
             self.lam[u] = l;
             self.gl[u] = self.act.g(l);
             self.dgl[u] = self.act.dg(l);
         }
-        let r = &mut self.r;
-        r.copy_from_slice(x);
+        let dec = if tied { w } else { v };
+        self.r.copy_from_slice(x);
         for u in 0..k {
             let gu = self.gl[u];
-            for (ri, vi) in r.iter_mut().zip(&v[u * d..(u + 1) * d]) {
+            for (ri, vi) in self.r.iter_mut().zip(&dec[u * d..(u + 1) * d]) {
                 *ri -= gu * vi;
             }
         }
+    }
+
+    /// Vanilla untied step: after the forward pass, per unit `c_k = v^k·Δ` (old weights), then
+    /// one fused pass `v^k += (η/D) g(λ^k) Δ`, `w^k += (η/D²) g'(λ^k) (c_k/√D) x`.
+    fn step_vanilla_untied(&mut self, x: &[f64]) {
+        self.forward(x);
+        let Weights { k, d, w, v, beta } = &mut self.weights;
+        let (k, d) = (*k, *d);
+        let df = d as f64;
+        let sqrt_d = df.sqrt();
+        let eta = self.training.lr;
+        let r = &mut self.r;
         for u in 0..k {
             let vrow = &mut v[u * d..(u + 1) * d];
             let c = dot(vrow, r);
@@ -126,6 +136,7 @@ impl<'a> Sgd<'a> {
     }
 
     fn step_general(&mut self, x: &[f64]) {
+        self.forward(x);
         let Weights { k, d, w, v, beta } = &mut self.weights;
         let (k, d) = (*k, *d);
         let tr = self.training;
@@ -133,27 +144,7 @@ impl<'a> Sgd<'a> {
         let df = d as f64;
         let sqrt_d = df.sqrt();
         let eta = tr.lr;
-        // pre-activations and g, g'
-        for u in 0..k {
-            let l = dot(&w[u * d..(u + 1) * d], x) / sqrt_d + beta[u];
-            self.lam[u] = l;
-            self.gl[u] = self.act.g(l);
-            self.dgl[u] = self.act.dg(l);
-        }
-        // full residual Δ = x − Σ_k v^k g(λ^k)
         let r = &mut self.r;
-        r.copy_from_slice(x);
-        for u in 0..k {
-            let row = if tied {
-                &w[u * d..(u + 1) * d]
-            } else {
-                &v[u * d..(u + 1) * d]
-            };
-            let gu = self.gl[u];
-            for (ri, vi) in r.iter_mut().zip(row) {
-                *ri -= gu * vi;
-            }
-        }
         let truncated = tr.algorithm != Algorithm::Vanilla;
         let sanger = tr.algorithm == Algorithm::Sanger;
         for u in (0..k).rev() {
