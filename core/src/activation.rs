@@ -225,10 +225,4 @@ pub trait Activation: Send + Sync {
     fn i3(&self, n: &Gauss3) -> f64 {
         self.integral(Integral::I3, n)
     }
-    /// True when every ODE kernel is defined (no product of distributions).
-    fn has_odes(&self) -> bool {
-        self.formulas()
-            .iter()
-            .all(|f| f.method != Method::Undefined || f.integral.arity() == 3)
-    }
 }
