@@ -13,8 +13,6 @@
 use super::sampler::Sampler;
 use crate::activation::Activation;
 use crate::model::{Algorithm, Training, Weights};
-use rand::SeedableRng;
-use rand_xoshiro::Xoshiro256PlusPlus;
 
 /// `a·b` with eight independent accumulators (vectorises; the plain fold is latency-bound).
 #[inline]
@@ -41,7 +39,7 @@ pub struct Sgd<'a> {
     pub training: Training,
     pub act: &'a dyn Activation,
     pub steps: u64,
-    rng: Xoshiro256PlusPlus,
+    rng: super::sampler::Streams,
     x: Vec<f64>,
     r: Vec<f64>,
     lam: Vec<f64>,
@@ -57,7 +55,7 @@ impl<'a> Sgd<'a> {
             training,
             act,
             steps: 0,
-            rng: Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5eed_5eed_5eed_5eed),
+            rng: super::sampler::streams(seed ^ 0x5eed_5eed_5eed_5eed),
             x: vec![0.0; d],
             r: vec![0.0; d],
             lam: vec![0.0; k],
