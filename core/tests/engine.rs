@@ -10,7 +10,6 @@ use aedyn::order::OrderParams;
 use aedyn::run::{Problem, run};
 use aedyn::sim::{EigenbasisGaussian, Sampler, Sgd};
 use aedyn::{Activation, Error};
-use rand::SeedableRng;
 
 fn spiked(d: usize) -> Vec<f64> {
     let mut rho = vec![1.0 / 35.0; d];
