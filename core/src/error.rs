@@ -37,7 +37,9 @@ pub enum Error {
         detail: String,
     },
     /// The integrator could not proceed.
-    #[error("ODE integration failed at t = {t:.4}: {message}")]
+    #[error(
+        "ODE integration failed at t = {t:.4}: {message}; the dynamics are diverging or very stiff: try a smaller learning rate `lr`, or tighter `ode.rtol`"
+    )]
     Integration { t: f64, message: String },
     /// The activation does not define a kernel the requested ODE needs.
     #[error("activation `{activation}` has no ODE: {message}")]

@@ -244,7 +244,10 @@ fn divergence_stops_with_the_time_and_a_hint() {
         matches!(e, Error::Diverged { .. } | Error::Integration { .. }),
         "{msg}"
     );
-    assert!(msg.contains("t = "), "{msg}");
+    assert!(
+        msg.contains("t = ") && msg.contains("smaller learning rate"),
+        "{msg}"
+    );
 }
 
 #[test]
