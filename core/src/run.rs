@@ -13,6 +13,7 @@ use crate::order::OrderParams;
 use crate::sim::{EigenbasisGaussian, ImageRows, Sampler, Sgd};
 use nalgebra::DMatrix;
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 /// Real data: preprocessed rows and the eigenvectors of their Ω.
 pub struct RealData {
@@ -210,11 +211,15 @@ impl Problem {
         )
     }
 
-    /// Weights in the eigenbasis of Ω: `(W E, V E)` for real data, unchanged for Gaussian data.
-    pub fn eigenbasis(&self, w: &Weights) -> (Vec<f64>, Vec<f64>) {
+    /// Weights in the eigenbasis of Ω: `(W E, V E)` for real data; for Gaussian data the SGD already
+    /// runs in the eigenbasis and the weights are borrowed as they are.
+    pub fn eigenbasis<'w>(&self, w: &'w Weights) -> (Cow<'w, [f64]>, Cow<'w, [f64]>) {
         let tied = self.training.is_tied();
         match &self.real {
-            None => (w.w.clone(), if tied { w.w.clone() } else { w.v.clone() }),
+            None => (
+                Cow::Borrowed(&w.w[..]),
+                Cow::Borrowed(if tied { &w.w[..] } else { &w.v[..] }),
+            ),
             Some(real) => {
                 let (k, d) = (w.k, w.d);
                 let project = |m: &[f64]| -> Vec<f64> {
@@ -229,7 +234,7 @@ impl Problem {
                 };
                 let we = project(&w.w);
                 let ve = if tied { we.clone() } else { project(&w.v) };
-                (we, ve)
+                (Cow::Owned(we), Cow::Owned(ve))
             }
         }
     }
@@ -354,12 +359,9 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
         .collect();
     let total = steps.last().copied().unwrap_or(0) * pb.seeds as u64;
     let bar = (show_progress && pb.seeds > 0).then(|| progress_bar(total.max(1), "SGD"));
-    let sampler: Box<dyn Sampler> = match &pb.real {
+    let sampler: Box<dyn Sampler + '_> = match &pb.real {
         None => Box::new(EigenbasisGaussian::new(&pb.spectrum.rho)),
-        Some(r) => Box::new(ImageRows {
-            d,
-            rows: r.rows.clone(),
-        }),
+        Some(r) => Box::new(ImageRows { d, rows: &r.rows }),
     };
     let runs: Vec<Result<Vec<(f64, OrderParams)>>> = (0..pb.seeds)
         .into_par_iter()

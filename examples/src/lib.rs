@@ -40,18 +40,6 @@ pub fn save(name: &str, label: &str, tr: &Trajectory, title: &str) -> Result<(),
     Ok(())
 }
 
-/// ε of a trajectory at the grid time closest to `t`.
-pub fn at(tr: &Trajectory, t: f64, sgd: bool) -> f64 {
-    let j = tr
-        .times
-        .iter()
-        .enumerate()
-        .min_by(|a, b| (a.1 - t).abs().total_cmp(&(b.1 - t).abs()))
-        .map(|(j, _)| j)
-        .unwrap_or(0);
-    if sgd { tr.eps_sgd[j] } else { tr.eps_ode[j] }
-}
-
 /// First grid time at which ε drops below `level` (linear interpolation), if any.
 pub fn crossing(times: &[f64], eps: &[f64], level: f64) -> Option<f64> {
     for j in 1..eps.len() {

@@ -138,28 +138,31 @@ fn eval_piece(a: &dyn Activation, k: usize, x: f64) -> f64 {
     }
 }
 
-/// Reference value with the piece number `shifted` evaluated at `x + s`.
+/// Reference value by quadrature. With `lowered = Some((i, s))`, piece `i` (a derivative
+/// g⁽ᵏ⁾) is replaced by g⁽ᵏ⁻¹⁾(x + s), so that `d/ds` at 0 gives the integral itself.
 fn reference(
     a: &dyn Activation,
     which: Integral,
     n: &Gauss3,
     kinks: &[f64],
-    shifted: Option<(usize, f64)>,
+    lowered: Option<(usize, f64)>,
 ) -> f64 {
     let ps = pieces(which);
     let mut breaks: Vec<f64> = kinks.to_vec();
-    if let Some((_, s)) = shifted {
+    if let Some((_, s)) = lowered {
         breaks.extend(kinks.iter().map(|k| k - s));
     }
+    // (derivative order, shift) of piece i
+    let order_shift = |i: usize, k: usize| match lowered {
+        Some((j, s)) if j == i => (k - 1, s),
+        _ => (k, 0.0),
+    };
     let value = |xs: [f64; 3]| -> f64 {
         ps.iter()
             .enumerate()
             .map(|(i, p)| match *p {
                 G(v, k) => {
-                    let s = match shifted {
-                        Some((j, s)) if j == i => s,
-                        _ => 0.0,
-                    };
+                    let (k, s) = order_shift(i, k);
                     eval_piece(a, k, xs[v] + s)
                 }
                 X(v, p) => xs[v].powi(p),
@@ -176,13 +179,8 @@ fn reference(
         ),
         _ => {
             // I3 = E[g'(x1) x2 g(x3)]: the x2 factor is taken by regression
-            let h = |x1: f64, x3: f64| {
-                let s0 = match shifted {
-                    Some((0, s)) => s,
-                    _ => 0.0,
-                };
-                eval_piece(a, 1, x1 + s0) * a.g(x3)
-            };
+            let (k0, s0) = order_shift(0, 1);
+            let h = |x1: f64, x3: f64| eval_piece(a, k0, x1 + s0) * a.g(x3);
             expect3_linear_middle(&h, n.mean, n.cov, &breaks)
         }
     }
@@ -221,7 +219,7 @@ fn closed_forms_match_independent_quadrature() {
                         .position(|p| matches!(p, G(_, k) if *k == order))
                         .unwrap_or(0);
                     // lower the order of that piece and differentiate in the shift
-                    let lower = |s: f64| reference_lowered(a, which, &n, case.kinks, idx, s);
+                    let lower = |s: f64| reference(a, which, &n, case.kinks, Some((idx, s)));
                     // Same-variable products (one-point, two pieces) have a kink in s at 0: a plain
                     // central difference with a small step takes the symmetric value Θ(0) = ½.
                     let same_variable = which.arity() == 1 && pieces(which).len() > 1;
@@ -267,45 +265,6 @@ fn closed_forms_match_independent_quadrature() {
         failures.len(),
         failures.join("\n")
     );
-}
-
-/// The reference with piece `idx` one derivative lower and shifted by `s`.
-fn reference_lowered(
-    a: &dyn Activation,
-    which: Integral,
-    n: &Gauss3,
-    kinks: &[f64],
-    idx: usize,
-    s: f64,
-) -> f64 {
-    let ps = pieces(which);
-    let mut breaks: Vec<f64> = kinks.to_vec();
-    breaks.extend(kinks.iter().map(|k| k - s));
-    let value = |xs: [f64; 3]| -> f64 {
-        ps.iter()
-            .enumerate()
-            .map(|(i, p)| match *p {
-                G(v, k) if i == idx => eval_piece(a, k - 1, xs[v] + s),
-                G(v, k) => eval_piece(a, k, xs[v]),
-                X(v, p) => xs[v].powi(p),
-            })
-            .product()
-    };
-    match which.arity() {
-        1 => expect1(&|x| value([x, 0.0, 0.0]), n.mean[0], n.cov[0][0], &breaks),
-        2 => expect2(
-            &|x, y| value([x, y, 0.0]),
-            [n.mean[0], n.mean[1]],
-            [[n.cov[0][0], n.cov[0][1]], [n.cov[1][0], n.cov[1][1]]],
-            &breaks,
-        ),
-        _ => expect3_linear_middle(
-            &|x1, x3| eval_piece(a, 0, x1 + s) * a.g(x3),
-            n.mean,
-            n.cov,
-            &breaks,
-        ),
-    }
 }
 
 #[test]

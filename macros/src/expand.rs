@@ -549,7 +549,6 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     } else {
         quote!()
     };
-    let x = format_ident!("{}", arg);
     let generated = quote! {
         #[doc = concat!("The activation `", #name, "` declared with `#[activation]`.")]
         #[derive(Clone, Copy, Debug, Default)]
@@ -580,7 +579,6 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     };
     let pretty = pretty(&generated);
     let latex_doc = latex.join(" ; ");
-    let _ = x;
     Ok(quote! {
         #item
         #generated
@@ -599,11 +597,6 @@ pub fn pretty(tokens: &TokenStream) -> String {
         Ok(f) => prettyplease::unparse(&f),
         Err(_) => tokens.to_string(),
     }
-}
-
-#[allow(dead_code)]
-fn span() -> Span {
-    Span::call_site()
 }
 
 #[cfg(test)]

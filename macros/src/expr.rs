@@ -472,7 +472,7 @@ pub fn eval_func(f: Func, x: f64) -> f64 {
 }
 
 /// Evaluates the expression at `x` (used by tests and for compile-time constants).
-#[allow(dead_code)]
+#[cfg(test)]
 pub fn eval(e: &Expr, x: f64) -> f64 {
     match e {
         Expr::Const(v) => *v,

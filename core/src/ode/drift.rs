@@ -35,13 +35,14 @@ pub struct Drift {
 /// Kernel values at one state: per unit (one-point) and per ordered pair (two-point).
 pub struct KernelValues {
     pub k: usize,
+    /// `A^k = E[g'(λ^k)]`
     pub a: Vec<f64>,
+    /// `E[g''(λ^k)]` (only with a trained bias)
     pub d2g: Vec<f64>,
+    /// `E[g'''(λ^k)]`
     pub d3g: Vec<f64>,
-    pub gg1: Vec<f64>,
+    /// `E[g'(λ^k)²]`
     pub dgdg1: Vec<f64>,
-    pub dgg1: Vec<f64>,
-    pub d2gg1: Vec<f64>,
     /// `E[g(λ^k)g(λ^m)]` (diagonal: one-point)
     pub i2: Vec<f64>,
     /// `E[g'(λ^k)g'(λ^m)]`, k ≠ m
@@ -60,10 +61,7 @@ impl KernelValues {
             a: vec![0.0; k],
             d2g: vec![0.0; k],
             d3g: vec![0.0; k],
-            gg1: vec![0.0; k],
             dgdg1: vec![0.0; k],
-            dgg1: vec![0.0; k],
-            d2gg1: vec![0.0; k],
             i2: vec![0.0; k * k],
             dgdg: vec![0.0; k * k],
             dgg: vec![0.0; k * k],
@@ -78,17 +76,15 @@ impl KernelValues {
                 0.0
             };
             kv.d3g[u] = act.integral(Integral::D3g, &s);
-            kv.gg1[u] = act.integral(Integral::GG1, &s);
             kv.dgdg1[u] = act.integral(Integral::DgDg1, &s);
-            kv.dgg1[u] = if bias {
+            // same-unit entries are one-point integrals (no 2×2 determinant that vanishes)
+            kv.i2[u * k + u] = act.integral(Integral::GG1, &s);
+            kv.dgg[u * k + u] = if bias {
                 act.integral(Integral::DgG1, &s)
             } else {
                 0.0
             };
-            kv.d2gg1[u] = act.integral(Integral::D2gG1, &s);
-            kv.i2[u * k + u] = kv.gg1[u];
-            kv.dgg[u * k + u] = kv.dgg1[u];
-            kv.d2gg[u * k + u] = kv.d2gg1[u];
+            kv.d2gg[u * k + u] = act.integral(Integral::D2gG1, &s);
             for m in 0..k {
                 if m == u {
                     continue;

@@ -60,13 +60,13 @@ impl Sampler for EigenbasisGaussian {
     }
 }
 
-/// Rows of a data matrix (P×D, row-major), drawn uniformly with replacement.
-pub struct ImageRows {
+/// Rows of a data matrix (P×D, row-major), drawn uniformly with replacement (borrowed, not copied).
+pub struct ImageRows<'a> {
     pub d: usize,
-    pub rows: Vec<f64>,
+    pub rows: &'a [f64],
 }
 
-impl Sampler for ImageRows {
+impl Sampler for ImageRows<'_> {
     fn d(&self) -> usize {
         self.d
     }
