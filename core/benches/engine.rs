@@ -53,7 +53,7 @@ fn sgd(c: &mut Criterion) {
     g.bench_function("erf_D1000_K4_1000_steps", |b| {
         b.iter(|| s.run(&sampler, 1000))
     });
-    let mut rng = aedyn::sim::sampler::streams(1);
+    let mut rng = aedyn::sim::SampleRng::seed_from_u64(1);
     let mut x = vec![0.0; d];
     g.bench_function("sampling_only_D1000_1000_samples", |b| {
         b.iter(|| {

@@ -136,7 +136,7 @@ fn population_error_from_order_parameters_matches_monte_carlo() {
     let o = OrderParams::from_eigenbasis(&w.w, &w.v, &w.beta, &rho);
     let exact = o.error(act, rho.iter().sum::<f64>() / (2.0 * d as f64));
     // Monte Carlo on fresh inputs
-    let mut rng = aedyn::sim::sampler::streams(9);
+    let mut rng = aedyn::sim::SampleRng::seed_from_u64(9);
     let mut x = vec![0.0; d];
     let n = 200_000;
     let (mut s, mut s2) = (0.0, 0.0);

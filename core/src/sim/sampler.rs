@@ -2,27 +2,12 @@
 //! `z ~ N(0, I_D)`, O(D) per sample and exactly the same law as sampling `N(0, Ω)` in any basis
 //! (the whole process is equivariant under rotations of x, W and V).
 
-use rand::RngExt;
-use rand_distr::{Distribution, StandardNormal};
-use rand_xoshiro::Xoshiro256PlusPlus;
-
-/// Two independent generator streams: alternating between them lets the CPU overlap the two
-/// serial dependency chains of the generators (the samples stay i.i.d.).
-pub type Streams = [Xoshiro256PlusPlus; 2];
-
-/// Two independent streams from one seed (the second one jumped 2¹²⁸ steps ahead).
-pub fn streams(seed: u64) -> Streams {
-    use rand::SeedableRng;
-    let a = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut b = a.clone();
-    b.jump();
-    [a, b]
-}
+use super::normal::SampleRng;
 
 /// Fills a buffer with one fresh input.
 pub trait Sampler: Send + Sync {
     fn d(&self) -> usize;
-    fn sample(&self, rng: &mut Streams, x: &mut [f64]);
+    fn sample(&self, rng: &mut SampleRng, x: &mut [f64]);
 }
 
 /// `x = √ρ ⊙ z` in the eigenbasis of Ω.
@@ -43,20 +28,8 @@ impl Sampler for EigenbasisGaussian {
         self.sqrt_rho.len()
     }
     #[inline]
-    fn sample(&self, rng: &mut Streams, x: &mut [f64]) {
-        let [ra, rb] = rng;
-        let mut xs = x.chunks_exact_mut(2);
-        let mut ss = self.sqrt_rho.chunks_exact(2);
-        for (xc, sc) in (&mut xs).zip(&mut ss) {
-            let za: f64 = StandardNormal.sample(ra);
-            let zb: f64 = StandardNormal.sample(rb);
-            xc[0] = sc[0] * za;
-            xc[1] = sc[1] * zb;
-        }
-        for (xi, s) in xs.into_remainder().iter_mut().zip(ss.remainder()) {
-            let z: f64 = StandardNormal.sample(ra);
-            *xi = s * z;
-        }
+    fn sample(&self, rng: &mut SampleRng, x: &mut [f64]) {
+        rng.fill_scaled_normal(x, &self.sqrt_rho);
     }
 }
 
@@ -71,9 +44,9 @@ impl Sampler for ImageRows<'_> {
         self.d
     }
     #[inline]
-    fn sample(&self, rng: &mut Streams, x: &mut [f64]) {
+    fn sample(&self, rng: &mut SampleRng, x: &mut [f64]) {
         let p = self.rows.len() / self.d;
-        let i = rng[0].random_range(0..p);
+        let i = rng.index(p);
         x.copy_from_slice(&self.rows[i * self.d..(i + 1) * self.d]);
     }
 }

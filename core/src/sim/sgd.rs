@@ -13,11 +13,21 @@
 use super::sampler::Sampler;
 use crate::activation::Activation;
 use crate::model::{Algorithm, Training, Weights};
+use wide::f64x4;
 
-/// `a·b` with eight independent accumulators (vectorises; the plain fold is latency-bound).
+/// Loads four consecutive values (the slice has exactly four).
+#[inline(always)]
+fn f4(s: &[f64]) -> f64x4 {
+    let four: [f64; 4] = s[..4].try_into().unwrap_or_default();
+    f64x4::from(four)
+}
+
+/// `a·b` with two 4-lane SIMD accumulators (the plain fold is latency-bound).
 #[inline]
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [f64x4::ZERO; 2];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f64 = ca
         .remainder()
@@ -26,11 +36,40 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
         .map(|(x, y)| x * y)
         .sum();
     for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
+        acc[0] = f4(&x[..4]).mul_add(f4(&y[..4]), acc[0]);
+        acc[1] = f4(&x[4..]).mul_add(f4(&y[4..]), acc[1]);
     }
-    acc.iter().sum::<f64>() + tail
+    (acc[0] + acc[1]).reduce_add() + tail
+}
+
+/// `(a·x, b·x)` in one pass over `x`.
+#[inline]
+pub fn dot2(a: &[f64], b: &[f64], x: &[f64]) -> (f64, f64) {
+    let n = a.len().min(b.len()).min(x.len());
+    let (a, b, x) = (&a[..n], &b[..n], &x[..n]);
+    let (mut acc_a, mut acc_b) = ([f64x4::ZERO; 2], [f64x4::ZERO; 2]);
+    let (ca, cb, cx) = (a.chunks_exact(8), b.chunks_exact(8), x.chunks_exact(8));
+    let (mut ta, mut tb) = (0.0, 0.0);
+    for ((p, q), y) in ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .zip(cx.remainder())
+    {
+        ta += p * y;
+        tb += q * y;
+    }
+    for ((p, q), y) in ca.zip(cb).zip(cx) {
+        let (y0, y1) = (f4(&y[..4]), f4(&y[4..]));
+        acc_a[0] = f4(&p[..4]).mul_add(y0, acc_a[0]);
+        acc_a[1] = f4(&p[4..]).mul_add(y1, acc_a[1]);
+        acc_b[0] = f4(&q[..4]).mul_add(y0, acc_b[0]);
+        acc_b[1] = f4(&q[4..]).mul_add(y1, acc_b[1]);
+    }
+    (
+        (acc_a[0] + acc_a[1]).reduce_add() + ta,
+        (acc_b[0] + acc_b[1]).reduce_add() + tb,
+    )
 }
 
 /// SGD state with preallocated buffers.
@@ -39,13 +78,28 @@ pub struct Sgd<'a> {
     pub training: Training,
     pub act: &'a dyn Activation,
     pub steps: u64,
-    rng: super::sampler::Streams,
+    rng: super::normal::SampleRng,
     x: Vec<f64>,
+    x_next: Vec<f64>,
     r: Vec<f64>,
     lam: Vec<f64>,
     gl: Vec<f64>,
     dgl: Vec<f64>,
+    /// `w^k·x` and `v^k·x` of the current input (vanilla untied step).
+    wx: Vec<f64>,
+    vx: Vec<f64>,
+    /// `G = V Vᵀ` (K×K), updated in closed form each step and recomputed every
+    /// [`GRAM_REFRESH`] steps so round-off cannot accumulate.
+    gram: Vec<f64>,
+    gram_age: u32,
+    /// `c_k = v^k·Δ` and the per-unit step sizes of the current step.
+    c: Vec<f64>,
+    a: Vec<f64>,
+    b: Vec<f64>,
 }
+
+/// Steps between exact recomputations of the decoder Gram matrix.
+const GRAM_REFRESH: u32 = 1000;
 
 impl<'a> Sgd<'a> {
     pub fn new(weights: Weights, training: Training, act: &'a dyn Activation, seed: u64) -> Self {
@@ -55,32 +109,78 @@ impl<'a> Sgd<'a> {
             training,
             act,
             steps: 0,
-            rng: super::sampler::streams(seed ^ 0x5eed_5eed_5eed_5eed),
+            rng: super::normal::SampleRng::seed_from_u64(seed ^ 0x5eed_5eed_5eed_5eed),
             x: vec![0.0; d],
+            x_next: vec![0.0; d],
             r: vec![0.0; d],
             lam: vec![0.0; k],
             gl: vec![0.0; k],
             dgl: vec![0.0; k],
+            wx: vec![0.0; k],
+            vx: vec![0.0; k],
+            gram: vec![0.0; k * k],
+            gram_age: 0,
+            c: vec![0.0; k],
+            a: vec![0.0; k],
+            b: vec![0.0; k],
         }
     }
 
-    /// Runs `n` steps on fresh samples.
+    /// Runs `n` steps on fresh samples. (`weights` may have been changed since the last call:
+    /// cached functions of them are recomputed first.)
     pub fn run(&mut self, sampler: &dyn Sampler, n: u64) {
+        self.gram_age = 0;
+        if self.is_vanilla_untied() {
+            self.run_vanilla_untied(sampler, n);
+            return;
+        }
         for _ in 0..n {
             let mut x = std::mem::take(&mut self.x);
             sampler.sample(&mut self.rng, &mut x);
-            self.step(&x);
+            self.step_general(&x);
             self.x = x;
         }
     }
 
     /// One step on the input `x`.
     pub fn step(&mut self, x: &[f64]) {
-        if self.training.algorithm == Algorithm::Vanilla && !self.training.is_tied() {
-            self.step_vanilla_untied(x);
+        if self.is_vanilla_untied() {
+            self.gram_age = 0;
+            let Weights { w, v, .. } = &self.weights;
+            let xx = super::fused::projections(w, v, x, &mut self.wx, &mut self.vx);
+            self.vanilla_untied_step(x, xx, None);
         } else {
             self.step_general(x);
         }
+    }
+
+    fn is_vanilla_untied(&self) -> bool {
+        self.training.algorithm == Algorithm::Vanilla && !self.training.is_tied()
+    }
+
+    /// `n` vanilla untied steps, software-pipelined: the next input is drawn before the current
+    /// update, and the update pass computes its projections on the new weights while they are in
+    /// registers, so each step reads and writes `W`, `V` once.
+    fn run_vanilla_untied(&mut self, sampler: &dyn Sampler, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let mut x = std::mem::take(&mut self.x);
+        let mut next = std::mem::take(&mut self.x_next);
+        sampler.sample(&mut self.rng, &mut x);
+        let Weights { w, v, .. } = &self.weights;
+        let mut xx = super::fused::projections(w, v, &x, &mut self.wx, &mut self.vx);
+        for t in 0..n {
+            if t + 1 < n {
+                sampler.sample(&mut self.rng, &mut next);
+                xx = self.vanilla_untied_step(&x, xx, Some(&next));
+                std::mem::swap(&mut x, &mut next);
+            } else {
+                self.vanilla_untied_step(&x, xx, None);
+            }
+        }
+        self.x = x;
+        self.x_next = next;
     }
 
     /// Pre-activations `λ = Wx/√D + β`, `g(λ)`, `g'(λ)`, and the full residual
@@ -106,31 +206,76 @@ impl<'a> Sgd<'a> {
         }
     }
 
-    /// Vanilla untied step: after the forward pass, per unit `c_k = v^k·Δ` (old weights), then
-    /// one fused pass `v^k += (η/D) g(λ^k) Δ`, `w^k += (η/D²) g'(λ^k) (c_k/√D) x`.
-    fn step_vanilla_untied(&mut self, x: &[f64]) {
-        self.forward(x);
+    /// Vanilla untied step on `x`, given `wx = Wx`, `vx = Vx` (in the buffers) and `xx = |x|²`.
+    /// With the Gram matrix `G = V Vᵀ` the residual's projections follow without forming
+    /// `Δ = x − Σ_m g(λ^m) v^m`:
+    ///
+    /// ```text
+    /// c_k = v^k·Δ = v^k·x − Σ_m g_m G_km,   |Δ|² = |x|² − 2 Σ_m g_m v^m·x + Σ_mn g_m g_n G_mn.
+    /// ```
+    ///
+    /// Then one pass over `V`, `W` (`Δ` never stored for K ≤ 8): `v^k += a_k Δ` with
+    /// `a_k = (η/D) g_k` and `w^k += b_k x` with `b_k = (η/D²) g'_k c_k/√D`, which also projects
+    /// `next` (if given) on the new weights and returns its `|next|²`. The new Gram matrix is
+    /// exact algebra, `G_kl += a_k c_l + a_l c_k + a_k a_l |Δ|²`, recomputed from scratch every
+    /// [`GRAM_REFRESH`] steps.
+    fn vanilla_untied_step(&mut self, x: &[f64], xx: f64, next: Option<&[f64]>) -> f64 {
         let Weights { k, d, w, v, beta } = &mut self.weights;
         let (k, d) = (*k, *d);
         let df = d as f64;
         let sqrt_d = df.sqrt();
         let eta = self.training.lr;
-        let r = &mut self.r;
-        for u in 0..k {
-            let vrow = &mut v[u * d..(u + 1) * d];
-            let c = dot(vrow, r);
-            let a = eta / df * self.gl[u];
-            let b = eta / (df * df) * self.dgl[u] * c / sqrt_d;
-            let wrow = &mut w[u * d..(u + 1) * d];
-            for i in 0..d {
-                vrow[i] += a * r[i];
-                wrow[i] += b * x[i];
+        if self.gram_age == 0 {
+            for m in 0..k {
+                for n in 0..=m {
+                    let g = dot(&v[m * d..(m + 1) * d], &v[n * d..(n + 1) * d]);
+                    self.gram[m * k + n] = g;
+                    self.gram[n * k + m] = g;
+                }
             }
+        }
+        self.gram_age = (self.gram_age + 1) % GRAM_REFRESH;
+        for u in 0..k {
+            let l = self.wx[u] / sqrt_d + beta[u];
+            self.lam[u] = l;
+            self.gl[u] = self.act.g(l);
+            self.dgl[u] = self.act.dg(l);
+        }
+        let g = &self.gl;
+        let mut rr = xx;
+        for m in 0..k {
+            let mut gm = 0.0;
+            for n in 0..k {
+                gm += g[n] * self.gram[m * k + n];
+            }
+            self.c[m] = self.vx[m] - gm;
+            rr += g[m] * (gm - 2.0 * self.vx[m]);
+        }
+        for u in 0..k {
+            self.a[u] = eta / df * g[u];
+            self.b[u] = eta / (df * df) * self.dgl[u] * self.c[u] / sqrt_d;
             if self.training.bias {
-                beta[u] += eta / df * self.dgl[u] * c / df;
+                beta[u] += eta / df * self.dgl[u] * self.c[u] / df;
+            }
+        }
+        let (a, b) = (&self.a, &self.b);
+        let xx_next = super::fused::update(
+            w,
+            v,
+            x,
+            g,
+            a,
+            b,
+            &mut self.r,
+            next.map(|y| (y, &mut self.wx[..], &mut self.vx[..])),
+        );
+        for m in 0..k {
+            for n in 0..k {
+                self.gram[m * k + n] += a[m] * self.c[n] + a[n] * self.c[m] + a[m] * a[n] * rr;
             }
         }
         self.steps += 1;
+        xx_next
     }
 
     fn step_general(&mut self, x: &[f64]) {
