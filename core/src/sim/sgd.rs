@@ -98,6 +98,9 @@ pub struct Sgd<'a> {
     b: Vec<f64>,
 }
 
+/// Mixed into the seed of the input stream (keeps it apart from the weight initialisation).
+const STREAM_SALT: u64 = 0x5eed_5eed_5eed_5eed;
+
 /// Steps between exact recomputations of the decoder Gram matrix.
 const GRAM_REFRESH: u32 = 1000;
 
@@ -109,7 +112,7 @@ impl<'a> Sgd<'a> {
             training,
             act,
             steps: 0,
-            rng: super::normal::SampleRng::seed_from_u64(seed ^ 0x5eed_5eed_5eed_5eed),
+            rng: super::normal::SampleRng::seed_from_u64(seed ^ STREAM_SALT),
             x: vec![0.0; d],
             x_next: vec![0.0; d],
             r: vec![0.0; d],
@@ -346,5 +349,81 @@ impl<'a> Sgd<'a> {
             .chain(&self.weights.v)
             .chain(&self.weights.beta)
             .all(|v| v.is_finite())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builtins::ScaledErf;
+    use crate::sim::{EigenbasisGaussian, SampleRng};
+
+    /// The fused, pipelined vanilla step (Gram matrix in closed form, refreshed every 1000 steps)
+    /// against the update rule written out plainly, on the same inputs, over 2500 steps.
+    #[test]
+    fn fused_vanilla_step_follows_the_plain_update_rule() {
+        let (k, d) = (3, 203);
+        let rho: Vec<f64> = (0..d).map(|i| if i < 2 { 40.0 } else { 0.5 }).collect();
+        let sampler = EigenbasisGaussian::new(&rho);
+        let tr = Training {
+            k,
+            lr: 0.8,
+            tied: false,
+            bias: true,
+            algorithm: Algorithm::Vanilla,
+        };
+        let w0 = Weights::init(k, d, 0.3, false, 4);
+        let mut sgd = Sgd::new(w0.clone(), tr, &ScaledErf, 9);
+        let n = 2500;
+        sgd.run(&sampler, 1200);
+        sgd.run(&sampler, n - 1200);
+
+        let mut rng = SampleRng::seed_from_u64(9 ^ STREAM_SALT);
+        let Weights {
+            mut w,
+            mut v,
+            mut beta,
+            ..
+        } = w0;
+        let (df, act) = (d as f64, ScaledErf);
+        let mut x = vec![0.0; d];
+        for _ in 0..n {
+            sampler.sample(&mut rng, &mut x);
+            let lam: Vec<f64> = (0..k)
+                .map(|u| (0..d).map(|i| w[u * d + i] * x[i]).sum::<f64>() / df.sqrt() + beta[u])
+                .collect();
+            let g: Vec<f64> = lam.iter().map(|&l| act.g(l)).collect();
+            let dg: Vec<f64> = lam.iter().map(|&l| act.dg(l)).collect();
+            let delta: Vec<f64> = (0..d)
+                .map(|i| x[i] - (0..k).map(|u| v[u * d + i] * g[u]).sum::<f64>())
+                .collect();
+            let c: Vec<f64> = (0..k)
+                .map(|u| (0..d).map(|i| v[u * d + i] * delta[i]).sum::<f64>())
+                .collect();
+            for u in 0..k {
+                for i in 0..d {
+                    w[u * d + i] += 0.8 / (df * df) * dg[u] * c[u] / df.sqrt() * x[i];
+                    v[u * d + i] += 0.8 / df * g[u] * delta[i];
+                }
+                beta[u] += 0.8 / df * dg[u] * c[u] / df;
+            }
+        }
+        let rel = |a: &[f64], b: &[f64]| {
+            let num: f64 = a.iter().zip(b).map(|(p, q)| (p - q).powi(2)).sum();
+            (num / b.iter().map(|q| q * q).sum::<f64>()).sqrt()
+        };
+        assert!(
+            rel(&sgd.weights.w, &w) < 1e-11,
+            "W: {}",
+            rel(&sgd.weights.w, &w)
+        );
+        assert!(
+            rel(&sgd.weights.v, &v) < 1e-11,
+            "V: {}",
+            rel(&sgd.weights.v, &v)
+        );
+        assert!(rel(&sgd.weights.beta, &beta) < 1e-11, "β");
+        // the weights moved: the comparison is not between two copies of the start
+        assert!(rel(&w, &Weights::init(k, d, 0.3, false, 4).w) > 1e-3);
     }
 }
