@@ -5,6 +5,7 @@
 
 use aedyn::builtins::{Gelu, ReluAct, ScaledErf};
 use aedyn::model::{Algorithm, Training, Weights};
+use aedyn::ode::integrate::Method;
 use aedyn::ode::system::{Form, Reduction};
 use aedyn::ode::{IntegratorOptions, OdeSystem, integrate};
 use aedyn::sim::{EigenbasisGaussian, Sgd};
@@ -12,8 +13,9 @@ use aedyn::{Activation, Gauss3, Integral};
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
-/// The tolerances of the scipy baseline (rtol 1e-8, atol 1e-11).
+/// The tolerances of the scipy baseline (rtol 1e-8, atol 1e-11); Dopri5 is its RK45 pair.
 const BENCH_TOL: IntegratorOptions = IntegratorOptions {
+    method: Method::Dopri5,
     rtol: 1e-8,
     atol: 1e-11,
     max_steps: 5_000_000,
@@ -87,6 +89,13 @@ fn ode(c: &mut Criterion) {
     g.bench_function("spiked_4_spikes_K4_to_t1e4", |b| {
         b.iter(|| integrate(&sys, y0.clone(), &times, BENCH_TOL, |_| {}).expect("ok"))
     });
+    let dop853 = IntegratorOptions {
+        method: Method::Dop853,
+        ..BENCH_TOL
+    };
+    g.bench_function("spiked_4_spikes_K4_to_t1e4_dop853", |b| {
+        b.iter(|| integrate(&sys, y0.clone(), &times, dop853, |_| {}).expect("ok"))
+    });
     // the same spectrum, all 1024 modes integrated one by one
     let d = 1024;
     let rho = spectrum(d);
@@ -99,6 +108,9 @@ fn ode(c: &mut Criterion) {
         .collect();
     g.bench_function("full_spectrum_D1024_K4_to_t1e3", |b| {
         b.iter(|| integrate(&sys, y0.clone(), &times, BENCH_TOL, |_| {}).expect("ok"))
+    });
+    g.bench_function("full_spectrum_D1024_K4_to_t1e3_dop853", |b| {
+        b.iter(|| integrate(&sys, y0.clone(), &times, dop853, |_| {}).expect("ok"))
     });
     g.finish();
 }

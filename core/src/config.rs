@@ -88,6 +88,8 @@ pub struct OdeConfig {
     pub reduction: Option<String>,
     /// "weights" (the SGD's initial weights, seed 0) or "typical". Default "weights".
     pub initial: String,
+    /// Integrator: "dopri5" (default) or "dop853".
+    pub method: String,
     /// Relative tolerance of the integrator. Default 1e-9.
     pub rtol: f64,
     /// Absolute tolerance of the integrator. Default 1e-12.
@@ -148,6 +150,7 @@ impl Default for OdeConfig {
     fn default() -> Self {
         OdeConfig {
             form: "vector".into(),
+            method: "dopri5".into(),
             reduction: None,
             initial: "weights".into(),
             rtol: 1e-9,
@@ -229,6 +232,7 @@ impl Config {
             &["population", "empirical"],
         )?;
         one_of("ode.form", &self.ode.form, &["vector", "density"])?;
+        one_of("ode.method", &self.ode.method, &["dopri5", "dop853"])?;
         one_of("ode.initial", &self.ode.initial, &["weights", "typical"])?;
         if let Some(r) = &self.ode.reduction {
             one_of("ode.reduction", r, &["full", "spike_bulk"])?;
@@ -377,6 +381,8 @@ mod tests {
         );
         assert!(err("[data]\nkind = \"cifar10\"").contains("`data.path`"));
         assert!(err("[output]\npoints = 1").contains("`output.points`"));
+        assert!(err("[ode]\nmethod = \"rk4\"").contains("`ode.method`"));
+        assert!(err("[ode]\nrtol = 0.5").contains("`ode.rtol`"));
         assert!(err("[sgd]\nseeds = 100000").contains("`sgd.seeds`"));
     }
 

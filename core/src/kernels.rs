@@ -39,65 +39,49 @@ pub fn sign(x: f64) -> f64 {
 }
 
 /// Rule 1 of INTEGRALS.md (tilting): for `A = diag(a)` and a vector `b`,
-/// `E[exp(−½xᵀAx + bᵀx) F(x)] = z · E_{N(μ̃, C̃)}[F]` with `M = I + CA`,
-/// `μ̃ = M⁻¹(μ + Cb)`, `C̃ = M⁻¹C`, and
-/// `z = det(M)^{−1/2} exp(−½ μᵀAM⁻¹μ + bᵀM⁻¹μ + ½ bᵀM⁻¹Cb)`.
-/// Requires `a ≥ 0`; `det M ≥ 1` then, so nothing vanishes even for singular C.
+/// `E[exp(−½xᵀAx + bᵀx) F(x)] = z · E_{N(μ̃, C̃)}[F]`, i.e. with `M = I + CA`: `μ̃ = M⁻¹(μ + Cb)`,
+/// `C̃ = M⁻¹C`, `z = det(M)^{−1/2} exp(−½ μᵀAM⁻¹μ + bᵀM⁻¹μ + ½ bᵀM⁻¹Cb)`.
+///
+/// Evaluated one coordinate at a time (the factors `exp(−½ a_v x_v²)` commute), each a
+/// Sherman–Morrison update with `s = 1 + a_v C_vv ≥ 1`:
+/// `C ← C − (a_v/s) C_{:v} C_{v:}`, `μ ← μ − (a_v μ_v/s) C_{:v}`, `z ← z · s^{−1/2} e^{−a_v μ_v²/(2s)}`;
+/// then the linear part, `z ← z · exp(bᵀμ + ½ bᵀCb)`, `μ ← μ + Cb`. No matrix inverse, nothing
+/// that vanishes for singular C, and C̃ symmetric by construction. Requires `a ≥ 0`.
 pub fn tilt(g: &Gauss3, a: [f64; 3], b: [f64; 3]) -> (f64, Gauss3) {
-    let c = &g.cov;
-    let mut m = [[0.0; 3]; 3];
-    for i in 0..3 {
-        for j in 0..3 {
-            m[i][j] = c[i][j] * a[j] + if i == j { 1.0 } else { 0.0 };
-        }
-    }
-    let (det, inv) = inverse3(&m);
-    let mut cb = [0.0; 3];
-    for i in 0..3 {
-        cb[i] = (0..3).map(|j| c[i][j] * b[j]).sum();
-    }
-    let mut out = Gauss3::zero();
-    let mut minv_mu = [0.0; 3];
-    let mut minv_cb = [0.0; 3];
-    for i in 0..3 {
-        minv_mu[i] = (0..3).map(|j| inv[i][j] * g.mean[j]).sum();
-        minv_cb[i] = (0..3).map(|j| inv[i][j] * cb[j]).sum();
-        out.mean[i] = minv_mu[i] + minv_cb[i];
-        for j in 0..3 {
-            out.cov[i][j] = (0..3).map(|k| inv[i][k] * c[k][j]).sum();
-        }
-    }
-    // symmetrise against round-off
-    for i in 0..3 {
-        for j in 0..i {
-            let s = 0.5 * (out.cov[i][j] + out.cov[j][i]);
-            out.cov[i][j] = s;
-            out.cov[j][i] = s;
-        }
-    }
+    let mut out = *g;
+    let mut det = 1.0;
     let mut expo = 0.0;
-    for i in 0..3 {
-        expo += -0.5 * g.mean[i] * a[i] * minv_mu[i] + b[i] * minv_mu[i] + 0.5 * b[i] * minv_cb[i];
-    }
-    (expo.exp() / det.sqrt(), out)
-}
-
-fn inverse3(m: &[[f64; 3]; 3]) -> (f64, [[f64; 3]; 3]) {
-    let cof =
-        |r0: usize, r1: usize, c0: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
-    let adj = [
-        [cof(1, 2, 1, 2), -cof(0, 2, 1, 2), cof(0, 1, 1, 2)],
-        [-cof(1, 2, 0, 2), cof(0, 2, 0, 2), -cof(0, 1, 0, 2)],
-        [cof(1, 2, 0, 1), -cof(0, 2, 0, 1), cof(0, 1, 0, 1)],
-    ];
-    let det = m[0][0] * adj[0][0] + m[0][1] * adj[1][0] + m[0][2] * adj[2][0];
-    let mut inv = adj;
-    for row in inv.iter_mut() {
-        for v in row.iter_mut() {
-            *v /= det;
+    for v in 0..3 {
+        if a[v] == 0.0 {
+            continue;
+        }
+        let col = [out.cov[0][v], out.cov[1][v], out.cov[2][v]];
+        let s = 1.0 + a[v] * col[v];
+        let k = a[v] / s;
+        let shift = k * out.mean[v];
+        expo -= 0.5 * shift * out.mean[v];
+        det *= s;
+        for i in 0..3 {
+            out.mean[i] -= shift * col[i];
+            for j in 0..3 {
+                out.cov[i][j] -= k * col[i] * col[j];
+            }
         }
     }
-    (det, inv)
+    if b != [0.0; 3] {
+        let mut cb = [0.0; 3];
+        for i in 0..3 {
+            cb[i] = (0..3).map(|j| out.cov[i][j] * b[j]).sum();
+        }
+        for i in 0..3 {
+            expo += b[i] * out.mean[i] + 0.5 * b[i] * cb[i];
+        }
+        for i in 0..3 {
+            out.mean[i] += cb[i];
+        }
+    }
+    let z = if expo == 0.0 { 1.0 } else { expo.exp() };
+    (z / det.sqrt(), out)
 }
 
 /// Smallest variance treated as non-degenerate when conditioning on a delta.
@@ -202,6 +186,79 @@ pub fn orthant2(m1: f64, m2: f64, s11: f64, s22: f64, s12: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
+
+    /// The textbook simultaneous form of the tilt (3×3 inverse of M = I + CA), as a reference.
+    fn tilt_by_inverse(g: &Gauss3, a: [f64; 3], b: [f64; 3]) -> (f64, Gauss3) {
+        let c = &g.cov;
+        let mut m = [[0.0; 3]; 3];
+        for i in 0..3 {
+            for j in 0..3 {
+                m[i][j] = c[i][j] * a[j] + if i == j { 1.0 } else { 0.0 };
+            }
+        }
+        let (det, inv) = inverse3(&m);
+        let mv = |v: [f64; 3]| -> [f64; 3] {
+            std::array::from_fn(|i| (0..3).map(|j| inv[i][j] * v[j]).sum())
+        };
+        let cb: [f64; 3] = std::array::from_fn(|i| (0..3).map(|j| c[i][j] * b[j]).sum());
+        let (minv_mu, minv_cb) = (mv(g.mean), mv(cb));
+        let mut out = Gauss3::zero();
+        for i in 0..3 {
+            out.mean[i] = minv_mu[i] + minv_cb[i];
+            for j in 0..3 {
+                out.cov[i][j] = (0..3).map(|k| inv[i][k] * c[k][j]).sum();
+            }
+        }
+        let expo: f64 = (0..3)
+            .map(|i| {
+                -0.5 * g.mean[i] * a[i] * minv_mu[i] + b[i] * minv_mu[i] + 0.5 * b[i] * minv_cb[i]
+            })
+            .sum();
+        (expo.exp() / det.sqrt(), out)
+    }
+
+    fn inverse3(m: &[[f64; 3]; 3]) -> (f64, [[f64; 3]; 3]) {
+        let cof = |r0: usize, r1: usize, c0: usize, c1: usize| {
+            m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0]
+        };
+        let adj = [
+            [cof(1, 2, 1, 2), -cof(0, 2, 1, 2), cof(0, 1, 1, 2)],
+            [-cof(1, 2, 0, 2), cof(0, 2, 0, 2), -cof(0, 1, 0, 2)],
+            [cof(1, 2, 0, 1), -cof(0, 2, 0, 1), cof(0, 1, 0, 1)],
+        ];
+        let det = m[0][0] * adj[0][0] + m[0][1] * adj[1][0] + m[0][2] * adj[2][0];
+        let mut inv = adj;
+        for row in inv.iter_mut() {
+            for v in row.iter_mut() {
+                *v /= det;
+            }
+        }
+        (det, inv)
+    }
+
+    #[test]
+    fn sequential_tilt_equals_the_simultaneous_formula() {
+        let mut g = Gauss3::zero();
+        g.mean = [0.3, -0.7, 1.1];
+        g.cov = [[1.2, 0.4, -0.3], [0.4, 0.9, 0.2], [-0.3, 0.2, 0.7]];
+        for (a, b) in [
+            ([0.5, 0.0, 0.0], [0.0; 3]),
+            ([0.0, 2.0, 0.0], [0.3, 0.0, -0.2]),
+            ([0.5, 1.5, 0.25], [0.1, -0.4, 0.6]),
+            ([0.0; 3], [0.2, 0.2, 0.2]),
+        ] {
+            let (z1, g1) = tilt(&g, a, b);
+            let (z2, g2) = tilt_by_inverse(&g, a, b);
+            assert!((z1 / z2 - 1.0).abs() < 1e-13, "z {z1} {z2}");
+            for i in 0..3 {
+                assert!((g1.mean[i] - g2.mean[i]).abs() < 1e-13);
+                for j in 0..3 {
+                    assert!((g1.cov[i][j] - g2.cov[i][j]).abs() < 1e-13);
+                    assert_eq!(g1.cov[i][j], g1.cov[j][i], "symmetric by construction");
+                }
+            }
+        }
+    }
     use super::*;
 
     #[test]

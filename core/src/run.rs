@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::data::{Dataset, Spectrum, SpikeShape, SpikedModel};
 use crate::error::{Error, Result, config_err};
 use crate::model::{Algorithm, Training, Weights};
+use crate::ode::integrate::Method;
 use crate::ode::system::{Form, Reduction};
 use crate::ode::{IntegratorOptions, OdeSystem, integrate};
 use crate::order::OrderParams;
@@ -189,6 +190,11 @@ impl Problem {
             seeds: cfg.sgd.seeds,
             times,
             integrator: IntegratorOptions {
+                method: if cfg.ode.method == "dop853" {
+                    Method::Dop853
+                } else {
+                    Method::Dopri5
+                },
                 rtol: cfg.ode.rtol,
                 atol: cfg.ode.atol,
                 ..Default::default()
@@ -330,7 +336,9 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
     let times = pb.times.clone();
     let t_max = *times.last().unwrap_or(&0.0);
     // ODE
-    let sys = pb.ode_system()?;
+    let mut sys = pb.ode_system()?;
+    // typical initial conditions are ensemble averages (full-rank blocks)
+    sys.rank_one_modes = !pb.typical_init;
     let y0 = if pb.typical_init {
         sys.typical_state(pb.init_std)?
     } else {

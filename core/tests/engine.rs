@@ -1,7 +1,7 @@
 //! Engine checks: forms and reductions agree, error estimators agree, truncated SGD finds the PCs
 //! in order, bad input and divergence are reported.
 
-use aedyn::builtins::{Linear, ScaledErf, SignAct};
+use aedyn::builtins::{Linear, ReluAct, ScaledErf, SignAct};
 use aedyn::config::Config;
 use aedyn::model::{Algorithm, Training, Weights};
 use aedyn::ode::system::{Form, Reduction};
@@ -49,41 +49,40 @@ fn errors(
 
 #[test]
 fn vector_and_density_forms_agree_to_1e8() {
-    // The density form is unstable off the rank-one manifold (round-off grows ~e^{0.45 t} in the
-    // long-time regime), so the comparison runs to t = 20 at rtol 1e-12.
+    // Over the whole run, t ∈ [0, 1000] (log grid): learning, the plateau and the long-time
+    // regime where the unstabilised density form leaves the rank-one manifold (it drove ε
+    // negative by t ≈ 60 before `stabilise_rank_one`).
     let rho = spiked(500);
-    let times: Vec<f64> = (0..=20).map(|t| t as f64).collect();
+    let times: Vec<f64> = std::iter::once(0.0)
+        .chain((0..=40).map(|i| 10f64.powf(-1.0 + 4.0 * i as f64 / 40.0)))
+        .collect();
     let opts = IntegratorOptions {
-        rtol: 1e-12,
-        atol: 1e-15,
+        rtol: 1e-11,
+        atol: 1e-14,
         ..Default::default()
     };
-    for bias in [false, true] {
+    let truncated = Training {
+        algorithm: Algorithm::Truncated,
+        ..vanilla(2, false)
+    };
+    let cases: [(&dyn Activation, Training); 4] = [
+        (&ScaledErf, vanilla(2, false)),
+        (&ScaledErf, vanilla(2, true)),
+        (&ScaledErf, truncated),
+        (&ReluAct, vanilla(2, true)),
+    ];
+    for (act, tr) in cases {
         let red = Reduction::SpikeBulk { spikes: 2 };
-        let a = errors(
-            &ScaledErf,
-            vanilla(2, bias),
-            &rho,
-            Form::Vector,
-            red,
-            &times,
-            opts,
-        );
-        let b = errors(
-            &ScaledErf,
-            vanilla(2, bias),
-            &rho,
-            Form::Density,
-            red,
-            &times,
-            opts,
-        );
+        let a = errors(act, tr, &rho, Form::Vector, red, &times, opts);
+        let b = errors(act, tr, &rho, Form::Density, red, &times, opts);
         let worst = a
             .iter()
             .zip(&b)
             .map(|(x, y)| (x - y).abs())
             .fold(0.0, f64::max);
-        assert!(worst < 1e-8, "bias {bias}: {worst:e}");
+        assert!(worst < 1e-8, "{} {tr:?}: {worst:e}", act.name());
+        // the comparison covers a trajectory that learned something
+        assert!(a[a.len() - 1] < 0.5 * a[0]);
     }
 }
 

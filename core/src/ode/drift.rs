@@ -54,9 +54,9 @@ pub struct KernelValues {
 }
 
 impl KernelValues {
-    pub fn compute(act: &dyn Activation, o: &OrderParams, bias: bool) -> Self {
-        let k = o.k;
-        let mut kv = KernelValues {
+    /// Zeroed buffers for K units.
+    pub fn zeros(k: usize) -> Self {
+        KernelValues {
             k,
             a: vec![0.0; k],
             d2g: vec![0.0; k],
@@ -66,7 +66,19 @@ impl KernelValues {
             dgdg: vec![0.0; k * k],
             dgg: vec![0.0; k * k],
             d2gg: vec![0.0; k * k],
-        };
+        }
+    }
+
+    pub fn compute(act: &dyn Activation, o: &OrderParams, bias: bool) -> Self {
+        let mut kv = KernelValues::zeros(o.k);
+        kv.fill(act, o, bias);
+        kv
+    }
+
+    /// Evaluates every kernel at the order parameters `o` into the buffers.
+    pub fn fill(&mut self, act: &dyn Activation, o: &OrderParams, bias: bool) {
+        let k = o.k;
+        let kv = self;
         for u in 0..k {
             let s = o.single(u);
             kv.a[u] = act.integral(Integral::Dg, &s);
@@ -107,20 +119,42 @@ impl KernelValues {
                 kv.d2gg[u * k + m] = act.integral(Integral::D2gG, &p);
             }
         }
-        kv
     }
 }
 
 impl Drift {
+    /// Zeroed coefficients for a training set-up.
+    pub fn zeros(tr: &Training) -> Self {
+        let k = tr.k;
+        let n = if tr.is_tied() { k } else { 2 * k };
+        Drift {
+            n,
+            m0: vec![0.0; n * n],
+            m1: vec![0.0; n * n],
+            m2: vec![0.0; n * n],
+            dbeta: vec![0.0; k],
+        }
+    }
+
     pub fn new(tr: &Training, o: &OrderParams, kv: &KernelValues) -> Self {
+        let mut dr = Drift::zeros(tr);
+        dr.fill(tr, o, kv);
+        dr
+    }
+
+    /// The drift coefficients at the order parameters `o` with kernels `kv`, into the buffers.
+    pub fn fill(&mut self, tr: &Training, o: &OrderParams, kv: &KernelValues) {
         let k = tr.k;
         let eta = tr.lr;
         let tied = tr.is_tied();
-        let n = if tied { k } else { 2 * k };
-        let mut m0 = vec![0.0; n * n];
-        let mut m1 = vec![0.0; n * n];
-        let mut m2 = vec![0.0; n * n];
-        let mut dbeta = vec![0.0; k];
+        let n = self.n;
+        let Drift {
+            m0, m1, m2, dbeta, ..
+        } = self;
+        for v in [&mut *m0, &mut *m1, &mut *m2] {
+            v.fill(0.0);
+        }
+        dbeta.fill(0.0);
         for u in 0..k {
             // B^k's sum over the reconstruction set and the bias drift
             let mut sum_d2gg = 0.0;
@@ -167,13 +201,6 @@ impl Drift {
                     m0[(k + u) * n + (k + m)] = -eta * kv.i2[u * k + m];
                 }
             }
-        }
-        Drift {
-            n,
-            m0,
-            m1,
-            m2,
-            dbeta,
         }
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod drift;
 pub mod integrate;
+mod modes;
 pub mod system;
 
 pub use integrate::{IntegratorOptions, integrate};

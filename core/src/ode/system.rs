@@ -33,6 +33,18 @@ pub struct OdeState {
     pub y: DVector<f64>,
 }
 
+/// Buffers of one right-hand-side evaluation, reused across calls.
+pub struct RhsWorkspace {
+    o: OrderParams,
+    kv: KernelValues,
+    dr: Drift,
+    /// `S_ρ` of the order parameters; reused as the product `MP` of a density block
+    s_rho: Vec<f64>,
+    s_one: Vec<f64>,
+    /// n×n scratch (drift matrix of a block, scaled block)
+    m: Vec<f64>,
+}
+
 /// The ODE system of one activation, training set-up and spectrum.
 pub struct OdeSystem<'a> {
     pub act: &'a dyn Activation,
@@ -43,10 +55,18 @@ pub struct OdeSystem<'a> {
     pub n: usize,
     /// eigenvalues of the modes kept as vectors
     pub vec_rho: Vec<f64>,
+    /// `ρ_τ/D` of the modes kept as vectors
+    vec_c: Vec<f64>,
     /// eigenvalue of each density block
     pub block_rho: Vec<f64>,
     /// `TrΩ/(2D)`
     pub half_trace: f64,
+    /// Number of leading density blocks that hold a single mode (`P_τ = y_τ y_τᵀ`).
+    single_blocks: usize,
+    /// Keep single-mode density blocks on the rank-one manifold (see [`OdeSystem::rhs_with`]).
+    /// True by default, for states from concrete weights; [`OdeSystem::typical_state`] describes
+    /// an ensemble average (full rank) and needs it off.
+    pub rank_one_modes: bool,
 }
 
 /// Adds `Σ (ρ/D) y yᵀ` and `Σ y yᵀ` of vector modes to the order parameters.
@@ -64,6 +84,34 @@ fn add_sums(o: &mut OrderParams, s_rho: &[f64], s_one: &[f64], k: usize, tied: b
                 o.t0[a * k + b] += s_one[(k + a) * n + (k + b)];
                 o.t[a * k + b] += s_rho[(k + a) * n + (k + b)];
             }
+        }
+    }
+}
+
+/// Rank-one constraint stabilisation of a single-mode density block. `P = y yᵀ` is exactly
+/// preserved by `dP/dt = MP + PMᵀ`, but the flow is unstable off that manifold: at the learned
+/// fixed point a direction `u` with `Mu = σu`, `σ > 0`, lets a round-off component `u uᵀ` grow
+/// like `e^{2σt}` (with the wrong sign it drives ε negative), a component no single mode can have.
+/// With `j = argmax_i P_ii`, the Schur complement `S(P) = P − P_{:j} P_{j:} / P_jj` is zero exactly
+/// when P has rank one, and `dS/dt ∋ −γS` for the added term `dP/dt −= γ S(P)` (since `S e_j = 0`
+/// and `S_jj = 0`). With `γ = 4‖M‖_∞ ≥ 2·(growth rate of u uᵀ)` deviations decay; on the manifold
+/// the term is zero, so rank-one solutions are those of the paper's equations.
+fn stabilise_rank_one(p: &[f64], m: &[f64], dp: &mut [f64], n: usize) {
+    let Some(j) = (0..n).max_by(|&a, &b| p[a * n + a].total_cmp(&p[b * n + b])) else {
+        return;
+    };
+    let pjj = p[j * n + j];
+    if pjj.is_nan() || pjj <= 0.0 {
+        return;
+    }
+    let norm = (0..n)
+        .map(|i| m[i * n..(i + 1) * n].iter().map(|v| v.abs()).sum::<f64>())
+        .fold(0.0, f64::max);
+    let gamma = 4.0 * norm;
+    for i in 0..n {
+        for l in 0..n {
+            let schur = p[i * n + l] - p[i * n + j] * p[j * n + l] / pjj;
+            dp[i * n + l] -= gamma * schur;
         }
     }
 }
@@ -125,14 +173,18 @@ impl<'a> OdeSystem<'a> {
             block_rho.push(bulk.iter().sum::<f64>() / bulk.len() as f64);
         }
         let half_trace = rho.iter().sum::<f64>() / (2.0 * d as f64);
+        let vec_c = vec_rho.iter().map(|r| r / d as f64).collect();
         Ok(OdeSystem {
             act,
             tr,
             d,
             n,
             vec_rho,
+            vec_c,
             block_rho,
             half_trace,
+            single_blocks: if form == Form::Density { head.len() } else { 0 },
+            rank_one_modes: true,
         })
     }
 
@@ -201,6 +253,8 @@ impl<'a> OdeSystem<'a> {
 
     /// Typical initial conditions (density form only): `q_τ = σ0² I`, `v̂` block `σ0²/D · I`
     /// (so `T0 = σ0² I`), `r_τ = 0`, β = 0. Blocks that aggregate several modes get their count.
+    /// These blocks are ensemble averages, not rank one: integrate them with
+    /// `rank_one_modes = false`.
     pub fn typical_state(&self, init_std: f64) -> Result<DVector<f64>> {
         if !self.vec_rho.is_empty() {
             return Err(crate::error::config_err(
@@ -233,33 +287,53 @@ impl<'a> OdeSystem<'a> {
 
     /// The order parameters of a state (SPEC §3).
     pub fn order_params(&self, y: &DVector<f64>) -> OrderParams {
+        let mut ws = self.workspace();
+        self.order_params_into(y, &mut ws);
+        ws.o
+    }
+
+    /// Buffers for [`OdeSystem::rhs_with`].
+    pub fn workspace(&self) -> RhsWorkspace {
+        let (k, n) = (self.tr.k, self.n);
+        RhsWorkspace {
+            o: OrderParams::zeros(k),
+            kv: KernelValues::zeros(k),
+            dr: Drift::zeros(&self.tr),
+            s_rho: vec![0.0; n * n],
+            s_one: vec![0.0; n * n],
+            m: vec![0.0; n * n],
+        }
+    }
+
+    /// The order parameters of `y` into `ws.o`.
+    fn order_params_into(&self, y: &DVector<f64>, ws: &mut RhsWorkspace) {
         let (k, n) = (self.tr.k, self.n);
         let tied = self.tr.is_tied();
         let df = self.d as f64;
-        let mut o = OrderParams::zeros(k);
+        let RhsWorkspace {
+            o, s_rho, s_one, m, ..
+        } = ws;
+        for v in [&mut o.q, &mut o.r, &mut o.t0, &mut o.t] {
+            v.fill(0.0);
+        }
         // vector modes: accumulate Σ_τ c_τ y_τ y_τᵀ for the two weights c = ρ/D and 1 (hot path)
         let nv = self.vec_rho.len();
         if nv > 0 {
-            let mut s_rho = vec![0.0; n * n];
-            let mut s_one = vec![0.0; n * n];
+            s_rho.fill(0.0);
+            s_one.fill(0.0);
             let ys = &y.as_slice()[..nv * n];
-            for (m, &rho) in ys.chunks_exact(n).zip(&self.vec_rho) {
-                let c = rho / df;
-                for i in 0..n {
-                    let (mi, cmi) = (m[i], c * m[i]);
-                    for j in 0..n {
-                        s_rho[i * n + j] += cmi * m[j];
-                        s_one[i * n + j] += mi * m[j];
-                    }
-                }
-            }
-            add_sums(&mut o, &s_rho, &s_one, k, tied, df);
+            // only the decoder block of S_1 enters (T0) when untied
+            let one_from = if tied { 0 } else { k };
+            super::modes::accumulate_sums(ys, &self.vec_c, n, one_from, s_rho, s_one);
+            add_sums(o, s_rho, s_one, k, tied, df);
         }
         let base = self.vec_rho.len() * n;
         for (b, &rho) in self.block_rho.iter().enumerate() {
             let block = &y.as_slice()[base + b * n * n..base + (b + 1) * n * n];
-            let scaled: Vec<f64> = block.iter().map(|p| rho / df * p).collect();
-            add_sums(&mut o, &scaled, block, k, tied, df);
+            for (scaled, p) in m.iter_mut().zip(block) {
+                *scaled = rho / df * p;
+            }
+            add_sums(o, m, block, k, tied, df);
         }
         if tied {
             let s = df.sqrt();
@@ -271,7 +345,6 @@ impl<'a> OdeSystem<'a> {
         for u in 0..k {
             o.beta[u] = y[bo + u];
         }
-        o
     }
 
     /// The generalisation error of a state.
@@ -281,13 +354,22 @@ impl<'a> OdeSystem<'a> {
 
     /// The right-hand side `dy/dt`.
     pub fn rhs(&self, y: &DVector<f64>, dy: &mut DVector<f64>) {
-        let o = self.order_params(y);
-        let kv = KernelValues::compute(self.act, &o, self.tr.bias);
-        let dr = Drift::new(&self.tr, &o, &kv);
+        let mut ws = self.workspace();
+        self.rhs_with(y, dy, &mut ws);
+    }
+
+    /// The right-hand side `dy/dt` with reused buffers (no allocation).
+    pub fn rhs_with(&self, y: &DVector<f64>, dy: &mut DVector<f64>, ws: &mut RhsWorkspace) {
+        self.order_params_into(y, ws);
+        ws.kv.fill(self.act, &ws.o, self.tr.bias);
+        ws.dr.fill(&self.tr, &ws.o, &ws.kv);
+        let RhsWorkspace {
+            dr, m, s_rho: mp, ..
+        } = ws;
+        let dr = &*dr;
         let n = self.n;
         let df = self.d as f64;
         let tied = self.tr.is_tied();
-        let mut m = vec![0.0; n * n];
         let build = |rho: f64, m: &mut [f64]| {
             let (c1, c2) = if tied {
                 (rho / df.sqrt(), rho)
@@ -299,42 +381,50 @@ impl<'a> OdeSystem<'a> {
             }
         };
         let nv = self.vec_rho.len();
-        {
-            let (ys, dys) = (&y.as_slice()[..nv * n], &mut dy.as_mut_slice()[..nv * n]);
-            for ((m, out), &rho) in ys
-                .chunks_exact(n)
-                .zip(dys.chunks_exact_mut(n))
-                .zip(&self.vec_rho)
-            {
-                let (c1, c2) = if tied {
-                    (rho / df.sqrt(), rho)
-                } else {
-                    (rho / df, 0.0)
-                };
-                for i in 0..n {
-                    let (mut a0, mut a1, mut a2) = (0.0, 0.0, 0.0);
-                    for j in 0..n {
-                        a0 += dr.m0[i * n + j] * m[j];
-                        a1 += dr.m1[i * n + j] * m[j];
-                        a2 += dr.m2[i * n + j] * m[j];
-                    }
-                    out[i] = a0 + c1 * a1 + c2 * a2;
-                }
-            }
-        }
+        let (scale1, scale2) = if tied {
+            (1.0 / df.sqrt(), 1.0)
+        } else {
+            (1.0 / df, 0.0)
+        };
+        super::modes::apply_drift(
+            &y.as_slice()[..nv * n],
+            &mut dy.as_mut_slice()[..nv * n],
+            &self.vec_rho,
+            n,
+            &super::modes::DriftMatrices {
+                m0: &dr.m0,
+                m1: &dr.m1,
+                m2: &dr.m2,
+                scale1,
+                scale2,
+            },
+        );
         let base = self.vec_rho.len() * n;
         for (b, &rho) in self.block_rho.iter().enumerate() {
-            build(rho, &mut m);
+            build(rho, m);
             let off = base + b * n * n;
-            // dP = MP + PMᵀ
+            // dP = MP + PMᵀ = X + Xᵀ with X = MP (P is symmetric)
+            let p = &y.as_slice()[off..off + n * n];
+            mp.fill(0.0);
+            for i in 0..n {
+                for l in 0..n {
+                    let mil = m[i * n + l];
+                    for (x, pl) in mp[i * n..(i + 1) * n]
+                        .iter_mut()
+                        .zip(&p[l * n..(l + 1) * n])
+                    {
+                        *x += mil * pl;
+                    }
+                }
+            }
+            let dp = &mut dy.as_mut_slice()[off..off + n * n];
             for i in 0..n {
                 for j in 0..n {
-                    let mut s = 0.0;
-                    for l in 0..n {
-                        s += m[i * n + l] * y[off + l * n + j] + y[off + i * n + l] * m[j * n + l];
-                    }
-                    dy[off + i * n + j] = s;
+                    dp[i * n + j] = mp[i * n + j] + mp[j * n + i];
                 }
+            }
+            if self.rank_one_modes && b < self.single_blocks {
+                stabilise_rank_one(p, m, dp, n);
             }
         }
         let bo = self.beta_offset();
