@@ -99,7 +99,7 @@ fn tile_simd<const N: usize, const V: usize, const R: usize>(
     };
     let modes = ys
         .chunks_exact(N)
-        .map(|y| -> &[f64; N] { y.try_into().unwrap_or(&[0.0; N]) });
+        .map(|y| -> &[f64; N] { y.try_into().expect("chunks of N") });
     match c {
         Some(c) => modes.zip(c).for_each(|(y, &ct)| add(y, ct)),
         None => modes.for_each(|y| add(y, 1.0)),
@@ -166,7 +166,7 @@ fn add_tile_r<const N: usize, const R: usize>(
     let mut acc = [[0.0; N]; R];
     let modes = ys
         .chunks_exact(N)
-        .map(|y| -> &[f64; N] { y.try_into().unwrap_or(&[0.0; N]) });
+        .map(|y| -> &[f64; N] { y.try_into().expect("chunks of N") });
     match c {
         Some(c) => {
             for (y, &ct) in modes.zip(c) {

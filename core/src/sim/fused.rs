@@ -12,7 +12,7 @@ const BLOCK: usize = 256;
 
 #[inline(always)]
 fn load4(s: &[f64], i: usize) -> f64x4 {
-    let four: [f64; 4] = s[i..i + 4].try_into().unwrap_or_default();
+    let four: [f64; 4] = s[i..i + 4].try_into().expect("a slice of four");
     f64x4::from(four)
 }
 
@@ -145,8 +145,8 @@ fn update_project_k<const K: usize, const PROJECT: bool>(
     let d = x.len();
     let mut wrows = w.chunks_exact_mut(d);
     let mut vrows = v.chunks_exact_mut(d);
-    let wr: [&mut [f64]; K] = std::array::from_fn(|_| wrows.next().unwrap_or_default());
-    let vr: [&mut [f64]; K] = std::array::from_fn(|_| vrows.next().unwrap_or_default());
+    let wr: [&mut [f64]; K] = std::array::from_fn(|_| wrows.next().expect("K rows of W"));
+    let vr: [&mut [f64]; K] = std::array::from_fn(|_| vrows.next().expect("K rows of V"));
     let gs: [f64x4; K] = std::array::from_fn(|u| f64x4::splat(g[u]));
     let av: [f64x4; K] = std::array::from_fn(|u| f64x4::splat(a[u]));
     let bv: [f64x4; K] = std::array::from_fn(|u| f64x4::splat(b[u]));

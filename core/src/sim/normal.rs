@@ -243,7 +243,7 @@ fn fast_try4(tab: &Tables, bits: u64x4, words: &[u64; 4]) -> (f64x4, u32) {
 
 #[inline(always)]
 fn load4(s: &[f64], i: usize) -> f64x4 {
-    let four: [f64; 4] = s[i..i + 4].try_into().unwrap_or_default();
+    let four: [f64; 4] = s[i..i + 4].try_into().expect("a slice of four");
     f64x4::from(four)
 }
 

@@ -18,7 +18,7 @@ use wide::f64x4;
 /// Loads four consecutive values (the slice has exactly four).
 #[inline(always)]
 fn f4(s: &[f64]) -> f64x4 {
-    let four: [f64; 4] = s[..4].try_into().unwrap_or_default();
+    let four: [f64; 4] = s[..4].try_into().expect("a slice of four");
     f64x4::from(four)
 }
 
