@@ -75,6 +75,9 @@ pub struct SgdConfig {
 pub struct OutputConfig {
     /// Number of log-spaced output times (plus t = 0). Default 120.
     pub points: usize,
+    /// Per-mode densities written to `modes.csv` for this many leading modes (capped by the modes
+    /// the ODE tracks one by one; 0: no file). Default 4.
+    pub modes: usize,
 }
 
 /// `[ode]`
@@ -142,7 +145,10 @@ impl Default for SgdConfig {
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        OutputConfig { points: 120 }
+        OutputConfig {
+            points: 120,
+            modes: 4,
+        }
     }
 }
 
@@ -269,6 +275,13 @@ impl Config {
                 "an integer in [2, 100000]",
             ));
         }
+        if self.output.modes > 1000 {
+            return Err(config_err(
+                "output.modes",
+                self.output.modes,
+                "an integer in [0, 1000]",
+            ));
+        }
         let d = &self.data;
         if self.is_real() {
             if d.path.is_none() {
@@ -382,6 +395,7 @@ mod tests {
         assert!(err("[data]\nkind = \"cifar10\"").contains("`data.path`"));
         assert!(err("[output]\npoints = 1").contains("`output.points`"));
         assert!(err("[ode]\nmethod = \"rk4\"").contains("`ode.method`"));
+        assert!(err("[output]\nmodes = 5000").contains("`output.modes`"));
         assert!(err("[ode]\nrtol = 0.5").contains("`ode.rtol`"));
         assert!(err("[sgd]\nseeds = 100000").contains("`sgd.seeds`"));
     }

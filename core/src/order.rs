@@ -13,6 +13,64 @@ pub struct OrderParams {
     pub beta: Vec<f64>,
 }
 
+/// The densities of one eigenmode τ of Ω (SPEC §3), K×K row-major:
+/// `q^{kl}_τ = w^k_τ w^l_τ`, `r^{kl}_τ = v̂^k_τ w^l_τ`, `t^{kl}_τ = v̂^k_τ v̂^l_τ`, with
+/// `w^k_τ = w^k·e_τ` and `v̂^k_τ = v^k·e_τ/√D`; `Q = (1/D) Σ_τ ρ_τ q_τ`, `R`, `T` likewise, `T0 = Σ_τ t_τ`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModeDensity {
+    pub k: usize,
+    pub q: Vec<f64>,
+    pub r: Vec<f64>,
+    pub t: Vec<f64>,
+}
+
+impl ModeDensity {
+    pub fn zeros(k: usize) -> Self {
+        ModeDensity {
+            k,
+            q: vec![0.0; k * k],
+            r: vec![0.0; k * k],
+            t: vec![0.0; k * k],
+        }
+    }
+
+    /// The rank-one densities of one mode from its components `w_τ` and `v̂_τ` (K each).
+    pub fn from_components(w: &[f64], vhat: &[f64]) -> Self {
+        let k = w.len();
+        let mut m = ModeDensity::zeros(k);
+        for a in 0..k {
+            for b in 0..k {
+                m.q[a * k + b] = w[a] * w[b];
+                m.r[a * k + b] = vhat[a] * w[b];
+                m.t[a * k + b] = vhat[a] * vhat[b];
+            }
+        }
+        m
+    }
+
+    /// Mode τ of weights in the eigenbasis of Ω (`we`, `ve`: K×D row-major).
+    pub fn from_eigenbasis(we: &[f64], ve: &[f64], d: usize, tau: usize) -> Self {
+        let k = we.len() / d;
+        let sqrt_d = (d as f64).sqrt();
+        let w: Vec<f64> = (0..k).map(|a| we[a * d + tau]).collect();
+        let vhat: Vec<f64> = (0..k).map(|a| ve[a * d + tau] / sqrt_d).collect();
+        ModeDensity::from_components(&w, &vhat)
+    }
+
+    /// `self += c · other` (averages over seeds).
+    pub fn add_scaled(&mut self, c: f64, other: &ModeDensity) {
+        for (dst, src) in [
+            (&mut self.q, &other.q),
+            (&mut self.r, &other.r),
+            (&mut self.t, &other.t),
+        ] {
+            for (a, b) in dst.iter_mut().zip(src) {
+                *a += c * b;
+            }
+        }
+    }
+}
+
 impl OrderParams {
     pub fn zeros(k: usize) -> Self {
         OrderParams {
@@ -101,5 +159,38 @@ impl OrderParams {
             }
         }
         eps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SPEC §3: the global order parameters are the ρ-weighted sums of the per-mode densities.
+    #[test]
+    fn order_parameters_are_sums_of_mode_densities() {
+        let (k, d) = (3, 17);
+        let val = |s: usize| ((s as f64) * 0.618_034).sin();
+        let we: Vec<f64> = (0..k * d).map(val).collect();
+        let ve: Vec<f64> = (0..k * d).map(|s| 3.0 * val(s + 101)).collect();
+        let rho: Vec<f64> = (0..d).map(|t| 1.0 + t as f64).collect();
+        let o = OrderParams::from_eigenbasis(&we, &ve, &[0.0; 3], &rho);
+        let df = d as f64;
+        let mut sum = OrderParams::zeros(k);
+        for tau in 0..d {
+            let m = ModeDensity::from_eigenbasis(&we, &ve, d, tau);
+            for i in 0..k * k {
+                sum.q[i] += rho[tau] / df * m.q[i];
+                sum.r[i] += rho[tau] / df * m.r[i];
+                sum.t[i] += rho[tau] / df * m.t[i];
+                sum.t0[i] += m.t[i];
+            }
+        }
+        for i in 0..k * k {
+            assert!((sum.q[i] - o.q[i]).abs() < 1e-12);
+            assert!((sum.r[i] - o.r[i]).abs() < 1e-12);
+            assert!((sum.t[i] - o.t[i]).abs() < 1e-12);
+            assert!((sum.t0[i] - o.t0[i]).abs() < 1e-12);
+        }
     }
 }

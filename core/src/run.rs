@@ -10,7 +10,7 @@ use crate::model::{Algorithm, Training, Weights};
 use crate::ode::integrate::Method;
 use crate::ode::system::{Form, Reduction};
 use crate::ode::{IntegratorOptions, OdeSystem, integrate};
-use crate::order::OrderParams;
+use crate::order::{ModeDensity, OrderParams};
 use crate::sim::{EigenbasisGaussian, ImageRows, Sampler, Sgd};
 use nalgebra::DMatrix;
 use rayon::prelude::*;
@@ -37,6 +37,8 @@ pub struct Problem {
     pub seeds: usize,
     pub times: Vec<f64>,
     pub integrator: IntegratorOptions,
+    /// per-mode densities reported for this many leading modes (capped by the ODE's single modes)
+    pub modes: usize,
 }
 
 /// Results on the shared time grid.
@@ -52,6 +54,12 @@ pub struct Trajectory {
     pub ode_order: Vec<OrderParams>,
     /// mean over seeds
     pub sgd_order: Vec<OrderParams>,
+    /// densities of the leading modes at each time (ODE)
+    pub ode_modes: Vec<Vec<ModeDensity>>,
+    /// the same from the SGD weights, mean over seeds
+    pub sgd_modes: Vec<Vec<ModeDensity>>,
+    /// eigenvalues of the reported modes
+    pub mode_rho: Vec<f64>,
     pub activation: &'static str,
     pub k: usize,
     pub d: usize,
@@ -188,6 +196,7 @@ impl Problem {
             init_std: cfg.init_std,
             seed: cfg.seed,
             seeds: cfg.sgd.seeds,
+            modes: cfg.output.modes,
             times,
             integrator: IntegratorOptions {
                 method: if cfg.ode.method == "dop853" {
@@ -258,9 +267,14 @@ impl Problem {
 
     /// The error of SGD weights: exact population error (Gaussian data) or the mean loss over the
     /// images (real data).
-    pub fn sgd_error(&self, w: &Weights) -> (f64, OrderParams) {
+    /// ε, the order parameters and the densities of the first `modes` modes of SGD weights.
+    pub fn sgd_error(&self, w: &Weights, modes: usize) -> (f64, OrderParams, Vec<ModeDensity>) {
         let (we, ve) = self.eigenbasis(w);
         let o = OrderParams::from_eigenbasis(&we, &ve, &w.beta, &self.spectrum.rho);
+        let d = self.spectrum.d();
+        let md = (0..modes.min(d))
+            .map(|tau| ModeDensity::from_eigenbasis(&we, &ve, d, tau))
+            .collect();
         let eps = match &self.real {
             None => o.error(self.act, self.spectrum.pca_error(0)),
             Some(real) => {
@@ -276,7 +290,7 @@ impl Problem {
                 )
             }
         };
-        (eps, o)
+        (eps, o, md)
     }
 }
 
@@ -356,6 +370,11 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
         b.finish_and_clear();
     }
     let ode_order: Vec<OrderParams> = states.iter().map(|s| sys.order_params(&s.y)).collect();
+    let modes = pb.modes.min(sys.single_modes());
+    let ode_modes: Vec<Vec<ModeDensity>> = states
+        .iter()
+        .map(|s| sys.mode_densities(&s.y, modes))
+        .collect();
     let eps_ode: Vec<f64> = ode_order
         .iter()
         .map(|o| o.error(pb.act, sys.half_trace))
@@ -371,7 +390,8 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
         None => Box::new(EigenbasisGaussian::new(&pb.spectrum.rho)),
         Some(r) => Box::new(ImageRows { d, rows: &r.rows }),
     };
-    let runs: Vec<Result<Vec<(f64, OrderParams)>>> = (0..pb.seeds)
+    type Measured = (f64, OrderParams, Vec<ModeDensity>);
+    let runs: Vec<Result<Vec<Measured>>> = (0..pb.seeds)
         .into_par_iter()
         .map(|i| {
             // every seed starts from the ODE's initial weights; seeds differ in the samples only
@@ -396,7 +416,7 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
                         detail: format!("non-finite weights after {s} steps (seed {i})"),
                     });
                 }
-                out.push(pb.sgd_error(&sgd.weights));
+                out.push(pb.sgd_error(&sgd.weights, modes));
             }
             Ok(out)
         })
@@ -404,11 +424,12 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let runs: Vec<Vec<(f64, OrderParams)>> = runs.into_iter().collect::<Result<_>>()?;
+    let runs: Vec<Vec<Measured>> = runs.into_iter().collect::<Result<_>>()?;
     let n = times.len();
     let mut eps_sgd = vec![f64::NAN; n];
     let mut eps_sgd_std = vec![f64::NAN; n];
     let mut sgd_order = vec![OrderParams::zeros(k); n];
+    let mut sgd_modes = vec![vec![ModeDensity::zeros(k); modes]; n];
     if !runs.is_empty() {
         let s = runs.len() as f64;
         for j in 0..n {
@@ -432,6 +453,9 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
                 for (a, b) in o.beta.iter_mut().zip(&p.beta) {
                     *a += b / s;
                 }
+                for (mean, m) in sgd_modes[j].iter_mut().zip(&r[j].2) {
+                    mean.add_scaled(1.0 / s, m);
+                }
             }
         }
     }
@@ -444,6 +468,9 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
         pca,
         ode_order,
         sgd_order,
+        ode_modes,
+        sgd_modes,
+        mode_rho: pb.spectrum.rho[..modes].to_vec(),
         activation: pb.act.name(),
         k,
         d,
@@ -497,6 +524,40 @@ impl Trajectory {
                 }
             }
             s.push('\n');
+        }
+        s
+    }
+
+    /// The CSV of the per-mode densities: one row per time and mode,
+    /// `t,tau,rho,ode_q_11..,ode_r_11..,ode_t_11..,sgd_q_11..,sgd_r_11..,sgd_t_11..` (τ = 1 is the
+    /// largest eigenvalue; SGD columns are means over seeds, NaN without SGD).
+    pub fn modes_csv(&self) -> String {
+        use std::fmt::Write;
+        let k = self.k;
+        let mut s = String::from("t,tau,rho");
+        for src in ["ode", "sgd"] {
+            for name in ["q", "r", "t"] {
+                for a in 0..k {
+                    for b in 0..k {
+                        let _ = write!(s, ",{src}_{name}_{}{}", a + 1, b + 1);
+                    }
+                }
+            }
+        }
+        s.push('\n');
+        let no_sgd = self.eps_sgd.iter().all(|e| e.is_nan());
+        for j in 0..self.times.len() {
+            for (tau, rho) in self.mode_rho.iter().enumerate() {
+                let _ = write!(s, "{:.6e},{},{rho:.10e}", self.times[j], tau + 1);
+                for (src, m) in [(&self.ode_modes, false), (&self.sgd_modes, no_sgd)] {
+                    let md = &src[j][tau];
+                    for v in md.q.iter().chain(&md.r).chain(&md.t) {
+                        let v = if m { f64::NAN } else { *v };
+                        let _ = write!(s, ",{v:.10e}");
+                    }
+                }
+                s.push('\n');
+            }
         }
         s
     }

@@ -34,6 +34,10 @@ fn run_writes_csv_svg_and_summary() {
     let csv = std::fs::read_to_string(dir.join("trajectory.csv")).expect("csv");
     assert!(csv.starts_with("t,eps_ode,eps_sgd,eps_sgd_std,eps_pca_0"));
     assert_eq!(csv.lines().count(), 22);
+    // per-mode densities of the two spikes (the modes the spike+bulk ODE tracks one by one)
+    let modes = std::fs::read_to_string(dir.join("modes.csv")).expect("modes.csv");
+    assert!(modes.starts_with("t,tau,rho,ode_q_11,ode_q_12,ode_q_21,ode_q_22,ode_r_11"));
+    assert_eq!(modes.lines().count(), 1 + 21 * 2);
     let svg = std::fs::read_to_string(dir.join("trajectory.svg")).expect("svg");
     assert!(svg.contains("<svg"));
     let stdout = String::from_utf8_lossy(&out.stdout);

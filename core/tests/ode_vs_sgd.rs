@@ -24,6 +24,41 @@ fn erf() {
     assert!(gap("") <= 0.03);
 }
 
+/// The per-mode densities (SPEC §3) of the two spikes, ODE vs the SGD mean, at t = 60: each of
+/// q_τ, r_τ, t_τ within 5 % in max norm (max_ij |ode − sgd| ≤ 0.05 max_ij |ode|).
+#[test]
+fn erf_mode_densities() {
+    let cfg = Config::from_toml("seed = 1", "test").expect("valid config");
+    let pb = Problem::from_config(&cfg).expect("problem");
+    let tr = run(&pb, false).expect("runs");
+    assert_eq!(
+        tr.mode_rho.len(),
+        2,
+        "the spike+bulk ODE tracks the two spikes"
+    );
+    let (ode, sgd) = (
+        tr.ode_modes.last().expect("t"),
+        tr.sgd_modes.last().expect("t"),
+    );
+    let max_abs = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    for tau in 0..2 {
+        for (name, o, s) in [
+            ("q", &ode[tau].q, &sgd[tau].q),
+            ("r", &ode[tau].r, &sgd[tau].r),
+            ("t", &ode[tau].t, &sgd[tau].t),
+        ] {
+            let diff: Vec<f64> = o.iter().zip(s.iter()).map(|(a, b)| a - b).collect();
+            let rel = max_abs(&diff) / max_abs(o);
+            println!(
+                "τ = {} {name}: max-norm relative difference {:.2}%",
+                tau + 1,
+                100.0 * rel
+            );
+            assert!(rel <= 0.05, "τ = {} {name}: {o:?} vs {s:?}", tau + 1);
+        }
+    }
+}
+
 #[test]
 fn erf_with_trained_bias() {
     assert!(gap("bias = true") <= 0.03);

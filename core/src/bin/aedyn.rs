@@ -74,6 +74,13 @@ fn execute(cmd: Command) -> Result<(), aedyn::Error> {
                 path: csv.clone(),
                 source,
             })?;
+            if !tr.mode_rho.is_empty() {
+                let modes = format!("{out}/modes.csv");
+                std::fs::write(&modes, tr.modes_csv()).map_err(|source| aedyn::Error::Io {
+                    path: modes.clone(),
+                    source,
+                })?;
+            }
             let svg = format!("{out}/trajectory.svg");
             let title = format!(
                 "{} AE, K = {}, D = {}, {} ({} SGD seeds)",

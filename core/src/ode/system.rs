@@ -4,7 +4,7 @@ use super::drift::{Drift, KernelValues};
 use crate::activation::{Activation, Integral, Method};
 use crate::error::{Error, Result};
 use crate::model::{Algorithm, Training};
-use crate::order::OrderParams;
+use crate::order::{ModeDensity, OrderParams};
 use nalgebra::DVector;
 
 /// How each mode is represented.
@@ -345,6 +345,51 @@ impl<'a> OdeSystem<'a> {
         for u in 0..k {
             o.beta[u] = y[bo + u];
         }
+    }
+
+    /// Number of leading modes (by decreasing eigenvalue) tracked one by one, whose densities
+    /// [`OdeSystem::mode_densities`] can report.
+    pub fn single_modes(&self) -> usize {
+        self.vec_rho.len() + self.single_blocks
+    }
+
+    /// The densities `q_τ, r_τ, t_τ` (SPEC §3) of the first `modes` individually tracked modes
+    /// (at most [`OdeSystem::single_modes`]).
+    pub fn mode_densities(&self, y: &DVector<f64>, modes: usize) -> Vec<ModeDensity> {
+        let (k, n) = (self.tr.k, self.n);
+        let tied = self.tr.is_tied();
+        let sqrt_d = (self.d as f64).sqrt();
+        let ys = y.as_slice();
+        let nv = self.vec_rho.len();
+        (0..modes.min(self.single_modes()))
+            .map(|tau| {
+                if tau < nv {
+                    let m = &ys[tau * n..(tau + 1) * n];
+                    let vhat: Vec<f64> = if tied {
+                        m.iter().map(|w| w / sqrt_d).collect()
+                    } else {
+                        m[k..].to_vec()
+                    };
+                    ModeDensity::from_components(&m[..k], &vhat)
+                } else {
+                    let off = nv * n + (tau - nv) * n * n;
+                    let p = |i: usize, j: usize| ys[off + i * n + j];
+                    let mut md = ModeDensity::zeros(k);
+                    for a in 0..k {
+                        for b in 0..k {
+                            let q = p(a, b);
+                            md.q[a * k + b] = q;
+                            (md.r[a * k + b], md.t[a * k + b]) = if tied {
+                                (q / sqrt_d, q / (sqrt_d * sqrt_d))
+                            } else {
+                                (p(k + a, b), p(k + a, k + b))
+                            };
+                        }
+                    }
+                    md
+                }
+            })
+            .collect()
     }
 
     /// The generalisation error of a state.
