@@ -379,6 +379,21 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
         .iter()
         .map(|o| o.error(pb.act, sys.half_trace))
         .collect();
+    // ε ≥ 0 for any weights: a negative value means the state describes no network
+    if let Some((j, &eps)) = eps_ode.iter().enumerate().find(|(_, e)| **e < -1e-12) {
+        return Err(Error::Unphysical {
+            t: times[j],
+            eps,
+            hint: if pb.typical_init {
+                "typical initial conditions (q_τ = σ0² I) average over initial weights, which is \
+                 exact for the self-averaging bulk but not for single spike modes, whose densities \
+                 must stay rank one: use `ode.initial = \"weights\"`"
+                    .into()
+            } else {
+                "tighten `ode.rtol` or lower `lr`".into()
+            },
+        });
+    }
     // SGD
     let steps: Vec<u64> = times
         .iter()

@@ -250,6 +250,36 @@ fn divergence_stops_with_the_time_and_a_hint() {
 }
 
 #[test]
+fn typical_initial_conditions_on_spikes_stop_with_an_explanation() {
+    // q_τ = σ0² I averages over initial weights: exact for the bulk, not for a single spike mode
+    let cfg = Config::from_toml(
+        "t_max = 30.0\n[data]\nd = 500\n[sgd]\nseeds = 0\n[ode]\nform = \"density\"\ninitial = \"typical\"",
+        "test",
+    )
+    .expect("valid");
+    let pb = Problem::from_config(&cfg).expect("problem");
+    let e = run(&pb, false).err().expect("leaves the physical region");
+    let msg = e.to_string();
+    assert!(matches!(e, Error::Unphysical { .. }), "{msg}");
+    assert!(
+        msg.contains("t = ") && msg.contains("ode.initial = \"weights\""),
+        "{msg}"
+    );
+    // without spikes (a flat spectrum: every mode in the bulk) typical initial conditions are fine
+    let flat = vec!["1.0"; 100].join(", ");
+    let cfg = Config::from_toml(
+        &format!(
+            "t_max = 30.0\n[data]\nkind = \"custom\"\nd = 100\neigenvalues = [{flat}]\n[sgd]\nseeds = 0\n[ode]\nform = \"density\"\ninitial = \"typical\""
+        ),
+        "test",
+    )
+    .expect("valid");
+    let pb = Problem::from_config(&cfg).expect("problem");
+    let tr = run(&pb, false).expect("bulk-only typical run");
+    assert!(tr.eps_ode.iter().all(|e| e.is_finite() && *e >= 0.0));
+}
+
+#[test]
 fn k_larger_than_d_and_invalid_spectra_are_rejected() {
     let e = Config::from_toml("k = 8\n[data]\nd = 4", "test")
         .expect_err("invalid")
