@@ -94,9 +94,11 @@ pub fn integrate(
             out.push(OdeState { t: b, y: y.clone() });
             continue;
         }
-        let (stats, ts, ys) = match opts.method {
-            Method::Dopri5 => {
-                let mut solver = Dopri5::from_param(
+        // both pairs share `from_param`'s signature; the controller constants are ode_solvers'
+        // defaults for each (safety, PI β, min and max step factor)
+        macro_rules! segment {
+            ($solver:ident, $beta:expr, $fac_min:expr, $fac_max:expr) => {{
+                let mut solver = $solver::from_param(
                     Rhs::new(sys),
                     a,
                     b,
@@ -105,9 +107,9 @@ pub fn integrate(
                     opts.rtol,
                     opts.atol,
                     0.9,
-                    0.04,
-                    0.2,
-                    10.0,
+                    $beta,
+                    $fac_min,
+                    $fac_max,
                     b - a,
                     h,
                     opts.max_steps,
@@ -116,31 +118,16 @@ pub fn integrate(
                 );
                 let stats = solver.integrate();
                 let (ts, ys) = solver.results().get();
-                (stats, ts.clone(), ys.clone())
-            }
-            Method::Dop853 => {
-                let mut solver = Dop853::from_param(
-                    Rhs::new(sys),
-                    a,
-                    b,
-                    b - a,
-                    y.clone(),
-                    opts.rtol,
-                    opts.atol,
-                    0.9,
-                    0.0,
-                    0.333,
-                    6.0,
-                    b - a,
-                    h,
-                    opts.max_steps,
-                    1000,
-                    OutputType::Sparse,
-                );
-                let stats = solver.integrate();
-                let (ts, ys) = solver.results().get();
-                (stats, ts.clone(), ys.clone())
-            }
+                let last_step = match ts.len() {
+                    n if n >= 2 => Some(ts[n - 1] - ts[n - 2]),
+                    _ => None,
+                };
+                (stats, ts.last().copied(), last_step, ys.last().cloned())
+            }};
+        }
+        let (stats, t_end, last_step, y_end) = match opts.method {
+            Method::Dopri5 => segment!(Dopri5, 0.04, 0.2, 10.0),
+            Method::Dop853 => segment!(Dop853, 0.0, 0.333, 6.0),
         };
         let stats = stats.map_err(|e| Error::Integration {
             t: a,
@@ -152,7 +139,7 @@ pub fn integrate(
                 stats.num_eval, stats.accepted_steps, stats.rejected_steps
             );
         }
-        let (Some(&t_end), Some(y_end)) = (ts.last(), ys.last()) else {
+        let (Some(t_end), Some(y_end)) = (t_end, y_end) else {
             return Err(Error::Integration {
                 t: a,
                 message: "no output".into(),
@@ -164,10 +151,10 @@ pub fn integrate(
                 message: format!("stopped before t = {b}"),
             });
         }
-        if ys.len() >= 2 {
-            h = (ts[ts.len() - 1] - ts[ts.len() - 2]).abs();
+        if let Some(step) = last_step {
+            h = step.abs();
         }
-        y = y_end.clone();
+        y = y_end;
         if let Some(i) = y.iter().position(|v| !v.is_finite()) {
             return Err(Error::Diverged {
                 what: "ODE",
