@@ -12,6 +12,7 @@ pub mod activation;
 pub mod builtins;
 pub mod kernels;
 pub mod quad;
+mod simd;
 
 pub use activation::{Activation, Formula, Gauss1, Gauss2, Gauss3, Integral, Method};
 pub use aedyn_macros::activation;

@@ -69,12 +69,6 @@ impl KernelValues {
         }
     }
 
-    pub fn compute(act: &dyn Activation, o: &OrderParams, bias: bool) -> Self {
-        let mut kv = KernelValues::zeros(o.k);
-        kv.fill(act, o, bias);
-        kv
-    }
-
     /// Evaluates every kernel at the order parameters `o` into the buffers.
     pub fn fill(&mut self, act: &dyn Activation, o: &OrderParams, bias: bool) {
         let k = o.k;
@@ -134,12 +128,6 @@ impl Drift {
             m2: vec![0.0; n * n],
             dbeta: vec![0.0; k],
         }
-    }
-
-    pub fn new(tr: &Training, o: &OrderParams, kv: &KernelValues) -> Self {
-        let mut dr = Drift::zeros(tr);
-        dr.fill(tr, o, kv);
-        dr
     }
 
     /// The drift coefficients at the order parameters `o` with kernels `kv`, into the buffers.

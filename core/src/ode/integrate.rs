@@ -42,18 +42,10 @@ impl Default for IntegratorOptions {
     }
 }
 
+/// The system as ode_solvers sees it, with the RHS buffers shared by all output segments.
 struct Rhs<'s, 'a> {
     sys: &'s OdeSystem<'a>,
-    ws: RefCell<RhsWorkspace>,
-}
-
-impl<'s, 'a> Rhs<'s, 'a> {
-    fn new(sys: &'s OdeSystem<'a>) -> Self {
-        Rhs {
-            sys,
-            ws: RefCell::new(sys.workspace()),
-        }
-    }
+    ws: &'s RefCell<RhsWorkspace>,
 }
 
 impl System<f64, DVector<f64>> for Rhs<'_, '_> {
@@ -88,6 +80,7 @@ pub fn integrate(
     });
     let mut y = y0;
     let mut h = 0.0;
+    let ws = RefCell::new(sys.workspace());
     for w in times.windows(2) {
         let (a, b) = (w[0], w[1]);
         if b <= a {
@@ -99,7 +92,7 @@ pub fn integrate(
         macro_rules! segment {
             ($solver:ident, $beta:expr, $fac_min:expr, $fac_max:expr) => {{
                 let mut solver = $solver::from_param(
-                    Rhs::new(sys),
+                    Rhs { sys, ws: &ws },
                     a,
                     b,
                     b - a,

@@ -10,28 +10,8 @@
 //! n×n products unroll into SIMD registers (explicit 4-lane vectors and FMAs when 4 divides n);
 //! other n use the same code with runtime bounds.
 
+use crate::simd::const_dispatch;
 use wide::f64x4;
-
-/// Dispatches `$f::<N>(args)` for n = 1..=16 and `$generic(args)` otherwise.
-macro_rules! dispatch_n {
-    ($n:expr, $f:ident, $generic:ident, ($($arg:expr),*)) => {
-        match $n {
-            1 => $f::<1>($($arg),*),
-            2 => $f::<2>($($arg),*),
-            3 => $f::<3>($($arg),*),
-            4 => $f::<4>($($arg),*),
-            5 => $f::<5>($($arg),*),
-            6 => $f::<6>($($arg),*),
-            7 => $f::<7>($($arg),*),
-            8 => $f::<8>($($arg),*),
-            10 => $f::<10>($($arg),*),
-            12 => $f::<12>($($arg),*),
-            14 => $f::<14>($($arg),*),
-            16 => $f::<16>($($arg),*),
-            _ => $generic($($arg),*),
-        }
-    };
-}
 
 /// `S_ρ += Σ_τ c_τ y_τ y_τᵀ` with `c_τ = ρ_τ/D`, and `S_1 += Σ_τ y_τ y_τᵀ` on the rows
 /// `one_from..n` only (the untied order parameters need only the decoder block of `S_1`; the other
@@ -49,7 +29,12 @@ pub fn accumulate_sums(
         8 => sums_simd::<8, 2>(ys, c, one_from, s_rho, s_one),
         12 => sums_simd::<12, 3>(ys, c, one_from, s_rho, s_one),
         16 => sums_simd::<16, 4>(ys, c, one_from, s_rho, s_one),
-        _ => dispatch_n!(n, sums_n, sums_any, (ys, c, n, one_from, s_rho, s_one)),
+        _ => const_dispatch!(
+            n,
+            [1, 2, 3, 5, 6, 7, 10, 14],
+            sums_n(ys, c, n, one_from, s_rho, s_one),
+            sums_any(ys, c, n, one_from, s_rho, s_one)
+        ),
     }
 }
 
@@ -234,7 +219,12 @@ pub fn apply_drift(ys: &[f64], dys: &mut [f64], rho: &[f64], n: usize, m: &Drift
         8 => drift_simd::<8, 2>(ys, dys, rho, m),
         12 => drift_simd::<12, 3>(ys, dys, rho, m),
         16 => drift_simd::<16, 4>(ys, dys, rho, m),
-        _ => dispatch_n!(n, drift_n, drift_any, (ys, dys, rho, n, m)),
+        _ => const_dispatch!(
+            n,
+            [1, 2, 3, 5, 6, 7, 10, 14],
+            drift_n(ys, dys, rho, n, m),
+            drift_any(ys, dys, rho, n, m)
+        ),
     }
 }
 

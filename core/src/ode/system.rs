@@ -33,16 +33,21 @@ pub struct OdeState {
     pub y: DVector<f64>,
 }
 
-/// Buffers of one right-hand-side evaluation, reused across calls.
-pub struct RhsWorkspace {
+/// Buffers for the order parameters of a state.
+struct OrderScratch {
     o: OrderParams,
-    kv: KernelValues,
-    dr: Drift,
-    /// `S_ρ` of the order parameters; reused as the product `MP` of a density block
+    /// `S_ρ` of the order parameters; in the RHS reused as the product `MP` of a density block
     s_rho: Vec<f64>,
     s_one: Vec<f64>,
-    /// n×n scratch (drift matrix of a block, scaled block)
+    /// n×n scratch (scaled block; in the RHS the drift matrix of a block)
     m: Vec<f64>,
+}
+
+/// Buffers of one right-hand-side evaluation, reused across calls.
+pub struct RhsWorkspace {
+    order: OrderScratch,
+    kv: KernelValues,
+    dr: Drift,
 }
 
 /// The ODE system of one activation, training set-up and spectrum.
@@ -287,32 +292,38 @@ impl<'a> OdeSystem<'a> {
 
     /// The order parameters of a state (SPEC §3).
     pub fn order_params(&self, y: &DVector<f64>) -> OrderParams {
-        let mut ws = self.workspace();
-        self.order_params_into(y, &mut ws);
-        ws.o
+        let mut scratch = self.order_scratch();
+        self.order_params_into(y, &mut scratch);
+        scratch.o
     }
 
-    /// Buffers for [`OdeSystem::rhs_with`].
-    pub fn workspace(&self) -> RhsWorkspace {
-        let (k, n) = (self.tr.k, self.n);
-        RhsWorkspace {
-            o: OrderParams::zeros(k),
-            kv: KernelValues::zeros(k),
-            dr: Drift::zeros(&self.tr),
+    fn order_scratch(&self) -> OrderScratch {
+        let n = self.n;
+        OrderScratch {
+            o: OrderParams::zeros(self.tr.k),
             s_rho: vec![0.0; n * n],
             s_one: vec![0.0; n * n],
             m: vec![0.0; n * n],
         }
     }
 
-    /// The order parameters of `y` into `ws.o`.
-    fn order_params_into(&self, y: &DVector<f64>, ws: &mut RhsWorkspace) {
+    /// Buffers for [`OdeSystem::rhs_with`].
+    pub fn workspace(&self) -> RhsWorkspace {
+        RhsWorkspace {
+            order: self.order_scratch(),
+            kv: KernelValues::zeros(self.tr.k),
+            dr: Drift::zeros(&self.tr),
+        }
+    }
+
+    /// The order parameters of `y` into `scratch.o`.
+    fn order_params_into(&self, y: &DVector<f64>, scratch: &mut OrderScratch) {
         let (k, n) = (self.tr.k, self.n);
         let tied = self.tr.is_tied();
         let df = self.d as f64;
-        let RhsWorkspace {
+        let OrderScratch {
             o, s_rho, s_one, m, ..
-        } = ws;
+        } = scratch;
         for v in [&mut o.q, &mut o.r, &mut o.t0, &mut o.t] {
             v.fill(0.0);
         }
@@ -397,19 +408,15 @@ impl<'a> OdeSystem<'a> {
         self.order_params(y).error(self.act, self.half_trace)
     }
 
-    /// The right-hand side `dy/dt`.
-    pub fn rhs(&self, y: &DVector<f64>, dy: &mut DVector<f64>) {
-        let mut ws = self.workspace();
-        self.rhs_with(y, dy, &mut ws);
-    }
-
-    /// The right-hand side `dy/dt` with reused buffers (no allocation).
+    /// The right-hand side `dy/dt`, with buffers from [`OdeSystem::workspace`] (no allocation).
     pub fn rhs_with(&self, y: &DVector<f64>, dy: &mut DVector<f64>, ws: &mut RhsWorkspace) {
-        self.order_params_into(y, ws);
-        ws.kv.fill(self.act, &ws.o, self.tr.bias);
-        ws.dr.fill(&self.tr, &ws.o, &ws.kv);
+        self.order_params_into(y, &mut ws.order);
+        ws.kv.fill(self.act, &ws.order.o, self.tr.bias);
+        ws.dr.fill(&self.tr, &ws.order.o, &ws.kv);
         let RhsWorkspace {
-            dr, m, s_rho: mp, ..
+            dr,
+            order: OrderScratch { m, s_rho: mp, .. },
+            ..
         } = ws;
         let dr = &*dr;
         let n = self.n;

@@ -1,46 +1,31 @@
-//! The two memory passes of the vanilla untied SGD step (see `Sgd::step_vanilla_untied`).
+//! The two memory passes of the vanilla untied SGD step (see `Sgd::vanilla_untied_step`).
 //!
 //! Both are bound by loads and stores of the K×D weight matrices, so each is written to touch
 //! every weight once: for K ≤ 8 all K rows are walked together, four columns at a
 //! time in SIMD registers (K a compile-time constant, so the unit loops unroll); larger K falls back
 //! to row-by-row loops over L1-sized column blocks.
 
+use crate::simd::{const_dispatch, load4, store4};
 use wide::f64x4;
 
 /// Columns per block of the fallback update pass (a block of K rows stays in L1).
 const BLOCK: usize = 256;
 
-#[inline(always)]
-fn load4(s: &[f64], i: usize) -> f64x4 {
-    let four: [f64; 4] = s[i..i + 4].try_into().expect("a slice of four");
-    f64x4::from(four)
-}
-
-#[inline(always)]
-fn store4(s: &mut [f64], i: usize, v: f64x4) {
-    s[i..i + 4].copy_from_slice(&v.to_array());
-}
-
 /// Pass 1: `wx_k = w^k·x`, `vx_k = v^k·x` for every unit and returns `|x|²` (W, V: K×D row-major).
 pub fn projections(w: &[f64], v: &[f64], x: &[f64], wx: &mut [f64], vx: &mut [f64]) -> f64 {
-    match wx.len() {
-        1 => projections_k::<1>(w, v, x, wx, vx),
-        2 => projections_k::<2>(w, v, x, wx, vx),
-        3 => projections_k::<3>(w, v, x, wx, vx),
-        4 => projections_k::<4>(w, v, x, wx, vx),
-        5 => projections_k::<5>(w, v, x, wx, vx),
-        6 => projections_k::<6>(w, v, x, wx, vx),
-        7 => projections_k::<7>(w, v, x, wx, vx),
-        8 => projections_k::<8>(w, v, x, wx, vx),
-        k => {
+    const_dispatch!(
+        wx.len(),
+        [1, 2, 3, 4, 5, 6, 7, 8],
+        projections_k(w, v, x, wx, vx),
+        {
             let d = x.len();
-            for u in 0..k {
+            for u in 0..wx.len() {
                 wx[u] = super::sgd::dot(&w[u * d..(u + 1) * d], x);
                 vx[u] = super::sgd::dot(&v[u * d..(u + 1) * d], x);
             }
             super::sgd::dot(x, x)
         }
-    }
+    )
 }
 
 fn projections_k<const K: usize>(
@@ -98,20 +83,15 @@ pub fn update(
     scratch: &mut [f64],
     next: Option<NextProjection<'_>>,
 ) -> f64 {
-    match g.len() {
-        1 => update_k::<1>(w, v, x, g, a, b, next),
-        2 => update_k::<2>(w, v, x, g, a, b, next),
-        3 => update_k::<3>(w, v, x, g, a, b, next),
-        4 => update_k::<4>(w, v, x, g, a, b, next),
-        5 => update_k::<5>(w, v, x, g, a, b, next),
-        6 => update_k::<6>(w, v, x, g, a, b, next),
-        7 => update_k::<7>(w, v, x, g, a, b, next),
-        8 => update_k::<8>(w, v, x, g, a, b, next),
-        _ => {
+    const_dispatch!(
+        g.len(),
+        [1, 2, 3, 4, 5, 6, 7, 8],
+        update_k(w, v, x, g, a, b, next),
+        {
             update_blocked(w, v, x, g, a, b, scratch);
             next.map_or(0.0, |(y, wy, vy)| projections(w, v, y, wy, vy))
         }
-    }
+    )
 }
 
 fn update_k<const K: usize>(

@@ -20,6 +20,7 @@
 //! The general-purpose `rand_distr::StandardNormal` draws one number per call and its tables are
 //! private, which is why this module carries its own (computed once from R and V below).
 
+use crate::simd::load4;
 use bytemuck::cast;
 use rand::{Rng, RngExt, SeedableRng};
 use rand_xoshiro::{SplitMix64, Xoshiro256PlusPlus};
@@ -240,12 +241,6 @@ fn fast_try4(tab: &Tables, bits: u64x4, words: &[u64; 4]) -> (f64x4, u32) {
     let inner = f64x4::new(layer.map(|i| tab.x[i + 1]));
     let x = u * edge;
     (x, x.abs().simd_ge(inner).to_bitmask())
-}
-
-#[inline(always)]
-fn load4(s: &[f64], i: usize) -> f64x4 {
-    let four: [f64; 4] = s[i..i + 4].try_into().expect("a slice of four");
-    f64x4::from(four)
 }
 
 /// One branch-free ziggurat try: layer from the low 8 bits, signed uniform from the top 52.

@@ -13,14 +13,8 @@
 use super::sampler::Sampler;
 use crate::activation::Activation;
 use crate::model::{Algorithm, Training, Weights};
+use crate::simd::load4;
 use wide::f64x4;
-
-/// Loads four consecutive values (the slice has exactly four).
-#[inline(always)]
-fn f4(s: &[f64]) -> f64x4 {
-    let four: [f64; 4] = s[..4].try_into().expect("a slice of four");
-    f64x4::from(four)
-}
 
 /// `a·b` with two 4-lane SIMD accumulators (the plain fold is latency-bound).
 #[inline]
@@ -36,40 +30,10 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
         .map(|(x, y)| x * y)
         .sum();
     for (x, y) in ca.zip(cb) {
-        acc[0] = f4(&x[..4]).mul_add(f4(&y[..4]), acc[0]);
-        acc[1] = f4(&x[4..]).mul_add(f4(&y[4..]), acc[1]);
+        acc[0] = load4(x, 0).mul_add(load4(y, 0), acc[0]);
+        acc[1] = load4(x, 4).mul_add(load4(y, 4), acc[1]);
     }
     (acc[0] + acc[1]).reduce_add() + tail
-}
-
-/// `(a·x, b·x)` in one pass over `x`.
-#[inline]
-pub fn dot2(a: &[f64], b: &[f64], x: &[f64]) -> (f64, f64) {
-    let n = a.len().min(b.len()).min(x.len());
-    let (a, b, x) = (&a[..n], &b[..n], &x[..n]);
-    let (mut acc_a, mut acc_b) = ([f64x4::ZERO; 2], [f64x4::ZERO; 2]);
-    let (ca, cb, cx) = (a.chunks_exact(8), b.chunks_exact(8), x.chunks_exact(8));
-    let (mut ta, mut tb) = (0.0, 0.0);
-    for ((p, q), y) in ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .zip(cx.remainder())
-    {
-        ta += p * y;
-        tb += q * y;
-    }
-    for ((p, q), y) in ca.zip(cb).zip(cx) {
-        let (y0, y1) = (f4(&y[..4]), f4(&y[4..]));
-        acc_a[0] = f4(&p[..4]).mul_add(y0, acc_a[0]);
-        acc_a[1] = f4(&p[4..]).mul_add(y1, acc_a[1]);
-        acc_b[0] = f4(&q[..4]).mul_add(y0, acc_b[0]);
-        acc_b[1] = f4(&q[4..]).mul_add(y1, acc_b[1]);
-    }
-    (
-        (acc_a[0] + acc_a[1]).reduce_add() + ta,
-        (acc_b[0] + acc_b[1]).reduce_add() + tb,
-    )
 }
 
 /// SGD state with preallocated buffers.
@@ -82,7 +46,6 @@ pub struct Sgd<'a> {
     x: Vec<f64>,
     x_next: Vec<f64>,
     r: Vec<f64>,
-    lam: Vec<f64>,
     gl: Vec<f64>,
     dgl: Vec<f64>,
     /// `w^k·x` and `v^k·x` of the current input (vanilla untied step).
@@ -116,7 +79,6 @@ impl<'a> Sgd<'a> {
             x: vec![0.0; d],
             x_next: vec![0.0; d],
             r: vec![0.0; d],
-            lam: vec![0.0; k],
             gl: vec![0.0; k],
             dgl: vec![0.0; k],
             wx: vec![0.0; k],
@@ -195,7 +157,6 @@ impl<'a> Sgd<'a> {
         let sqrt_d = (d as f64).sqrt();
         for u in 0..k {
             let l = dot(&w[u * d..(u + 1) * d], x) / sqrt_d + beta[u];
-            self.lam[u] = l;
             self.gl[u] = self.act.g(l);
             self.dgl[u] = self.act.dg(l);
         }
@@ -240,7 +201,6 @@ impl<'a> Sgd<'a> {
         self.gram_age = (self.gram_age + 1) % GRAM_REFRESH;
         for u in 0..k {
             let l = self.wx[u] / sqrt_d + beta[u];
-            self.lam[u] = l;
             self.gl[u] = self.act.g(l);
             self.dgl[u] = self.act.dg(l);
         }
