@@ -183,13 +183,29 @@ pub struct Formula {
     pub method: Method,
     /// The derivation trace (rules applied, base cases reached), one step per line.
     pub derivation: &'static str,
-    /// The definition and integrand in LaTeX.
+    /// The derivation trace in LaTeX (an `aligned` block).
+    pub derivation_latex: &'static str,
+    /// The definition in LaTeX.
     pub latex: &'static str,
+    /// The final closed form for general means (empty unless `method` is `ClosedForm`): an
+    /// expression in μ1.., C11.. over φ, Φ, Φ₂, erf, exp, √, asin, then `where` lines naming
+    /// repeated subexpressions. The variance floor of the generated code is not shown.
+    pub general: &'static str,
+    /// The closed form at zero means.
+    pub zero_mean: &'static str,
+    /// `general` in LaTeX.
+    pub general_latex: &'static str,
+    /// `zero_mean` in LaTeX.
+    pub zero_mean_latex: &'static str,
 }
 
 /// An activation function with its Gaussian integrals. Dyn-compatible.
 pub trait Activation: Send + Sync {
     fn name(&self) -> &'static str;
+    /// The body of g as written (Rust expression syntax in `x`, or the argument's name).
+    fn expression(&self) -> &'static str {
+        ""
+    }
     /// g(x)
     fn g(&self, x: f64) -> f64;
     /// g'(x), derived symbolically (distributional parts such as δ are zero pointwise).

@@ -1,81 +1,309 @@
-//! Text rendering of an activation's derived formulas and of its specialised ODE right-hand side
-//! (what `aedyn integrals NAME` prints; snapshotted in the tests).
+//! What `aedyn integrals NAME` prints: an activation's derivatives, the final closed form of every
+//! integral (general means and zero means), optionally the derivation traces, and the ODE
+//! right-hand side specialised to the activation (its closed forms substituted, terms whose
+//! closed form vanishes identically dropped). Text or LaTeX; snapshotted in the tests.
 
-use crate::activation::{Activation, Method};
+use crate::activation::{Activation, Formula, Integral, Method};
 use std::fmt::Write;
 
-/// The derived integrals, how each was obtained, and the ODE in terms of them.
-pub fn render(act: &dyn Activation) -> String {
+/// What to print.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RenderOptions {
+    /// Add each integral's derivation trace.
+    pub trace: bool,
+    /// LaTeX instead of plain text.
+    pub latex: bool,
+}
+
+fn formula(act: &dyn Activation, i: Integral) -> &'static Formula {
+    let idx = Integral::ALL
+        .iter()
+        .position(|&x| x == i)
+        .expect("every integral is in Integral::ALL");
+    &act.formulas()[idx]
+}
+
+fn method_text(m: Method) -> &'static str {
+    match m {
+        Method::ClosedForm => "closed form",
+        Method::Quadrature => "Gauss–Hermite quadrature",
+        Method::Undefined => "undefined",
+    }
+}
+
+/// The derived integrals and the specialised ODE, as text (or LaTeX with `opts.latex`).
+pub fn render(act: &dyn Activation, opts: RenderOptions) -> String {
+    if opts.latex {
+        return render_latex(act, opts);
+    }
     let mut s = String::new();
     let [g, dg, d2g, d3g] = act.derivatives_text();
-    let _ = writeln!(s, "activation `{}`", act.name());
+    let _ = writeln!(
+        s,
+        "activation `{}`: g(x) = {}",
+        act.name(),
+        act.expression()
+    );
     let _ = writeln!(
         s,
         "  g(x)    = {g}\n  g'(x)   = {dg}\n  g''(x)  = {d2g}\n  g'''(x) = {d3g}"
     );
     let _ = writeln!(
         s,
-        "\nGaussian integrals (x ~ N(μ, C); means may be non-zero). Derivation rules (INTEGRALS.md):"
-    );
-    let _ = writeln!(
-        s,
-        "  tilt: absorb exp(−½xᵀAx + bᵀx) into (μ, C); condition: E[δ(x_v − c)F] = p_v(c)E[F | x_v = c];"
-    );
-    let _ = writeln!(
-        s,
-        "  Stein: E[x_v F] = μ_v E[F] + Σ_j C_vj E[∂_j F]; orthant: erf(u) = 2P[u − ξ/√2 > 0] − 1, Θ(u) = P[u > 0],"
-    );
-    let _ = writeln!(
-        s,
-        "  P0 = 1, P1 = Φ(m/√s), P2 = Φ2(m1/√s11, m2/√s22; ρ) (bivariate normal via Owen's T)."
+        "\nGaussian integrals, x ~ N(μ, C) (means μ1.., covariance entries C11, C12, ..; \
+         Φ, φ standard normal CDF and density, Φ₂ the bivariate normal CDF; docs/integrals.md):"
     );
     for f in act.formulas() {
-        let how = match f.method {
-            Method::ClosedForm => "closed form",
-            Method::Quadrature => "Gauss–Hermite quadrature",
-            Method::Undefined => "undefined",
-        };
-        let _ = writeln!(s, "\n{} = {}   [{how}]", f.integral.name(), f.definition);
-        let _ = writeln!(s, "  LaTeX: {}", f.latex);
-        for line in f.derivation.lines() {
-            let _ = writeln!(s, "  | {line}");
+        let _ = writeln!(
+            s,
+            "\n{} = {}   [{}]",
+            f.integral.name(),
+            f.definition,
+            method_text(f.method)
+        );
+        match f.method {
+            Method::ClosedForm => {
+                let _ = writeln!(s, "  general:   {}", f.general);
+                let _ = writeln!(s, "  zero mean: {}", f.zero_mean);
+            }
+            _ => {
+                let _ = writeln!(s, "  {}", f.derivation.lines().next().unwrap_or(""));
+            }
+        }
+        if opts.trace && f.method == Method::ClosedForm {
+            let _ = writeln!(s, "  derivation:");
+            for line in f.derivation.lines() {
+                let _ = writeln!(s, "  | {line}");
+            }
         }
     }
+    s.push('\n');
+    s.push_str(&ode_text(act, false));
+    s
+}
+
+fn render_latex(act: &dyn Activation, opts: RenderOptions) -> String {
+    let mut s = String::new();
     let _ = writeln!(
         s,
-        "\nODE right-hand side (vector form, SPEC §5), with λ^k ~ N(β^k, Q^kk), all expectations above:"
+        "% activation `{}`: g(x) = {}  (x ~ N(\\mu, C))",
+        act.name(),
+        act.expression()
     );
-    let _ = writeln!(s, "  A^k = E_dg(λ^k)");
-    let _ = writeln!(
-        s,
-        "  B^k = R^kk E_d3g(λ^k) − Σ_{{m∈S_k, m≠k}} T0^km E_d2g1_g2(λ^k, λ^m) − T0^kk (E_d2g_g(λ^k) + E_dg_dg(λ^k))"
-    );
-    let _ = writeln!(
-        s,
-        "  dw^k_τ/dt = η (ρ_τ/D) [A^k v̂^k_τ + B^k w^k_τ − Σ_{{m∈S_k, m≠k}} T0^km E_dg1_dg2(λ^k, λ^m) w^m_τ]"
-    );
-    let _ = writeln!(
-        s,
-        "  dv̂^k_τ/dt = η [(ρ_τ/D) A^k w^k_τ − E_g_g(λ^k) v̂^k_τ − Σ_{{m∈S_k, m≠k}} I2(λ^k, λ^m) v̂^m_τ]"
-    );
-    let _ = writeln!(
-        s,
-        "  dβ^k/dt   = η [R^kk E_d2g(λ^k) − T0^kk E_dg_g(λ^k) − Σ_{{m∈S_k, m≠k}} T0^km E_dg1_g2(λ^k, λ^m)]"
-    );
-    let _ = writeln!(
-        s,
-        "  ε = TrΩ/2D − Σ_k R^kk A^k + ½ Σ_k T0^kk E_g_g(λ^k) + ½ Σ_{{k≠l}} T0^kl I2(λ^k, λ^l)"
-    );
-    let _ = writeln!(
-        s,
-        "  (S_k = all units for vanilla SGD, m ≤ k for truncated SGD)"
-    );
+    let _ = writeln!(s, "\\begin{{align*}}");
+    for f in act.formulas() {
+        let lhs = f.latex;
+        match f.method {
+            Method::ClosedForm => {
+                let _ = writeln!(s, "{lhs} &= {} \\\\", f.general_latex);
+                let _ = writeln!(s, "{lhs}\\big|_{{\\mu=0}} &= {} \\\\", f.zero_mean_latex);
+            }
+            m => {
+                let _ = writeln!(s, "{lhs} &: \\text{{{}}} \\\\", method_text(m));
+            }
+        }
+    }
+    let _ = writeln!(s, "\\end{{align*}}");
+    if opts.trace {
+        for f in act.formulas() {
+            if f.method == Method::ClosedForm {
+                let _ = writeln!(
+                    s,
+                    "% derivation of {}\n\\[{}\\]",
+                    f.integral.name(),
+                    f.derivation_latex
+                );
+            }
+        }
+    }
+    s.push_str(&ode_text(act, true));
+    s
+}
+
+/// Renames the integration variables of a zero-mean closed form to the order parameters of
+/// units k (x1) and m (x2): `C11 → Q^kk`, `C12 → Q^km`, `C22 → Q^mm`.
+fn in_units(f: &str, latex: bool) -> String {
+    if latex {
+        f.replace("C_{11}", "Q^{kk}")
+            .replace("C_{12}", "Q^{km}")
+            .replace("C_{22}", "Q^{mm}")
+    } else {
+        f.replace("C11", "Q^kk")
+            .replace("C12", "Q^km")
+            .replace("C22", "Q^mm")
+    }
+}
+
+/// `coef·[closed form]`, or None when the closed form is identically zero.
+fn term(act: &dyn Activation, coef: &str, i: Integral, latex: bool) -> Option<String> {
+    let f = formula(act, i);
+    let body = match f.method {
+        Method::ClosedForm if f.zero_mean == "0" => return None,
+        Method::ClosedForm => {
+            let z = if latex {
+                f.zero_mean_latex
+            } else {
+                f.zero_mean
+            };
+            // named subexpressions ("where" lines) are kept with the term
+            in_units(z, latex).replace('\n', " ")
+        }
+        Method::Quadrature => format!("{}(quadrature)", i.name()),
+        Method::Undefined => format!("{}(UNDEFINED)", i.name()),
+    };
+    let wrapped = if latex {
+        format!("\\left[{body}\\right]")
+    } else {
+        format!("[{body}]")
+    };
+    Some(if coef.is_empty() {
+        wrapped
+    } else if latex {
+        format!("{coef}\\,{wrapped}")
+    } else {
+        format!("{coef}·{wrapped}")
+    })
+}
+
+fn join_terms(terms: &[(char, Option<String>)]) -> String {
+    let mut s = String::new();
+    for (sign, t) in terms {
+        let Some(t) = t else { continue };
+        if s.is_empty() {
+            if *sign == '-' {
+                s.push('-');
+            }
+        } else {
+            s.push_str(if *sign == '-' { " - " } else { " + " });
+        }
+        s.push_str(t);
+    }
+    if s.is_empty() { "0".into() } else { s }
+}
+
+/// The vector-form ODE right-hand side (docs/theory.md §5) with this activation's zero-bias
+/// closed forms substituted; terms whose closed form is identically zero are dropped. A trained
+/// bias uses the general-mean forms printed above with λ^k ~ N(β^k, Q^kk).
+pub fn ode_text(act: &dyn Activation, latex: bool) -> String {
+    use Integral as I;
+    let t = |coef: &str, i: I| term(act, coef, i, latex);
+    let (rkk, t0kk, t0km) = if latex {
+        ("R^{kk}", "T_0^{kk}", "T_0^{km}")
+    } else {
+        ("R^kk", "T0^kk", "T0^km")
+    };
+    let sum = if latex {
+        "\\sum_{m\\ne k}"
+    } else {
+        "Σ_{m≠k}"
+    };
+    let a = join_terms(&[('+', t("", I::Dg))]);
+    let b = join_terms(&[
+        ('+', t(rkk, I::D3g)),
+        ('-', t(&format!("{sum} {t0km}"), I::D2gG)),
+        ('-', t(t0kk, I::D2gG1)),
+        ('-', t(t0kk, I::DgDg1)),
+    ]);
+    let cross = t(&format!("{sum} {t0km}"), I::DgDg);
+    let gg = join_terms(&[('+', t("", I::GG1))]);
+    let i2 = t("", I::I2);
+    let d2g = join_terms(&[('+', t(rkk, I::D2g))]);
     let undefined: Vec<&str> = act
         .formulas()
         .iter()
         .filter(|f| f.method == Method::Undefined)
         .map(|f| f.integral.name())
         .collect();
+    let mut s = String::new();
+    if latex {
+        let _ = writeln!(
+            s,
+            "% ODE right-hand side (vector form), specialised to `{}`, zero biases; \
+             \\lambda^k \\sim N(0, Q^{{kk}})",
+            act.name()
+        );
+        let _ = writeln!(s, "\\begin{{align*}}");
+        let _ = writeln!(s, "A^k &= {a} \\\\");
+        let _ = writeln!(s, "B^k &= {b} \\\\");
+        let enc = join_terms(&[
+            ('+', Some("A^k \\hat v^k_\\tau".into())),
+            ('+', Some("B^k w^k_\\tau".into())),
+            ('-', cross.map(|c| format!("{c}\\, w^m_\\tau"))),
+        ]);
+        let _ = writeln!(
+            s,
+            "\\frac{{dw^k_\\tau}}{{dt}} &= \\eta \\frac{{\\rho_\\tau}}{{D}} \\left( {enc} \\right) \\\\"
+        );
+        let dec = join_terms(&[
+            ('+', Some("\\frac{\\rho_\\tau}{D} A^k w^k_\\tau".into())),
+            ('-', Some(format!("{gg}\\, \\hat v^k_\\tau"))),
+            (
+                '-',
+                i2.clone().map(|c| format!("{sum} {c}\\, \\hat v^m_\\tau")),
+            ),
+        ]);
+        let _ = writeln!(
+            s,
+            "\\frac{{d\\hat v^k_\\tau}}{{dt}} &= \\eta \\left( {dec} \\right) \\\\"
+        );
+        let eps = join_terms(&[
+            ('+', Some("\\frac{\\operatorname{Tr}\\Omega}{2D}".into())),
+            ('-', Some("\\sum_k R^{kk} A^k".into())),
+            (
+                '+',
+                Some(format!("\\frac{{1}}{{2}}\\sum_k T_0^{{kk}} {gg}")),
+            ),
+            (
+                '+',
+                i2.map(|c| format!("\\frac{{1}}{{2}}\\sum_{{k\\ne m}} T_0^{{km}} {c}")),
+            ),
+        ]);
+        let _ = writeln!(s, "\\varepsilon &= {eps}");
+        let _ = writeln!(s, "\\end{{align*}}");
+        let _ = d2g;
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "ODE right-hand side specialised to `{}` (vector form, docs/theory.md §5), zero biases, \
+         λ^k ~ N(0, Q^kk); [..] are the closed forms above with C11 → Q^kk, C12 → Q^km, C22 → Q^mm:",
+        act.name()
+    );
+    let _ = writeln!(s, "  A^k = {a}");
+    let _ = writeln!(s, "  B^k = {b}");
+    let enc = join_terms(&[
+        ('+', Some("A^k v̂^k_τ".into())),
+        ('+', Some("B^k w^k_τ".into())),
+        ('-', cross.map(|c| format!("{c} w^m_τ"))),
+    ]);
+    let _ = writeln!(s, "  dw^k_τ/dt = η (ρ_τ/D) ({enc})");
+    let dec = join_terms(&[
+        ('+', Some("(ρ_τ/D) A^k w^k_τ".into())),
+        ('-', Some(format!("{gg} v̂^k_τ"))),
+        ('-', i2.clone().map(|c| format!("{sum} {c} v̂^m_τ"))),
+    ]);
+    let _ = writeln!(s, "  dv̂^k_τ/dt = η ({dec})");
+    let eps = join_terms(&[
+        ('+', Some("TrΩ/2D".into())),
+        ('-', Some("Σ_k R^kk A^k".into())),
+        ('+', Some(format!("½ Σ_k T0^kk {gg}"))),
+        ('+', i2.map(|c| format!("½ Σ_{{k≠m}} T0^km·{c}"))),
+    ]);
+    let _ = writeln!(s, "  ε = {eps}");
+    let _ = writeln!(
+        s,
+        "  trained bias: dβ^k/dt = η (R^kk E_d2g(λ^k) - T0^kk E_dg_g(λ^k) - Σ_{{m≠k}} T0^km E_dg1_g2(λ^k, λ^m)) \
+         with the general-mean forms, and every kernel above at λ^k ~ N(β^k, Q^kk); at β = 0: {}",
+        join_terms(&[
+            ('+', Some(d2g)),
+            ('-', t(t0kk, I::DgG1)),
+            ('-', t(&format!("{sum} {t0km}"), I::DgG)),
+        ])
+    );
+    let _ = writeln!(
+        s,
+        "  truncated SGD: every Σ_m runs over m ≤ k; tied weights: docs/theory.md §5."
+    );
     if !undefined.is_empty() {
         let _ = writeln!(
             s,

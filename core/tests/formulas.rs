@@ -7,6 +7,9 @@ use aedyn::builtins::{BUILTIN_NAMES, builtin};
 fn formula_text_of_builtins() {
     for name in BUILTIN_NAMES {
         let act = builtin(name).expect("built-in");
-        insta::assert_snapshot!(format!("integrals_{name}"), aedyn::formulas::render(act));
+        insta::assert_snapshot!(
+            format!("integrals_{name}"),
+            aedyn::formulas::render(act, Default::default())
+        );
     }
 }

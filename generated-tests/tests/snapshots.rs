@@ -1,5 +1,6 @@
 //! insta snapshots of (a) the pretty-printed code `#[activation]` generated for each declared
-//! activation and (b) its formula text. CI runs with INSTA_UPDATE=no: an unreviewed change fails.
+//! activation, (b) its formula text (final closed forms and the specialised ODE) and (c) the
+//! same in LaTeX. CI runs with INSTA_UPDATE=no: an unreviewed change fails.
 
 use aedyn::builtins::*;
 use aedyn_generated_tests::activations::*;
@@ -11,7 +12,17 @@ macro_rules! snap {
             insta::assert_snapshot!(concat!(stringify!($test), "_expansion"), $ty::EXPANSION);
             insta::assert_snapshot!(
                 concat!(stringify!($test), "_formulas"),
-                aedyn::formulas::render(&$ty)
+                aedyn::formulas::render(&$ty, Default::default())
+            );
+            insta::assert_snapshot!(
+                concat!(stringify!($test), "_latex"),
+                aedyn::formulas::render(
+                    &$ty,
+                    aedyn::formulas::RenderOptions {
+                        latex: true,
+                        trace: false
+                    }
+                )
             );
         }
     };

@@ -1,9 +1,9 @@
 //! `expand(attr, item)`: the whole attribute as a plain function, testable without a compiler
 //! (the pattern of serde_derive / pyo3-macros-backend). The proc-macro entry only calls this.
 
-use crate::derive::{DeriveError, Emitter, MTerm, roots};
-use crate::expr::{self, Expr};
-use crate::series::{self, NotInAlgebra, Series, Term};
+use aedyn_symbolic::activation::{Outcome, derive_activation};
+use aedyn_symbolic::catalogue::{Piece, Spec};
+use aedyn_symbolic::{expr, render};
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::spanned::Spanned;
@@ -39,228 +39,15 @@ fn parse_options(attr: TokenStream) -> syn::Result<Options> {
     Ok(opts)
 }
 
-/// What one integral multiplies, per integration variable.
-#[derive(Clone, Copy)]
-enum Piece {
-    /// g⁽ᵏ⁾(x_v)
-    G(usize, usize),
-    /// x_vᵖ
-    X(usize, u32),
-}
-
-struct Spec {
-    variant: &'static str,
-    fn_name: &'static str,
-    definition: &'static str,
-    latex: &'static str,
-    arity: usize,
-    pieces: &'static [Piece],
-}
-
-use Piece::{G, X};
-const SPECS: [Spec; 16] = [
-    Spec {
-        variant: "I2",
-        fn_name: "i2",
-        definition: "E[g(x1) g(x2)]",
-        latex: "\\mathbb{E}[g(x_1)\\,g(x_2)]",
-        arity: 2,
-        pieces: &[G(0, 0), G(1, 0)],
-    },
-    Spec {
-        variant: "J2",
-        fn_name: "j2",
-        definition: "E[x1 g(x2)]",
-        latex: "\\mathbb{E}[x_1\\,g(x_2)]",
-        arity: 2,
-        pieces: &[X(0, 1), G(1, 0)],
-    },
-    Spec {
-        variant: "I21",
-        fn_name: "i21",
-        definition: "E[g'(x1) x1 x2]",
-        latex: "\\mathbb{E}[g'(x_1)\\,x_1 x_2]",
-        arity: 2,
-        pieces: &[G(0, 1), X(0, 1), X(1, 1)],
-    },
-    Spec {
-        variant: "I22",
-        fn_name: "i22",
-        definition: "E[g'(x1) x2²]",
-        latex: "\\mathbb{E}[g'(x_1)\\,x_2^2]",
-        arity: 2,
-        pieces: &[G(0, 1), X(1, 2)],
-    },
-    Spec {
-        variant: "I3",
-        fn_name: "i3",
-        definition: "E[g'(x1) x2 g(x3)]",
-        latex: "\\mathbb{E}[g'(x_1)\\,x_2\\,g(x_3)]",
-        arity: 3,
-        pieces: &[G(0, 1), X(1, 1), G(2, 0)],
-    },
-    Spec {
-        variant: "G",
-        fn_name: "e_g",
-        definition: "E[g(x)]",
-        latex: "\\mathbb{E}[g(x)]",
-        arity: 1,
-        pieces: &[G(0, 0)],
-    },
-    Spec {
-        variant: "Dg",
-        fn_name: "e_dg",
-        definition: "E[g'(x)]",
-        latex: "\\mathbb{E}[g'(x)]",
-        arity: 1,
-        pieces: &[G(0, 1)],
-    },
-    Spec {
-        variant: "D2g",
-        fn_name: "e_d2g",
-        definition: "E[g''(x)]",
-        latex: "\\mathbb{E}[g''(x)]",
-        arity: 1,
-        pieces: &[G(0, 2)],
-    },
-    Spec {
-        variant: "D3g",
-        fn_name: "e_d3g",
-        definition: "E[g'''(x)]",
-        latex: "\\mathbb{E}[g'''(x)]",
-        arity: 1,
-        pieces: &[G(0, 3)],
-    },
-    Spec {
-        variant: "GG1",
-        fn_name: "e_g_g",
-        definition: "E[g(x)²]",
-        latex: "\\mathbb{E}[g(x)^2]",
-        arity: 1,
-        pieces: &[G(0, 0), G(0, 0)],
-    },
-    Spec {
-        variant: "DgDg1",
-        fn_name: "e_dg_dg",
-        definition: "E[g'(x)²]",
-        latex: "\\mathbb{E}[g'(x)^2]",
-        arity: 1,
-        pieces: &[G(0, 1), G(0, 1)],
-    },
-    Spec {
-        variant: "DgG1",
-        fn_name: "e_dg_g",
-        definition: "E[g'(x) g(x)]",
-        latex: "\\mathbb{E}[g'(x)\\,g(x)]",
-        arity: 1,
-        pieces: &[G(0, 1), G(0, 0)],
-    },
-    Spec {
-        variant: "D2gG1",
-        fn_name: "e_d2g_g",
-        definition: "E[g''(x) g(x)]",
-        latex: "\\mathbb{E}[g''(x)\\,g(x)]",
-        arity: 1,
-        pieces: &[G(0, 2), G(0, 0)],
-    },
-    Spec {
-        variant: "DgDg",
-        fn_name: "e_dg1_dg2",
-        definition: "E[g'(x1) g'(x2)]",
-        latex: "\\mathbb{E}[g'(x_1)\\,g'(x_2)]",
-        arity: 2,
-        pieces: &[G(0, 1), G(1, 1)],
-    },
-    Spec {
-        variant: "DgG",
-        fn_name: "e_dg1_g2",
-        definition: "E[g'(x1) g(x2)]",
-        latex: "\\mathbb{E}[g'(x_1)\\,g(x_2)]",
-        arity: 2,
-        pieces: &[G(0, 1), G(1, 0)],
-    },
-    Spec {
-        variant: "D2gG",
-        fn_name: "e_d2g1_g2",
-        definition: "E[g''(x1) g(x2)]",
-        latex: "\\mathbb{E}[g''(x_1)\\,g(x_2)]",
-        arity: 2,
-        pieces: &[G(0, 2), G(1, 0)],
-    },
-];
-
-/// The result of deriving one integral.
-pub struct Derived {
-    pub method: &'static str,
-    pub body: TokenStream,
-    pub trace: String,
-}
-
-/// Products of the pieces as multi-variable terms.
-fn integrand(
-    spec: &Spec,
-    series: &[Result<Series, NotInAlgebra>; 4],
-) -> Result<Vec<MTerm>, DeriveError> {
-    let mut terms = vec![MTerm::one()];
-    for piece in spec.pieces {
-        let (v, factor): (usize, Series) = match *piece {
-            G(v, k) => (
-                v,
-                series[k]
-                    .clone()
-                    .map_err(|e| DeriveError::NoClosedForm(e.0))?,
-            ),
-            X(v, p) => (
-                v,
-                vec![Term {
-                    p,
-                    ..Term::constant(1.0)
-                }],
-            ),
-        };
-        let mut next = Vec::new();
-        for t in &terms {
-            for f in &factor {
-                let mut f = f.clone();
-                let c = f.c;
-                f.c = 1.0;
-                if let Some(mut m) = t.clone().times(v, &f) {
-                    m.c *= c;
-                    next.push(m);
-                }
-            }
-        }
-        terms = next;
-    }
-    Ok(terms)
-}
-
-fn derive_closed(
-    spec: &Spec,
-    series: &[Result<Series, NotInAlgebra>; 4],
-) -> Result<Derived, DeriveError> {
-    let terms = integrand(spec, series)?;
-    let mut em = Emitter::new();
-    let (n, one) = roots();
-    for t in terms {
-        em.expect(t, &n, &one, 0)?;
-    }
-    let stmts = em.stmts;
-    let body = quote! {
-        let #one = 1.0_f64;
-        let mut acc = 0.0_f64;
-        #(#stmts)*
-        acc
-    };
-    Ok(Derived {
-        method: "ClosedForm",
-        body,
-        trace: em.trace.join("\n"),
-    })
-}
-
 /// Gauss–Hermite orders for 1-, 2- and 3-variable integrals.
 const GH_ORDERS: [usize; 3] = [96, 80, 20];
+
+/// The result of deriving one integral for emission.
+struct Derived {
+    method: &'static str,
+    body: TokenStream,
+    trace: String,
+}
 
 fn derive_quadrature(spec: &Spec) -> Derived {
     let vars: Vec<_> = (0..spec.arity).map(|v| format_ident!("x{}", v)).collect();
@@ -268,12 +55,12 @@ fn derive_quadrature(spec: &Spec) -> Derived {
         .pieces
         .iter()
         .map(|p| match *p {
-            G(v, k) => {
+            Piece::G(v, k) => {
                 let x = &vars[v];
                 let f = [quote!(g), quote!(dg), quote!(d2g), quote!(d3g)][k].clone();
                 quote!(self.#f(#x))
             }
-            X(v, p) => {
+            Piece::X(v, p) => {
                 let x = &vars[v];
                 let p = p as i32;
                 quote!(#x.powi(#p))
@@ -310,7 +97,7 @@ fn derive_quadrature(spec: &Spec) -> Derived {
             ),
         };
     }
-    let product = crate::expr::join(&factors, quote!(*));
+    let product = expr::join(&factors, quote!(*));
     let body = quote! {
         ::aedyn::quad::#f(&#nodes, &#weights, n, |#(#vars),*| #product)
     };
@@ -423,9 +210,9 @@ fn latex_trace(trace: &str) -> String {
     )
 }
 
-/// The span of the call named in a derivation failure (`\`tanh(x)\`: ...`), if found in the body.
-fn offending_span(body: &syn::Expr, why: &str) -> Option<Span> {
-    let name = why.strip_prefix('`')?.split('(').next()?.to_string();
+/// The span of the call or method named `name` in the body, if found.
+fn offending_span(body: &syn::Expr, name: &str) -> Option<Span> {
+    let name = name.to_string();
     struct Finder<'n> {
         name: &'n str,
         found: Option<Span>,
@@ -461,41 +248,39 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     let item: syn::ItemFn = syn::parse2(item)?;
     let (body, arg) = body_of(&item)?;
     let g = expr::simplify(expr::parse(&body, &arg)?);
-    let mut derivs: Vec<Expr> = vec![g];
-    for k in 0..3 {
-        let d = expr::diff(&derivs[k]);
-        derivs.push(d);
-    }
-    let series: [Result<Series, NotInAlgebra>; 4] =
-        std::array::from_fn(|k| series::to_series(&derivs[k]));
-
     let fn_ident = &item.sig.ident;
+    let derivation = derive_activation(g, opts.quadrature).map_err(|r| {
+        let span = r
+            .culprit
+            .as_deref()
+            .and_then(|c| offending_span(&body, c))
+            .unwrap_or_else(|| body.span());
+        syn::Error::new(span, format!("#[activation] `{fn_ident}`: {}", r.message))
+    })?;
+
     let struct_ident = format_ident!("{}", upper_camel(&fn_ident.to_string()));
     let name = opts.name.clone().unwrap_or_else(|| fn_ident.to_string());
+    let kernels = quote!(::aedyn::kernels);
     let mut methods = Vec::new();
     let mut arms = Vec::new();
     let mut formulas = Vec::new();
     let mut uses_quadrature = false;
-    for spec in &SPECS {
-        let derived = match derive_closed(spec, &series) {
-            Ok(d) => d,
-            Err(DeriveError::NoClosedForm(why)) if opts.quadrature => {
+    for integral in &derivation.integrals {
+        let spec = integral.spec;
+        let trace = integral.trace.join("\n");
+        let derived = match &integral.outcome {
+            Outcome::Closed(root) => Derived {
+                method: "ClosedForm",
+                body: render::rust(&derivation.graph, *root, &kernels),
+                trace,
+            },
+            Outcome::Quadrature(why) => {
                 uses_quadrature = true;
                 let mut d = derive_quadrature(spec);
                 d.trace = format!("no closed form ({why}); {}", d.trace);
                 d
             }
-            Err(DeriveError::NoClosedForm(why)) => {
-                return Err(syn::Error::new(
-                    offending_span(&body, &why).unwrap_or_else(|| body.span()),
-                    format!(
-                        "#[activation]: integral {} = {} of `{}` has no closed form: {why}; \
-                         add `#[activation(quadrature)]` to allow Gauss–Hermite quadrature",
-                        spec.variant, spec.definition, fn_ident
-                    ),
-                ));
-            }
-            Err(DeriveError::Undefined(why)) => Derived {
+            Outcome::Undefined(why) => Derived {
                 method: "Undefined",
                 body: quote!(f64::NAN),
                 trace: format!("undefined: {why}"),
@@ -512,33 +297,46 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             pub fn #fname(&self, n: &::aedyn::Gauss3) -> f64 { #b }
         });
         arms.push(quote! { ::aedyn::Integral::#variant => self.#fname(n) });
-        let latex = format!("{} \\\\ {}", spec.latex, latex_trace(&derived.trace));
-        let (def, trace, latex) = (spec.definition, derived.trace, latex);
+        let printed = integral.printed.clone().unwrap_or_default();
+        let (general, zero_mean, general_latex, zero_mean_latex) = (
+            printed.general,
+            printed.zero_mean,
+            printed.general_latex,
+            printed.zero_mean_latex,
+        );
+        let derivation_latex = latex_trace(&derived.trace);
+        let (def, trace, latex) = (spec.definition, derived.trace, spec.latex);
         formulas.push(quote! {
             ::aedyn::Formula {
                 integral: ::aedyn::Integral::#variant,
                 definition: #def,
                 method: ::aedyn::Method::#method,
                 derivation: #trace,
+                derivation_latex: #derivation_latex,
                 latex: #latex,
+                general: #general,
+                zero_mean: #zero_mean,
+                general_latex: #general_latex,
+                zero_mean_latex: #zero_mean_latex,
             }
         });
     }
-    let code: Vec<TokenStream> = derivs.iter().map(expr::to_tokens).collect();
+    let code: Vec<TokenStream> = derivation.pointwise.iter().map(expr::to_tokens).collect();
     let (dg, d2g, d3g) = (&code[1], &code[2], &code[3]);
-    let texts: Vec<String> = derivs.iter().map(expr::to_text).collect();
-    let latex: Vec<String> = derivs.iter().map(expr::to_latex).collect();
+    let texts: Vec<String> = derivation.derivatives_text().to_vec();
+    let latex: Vec<String> = derivation.pointwise.iter().map(expr::to_latex).collect();
+    let source = quote!(#body).to_string();
     let gh_consts = if uses_quadrature {
         let mut out = Vec::new();
         for (i, order) in GH_ORDERS.iter().enumerate() {
-            let (z, w) = crate::hermite::rule(*order);
+            let (z, w) = aedyn_symbolic::hermite::rule(*order);
             let (zn, wn) = (
                 format_ident!("GH_NODES_{}", i + 1),
                 format_ident!("GH_WEIGHTS_{}", i + 1),
             );
             let (z, w): (Vec<_>, Vec<_>) = (
-                z.iter().map(|v| expr::float_tokens(*v)).collect(),
-                w.iter().map(|v| expr::float_tokens(*v)).collect(),
+                z.iter().map(|v| render::float_tokens(*v)).collect(),
+                w.iter().map(|v| render::float_tokens(*v)).collect(),
             );
             out.push(quote! {
                 const #zn: [f64; #order] = [#(#z),*];
@@ -563,6 +361,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         #[allow(clippy::all)]
         impl ::aedyn::Activation for #struct_ident {
             fn name(&self) -> &'static str { #name }
+            fn expression(&self) -> &'static str { #source }
             fn g(&self, x: f64) -> f64 { #fn_ident(x) }
             fn dg(&self, x: f64) -> f64 { #dg }
             fn d2g(&self, x: f64) -> f64 { #d2g }

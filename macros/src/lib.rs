@@ -1,17 +1,13 @@
 //! `#[activation]`: declare an activation function, get its closed-form Gaussian integrals and
 //! the kernels of the exact ODEs of online SGD, derived symbolically at compile time.
 //!
-//! This crate is a thin entry point; the work is in plain modules: [`expr`] (IR, parser,
-//! differentiation), [`series`] (normal form), [`derive`] (Gaussian-integral derivation and code
-//! emission), [`hermite`] (quadrature rules for the opt-in fallback) and [`expand`].
+//! This crate is a thin entry point: [`expand`] parses the attribute and the function, calls the
+//! derivation library `aedyn-symbolic` (normal form, rules, closed-form IR, renderers) and emits
+//! the generated items.
 // Numerical kernels index several arrays with one loop variable; iterator chains read worse.
 #![allow(clippy::needless_range_loop)]
 
-mod derive;
 mod expand;
-mod expr;
-mod hermite;
-mod series;
 
 /// Declares an activation. See the `aedyn` crate documentation (contract 1 of ARCHITECTURE.md).
 ///

@@ -30,10 +30,17 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// Print the derived formulas of a built-in activation and its ODE right-hand side.
+    /// Print the final closed forms of an activation's integrals (general and zero means) and
+    /// its specialised ODE right-hand side.
     Integrals {
         /// linear, erf, relu, sign, gelu or tanh
         name: String,
+        /// add each integral's derivation trace
+        #[arg(long)]
+        trace: bool,
+        /// print LaTeX instead of text
+        #[arg(long)]
+        latex: bool,
     },
 }
 
@@ -50,11 +57,12 @@ fn main() -> ExitCode {
 
 fn execute(cmd: Command) -> Result<(), aedyn::Error> {
     match cmd {
-        Command::Integrals { name } => {
+        Command::Integrals { name, trace, latex } => {
             let act = builtin(&name).ok_or_else(|| {
                 aedyn::error::config_err("NAME", &name, &format!("one of {BUILTIN_NAMES:?}"))
             })?;
-            print!("{}", aedyn::formulas::render(act));
+            let opts = aedyn::formulas::RenderOptions { trace, latex };
+            print!("{}", aedyn::formulas::render(act, opts));
             Ok(())
         }
         Command::Run { config, out, quiet } => {

@@ -15,7 +15,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn body() -> Result<(), aedyn::Error> {
-    let text = aedyn::formulas::render(&BumpyRelu);
+    let text = aedyn::formulas::render(&BumpyRelu, Default::default());
     println!("{}", text.lines().take(12).collect::<Vec<_>>().join("\n"));
     println!(
         "  ... ({} lines; see out/examples/custom_activation/formulas.txt)",

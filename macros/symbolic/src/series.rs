@@ -40,13 +40,13 @@ impl Term {
             factors: vec![],
         }
     }
-    fn x() -> Self {
+    pub fn x() -> Self {
         Term {
             p: 1,
             ..Term::constant(1.0)
         }
     }
-    fn factor(base: Base, a: f64, b: f64) -> Self {
+    pub fn factor(base: Base, a: f64, b: f64) -> Self {
         Term {
             factors: vec![Factor { base, a, b }],
             ..Term::constant(1.0)
@@ -167,7 +167,9 @@ pub fn to_series(e: &Expr) -> Result<Series, NotInAlgebra> {
         }
         Expr::Max(a, k) | Expr::Min(a, k) => {
             let inner = to_series(a)?;
-            let (p, q) = affine(&inner).ok_or_else(|| not_affine(e, a))?;
+            let Some((p, q)) = affine(&inner) else {
+                return piecewise_series(e).ok_or_else(|| not_affine(e, a));
+            };
             // max(u, k) = k + (u − k)Θ(u − k);  min(u, k) = k + (u − k)Θ(k − u)
             let sgn = if matches!(e, Expr::Max(..)) {
                 1.0
@@ -206,7 +208,14 @@ pub fn to_series(e: &Expr) -> Result<Series, NotInAlgebra> {
                     ));
                 }
                 _ => {
-                    let (p, q) = affine(&inner).ok_or_else(|| not_affine(e, a))?;
+                    let Some((p, q)) = affine(&inner) else {
+                        return match f {
+                            Func::Relu | Func::Abs | Func::Heaviside | Func::Sign => {
+                                piecewise_series(e).ok_or_else(|| not_affine(e, a))
+                            }
+                            _ => Err(not_affine(e, a)),
+                        };
+                    };
                     match f {
                         Func::Erf => vec![Term::factor(Base::Erf, p, q)],
                         Func::Heaviside => vec![Term::factor(Base::Step, p, q)],
@@ -238,6 +247,284 @@ pub fn to_series(e: &Expr) -> Result<Series, NotInAlgebra> {
         }
     };
     Ok(normalize(s))
+}
+
+/// `d/dx` of one term (product rule; distributional): `xᵖ → p xᵖ⁻¹`,
+/// `exp(−αx² + βx) → (−2αx + β) exp(…)`, `Θ(ax + b) → a δ(ax + b)`,
+/// `erf(ax + b) → (2a/√π) e^{−b²} exp(−a²x² − 2abx)`, `δ⁽ⁿ⁾(ax + b) → a δ⁽ⁿ⁺¹⁾(ax + b)`.
+/// The result is normalised, so powers of steps and signs were already reduced (Θⁿ = Θ).
+pub fn term_derivative(t: &Term) -> Series {
+    let mut out = Vec::new();
+    if t.p > 0 {
+        out.push(Term {
+            c: t.c * t.p as f64,
+            p: t.p - 1,
+            ..t.clone()
+        });
+    }
+    if t.quad != 0.0 {
+        out.push(Term {
+            c: -2.0 * t.quad * t.c,
+            p: t.p + 1,
+            ..t.clone()
+        });
+    }
+    if t.lin != 0.0 {
+        out.push(Term {
+            c: t.lin * t.c,
+            ..t.clone()
+        });
+    }
+    for (idx, f) in t.factors.iter().enumerate() {
+        let mut rest = t.clone();
+        rest.factors.remove(idx);
+        let extra = match f.base {
+            Base::Step => Term {
+                c: f.a,
+                ..Term::factor(Base::Delta(0), f.a, f.b)
+            },
+            Base::Erf => Term {
+                c: f.a * std::f64::consts::FRAC_2_SQRT_PI * (-f.b * f.b).exp(),
+                quad: f.a * f.a,
+                lin: -2.0 * f.a * f.b,
+                ..Term::constant(1.0)
+            },
+            Base::Delta(n) => Term {
+                c: f.a,
+                ..Term::factor(Base::Delta(n + 1), f.a, f.b)
+            },
+        };
+        out.push(rest.mul(&extra));
+    }
+    normalize(out)
+}
+
+/// `d/dx` of a normalised series (the derivative of the normal form, never of the raw tree).
+pub fn derivative(s: &Series) -> Series {
+    normalize(s.iter().flat_map(term_derivative).collect())
+}
+
+/// `(slope, intercept)` of one affine piece.
+type Line = (f64, f64);
+/// Combines two lines on an interval `(lo, hi)` into pieces: (knots inside, lines).
+type PieceOp = dyn Fn(f64, f64, Line, Line) -> (Vec<f64>, Vec<Line>);
+
+/// A piecewise-affine function: `lines[i] = (slope, intercept)` on the i-th interval between the
+/// sorted `knots` (`lines.len() = knots.len() + 1`).
+#[derive(Clone, Debug)]
+struct Pw {
+    knots: Vec<f64>,
+    lines: Vec<(f64, f64)>,
+}
+
+impl Pw {
+    fn line(s: f64, b: f64) -> Pw {
+        Pw {
+            knots: vec![],
+            lines: vec![(s, b)],
+        }
+    }
+    fn at(&self, x: f64) -> (f64, f64) {
+        let i = self.knots.iter().filter(|&&k| k < x).count();
+        self.lines[i]
+    }
+    /// Applies `op` on the common refinement of two piecewise-affine functions; `op` gets the
+    /// interval and the two lines and returns the pieces (knots inside, lines).
+    fn combine(&self, o: &Pw, op: &PieceOp) -> Pw {
+        let mut knots: Vec<f64> = self.knots.iter().chain(&o.knots).copied().collect();
+        knots.sort_by(f64::total_cmp);
+        knots.dedup();
+        let mut out = Pw {
+            knots: vec![],
+            lines: vec![],
+        };
+        for i in 0..=knots.len() {
+            let lo = if i == 0 {
+                f64::NEG_INFINITY
+            } else {
+                knots[i - 1]
+            };
+            let hi = if i == knots.len() {
+                f64::INFINITY
+            } else {
+                knots[i]
+            };
+            let mid = match (lo.is_finite(), hi.is_finite()) {
+                (true, true) => 0.5 * (lo + hi),
+                (true, false) => lo + 1.0,
+                (false, true) => hi - 1.0,
+                (false, false) => 0.0,
+            };
+            let (ks, ls) = op(lo, hi, self.at(mid), o.at(mid));
+            if i > 0 {
+                out.knots.push(lo);
+            }
+            out.knots.extend(ks);
+            out.lines.extend(ls);
+        }
+        out.merge();
+        out
+    }
+    /// Removes knots between equal lines.
+    fn merge(&mut self) {
+        let mut knots = vec![];
+        let mut lines = vec![self.lines[0]];
+        for (i, &k) in self.knots.iter().enumerate() {
+            let next = self.lines[i + 1];
+            let last = *lines.last().unwrap_or(&next);
+            if (next.0 - last.0).abs() <= 1e-15 * (1.0 + last.0.abs())
+                && (next.1 - last.1).abs() <= 1e-15 * (1.0 + last.1.abs())
+            {
+                continue;
+            }
+            knots.push(k);
+            lines.push(next);
+        }
+        self.knots = knots;
+        self.lines = lines;
+    }
+    fn map_lines(&self, f: impl Fn((f64, f64)) -> (f64, f64)) -> Pw {
+        Pw {
+            knots: self.knots.clone(),
+            lines: self.lines.iter().map(|&l| f(l)).collect(),
+        }
+    }
+    fn add(&self, o: &Pw) -> Pw {
+        self.combine(o, &|_, _, a, b| (vec![], vec![(a.0 + b.0, a.1 + b.1)]))
+    }
+    /// max (`upper`) or min of two functions: each interval splits at the lines' crossing.
+    fn extremum(&self, o: &Pw, upper: bool) -> Pw {
+        self.combine(o, &move |lo, hi, a, b| {
+            let pick = |x: f64| {
+                let (va, vb) = (a.0 * x + a.1, b.0 * x + b.1);
+                if (va >= vb) == upper { a } else { b }
+            };
+            if a.0 != b.0 {
+                let x = (b.1 - a.1) / (a.0 - b.0);
+                if x > lo && x < hi {
+                    return (vec![x], vec![pick(x - 1.0), pick(x + 1.0)]);
+                }
+            }
+            let probe = if lo.is_finite() && hi.is_finite() {
+                0.5 * (lo + hi)
+            } else if lo.is_finite() {
+                lo + 1.0
+            } else if hi.is_finite() {
+                hi - 1.0
+            } else {
+                0.0
+            };
+            (vec![], vec![pick(probe)])
+        })
+    }
+    /// Θ(f): piecewise constant, split at the zeros of f.
+    fn step(&self) -> Pw {
+        let zero = Pw::line(0.0, 0.0);
+        self.combine(&zero, &|lo, hi, a, _| {
+            if a.0 == 0.0 {
+                return (vec![], vec![(0.0, crate::kernels::heaviside(a.1))]);
+            }
+            let x = -a.1 / a.0;
+            let val = |y: f64| (0.0, crate::kernels::heaviside(a.0 * y + a.1));
+            if x > lo && x < hi {
+                (vec![x], vec![val(x - 1.0), val(x + 1.0)])
+            } else {
+                let probe = if lo.is_finite() { lo + 1.0 } else { hi - 1.0 };
+                (
+                    vec![],
+                    vec![val(if lo.is_finite() && hi.is_finite() {
+                        0.5 * (lo + hi)
+                    } else {
+                        probe
+                    })],
+                )
+            }
+        })
+    }
+    fn constant(&self) -> Option<f64> {
+        match self.lines.as_slice() {
+            [(s, b)] if *s == 0.0 => Some(*b),
+            _ => None,
+        }
+    }
+}
+
+/// The expression as a piecewise-affine function, if it is one (constants, x, sums, constant
+/// multiples, max/min with constants, relu, abs, Θ, sign, nested in any order).
+fn piecewise(e: &Expr) -> Option<Pw> {
+    Some(match e {
+        Expr::Const(c) => Pw::line(0.0, *c),
+        Expr::X => Pw::line(1.0, 0.0),
+        Expr::Add(v) => {
+            let mut acc = Pw::line(0.0, 0.0);
+            for t in v {
+                acc = acc.add(&piecewise(t)?);
+            }
+            acc
+        }
+        Expr::Mul(v) => {
+            let mut k = 1.0;
+            let mut rest: Option<Pw> = None;
+            for t in v {
+                let p = piecewise(t)?;
+                match (p.constant(), &rest) {
+                    (Some(c), _) => k *= c,
+                    (None, None) => rest = Some(p),
+                    (None, Some(_)) => return None,
+                }
+            }
+            match rest {
+                Some(p) => p.map_lines(|(s, b)| (k * s, k * b)),
+                None => Pw::line(0.0, k),
+            }
+        }
+        Expr::Div(a, b) => {
+            let d = piecewise(b)?.constant()?;
+            if d == 0.0 {
+                return None;
+            }
+            piecewise(a)?.map_lines(|(s, c)| (s / d, c / d))
+        }
+        Expr::Powi(a, 1) => piecewise(a)?,
+        Expr::Powi(a, n) => Pw::line(0.0, piecewise(a)?.constant()?.powi(*n)),
+        Expr::Max(a, k) => piecewise(a)?.extremum(&Pw::line(0.0, *k), true),
+        Expr::Min(a, k) => piecewise(a)?.extremum(&Pw::line(0.0, *k), false),
+        Expr::Call(f, a) => {
+            let p = piecewise(a)?;
+            match f {
+                Func::Relu => p.extremum(&Pw::line(0.0, 0.0), true),
+                Func::Abs => p.extremum(&p.map_lines(|(s, b)| (-s, -b)), true),
+                Func::Heaviside => p.step(),
+                Func::Sign => p.step().map_lines(|(s, b)| (2.0 * s, 2.0 * b - 1.0)),
+                _ => return None,
+            }
+        }
+    })
+}
+
+/// A piecewise-affine expression rewritten exactly as
+/// `a x + b + Σ_i Δs_i (x − k_i) Θ(x − k_i) + Σ_i J_i Θ(x − k_i)` (slope changes and jumps at
+/// the knots), which is in the algebra.
+fn piecewise_series(e: &Expr) -> Option<Series> {
+    let p = piecewise(e)?;
+    let (s0, b0) = p.lines[0];
+    let mut out = affine_series(s0, b0);
+    for (i, &k) in p.knots.iter().enumerate() {
+        let (sl, bl) = p.lines[i];
+        let (sr, br) = p.lines[i + 1];
+        let ds = sr - sl;
+        let jump = (sr * k + br) - (sl * k + bl);
+        let step = Term::factor(Base::Step, 1.0, -k);
+        out.push(Term {
+            c: ds,
+            ..Term::x().mul(&step)
+        });
+        out.push(Term {
+            c: jump - ds * k,
+            ..step
+        });
+    }
+    Some(normalize(out))
 }
 
 fn not_in(e: &Expr, why: &str) -> NotInAlgebra {

@@ -39,7 +39,7 @@ pub enum Expr {
 
 pub const SUPPORTED: &str = "supported: float/int literals, consts of std::f64::consts, the argument, \
 `+ - * /`, unary `-`, parentheses, `.powi(N)`, `.abs()`, `.max(c)`, `.min(c)`, `.signum()`, `.exp()`, \
-`.tanh()`, and erf, exp, relu, heaviside, sign, sigmoid, softplus applied to any sub-expression";
+`.tanh()`, `.clamp(lo, hi)`, and erf, exp, relu, heaviside, sign, sigmoid, softplus applied to any sub-expression";
 
 fn unsupported(span: Span, what: &str) -> syn::Error {
     syn::Error::new(
@@ -149,6 +149,28 @@ pub fn parse(e: &syn::Expr, arg: &str) -> syn::Result<Expr> {
                     Ok(Expr::Powi(Box::new(recv), n as i32))
                 }
                 "max" => Ok(Expr::Max(Box::new(recv), one_const("max")?)),
+                "clamp" => {
+                    if m.args.len() != 2 {
+                        return Err(unsupported(
+                            m.span(),
+                            "`.clamp` arity (expected two constant arguments)",
+                        ));
+                    }
+                    let bound = |i: usize| -> syn::Result<f64> {
+                        match simplify(parse(&m.args[i], arg)?) {
+                            Expr::Const(c) => Ok(c),
+                            _ => Err(unsupported(
+                                m.args[i].span(),
+                                "non-constant argument of `.clamp`",
+                            )),
+                        }
+                    };
+                    let (lo, hi) = (bound(0)?, bound(1)?);
+                    if lo > hi || lo.is_nan() || hi.is_nan() {
+                        return Err(unsupported(m.span(), "`.clamp(lo, hi)` with lo > hi"));
+                    }
+                    Ok(Expr::Min(Box::new(Expr::Max(Box::new(recv), lo)), hi))
+                }
                 "min" => Ok(Expr::Min(Box::new(recv), one_const("min")?)),
                 "abs" | "signum" | "exp" | "tanh" if !m.args.is_empty() => Err(unsupported(
                     m.span(),
@@ -471,8 +493,7 @@ pub fn eval_func(f: Func, x: f64) -> f64 {
     }
 }
 
-/// Evaluates the expression at `x` (used by tests and for compile-time constants).
-#[cfg(test)]
+/// Evaluates the expression at `x` (pointwise: Dirac terms are 0, Θ(0) = ½).
 pub fn eval(e: &Expr, x: f64) -> f64 {
     match e {
         Expr::Const(v) => *v,

@@ -1,0 +1,281 @@
+//! The whole derivation of one activation: parse, normal form and its derivatives, every integral
+//! of the [catalogue](crate::catalogue) into one closed-form graph, and the printed formulas.
+//! Used by `#[activation]` at compile time and by `aedyn` at run time (expressions in configs).
+
+use crate::catalogue::{CATALOGUE, Piece, Spec};
+use crate::closed::{Graph, Id};
+use crate::derive::{DeriveError, Deriver, MTerm};
+use crate::expr::{self, Expr, Func};
+use crate::render;
+use crate::series::{self, NotInAlgebra, Series, Term};
+
+/// How an integral is evaluated.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Exact closed form: the root node in the graph.
+    Closed(Id),
+    /// Gauss–Hermite quadrature (only when allowed), with the reason no closed form exists.
+    Quadrature(String),
+    /// Not a defined expectation, with the reason.
+    Undefined(String),
+}
+
+/// The printed forms of a closed-form integral.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Printed {
+    pub general: String,
+    pub zero_mean: String,
+    pub general_latex: String,
+    pub zero_mean_latex: String,
+}
+
+/// One derived integral.
+#[derive(Clone, Debug)]
+pub struct IntegralDerivation {
+    pub spec: &'static Spec,
+    pub outcome: Outcome,
+    /// The derivation trace, one rule application per line.
+    pub trace: Vec<String>,
+    /// Final formulas (closed forms only).
+    pub printed: Option<Printed>,
+}
+
+/// Why an activation is refused.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refusal {
+    /// The sub-expression to blame, as text, if known (to point a compile error at it).
+    pub culprit: Option<String>,
+    pub message: String,
+}
+
+/// The derivation of one activation.
+#[derive(Clone, Debug)]
+pub struct ActivationDerivation {
+    /// g as parsed and simplified.
+    pub g: Expr,
+    /// g, g', g'', g''' as expression trees (pointwise evaluation; Dirac terms are 0 there).
+    pub pointwise: [Expr; 4],
+    /// g, g', g'', g''' in the normal form (distributional derivatives of the normal form).
+    pub series: [Result<Series, NotInAlgebra>; 4],
+    pub graph: Graph,
+    pub integrals: Vec<IntegralDerivation>,
+}
+
+/// Parses an activation written as an expression in `x` (the attribute's syntax).
+pub fn parse_expression(src: &str) -> Result<Expr, String> {
+    let e: syn::Expr =
+        syn::parse_str(src).map_err(|e| format!("`{src}` is not an expression: {e}"))?;
+    expr::parse(&e, "x")
+        .map(expr::simplify)
+        .map_err(|e| e.to_string())
+}
+
+/// Whether g is smooth (no kinks or jumps anywhere in its tree).
+pub fn is_smooth(e: &Expr) -> bool {
+    match e {
+        Expr::Const(_) | Expr::X => true,
+        Expr::Add(v) | Expr::Mul(v) => v.iter().all(is_smooth),
+        Expr::Div(a, b) => is_smooth(a) && is_smooth(b),
+        Expr::Powi(a, _) => is_smooth(a),
+        Expr::Max(..) | Expr::Min(..) => false,
+        Expr::Call(f, a) => {
+            !matches!(
+                f,
+                Func::Relu | Func::Heaviside | Func::Sign | Func::Abs | Func::Delta(_)
+            ) && is_smooth(a)
+        }
+    }
+}
+
+/// The integrand of `spec` as multi-variable terms.
+fn integrand(
+    spec: &Spec,
+    series: &[Result<Series, NotInAlgebra>; 4],
+) -> Result<Vec<MTerm>, DeriveError> {
+    let mut terms = vec![MTerm::one(spec.arity)];
+    for piece in spec.pieces {
+        let (v, factor): (usize, Series) = match *piece {
+            Piece::G(v, k) => (
+                v,
+                series[k]
+                    .clone()
+                    .map_err(|e| DeriveError::NoClosedForm(e.0))?,
+            ),
+            Piece::X(v, p) => (
+                v,
+                vec![Term {
+                    p,
+                    ..Term::constant(1.0)
+                }],
+            ),
+        };
+        let mut next = Vec::new();
+        for t in &terms {
+            for f in &factor {
+                if let Some(m) = t.clone().times(v, f) {
+                    next.push(m);
+                }
+            }
+        }
+        terms = next;
+    }
+    Ok(terms)
+}
+
+/// Derives every integral of the catalogue for g. With `quadrature`, integrals without a closed
+/// form fall back to Gauss–Hermite quadrature — but only for smooth g: where g has kinks or jumps,
+/// quadrature would miss the Dirac terms of its derivatives, so that is refused.
+pub fn derive_activation(g: Expr, quadrature: bool) -> Result<ActivationDerivation, Refusal> {
+    let mut pointwise = vec![g.clone()];
+    for k in 0..3 {
+        let d = expr::diff(&pointwise[k]);
+        pointwise.push(d);
+    }
+    let pointwise: [Expr; 4] = std::array::from_fn(|k| pointwise[k].clone());
+    let s0 = series::to_series(&g);
+    let series: [Result<Series, NotInAlgebra>; 4] = match &s0 {
+        Ok(s) => {
+            let d1 = series::derivative(s);
+            let d2 = series::derivative(&d1);
+            let d3 = series::derivative(&d2);
+            [Ok(s.clone()), Ok(d1), Ok(d2), Ok(d3)]
+        }
+        Err(e) => std::array::from_fn(|_| Err(e.clone())),
+    };
+    let mut graph = Graph::new();
+    let mut integrals = Vec::new();
+    for spec in &CATALOGUE {
+        let mut d = Deriver::new(&mut graph, spec.arity);
+        let result = integrand(spec, &series).and_then(|terms| {
+            let mut parts = Vec::new();
+            for t in &terms {
+                parts.push(d.expect(t, 0, 0)?);
+            }
+            Ok(d.graph.add(parts))
+        });
+        let trace = std::mem::take(&mut d.trace);
+        let outcome = match result {
+            Ok(root) => Outcome::Closed(root),
+            Err(DeriveError::Undefined(why)) => Outcome::Undefined(why),
+            Err(DeriveError::NoClosedForm(why)) => {
+                if !quadrature {
+                    return Err(Refusal {
+                        culprit: culprit(&why),
+                        message: format!(
+                            "integral {} = {} has no closed form: {why}; add `quadrature` \
+                             (`#[activation(quadrature)]`, or `quadrature = true` in a config) to \
+                             allow Gauss–Hermite quadrature",
+                            spec.variant, spec.definition
+                        ),
+                    });
+                }
+                if !is_smooth(&g) {
+                    return Err(Refusal {
+                        culprit: culprit(&why),
+                        message: format!(
+                            "integral {} = {} has no closed form ({why}), and quadrature is \
+                             refused because g has kinks or jumps: its derivatives carry Dirac \
+                             terms that a quadrature rule cannot see. Write the non-smooth part \
+                             with relu, heaviside, sign, abs, max, min or clamp of piecewise-affine \
+                             arguments (closed form), or use a smooth activation",
+                            spec.variant, spec.definition
+                        ),
+                    });
+                }
+                Outcome::Quadrature(why)
+            }
+        };
+        integrals.push(IntegralDerivation {
+            spec,
+            outcome,
+            trace,
+            printed: None,
+        });
+    }
+    for i in integrals.iter_mut() {
+        if let Outcome::Closed(root) = i.outcome {
+            let general = graph.display_form(root);
+            let zero = graph.zero_mean_form(root);
+            i.printed = Some(Printed {
+                general: render::formula(&graph, general, false),
+                zero_mean: render::formula(&graph, zero, false),
+                general_latex: render::formula(&graph, general, true),
+                zero_mean_latex: render::formula(&graph, zero, true),
+            });
+        }
+    }
+    Ok(ActivationDerivation {
+        g,
+        pointwise,
+        series,
+        graph,
+        integrals,
+    })
+}
+
+/// The name of the function in a "`f(x)`: why" message.
+fn culprit(why: &str) -> Option<String> {
+    Some(why.strip_prefix('`')?.split('(').next()?.to_string())
+}
+
+impl ActivationDerivation {
+    /// The value of integral `i` at `(mean, cov)` by the evaluator (closed forms only).
+    pub fn eval(&self, i: usize, mean: &[f64], cov: &[Vec<f64>]) -> Option<f64> {
+        match self.integrals[i].outcome {
+            Outcome::Closed(root) => Some(render::eval(&self.graph, root, mean, cov)),
+            Outcome::Undefined(_) => Some(f64::NAN),
+            Outcome::Quadrature(_) => None,
+        }
+    }
+
+    /// g, g', g'', g''' as text: the normal form where g is in the algebra (Dirac terms shown),
+    /// else the expression tree.
+    pub fn derivatives_text(&self) -> [String; 4] {
+        std::array::from_fn(|k| match &self.series[k] {
+            Ok(s) => series_text(s),
+            Err(_) => expr::to_text(&self.pointwise[k]),
+        })
+    }
+}
+
+/// A series as text, e.g. `2·x·Θ(x) - δ(x - 1)`.
+pub fn series_text(s: &Series) -> String {
+    if s.is_empty() {
+        return "0".into();
+    }
+    let parts: Vec<String> = s
+        .iter()
+        .map(|t| {
+            let mut unit = t.clone();
+            unit.c = 1.0;
+            let m = MTerm {
+                c: t.c,
+                parts: vec![unit],
+            };
+            let txt = m.text().replace("x1", "x");
+            // drop a leading "1·"
+            match txt.strip_prefix("1·") {
+                Some(r) => r.to_string(),
+                None => match txt.strip_prefix("-1·") {
+                    Some(r) => format!("-{r}"),
+                    None => txt,
+                },
+            }
+        })
+        .collect();
+    let mut out = String::new();
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            match p.strip_prefix('-') {
+                Some(r) => {
+                    out.push_str(" - ");
+                    out.push_str(r);
+                    continue;
+                }
+                None => out.push_str(" + "),
+            }
+        }
+        out.push_str(p);
+    }
+    out
+}

@@ -1,0 +1,566 @@
+//! The closed-form result IR: a hash-consed DAG of scalar expressions in the parameters of a
+//! Gaussian (means `μ_i`, covariance entries `C_ij`) over the kernel operations of
+//! [`crate::kernels`] (φ, Φ via one orthant, Φ₂ via two, erf, exp, √, arcsin).
+//!
+//! Every node is built through a simplifying constructor: constants fold, sums collect like terms
+//! (`c1·t + c2·t → (c1 + c2)·t`), products collect powers of equal bases (exponents in halves, so
+//! `C·C^(−1/2) = √C`), a constant distributes over a sum, and the orthant kernels specialise at zero
+//! means (`Φ₂(0, 0; ρ) = 1/4 + asin(ρ)/(2π)`, `Φ(0) = 1/2`). Because children are always created
+//! before their parents, node ids are a topological order; equal expressions share one node.
+
+use crate::kernels;
+use std::collections::HashMap;
+
+/// A node of the graph.
+pub type Id = usize;
+
+/// One operation. Exponents of [`Node::Pow`] are in halves (`Pow(x, 1)` is `√x`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Node {
+    /// A constant (the bits of an f64; −0 is stored as 0).
+    Const(u64),
+    /// The mean `μ_{i+1}` of integration variable i.
+    Mean(u8),
+    /// The covariance `C_{i+1, j+1}`, `i ≤ j`.
+    Cov(u8, u8),
+    /// A sum of at least two terms.
+    Add(Vec<Id>),
+    /// A product of at least two factors (at most one constant, first).
+    Mul(Vec<Id>),
+    /// `base^(halves/2)`, halves ∉ {0, 2}.
+    Pow(Id, i32),
+    Exp(Id),
+    Erf(Id),
+    /// arcsin, argument clamped to [−1, 1]
+    Asin(Id),
+    /// the standard normal density φ
+    Phi(Id),
+    /// `max(v, MIN_VAR)`: a variance that is divided by (printed as `v`)
+    FloorVar(Id),
+    /// `s12/√(s11 s22)` clamped to [−1, 1]: `(s12, s11, s22)`
+    Corr(Id, Id, Id),
+    /// `P[y > 0]`, `y ~ N(m, s)` = Φ(m/√s): `(m, s)`
+    Orthant1(Id, Id),
+    /// `P[y1 > 0, y2 > 0]` = Φ₂(m1/√s11, m2/√s22; ρ): `[m1, m2, s11, s22, s12]`
+    Orthant2([Id; 5]),
+}
+
+/// The DAG with its hash-consing index.
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    nodes: Vec<Node>,
+    index: HashMap<Node, Id>,
+}
+
+fn bits(v: f64) -> u64 {
+    if v == 0.0 {
+        0.0f64.to_bits()
+    } else {
+        v.to_bits()
+    }
+}
+
+impl Graph {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn node(&self, id: Id) -> &Node {
+        &self.nodes[id]
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    fn intern(&mut self, n: Node) -> Id {
+        if let Some(&id) = self.index.get(&n) {
+            return id;
+        }
+        let id = self.nodes.len();
+        self.nodes.push(n.clone());
+        self.index.insert(n, id);
+        id
+    }
+
+    /// The value of a constant node.
+    pub fn as_const(&self, id: Id) -> Option<f64> {
+        match self.nodes[id] {
+            Node::Const(b) => Some(f64::from_bits(b)),
+            _ => None,
+        }
+    }
+
+    pub fn is_zero(&self, id: Id) -> bool {
+        self.as_const(id) == Some(0.0)
+    }
+
+    /// A constant; values within a few ulps of a simple rational p/q (q ≤ 16) snap to it, so
+    /// that `(1/√2)²·2` and 1 are one node and like terms merge.
+    pub fn konst(&mut self, v: f64) -> Id {
+        self.intern(Node::Const(bits(snap(v))))
+    }
+
+    pub fn zero(&mut self) -> Id {
+        self.konst(0.0)
+    }
+
+    pub fn one(&mut self) -> Id {
+        self.konst(1.0)
+    }
+
+    pub fn mean(&mut self, i: usize) -> Id {
+        self.intern(Node::Mean(i as u8))
+    }
+
+    pub fn cov(&mut self, i: usize, j: usize) -> Id {
+        let (a, b) = if i <= j { (i, j) } else { (j, i) };
+        self.intern(Node::Cov(a as u8, b as u8))
+    }
+
+    /// `(coefficient, rest)` of a term: `c·rest`, rest without a constant factor.
+    fn split_coef(&mut self, id: Id) -> (f64, Option<Id>) {
+        match self.nodes[id].clone() {
+            Node::Const(b) => (f64::from_bits(b), None),
+            Node::Mul(fs) => match self.as_const(fs[0]) {
+                Some(c) => {
+                    let rest: Vec<Id> = fs[1..].to_vec();
+                    let r = if rest.len() == 1 {
+                        rest[0]
+                    } else {
+                        self.intern(Node::Mul(rest))
+                    };
+                    (c, Some(r))
+                }
+                None => (1.0, Some(id)),
+            },
+            _ => (1.0, Some(id)),
+        }
+    }
+
+    /// Σ terms, simplified.
+    pub fn add(&mut self, terms: Vec<Id>) -> Id {
+        let mut flat = Vec::new();
+        for t in terms {
+            match &self.nodes[t] {
+                Node::Add(inner) => flat.extend(inner.iter().copied()),
+                _ => flat.push(t),
+            }
+        }
+        let mut k = 0.0;
+        let mut acc: Vec<(Id, f64)> = Vec::new();
+        for t in flat {
+            match self.split_coef(t) {
+                (c, None) => k += c,
+                (c, Some(r)) => match acc.iter_mut().find(|(x, _)| *x == r) {
+                    Some(slot) => slot.1 += c,
+                    None => acc.push((r, c)),
+                },
+            }
+        }
+        let mut out: Vec<Id> = Vec::new();
+        for (r, c) in acc {
+            if c != 0.0 {
+                let cid = self.konst(c);
+                out.push(self.mul_raw(cid, r));
+            }
+        }
+        if k != 0.0 {
+            out.push(self.konst(k));
+        }
+        match out.len() {
+            0 => self.zero(),
+            1 => out[0],
+            _ => {
+                out.sort_unstable();
+                self.intern(Node::Add(out))
+            }
+        }
+    }
+
+    /// `c·r` for a non-constant r without a constant factor (no distribution).
+    fn mul_raw(&mut self, c: Id, r: Id) -> Id {
+        if self.as_const(c) == Some(1.0) {
+            return r;
+        }
+        let mut fs = match &self.nodes[r] {
+            Node::Mul(fs) => fs.clone(),
+            _ => vec![r],
+        };
+        fs.sort_unstable();
+        fs.insert(0, c);
+        self.intern(Node::Mul(fs))
+    }
+
+    /// Π factors, simplified.
+    pub fn mul(&mut self, factors: Vec<Id>) -> Id {
+        let mut k = 1.0;
+        let mut powers: Vec<(Id, i32)> = Vec::new();
+        let mut stack = factors;
+        while let Some(f) = stack.pop() {
+            match self.nodes[f].clone() {
+                Node::Const(b) => k *= f64::from_bits(b),
+                Node::Mul(inner) => stack.extend(inner),
+                Node::Pow(b, h) => push_power(&mut powers, b, h),
+                _ => push_power(&mut powers, f, 2),
+            }
+        }
+        if k == 0.0 {
+            return self.zero();
+        }
+        let mut out: Vec<Id> = Vec::new();
+        for (b, h) in powers {
+            if h != 0 {
+                out.push(self.pow(b, h));
+            }
+        }
+        // a constant distributes over a lone sum: 4·(1/4 + a) = 1 + 4a
+        if out.len() == 1
+            && k != 1.0
+            && let Node::Add(terms) = self.nodes[out[0]].clone()
+        {
+            let terms = terms
+                .into_iter()
+                .map(|t| {
+                    let c = self.konst(k);
+                    self.mul(vec![c, t])
+                })
+                .collect();
+            return self.add(terms);
+        }
+        // flatten products produced by powers of products
+        let mut flat = Vec::new();
+        for f in out {
+            match &self.nodes[f] {
+                Node::Mul(inner) => {
+                    for &g in inner {
+                        match self.as_const(g) {
+                            Some(c) => k *= c,
+                            None => flat.push(g),
+                        }
+                    }
+                }
+                _ => flat.push(f),
+            }
+        }
+        if flat.is_empty() {
+            return self.konst(k);
+        }
+        flat.sort_unstable();
+        if k == 1.0 && flat.len() == 1 {
+            return flat[0];
+        }
+        if k != 1.0 {
+            flat.insert(0, self.konst(k));
+        }
+        self.intern(Node::Mul(flat))
+    }
+
+    /// `base^(halves/2)`.
+    pub fn pow(&mut self, base: Id, halves: i32) -> Id {
+        if halves == 0 {
+            return self.one();
+        }
+        if halves == 2 {
+            return base;
+        }
+        if let Some(v) = self.as_const(base) {
+            return self.konst(v.powf(halves as f64 / 2.0));
+        }
+        match self.nodes[base].clone() {
+            // (b^(m/2))^(n/2) = b^(mn/4) when n is even (integer outer power)
+            Node::Pow(b, m) if halves % 2 == 0 => self.pow(b, m * halves / 2),
+            // (Π f)^(h/2) = Π f^(h/2): every product raised to a half power is a product of
+            // non-negative quantities (variances, determinants of covariances)
+            Node::Mul(fs) => {
+                let parts = fs.into_iter().map(|f| self.pow(f, halves)).collect();
+                self.mul(parts)
+            }
+            _ => self.intern(Node::Pow(base, halves)),
+        }
+    }
+
+    pub fn sqrt(&mut self, x: Id) -> Id {
+        self.pow(x, 1)
+    }
+
+    pub fn recip(&mut self, x: Id) -> Id {
+        self.pow(x, -2)
+    }
+
+    pub fn div(&mut self, a: Id, b: Id) -> Id {
+        let r = self.recip(b);
+        self.mul(vec![a, r])
+    }
+
+    pub fn neg(&mut self, a: Id) -> Id {
+        let m = self.konst(-1.0);
+        self.mul(vec![m, a])
+    }
+
+    pub fn sub(&mut self, a: Id, b: Id) -> Id {
+        let nb = self.neg(b);
+        self.add(vec![a, nb])
+    }
+
+    pub fn scale(&mut self, c: f64, a: Id) -> Id {
+        let k = self.konst(c);
+        self.mul(vec![k, a])
+    }
+
+    pub fn exp(&mut self, x: Id) -> Id {
+        match self.as_const(x) {
+            Some(v) => self.konst(v.exp()),
+            None => self.intern(Node::Exp(x)),
+        }
+    }
+
+    pub fn erf(&mut self, x: Id) -> Id {
+        match self.as_const(x) {
+            Some(v) => self.konst(kernels::erf(v)),
+            None => self.intern(Node::Erf(x)),
+        }
+    }
+
+    pub fn asin(&mut self, x: Id) -> Id {
+        match self.as_const(x) {
+            Some(v) => self.konst(kernels::asin(v)),
+            None => self.intern(Node::Asin(x)),
+        }
+    }
+
+    pub fn phi(&mut self, x: Id) -> Id {
+        match self.as_const(x) {
+            Some(v) => self.konst(kernels::phi(v)),
+            None => self.intern(Node::Phi(x)),
+        }
+    }
+
+    pub fn floor_var(&mut self, x: Id) -> Id {
+        match self.as_const(x) {
+            Some(v) => self.konst(kernels::floor_var(v)),
+            None => self.intern(Node::FloorVar(x)),
+        }
+    }
+
+    pub fn corr(&mut self, s12: Id, s11: Id, s22: Id) -> Id {
+        if self.is_zero(s12) {
+            return self.zero();
+        }
+        if s11 == s22 && s12 == s11 {
+            return self.one();
+        }
+        if s11 == s22 {
+            // s12/√(s11²) = s12/s11 (a variance, floored)
+            let f = self.floor_var(s11);
+            return self.div(s12, f);
+        }
+        match (self.as_const(s12), self.as_const(s11), self.as_const(s22)) {
+            (Some(a), Some(b), Some(c)) => self.konst(kernels::corr(a, b, c)),
+            _ => self.intern(Node::Corr(s12, s11, s22)),
+        }
+    }
+
+    pub fn orthant1(&mut self, m: Id, s: Id) -> Id {
+        if self.is_zero(m) {
+            return self.konst(0.5);
+        }
+        match (self.as_const(m), self.as_const(s)) {
+            (Some(a), Some(b)) => self.konst(kernels::orthant1(a, b)),
+            _ => self.intern(Node::Orthant1(m, s)),
+        }
+    }
+
+    pub fn orthant2(&mut self, m1: Id, m2: Id, s11: Id, s22: Id, s12: Id) -> Id {
+        if self.is_zero(s12) {
+            let (a, b) = (self.orthant1(m1, s11), self.orthant1(m2, s22));
+            return self.mul(vec![a, b]);
+        }
+        if self.is_zero(m1) && self.is_zero(m2) {
+            // Sheppard's formula
+            let rho = self.corr(s12, s11, s22);
+            let a = self.asin(rho);
+            let q = self.konst(0.25);
+            let t = self.scale(1.0 / (2.0 * std::f64::consts::PI), a);
+            return self.add(vec![q, t]);
+        }
+        let all: Option<Vec<f64>> = [m1, m2, s11, s22, s12]
+            .iter()
+            .map(|&i| self.as_const(i))
+            .collect();
+        match all {
+            Some(v) => self.konst(kernels::orthant2(v[0], v[1], v[2], v[3], v[4])),
+            None => self.intern(Node::Orthant2([m1, m2, s11, s22, s12])),
+        }
+    }
+
+    /// The children of a node.
+    pub fn children(&self, id: Id) -> Vec<Id> {
+        match &self.nodes[id] {
+            Node::Const(_) | Node::Mean(_) | Node::Cov(..) => vec![],
+            Node::Add(v) | Node::Mul(v) => v.clone(),
+            Node::Pow(b, _) => vec![*b],
+            Node::Exp(x) | Node::Erf(x) | Node::Asin(x) | Node::Phi(x) | Node::FloorVar(x) => {
+                vec![*x]
+            }
+            Node::Corr(a, b, c) => vec![*a, *b, *c],
+            Node::Orthant1(a, b) => vec![*a, *b],
+            Node::Orthant2(v) => v.to_vec(),
+        }
+    }
+
+    /// The nodes `root` depends on (itself included), in topological order.
+    pub fn reachable(&self, roots: &[Id]) -> Vec<Id> {
+        let mut seen = vec![false; self.nodes.len()];
+        let mut stack: Vec<Id> = roots.to_vec();
+        while let Some(id) = stack.pop() {
+            if seen[id] {
+                continue;
+            }
+            seen[id] = true;
+            stack.extend(self.children(id));
+        }
+        (0..self.nodes.len()).filter(|&i| seen[i]).collect()
+    }
+
+    /// Rebuilds `root` through the simplifying constructors with each leaf mapped by `leaf`
+    /// (e.g. means set to zero) and, if `display`, the variance floor dropped (so that
+    /// `C·max(C, ε)^(−1/2)` prints as `√C`). Returns the new root in this graph.
+    pub fn rebuild(&mut self, root: Id, leaf: &dyn Fn(&Node) -> Option<f64>, display: bool) -> Id {
+        let order = self.reachable(&[root]);
+        let mut map: HashMap<Id, Id> = HashMap::new();
+        for id in order {
+            let n = self.nodes[id].clone();
+            let m = |x: &Id| map[x];
+            let new = match &n {
+                Node::Const(_) => id,
+                Node::Mean(_) | Node::Cov(..) => match leaf(&n) {
+                    Some(v) => self.konst(v),
+                    None => id,
+                },
+                Node::Add(v) => {
+                    let v = v.iter().map(m).collect();
+                    self.add(v)
+                }
+                Node::Mul(v) => {
+                    let v = v.iter().map(m).collect();
+                    self.mul(v)
+                }
+                Node::Pow(b, h) => self.pow(m(b), *h),
+                Node::Exp(x) => self.exp(m(x)),
+                Node::Erf(x) => self.erf(m(x)),
+                Node::Asin(x) => self.asin(m(x)),
+                Node::Phi(x) => self.phi(m(x)),
+                Node::FloorVar(x) if display => m(x),
+                Node::FloorVar(x) => self.floor_var(m(x)),
+                Node::Corr(a, b, c) => self.corr(m(a), m(b), m(c)),
+                Node::Orthant1(a, b) => self.orthant1(m(a), m(b)),
+                Node::Orthant2(v) => {
+                    self.orthant2(m(&v[0]), m(&v[1]), m(&v[2]), m(&v[3]), m(&v[4]))
+                }
+            };
+            map.insert(id, new);
+        }
+        map[&root]
+    }
+
+    /// The form printed for general means (variance floor dropped).
+    pub fn display_form(&mut self, root: Id) -> Id {
+        self.rebuild(root, &|_| None, true)
+    }
+
+    /// The zero-mean specialisation (all `μ_i = 0`), printed form.
+    pub fn zero_mean_form(&mut self, root: Id) -> Id {
+        self.rebuild(
+            root,
+            &|n| match n {
+                Node::Mean(_) => Some(0.0),
+                _ => None,
+            },
+            true,
+        )
+    }
+
+    /// Number of nodes of the expression tree when every shared node is inlined (saturating).
+    pub fn tree_size(&self, root: Id) -> usize {
+        let order = self.reachable(&[root]);
+        let mut size: HashMap<Id, usize> = HashMap::new();
+        for id in order {
+            let s = 1 + self
+                .children(id)
+                .iter()
+                .map(|c| size[c])
+                .fold(0usize, |a, b| a.saturating_add(b));
+            size.insert(id, s);
+        }
+        size[&root]
+    }
+}
+
+/// `v` snapped to a nearby simple rational (relative distance ≤ 8·10⁻¹⁶).
+fn snap(v: f64) -> f64 {
+    if !v.is_finite() || v == 0.0 {
+        return v;
+    }
+    for q in 1..=16u32 {
+        let p = (v * q as f64).round();
+        let r = p / q as f64;
+        if (r - v).abs() <= 8e-16 * v.abs() {
+            return r;
+        }
+    }
+    v
+}
+
+fn push_power(powers: &mut Vec<(Id, i32)>, base: Id, halves: i32) {
+    match powers.iter_mut().find(|(b, _)| *b == base) {
+        Some(slot) => slot.1 += halves,
+        None => powers.push((base, halves)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_terms_and_powers_collect() {
+        let mut g = Graph::new();
+        let c = g.cov(0, 0);
+        let two = g.konst(2.0);
+        let a = g.mul(vec![two, c]);
+        let b = g.neg(c);
+        let s = g.add(vec![a, b]);
+        assert_eq!(s, c, "2C − C = C");
+        let r = g.sqrt(c);
+        let r = g.recip(r);
+        let p = g.mul(vec![c, r]);
+        assert_eq!(p, g.sqrt(c), "C·C^(−1/2) = √C");
+        let x = g.mul(vec![c, c]);
+        assert_eq!(g.node(x), &Node::Pow(c, 4));
+    }
+
+    #[test]
+    fn sheppard_at_zero_mean() {
+        let mut g = Graph::new();
+        let (s11, s22, s12) = (g.cov(0, 0), g.cov(1, 1), g.cov(0, 1));
+        let (m1, m2) = (g.mean(0), g.mean(1));
+        let p = g.orthant2(m1, m2, s11, s22, s12);
+        // 4 Φ₂ − 2Φ − 2Φ + 1 at zero mean = (2/π) asin ρ
+        let (p1, p2) = (g.orthant1(m1, s11), g.orthant1(m2, s22));
+        let four = g.scale(4.0, p);
+        let a = g.scale(-2.0, p1);
+        let b = g.scale(-2.0, p2);
+        let one = g.one();
+        let i2 = g.add(vec![four, a, b, one]);
+        let z = g.zero_mean_form(i2);
+        let rho = g.corr(s12, s11, s22);
+        let asin = g.asin(rho);
+        let want = g.scale(2.0 / std::f64::consts::PI, asin);
+        assert_eq!(z, want);
+    }
+}

@@ -1,0 +1,488 @@
+//! Renderers of the closed-form IR ([`crate::closed`]): Rust tokens (what `#[activation]`
+//! emits), an evaluator (run-time derivations), and text / LaTeX (what `aedyn integrals` prints).
+//! The Rust code and the evaluator perform the same operations in the same order on the same
+//! kernels, so they agree to the last bit up to the compiler's floating-point contraction.
+
+use crate::closed::{Graph, Id, Node};
+use crate::kernels as k;
+use crate::numbers::{latex_number, text_number};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use std::collections::HashMap;
+
+/// A float literal token with full precision (negative values parenthesised).
+pub fn float_tokens(v: f64) -> TokenStream {
+    let lit = |v: f64| -> TokenStream {
+        let v = if v == 0.0 { 0.0 } else { v };
+        proc_macro2::TokenTree::Literal(proc_macro2::Literal::f64_suffixed(v)).into()
+    };
+    if v < 0.0 {
+        let p = lit(-v);
+        quote!((-#p))
+    } else {
+        lit(v)
+    }
+}
+
+/// Straight-line Rust code evaluating `root` for a Gaussian bound to `n` (`n.mean[i]`,
+/// `n.cov[i][j]`), calling the kernels at the path `kernels` (e.g. `::aedyn::kernels`).
+pub fn rust(g: &Graph, root: Id, kernels: &TokenStream) -> TokenStream {
+    let order = g.reachable(&[root]);
+    let name = |id: Id| -> TokenStream {
+        match g.node(id) {
+            Node::Const(b) => float_tokens(f64::from_bits(*b)),
+            Node::Mean(i) => {
+                let i = *i as usize;
+                quote!(n.mean[#i])
+            }
+            Node::Cov(i, j) => {
+                let (i, j) = (*i as usize, *j as usize);
+                quote!(n.cov[#i][#j])
+            }
+            _ => {
+                let v = format_ident!("v{}", id);
+                quote!(#v)
+            }
+        }
+    };
+    let mut stmts = Vec::new();
+    for &id in &order {
+        let e = match g.node(id) {
+            Node::Const(_) | Node::Mean(_) | Node::Cov(..) => continue,
+            Node::Add(v) => {
+                let t: Vec<_> = v.iter().map(|&c| name(c)).collect();
+                joined(&t, quote!(+))
+            }
+            Node::Mul(v) => {
+                let t: Vec<_> = v.iter().map(|&c| name(c)).collect();
+                joined(&t, quote!(*))
+            }
+            Node::Pow(b, h) => {
+                let b = name(*b);
+                match *h {
+                    1 => quote!(#b.sqrt()),
+                    -1 => quote!(1.0 / #b.sqrt()),
+                    -2 => quote!(1.0 / #b),
+                    h if h % 2 == 0 => {
+                        let e = h / 2;
+                        quote!(#b.powi(#e))
+                    }
+                    h => quote!(#b.sqrt().powi(#h)),
+                }
+            }
+            Node::Exp(x) => {
+                let x = name(*x);
+                quote!(#x.exp())
+            }
+            Node::Erf(x) => {
+                let x = name(*x);
+                quote!(#kernels::erf(#x))
+            }
+            Node::Asin(x) => {
+                let x = name(*x);
+                quote!(#kernels::asin(#x))
+            }
+            Node::Phi(x) => {
+                let x = name(*x);
+                quote!(#kernels::phi(#x))
+            }
+            Node::FloorVar(x) => {
+                let x = name(*x);
+                quote!(#kernels::floor_var(#x))
+            }
+            Node::Corr(a, b, c) => {
+                let (a, b, c) = (name(*a), name(*b), name(*c));
+                quote!(#kernels::corr(#a, #b, #c))
+            }
+            Node::Orthant1(a, b) => {
+                let (a, b) = (name(*a), name(*b));
+                quote!(#kernels::orthant1(#a, #b))
+            }
+            Node::Orthant2(v) => {
+                let t: Vec<_> = v.iter().map(|&c| name(c)).collect();
+                quote!(#kernels::orthant2(#(#t),*))
+            }
+        };
+        let v = format_ident!("v{}", id);
+        stmts.push(quote!(let #v: f64 = #e;));
+    }
+    let r = name(root);
+    quote!({ #(#stmts)* #r })
+}
+
+/// `t1 op t2 op …`
+fn joined(t: &[TokenStream], op: TokenStream) -> TokenStream {
+    let mut out = TokenStream::new();
+    for (i, x) in t.iter().enumerate() {
+        if i > 0 {
+            out.extend(op.clone());
+        }
+        out.extend(x.clone());
+    }
+    out
+}
+
+/// Evaluates `root` at the Gaussian `(mean, cov)` (entries beyond the integral's arity unused).
+pub fn eval(g: &Graph, root: Id, mean: &[f64], cov: &[Vec<f64>]) -> f64 {
+    let order = g.reachable(&[root]);
+    let mut val: HashMap<Id, f64> = HashMap::with_capacity(order.len());
+    for id in order {
+        let v = |c: &Id| val[c];
+        let x = match g.node(id) {
+            Node::Const(b) => f64::from_bits(*b),
+            Node::Mean(i) => mean[*i as usize],
+            Node::Cov(i, j) => cov[*i as usize][*j as usize],
+            Node::Add(t) => {
+                let mut it = t.iter();
+                let first = it.next().map(v).unwrap_or(0.0);
+                it.fold(first, |acc, c| acc + v(c))
+            }
+            Node::Mul(t) => {
+                let mut it = t.iter();
+                let first = it.next().map(v).unwrap_or(1.0);
+                it.fold(first, |acc, c| acc * v(c))
+            }
+            Node::Pow(b, h) => {
+                let b = v(b);
+                match *h {
+                    1 => b.sqrt(),
+                    -1 => 1.0 / b.sqrt(),
+                    -2 => 1.0 / b,
+                    h if h % 2 == 0 => b.powi(h / 2),
+                    h => b.sqrt().powi(h),
+                }
+            }
+            Node::Exp(x) => v(x).exp(),
+            Node::Erf(x) => k::erf(v(x)),
+            Node::Asin(x) => k::asin(v(x)),
+            Node::Phi(x) => k::phi(v(x)),
+            Node::FloorVar(x) => k::floor_var(v(x)),
+            Node::Corr(a, b, c) => k::corr(v(a), v(b), v(c)),
+            Node::Orthant1(a, b) => k::orthant1(v(a), v(b)),
+            Node::Orthant2(t) => k::orthant2(v(&t[0]), v(&t[1]), v(&t[2]), v(&t[3]), v(&t[4])),
+        };
+        val.insert(id, x);
+    }
+    val[&root]
+}
+
+/// Text or LaTeX of a closed form: the expression, then `where` lines naming subexpressions
+/// that occur more than once and are not short.
+pub fn formula(g: &Graph, root: Id, latex: bool) -> String {
+    let order = g.reachable(&[root]);
+    let mut refs: HashMap<Id, usize> = HashMap::new();
+    for &id in &order {
+        for c in g.children(id) {
+            *refs.entry(c).or_default() += 1;
+        }
+    }
+    let mut names: HashMap<Id, String> = HashMap::new();
+    let mut defs: Vec<Id> = Vec::new();
+    for &id in &order {
+        if id == root || refs.get(&id).copied().unwrap_or(0) < 2 {
+            continue;
+        }
+        if matches!(
+            g.node(id),
+            Node::Const(_) | Node::Mean(_) | Node::Cov(..) | Node::FloorVar(_)
+        ) {
+            continue;
+        }
+        if g.tree_size(id) < 8 {
+            continue;
+        }
+        let n = defs.len() + 1;
+        names.insert(
+            id,
+            if latex {
+                format!("u_{{{n}}}")
+            } else {
+                format!("u{n}")
+            },
+        );
+        defs.push(id);
+    }
+    let r = Renderer {
+        g,
+        latex,
+        names: &names,
+    };
+    let mut s = r.expr(root, 0, true);
+    if !defs.is_empty() {
+        let lines: Vec<String> = defs
+            .iter()
+            .map(|&d| format!("{} = {}", names[&d], r.expr(d, 0, true)))
+            .collect();
+        if latex {
+            s = format!("{s},\\quad \\text{{where }} {}", lines.join(",\\; "));
+        } else {
+            s = format!("{s}\n    where {}", lines.join("\n          "));
+        }
+    }
+    s
+}
+
+struct Renderer<'a> {
+    g: &'a Graph,
+    latex: bool,
+    names: &'a HashMap<Id, String>,
+}
+
+/// Precedence: 0 = sum, 1 = factor of a product, 2 = base of a power.
+impl Renderer<'_> {
+    fn expr(&self, id: Id, prec: u8, top: bool) -> String {
+        if !top && let Some(n) = self.names.get(&id) {
+            return n.clone();
+        }
+        let g = self.g;
+        let l = self.latex;
+        match g.node(id) {
+            Node::Const(b) => {
+                let v = f64::from_bits(*b);
+                let t = if l { latex_number(v) } else { text_number(v) };
+                if (t.starts_with('-') && prec >= 1) || (prec >= 1 && !l && top_level_slash(&t)) {
+                    format!("({t})")
+                } else {
+                    t
+                }
+            }
+            Node::Mean(i) => {
+                if l {
+                    format!("\\mu_{{{}}}", i + 1)
+                } else {
+                    format!("μ{}", i + 1)
+                }
+            }
+            Node::Cov(i, j) => {
+                if l {
+                    format!("C_{{{}{}}}", i + 1, j + 1)
+                } else {
+                    format!("C{}{}", i + 1, j + 1)
+                }
+            }
+            Node::Add(v) => {
+                // constants first, then by creation order
+                let mut terms: Vec<Id> = v.clone();
+                terms.sort_by_key(|&t| (g.as_const(t).is_none(), t));
+                let mut s = String::new();
+                for (i, &t) in terms.iter().enumerate() {
+                    let part = self.expr(t, 0, false);
+                    if i > 0 {
+                        match part.strip_prefix('-') {
+                            Some(rest) => {
+                                s.push_str(" - ");
+                                s.push_str(rest);
+                                continue;
+                            }
+                            None => s.push_str(" + "),
+                        }
+                    }
+                    s.push_str(&part);
+                }
+                self.paren(s, prec >= 1)
+            }
+            Node::Mul(v) => {
+                let mut coef = 1.0;
+                let mut num: Vec<String> = Vec::new();
+                let mut den: Vec<String> = Vec::new();
+                for &f in v {
+                    if let Some(c) = g.as_const(f) {
+                        coef *= c;
+                        continue;
+                    }
+                    match g.node(f) {
+                        Node::Pow(b, h) if *h < 0 && !self.names.contains_key(&f) => {
+                            den.push(self.power(*b, -h, den.len() + 1 < v.len()))
+                        }
+                        _ => num.push(self.expr(f, 1, false)),
+                    }
+                }
+                let s = self.product(coef, num, den);
+                self.paren(s, prec >= 2 || (prec >= 1 && coef < 0.0))
+            }
+            Node::Pow(b, h) => {
+                if *h < 0 {
+                    let d = self.power(*b, -h, false);
+                    let s = if l {
+                        format!("\\frac{{1}}{{{d}}}")
+                    } else {
+                        format!("1/{d}")
+                    };
+                    self.paren(s, prec >= 1)
+                } else {
+                    self.power(*b, *h, prec >= 2)
+                }
+            }
+            Node::Exp(x) => self.call(if l { "\\exp" } else { "exp" }, *x),
+            Node::Erf(x) => self.call(if l { "\\operatorname{erf}" } else { "erf" }, *x),
+            Node::Asin(x) => self.call(if l { "\\arcsin" } else { "asin" }, *x),
+            Node::Phi(x) => self.call(if l { "\\phi" } else { "φ" }, *x),
+            Node::FloorVar(x) => self.expr(*x, prec, false),
+            Node::Corr(a, b, c) => {
+                let s = self.ratio_sqrt(*a, &[*b, *c]);
+                self.paren(s, prec >= 1)
+            }
+            Node::Orthant1(m, s) => {
+                let arg = self.ratio_sqrt(*m, &[*s]);
+                if l {
+                    format!("\\Phi\\left({arg}\\right)")
+                } else {
+                    format!("Φ({arg})")
+                }
+            }
+            Node::Orthant2(v) => {
+                let h = self.ratio_sqrt(v[0], &[v[2]]);
+                let k = self.ratio_sqrt(v[1], &[v[3]]);
+                let r = self.ratio_sqrt(v[4], &[v[2], v[3]]);
+                if l {
+                    format!("\\Phi_2\\left({h}, {k}; {r}\\right)")
+                } else {
+                    format!("Φ₂({h}, {k}; {r})")
+                }
+            }
+        }
+    }
+
+    fn paren(&self, s: String, yes: bool) -> String {
+        match (yes, self.latex) {
+            (false, _) => s,
+            (true, true) => format!("\\left({s}\\right)"),
+            (true, false) => format!("({s})"),
+        }
+    }
+
+    fn call(&self, f: &str, x: Id) -> String {
+        let a = self.expr(x, 0, false);
+        if self.latex {
+            format!("{f}\\left({a}\\right)")
+        } else {
+            format!("{f}({a})")
+        }
+    }
+
+    /// `b^(h/2)` for h > 0.
+    fn power(&self, b: Id, h: i32, as_factor: bool) -> String {
+        let base_is_atom =
+            matches!(self.g.node(b), Node::Mean(_) | Node::Cov(..)) || self.names.contains_key(&b);
+        let l = self.latex;
+        let s = match h {
+            2 => self.expr(b, 1, false),
+            1 => {
+                let x = self.expr(b, 0, false);
+                if l {
+                    format!("\\sqrt{{{x}}}")
+                } else if base_is_atom {
+                    format!("√{x}")
+                } else {
+                    format!("√({x})")
+                }
+            }
+            h if h % 2 == 0 => {
+                let x = self.expr(b, 2, false);
+                if l {
+                    format!("{{{x}}}^{{{}}}", h / 2)
+                } else {
+                    format!("{x}^{}", h / 2)
+                }
+            }
+            h => {
+                let x = self.expr(b, 2, false);
+                if l {
+                    format!("{{{x}}}^{{{h}/2}}")
+                } else {
+                    format!("{x}^({h}/2)")
+                }
+            }
+        };
+        let _ = as_factor;
+        s
+    }
+
+    fn product(&self, coef: f64, num: Vec<String>, den: Vec<String>) -> String {
+        let l = self.latex;
+        let sep = if l { " \\, " } else { "·" };
+        let neg = coef < 0.0;
+        let c = coef.abs();
+        let mut numer = num.join(sep);
+        let ctext = if l { latex_number(c) } else { text_number(c) };
+        if c != 1.0 {
+            let ct = if !l && top_level_slash(&ctext) && !numer.is_empty() {
+                format!("({ctext})")
+            } else {
+                ctext
+            };
+            numer = if numer.is_empty() {
+                ct
+            } else {
+                format!("{ct}{sep}{numer}")
+            };
+        }
+        if numer.is_empty() {
+            numer = "1".into();
+        }
+        let s = if den.is_empty() {
+            numer
+        } else if l {
+            format!("\\frac{{{numer}}}{{{}}}", den.join(sep))
+        } else if den.len() == 1 {
+            format!("{numer}/{}", den[0])
+        } else {
+            format!("{numer}/({})", den.join("·"))
+        };
+        if neg { format!("-{s}") } else { s }
+    }
+
+    /// `a/√(b1·b2…)`
+    fn ratio_sqrt(&self, a: Id, under: &[Id]) -> String {
+        let l = self.latex;
+        let a_t = self.expr(a, 1, false);
+        let parts: Vec<String> = under.iter().map(|&u| self.expr(u, 1, false)).collect();
+        if l {
+            format!("\\frac{{{a_t}}}{{\\sqrt{{{}}}}}", parts.join(" \\, "))
+        } else if parts.len() == 1 && !parts[0].contains(' ') {
+            format!("{a_t}/√{}", parts[0])
+        } else if under.len() == 1 {
+            format!("{a_t}/√({})", self.expr(under[0], 0, false))
+        } else {
+            format!("{a_t}/√({})", parts.join("·"))
+        }
+    }
+}
+
+/// Whether `s` has a `/` outside parentheses (then it needs parentheses as a factor).
+fn top_level_slash(s: &str) -> bool {
+    let mut depth = 0i32;
+    for c in s.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            '/' if depth == 0 => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_of_a_small_formula() {
+        let mut g = Graph::new();
+        let (c11, c12) = (g.cov(0, 0), g.cov(0, 1));
+        let one = g.one();
+        let s = g.add(vec![one, c11]);
+        let r = g.pow(s, -3);
+        let f = g.mul(vec![c12, r]);
+        let f = g.scale((2.0 / std::f64::consts::PI).sqrt(), f);
+        assert_eq!(formula(&g, f, false), "√(2/π)·C12/(1 + C11)^(3/2)");
+        assert_eq!(
+            formula(&g, f, true),
+            "\\frac{\\sqrt{2/\\pi} \\, C_{12}}{{\\left(1 + C_{11}\\right)}^{3/2}}"
+        );
+        let v = eval(&g, f, &[0.0; 2], &[vec![0.5, 0.3], vec![0.3, 1.0]]);
+        let want = (2.0 / std::f64::consts::PI).sqrt() * 0.3 / 1.5f64.powf(1.5);
+        assert!((v - want).abs() < 1e-15);
+    }
+}
