@@ -1,4 +1,4 @@
-"""Comparison baseline: the vector-form ODE (SPEC §5) of the erf AE (zero bias) with scipy solve_ivp."""
+"""Comparison baseline: the vector-form ODE (docs/theory.md §5) of the erf AE (zero bias) with scipy solve_ivp."""
 import time
 import numpy as np
 from scipy.integrate import solve_ivp

@@ -1,4 +1,4 @@
-//! The run configuration (TOML; ARCHITECTURE.md contract 3). Every key has a documented default;
+//! The run configuration (TOML; docs/architecture.md §7). Every key has a documented default;
 //! unknown keys are an error; every value is validated with a message naming the key and range.
 
 use crate::builtins::BUILTIN_NAMES;

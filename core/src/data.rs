@@ -1,4 +1,4 @@
-//! Data models (SPEC §2): Gaussian inputs `x ~ N(0, Ω)` given by the eigenvalues of Ω (the SGD runs
+//! Data models (docs/theory.md §2): Gaussian inputs `x ~ N(0, Ω)` given by the eigenvalues of Ω (the SGD runs
 //! in the eigenbasis, so the eigenvectors are never needed), and real data given by a matrix of
 //! samples together with the eigen-decomposition of its uncentred second moment `Ω = XᵀX/P`.
 
@@ -40,7 +40,7 @@ impl Spectrum {
     pub fn mean_eigenvalue(&self) -> f64 {
         self.rho.iter().sum::<f64>() / self.d() as f64
     }
-    /// `ε_PCA(m) = (1/2D) Σ_{τ>m} ρ_τ`, the best rank-m linear reconstruction error (SPEC §3).
+    /// `ε_PCA(m) = (1/2D) Σ_{τ>m} ρ_τ`, the best rank-m linear reconstruction error (docs/theory.md §3).
     pub fn pca_error(&self, m: usize) -> f64 {
         self.rho.iter().skip(m).sum::<f64>() / (2.0 * self.d() as f64)
     }
@@ -195,7 +195,7 @@ mod tests {
 
     #[test]
     fn reference_spiked_spectrum_after_standardisation() {
-        // M = 2: ρ ≈ D (25, 9)/35 and bulk 1/35 (SPEC §2), up to the overlap of random directions
+        // M = 2: ρ ≈ D (25, 9)/35 and bulk 1/35 (docs/theory.md §2), up to the overlap of random directions
         let model = SpikedModel::reference(2000, 2, SpikeShape::Random, 1);
         let s = model.population_spectrum().expect("valid").standardised();
         let d = 2000.0;

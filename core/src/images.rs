@@ -1,5 +1,5 @@
 //! Loaders for real image data: CIFAR-10 binary batches (grayscale by ITU-R 601 luma) and IDX
-//! image files (MNIST, Fashion-MNIST; gzip or not), and the paper's preprocessing (SPEC §2).
+//! image files (MNIST, Fashion-MNIST; gzip or not), and the paper's preprocessing (docs/theory.md §2).
 //! Malformed files are reported with the file name and the byte offset of the problem.
 
 use crate::error::{Error, Result};
@@ -156,7 +156,7 @@ pub fn load(kind: &str, path: &str, max_images: usize) -> Result<Images> {
     }
 }
 
-/// The reference preprocessing (SPEC §2): pixels/255, divide by 2×(global std), subtract the
+/// The reference preprocessing (docs/theory.md §2): pixels/255, divide by 2×(global std), subtract the
 /// global scalar mean; with `center`, subtract the per-pixel mean instead of the scalar one.
 pub fn preprocess(img: &Images, center: bool) -> Vec<f64> {
     let n = img.pixels.len() as f64;

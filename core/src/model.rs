@@ -1,10 +1,10 @@
-//! The shallow autoencoder of SPEC §1 and its training variants.
+//! The shallow autoencoder of docs/theory.md §1 and its training variants.
 
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-/// Which reconstruction each unit's update sees (SPEC §1).
+/// Which reconstruction each unit's update sees (docs/theory.md §1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Algorithm {
     /// Every unit sees the full residual `Δ = x − x̂`.
@@ -52,7 +52,7 @@ pub struct Weights {
 }
 
 impl Weights {
-    /// All entries i.i.d. `N(0, σ0²)`, β = 0 (SPEC §1). When tied, `V = W`.
+    /// All entries i.i.d. `N(0, σ0²)`, β = 0 (docs/theory.md §1). When tied, `V = W`.
     pub fn init(k: usize, d: usize, init_std: f64, tied: bool, seed: u64) -> Self {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let normal = Normal::new(0.0, init_std.max(0.0))

@@ -1,4 +1,4 @@
-//! Order parameters (SPEC §3) and the population error as a function of them.
+//! Order parameters (docs/theory.md §3) and the population error as a function of them.
 
 use crate::activation::{Activation, Gauss3, Integral};
 
@@ -13,7 +13,7 @@ pub struct OrderParams {
     pub beta: Vec<f64>,
 }
 
-/// The densities of one eigenmode τ of Ω (SPEC §3), K×K row-major:
+/// The densities of one eigenmode τ of Ω (docs/theory.md §3), K×K row-major:
 /// `q^{kl}_τ = w^k_τ w^l_τ`, `r^{kl}_τ = v̂^k_τ w^l_τ`, `t^{kl}_τ = v̂^k_τ v̂^l_τ`, with
 /// `w^k_τ = w^k·e_τ` and `v̂^k_τ = v^k·e_τ/√D`; `Q = (1/D) Σ_τ ρ_τ q_τ`, `R`, `T` likewise, `T0 = Σ_τ t_τ`.
 #[derive(Clone, Debug, PartialEq)]
@@ -144,7 +144,7 @@ impl OrderParams {
         g
     }
 
-    /// `ε = TrΩ/(2D) − Σ_k R^{kk} E[g'(λ^k)] + ½ Σ_{k,l} T0^{kl} E[g(λ^k) g(λ^l)]` (SPEC §3),
+    /// `ε = TrΩ/(2D) − Σ_k R^{kk} E[g'(λ^k)] + ½ Σ_{k,l} T0^{kl} E[g(λ^k) g(λ^l)]` (docs/theory.md §3),
     /// with `half_trace = TrΩ/(2D)`.
     pub fn error(&self, act: &dyn Activation, half_trace: f64) -> f64 {
         let k = self.k;
@@ -166,7 +166,7 @@ impl OrderParams {
 mod tests {
     use super::*;
 
-    /// SPEC §3: the global order parameters are the ρ-weighted sums of the per-mode densities.
+    /// docs/theory.md §3: the global order parameters are the ρ-weighted sums of the per-mode densities.
     #[test]
     fn order_parameters_are_sums_of_mode_densities() {
         let (k, d) = (3, 17);

@@ -29,7 +29,7 @@ fn erf() {
     assert!(gap("") <= 0.03);
 }
 
-/// The per-mode densities (SPEC §3) of the two spikes, ODE vs the SGD mean, at t = 60: each of
+/// The per-mode densities (docs/theory.md §3) of the two spikes, ODE vs the SGD mean, at t = 60: each of
 /// q_τ, r_τ, t_τ within 5 % in max norm (max_ij |ode − sgd| ≤ 0.05 max_ij |ode|).
 #[test]
 fn erf_mode_densities() {
@@ -92,7 +92,7 @@ fn gelu() {
     assert!(gap("activation = \"gelu\"") <= 0.03);
 }
 
-/// Tied weights: the encoder grows to O(√D) along the spikes (SPEC §1), so learning takes
+/// Tied weights: the encoder grows to O(√D) along the spikes (docs/theory.md §1), so learning takes
 /// O(√D) SGD steps instead of O(D) (t ~ 1/√D) and the SGD mean over seeds fluctuates more during
 /// the escape (measured, 4 seeds: erf 1.3–3.4 % at D = 1000, 0.4–0.8 % at D = 4000; linear
 /// 2.4–5.5 % at D = 1000, 0.8–4.6 % at D = 8000). The plateau itself must agree tightly.
@@ -139,13 +139,13 @@ fn the_untied_erf_autoencoder_reaches_the_pca_plateaus() {
     let cfg = Config::from_toml("seed = 1\n[sgd]\nseeds = 0", "test").expect("valid");
     let pb = Problem::from_config(&cfg).expect("problem");
     let tr = run(&pb, false).expect("runs");
-    // SPEC §6: ε_PCA(0, 1, 2) = 0.4999, 0.1427, 0.0141 (D = 200; here D = 1000: 0.5000, 0.1428, 0.0143)
+    // docs/theory.md §6: ε_PCA(0, 1, 2) = 0.4999, 0.1427, 0.0141 (D = 200; here D = 1000: 0.5000, 0.1428, 0.0143)
     assert!(
         (tr.pca[0] - 0.49997).abs() < 1e-4
             && (tr.pca[1] - 0.14283).abs() < 1e-4
             && (tr.pca[2] - 0.014257).abs() < 1e-5
     );
-    // ε at t = 60 sits above ε_PCA(2) and approaches it slowly (SPEC: 0.0205 at D = 200)
+    // ε at t = 60 sits above ε_PCA(2) and approaches it slowly (paper: 0.0205 at D = 200)
     let last = *tr.eps_ode.last().expect("points");
     assert!(last > tr.pca[2] && last < 0.0215, "{last}");
     // a plateau near ε_PCA(1) is visited on the way

@@ -77,3 +77,52 @@ pub fn soft(x: f64) -> f64 {
 pub fn silu(x: f64) -> f64 {
     x * sigmoid(x)
 }
+
+// The cases of "never silently wrong": each was once derived wrongly or refused.
+
+/// A clamp written with max/min of a non-affine argument (once routed to a quadrature that
+/// dropped its Dirac terms).
+#[activation]
+#[allow(clippy::manual_clamp)] // written exactly as the user wrote it
+pub fn clamp_shift(x: f64) -> f64 {
+    (x + 0.3).max(0.0).min(1.2)
+}
+
+/// Θ³ = Θ (once differentiated by the chain rule to 3Θ²δ = 1.5δ).
+#[activation]
+pub fn step_cubed(x: f64) -> f64 {
+    heaviside(x).powi(3)
+}
+
+/// sign³ = sign (once 6δ).
+#[activation]
+pub fn sign_cubed(x: f64) -> f64 {
+    x.signum().powi(3)
+}
+
+/// relu² = x²Θ: g''' = 2δ (E[g'''] was once marked undefined).
+#[activation]
+pub fn relu_squared(x: f64) -> f64 {
+    relu(x).powi(2)
+}
+
+#[activation]
+pub fn abs_min(x: f64) -> f64 {
+    x.abs().min(1.0)
+}
+
+#[activation]
+pub fn hard_tanh(x: f64) -> f64 {
+    x.clamp(-1.0, 1.0)
+}
+
+#[activation]
+pub fn relu6(x: f64) -> f64 {
+    relu(x).min(6.0)
+}
+
+/// A polynomial of degree 12 (once over the derivation's size cap).
+#[activation]
+pub fn poly12(x: f64) -> f64 {
+    x.powi(12) - 0.5 * x.powi(7) + x
+}

@@ -74,6 +74,13 @@ fn cases() -> Vec<Case> {
         c(&GaussErf, &[], 3),
         c(&PolyRelu, &[0.0], 1),
         c(&ShiftedSign, &[-0.25], 0),
+        c(&ClampShift, &[-0.3, 0.9], 1),
+        c(&StepCubed, &[0.0], 0),
+        c(&SignCubed, &[0.0], 0),
+        c(&ReluSquared, &[0.0], 2),
+        c(&AbsMin, &[-1.0, 0.0, 1.0], 1),
+        c(&HardTanh, &[-1.0, 1.0], 1),
+        c(&Relu6, &[0.0, 6.0], 1),
         Case {
             act: &TanhAct,
             kinks: &[],

@@ -49,3 +49,8 @@ snap!(poly_relu, PolyRelu);
 snap!(shifted_sign, ShiftedSign);
 snap!(softplus, Soft);
 snap!(silu, Silu);
+snap!(clamp_shift, ClampShift);
+snap!(step_cubed, StepCubed);
+snap!(sign_cubed, SignCubed);
+snap!(relu_squared, ReluSquared);
+snap!(hard_tanh, HardTanh);

@@ -9,7 +9,7 @@
 
 mod expand;
 
-/// Declares an activation. See the `aedyn` crate documentation (contract 1 of ARCHITECTURE.md).
+/// Declares an activation. See the `aedyn` crate documentation (docs/architecture.md §4).
 ///
 /// `#[activation]` requires closed forms; `#[activation(quadrature)]` allows Gauss–Hermite
 /// quadrature where none exists; `#[activation(name = "erf")]` sets the run-time name.

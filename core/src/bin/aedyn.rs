@@ -21,7 +21,7 @@ struct Cli {
 enum Command {
     /// Integrate the ODEs and run SGD from the same initial weights; write trajectory.csv/.svg.
     Run {
-        /// TOML config; omit for the built-in defaults (SPEC §6 set-up with D = 1000)
+        /// TOML config; omit for the built-in defaults (docs/theory.md §6 set-up with D = 1000)
         config: Option<String>,
         /// output directory
         #[arg(long, default_value = "out")]

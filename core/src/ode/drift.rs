@@ -1,5 +1,5 @@
 //! The per-mode drift matrix `M(ρ) = M0 + (ρ/D)·M1` (untied) or `M0 + (ρ/√D)·M1 + ρ·M2` (tied),
-//! and the bias drift, from the global order parameters (SPEC §5, vector form (a)).
+//! and the bias drift, from the global order parameters (docs/theory.md §5, vector form (a)).
 //!
 //! Untied, unit k, `S_k` its reconstruction set (all units, or m ≤ k when truncated):
 //! ```text

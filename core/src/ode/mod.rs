@@ -1,4 +1,4 @@
-//! The exact ODEs of online SGD as D → ∞ (SPEC §5) and their integration.
+//! The exact ODEs of online SGD as D → ∞ (docs/theory.md §5) and their integration.
 //!
 //! Problem definition ([`system`]) and solver ([`integrate`]) are separate. Per eigenmode τ the
 //! dynamics is linear, `d/dt y_τ = M(ρ_τ) y_τ`, with a matrix that depends only on the global

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! sums:   S_ρ = Σ_τ (ρ_τ/D) y_τ y_τᵀ,   S_1 = Σ_τ y_τ y_τᵀ                  (order parameters)
-//! drift:  dy_τ/dt = (M0 + c1(ρ_τ) M1 + c2(ρ_τ) M2) y_τ                      (SPEC §5, form (a))
+//! drift:  dy_τ/dt = (M0 + c1(ρ_τ) M1 + c2(ρ_τ) M2) y_τ                      (docs/theory.md §5, form (a))
 //! ```
 //!
 //! With n a compile-time constant (n = 2K untied or K tied, up to 16) the per-mode n-vectors and

@@ -290,7 +290,7 @@ impl<'a> OdeSystem<'a> {
         Ok(y)
     }
 
-    /// The order parameters of a state (SPEC §3).
+    /// The order parameters of a state (docs/theory.md §3).
     pub fn order_params(&self, y: &DVector<f64>) -> OrderParams {
         let mut scratch = self.order_scratch();
         self.order_params_into(y, &mut scratch);
@@ -364,7 +364,7 @@ impl<'a> OdeSystem<'a> {
         self.vec_rho.len() + self.single_blocks
     }
 
-    /// The densities `q_τ, r_τ, t_τ` (SPEC §3) of the first `modes` individually tracked modes
+    /// The densities `q_τ, r_τ, t_τ` (docs/theory.md §3) of the first `modes` individually tracked modes
     /// (at most [`OdeSystem::single_modes`]).
     pub fn mode_densities(&self, y: &DVector<f64>, modes: usize) -> Vec<ModeDensity> {
         let (k, n) = (self.tr.k, self.n);

@@ -1,4 +1,4 @@
-//! Online SGD simulation (SPEC §1) and its measurements.
+//! Online SGD simulation (docs/theory.md §1) and its measurements.
 
 mod fused;
 pub mod normal;

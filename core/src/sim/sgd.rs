@@ -1,4 +1,4 @@
-//! One online-SGD step without allocation (SPEC §1, with the reference code's scalings):
+//! One online-SGD step without allocation (docs/theory.md §1, with the reference code's scalings):
 //!
 //! ```text
 //! w^k ← w^k + (η/D²) g'(λ^k) (v^k·Δ_k/√D) x

@@ -1,4 +1,4 @@
-//! Long-time behaviour (SPEC §6): the untied erf AE approaches ε_PCA(K) slowly while the encoder
+//! Long-time behaviour (docs/theory.md §6): the untied erf AE approaches ε_PCA(K) slowly while the encoder
 //! shrinks (Q → 0) and the decoder grows (T0 ↑); a tied erf AE stays well above PCA; a tied linear
 //! AE reaches PCA.
 
@@ -10,7 +10,7 @@ fn main() -> std::process::ExitCode {
 
 fn body() -> Result<(), aedyn::Error> {
     println!(
-        "Long times: K = 2, spikes (25/35, 9/35), bulk 1/35, η = 1 (linear: 0.5); ODE to t = 3000 at D = 200 (the SPEC set-up); ODE vs SGD to t = 100 at D = 1000"
+        "Long times: K = 2, spikes (25/35, 9/35), bulk 1/35, η = 1 (linear: 0.5); ODE to t = 3000 at D = 200 (the paper's set-up); ODE vs SGD to t = 100 at D = 1000"
     );
     let (_, untied) = run_toml(
         "seed = 1\nt_max = 3000.0\n[data]\nd = 200\n[sgd]\nseeds = 0\n[output]\npoints = 200",
@@ -20,7 +20,7 @@ fn body() -> Result<(), aedyn::Error> {
         "long_time",
         "untied_erf_ode",
         &untied,
-        "untied erf AE, D = 200 (SPEC set-up), ODE to t = 3000",
+        "untied erf AE, D = 200 (the paper's set-up), ODE to t = 3000",
     )?;
     let (_, untied_sgd) = run_toml("seed = 1\nt_max = 100.0", None)?;
     save(
@@ -60,12 +60,12 @@ fn body() -> Result<(), aedyn::Error> {
         last = (gap, o.t0[0], o.q[0]);
     }
     verdict(
-        "untied erf: ε → ε_PCA(2) slowly, Q shrinks, T0 grows (SPEC: 4.4e-3, 1.7e-3, 4.6e-4 at t = 110, 720, 2950)",
+        "untied erf: ε → ε_PCA(2) slowly, Q shrinks, T0 grows (paper: 4.4e-3, 1.7e-3, 4.6e-4 at t = 110, 720, 2950)",
         shrinking,
     );
     let tied_final = *tied.eps_ode.last().unwrap_or(&f64::NAN);
     println!(
-        "tied erf:    ε_ode(100) = {tied_final:.4}, ε_sgd(100) = {:.4}  vs ε_PCA(2) = {:.4} (SPEC: 0.146)",
+        "tied erf:    ε_ode(100) = {tied_final:.4}, ε_sgd(100) = {:.4}  vs ε_PCA(2) = {:.4} (paper: 0.146)",
         tied.eps_sgd.last().unwrap_or(&f64::NAN),
         tied.pca[2]
     );

@@ -1,4 +1,4 @@
-//! Sequential learning of principal components (SPEC §6): an erf AE on spiked data shows plateaus
+//! Sequential learning of principal components (docs/theory.md §6): an erf AE on spiked data shows plateaus
 //! near ε_PCA(m) and picks up PC τ after t_τ ≈ √(π/2)·D/(ηρ_τ)·ln(1/σ0), in order of decreasing ρ.
 
 use aedyn_examples::*;

@@ -587,7 +587,7 @@ pub fn to_tokens(e: &Expr) -> TokenStream {
                 Func::Heaviside => quote!(::aedyn::prelude::heaviside(#a)),
                 Func::Sign => quote!(::aedyn::prelude::sign(#a)),
                 Func::Abs => quote!(#a.abs()),
-                Func::Delta(_) => quote!({ let _ = #a; 0.0 }),
+                Func::Delta(_) => quote!({ let _ = #a; 0.0_f64 }),
             }
         }
     }

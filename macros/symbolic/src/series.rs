@@ -1,4 +1,4 @@
-//! The normal form of INTEGRALS.md: an activation (and its derivatives) as a finite sum of terms
+//! The normal form of docs/integrals.md: an activation (and its derivatives) as a finite sum of terms
 //! `c · xᵖ · exp(−α x² + β x) · Π_j B_j(a_j x + b_j)`, `B ∈ {Θ, δ⁽ⁿ⁾, erf}`.
 
 use crate::expr::{Expr, Func};
