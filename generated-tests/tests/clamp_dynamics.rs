@@ -1,15 +1,20 @@
 //! The clamp `(x + 0.3).max(0.0).min(1.2)` once went to a quadrature that set the Dirac terms of
 //! g'' and g''' to zero: its ODE stopped at t ≈ 47 without bias and was 46 % of ε(0) away from SGD
-//! with a trained bias. Derived in closed form (piecewise-affine), its ODE now follows SGD (mean of
-//! 4 seeds, D = 1000, K = 2, the default spiked data, t ≤ 60) within 3 % of ε(0), like the built-ins.
+//! with a trained bias. Derived in closed form (piecewise-affine), its ODE now integrates to the end
+//! and follows SGD (mean of 4 seeds, K = 2, the default spiked data, t ≤ 60) with a gap that shrinks
+//! with D like the built-ins' (measured, seed 1: 2.7 / 0.41 / 0.24 % of ε(0) at D = 1000 / 2000 /
+//! 4000 without bias, 3.1 / 0.45 / 0.27 % with a trained bias). Asserted at D = 2000: ≤ 1.5 %.
 
 use aedyn::config::Config;
 use aedyn::run::{Problem, run};
 use aedyn_generated_tests::activations::ClampShift;
 
 fn gap(extra: &str) -> f64 {
-    let cfg = Config::from_toml(&format!("seed = 1\n{extra}\n[sgd]\nseeds = 4"), "test")
-        .expect("valid config");
+    let cfg = Config::from_toml(
+        &format!("seed = 1\n{extra}\n[data]\nd = 2000\n[sgd]\nseeds = 4"),
+        "test",
+    )
+    .expect("valid config");
     let mut pb = Problem::from_config(&cfg).expect("problem");
     pb.act = &ClampShift;
     let tr = run(&pb, false).expect("the ODE integrates to t = 60");
@@ -21,10 +26,10 @@ fn gap(extra: &str) -> f64 {
 
 #[test]
 fn clamp_without_bias_follows_sgd() {
-    assert!(gap("") <= 0.03);
+    assert!(gap("") <= 0.015);
 }
 
 #[test]
 fn clamp_with_trained_bias_follows_sgd() {
-    assert!(gap("bias = true") <= 0.03);
+    assert!(gap("bias = true") <= 0.015);
 }
