@@ -125,6 +125,20 @@ impl Integral {
         Integral::D2gG,
     ];
 
+    /// Position in [`Integral::ALL`] and in the derivation catalogue
+    /// (`aedyn_symbolic::catalogue::CATALOGUE`, which lists the same variants in the same order).
+    pub fn index(self) -> usize {
+        Integral::ALL
+            .iter()
+            .position(|&i| i == self)
+            .unwrap_or_default()
+    }
+
+    /// The catalogue entry: definition, integrand, LaTeX, use in the ODE.
+    pub fn spec(self) -> &'static aedyn_symbolic::catalogue::Spec {
+        &aedyn_symbolic::catalogue::CATALOGUE[self.index()]
+    }
+
     /// Short name, as used in the generated code and the formula text.
     pub fn name(self) -> &'static str {
         match self {
@@ -240,5 +254,22 @@ pub trait Activation: Send + Sync {
     /// `E[g'(x1) x2 g(x3)]`
     fn i3(&self, n: &Gauss3) -> f64 {
         self.integral(Integral::I3, n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integrals_follow_the_catalogue() {
+        let cat = &aedyn_symbolic::catalogue::CATALOGUE;
+        assert_eq!(cat.len(), Integral::ALL.len());
+        for (i, which) in Integral::ALL.iter().enumerate() {
+            assert_eq!(format!("{which:?}"), cat[i].variant);
+            assert_eq!(which.name(), cat[i].name);
+            assert_eq!(which.arity(), cat[i].arity);
+            assert_eq!(which.index(), i);
+        }
     }
 }

@@ -1,7 +1,6 @@
 //! The run configuration (TOML; docs/architecture.md §7). Every key has a documented default;
 //! unknown keys are an error; every value is validated with a message naming the key and range.
 
-use crate::builtins::BUILTIN_NAMES;
 use crate::error::{Error, Result, config_err};
 use serde::Deserialize;
 
@@ -9,8 +8,13 @@ use serde::Deserialize;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Built-in activation name: linear, erf, relu, sign, gelu, tanh. Default "erf".
+    /// A registered activation's name (the built-ins linear, erf, relu, sign, gelu, tanh, and every
+    /// `#[activation]` linked into the binary), or an expression in `x` in the attribute's syntax,
+    /// derived at run time (e.g. "(x + 0.3).max(0.0).min(1.2)"). Default "erf".
     pub activation: String,
+    /// Allow Gauss–Hermite quadrature for an expression's integrals without a closed form (as
+    /// `#[activation(quadrature)]`). Default false.
+    pub quadrature: bool,
     /// Hidden units K ≥ 1, K ≤ D. Default 2.
     pub k: usize,
     /// Learning rate η > 0. Default 1.
@@ -103,6 +107,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             activation: "erf".into(),
+            quadrature: false,
             k: 2,
             lr: 1.0,
             t_max: 60.0,
@@ -214,9 +219,15 @@ impl Config {
         matches!(self.data.kind.as_str(), "cifar10" | "mnist")
     }
 
-    /// Checks every value against its allowed range.
+    /// Checks every value against its allowed range, and that `activation` names a registered
+    /// activation or is a derivable expression.
     pub fn validate(&self) -> Result<()> {
-        one_of("activation", &self.activation, &BUILTIN_NAMES)?;
+        self.validate_values()?;
+        crate::registry::resolve(&self.activation, self.quadrature).map(|_| ())
+    }
+
+    /// Checks every value except `activation` against its allowed range.
+    pub fn validate_values(&self) -> Result<()> {
         one_of(
             "algorithm",
             &self.algorithm,
@@ -379,7 +390,7 @@ mod tests {
         assert!(err("lr = 0.0").contains("(0, "));
         assert!(err("t_max = 0.0").contains("`t_max`"));
         assert!(err("init_std = -0.1").contains("`init_std`"));
-        assert!(err("activation = \"swish\"").contains("one of"));
+        assert!(err("activation = \"swish\"").contains("neither a registered activation"));
         assert!(err("algorithm = \"adam\"").contains("`algorithm`"));
         assert!(err("[data]\nd = 0").contains("`data.d` = 0"));
         assert!(err("[data]\nspikes = [0.5, -1.0]").contains("`data.spikes` = -1"));

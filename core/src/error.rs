@@ -47,6 +47,9 @@ pub enum Error {
     /// The activation does not define a kernel the requested ODE needs.
     #[error("activation `{activation}` has no ODE: {message}")]
     NoOde { activation: String, message: String },
+    /// An activation expression that cannot be parsed or derived: names the offending part.
+    #[error("activation expression `{expression}`: {message}")]
+    Expression { expression: String, message: String },
     /// A spectrum or data model that is not a valid covariance.
     #[error("invalid spectrum: {0}")]
     Spectrum(String),

@@ -10,12 +10,17 @@ extern crate self as aedyn;
 
 pub mod activation;
 pub mod builtins;
+pub mod expression;
 pub mod kernels;
 pub mod quad;
+pub mod registry;
 mod simd;
 
 pub use activation::{Activation, Formula, Gauss1, Gauss2, Gauss3, Integral, Method};
 pub use aedyn_macros::activation;
+/// Re-exported for the registration code `#[activation]` generates.
+#[doc(hidden)]
+pub use inventory;
 
 /// Everything an activation declaration needs.
 pub mod prelude {
@@ -58,6 +63,7 @@ pub mod order;
 pub mod sim;
 
 pub use error::{Error, Result};
+pub mod cli;
 pub mod config;
 pub mod formulas;
 pub mod images;

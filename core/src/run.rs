@@ -2,7 +2,6 @@
 //! ODE from the same initial weights} → trajectories on a shared log-spaced time grid.
 
 use crate::activation::Activation;
-use crate::builtins::builtin;
 use crate::config::Config;
 use crate::data::{Dataset, Spectrum, SpikeShape, SpikedModel};
 use crate::error::{Error, Result, config_err};
@@ -86,11 +85,36 @@ pub fn time_grid(t_max: f64, points: usize, d: usize) -> Vec<f64> {
 }
 
 impl Problem {
-    /// Resolves a validated config (loads data, computes spectra).
+    /// Resolves a validated config (loads data, computes spectra); the activation is the
+    /// registered one named by `activation`, or that key read as an expression.
     pub fn from_config(cfg: &Config) -> Result<Self> {
         cfg.validate()?;
-        let act = builtin(&cfg.activation)
-            .ok_or_else(|| config_err("activation", &cfg.activation, "a built-in activation"))?;
+        let act = crate::registry::resolve(&cfg.activation, cfg.quadrature)?;
+        Self::build(cfg, act)
+    }
+
+    /// Resolves a config with any activation (for programs that do not use the CLI); the
+    /// config's `activation` key is ignored.
+    ///
+    /// ```
+    /// use aedyn::prelude::*;
+    /// use aedyn::config::Config;
+    /// use aedyn::run::{Problem, run};
+    ///
+    /// #[activation]
+    /// fn hard_tanh(x: f64) -> f64 { x.clamp(-1.0, 1.0) }
+    ///
+    /// let cfg = Config::from_toml("t_max = 2.0\n[data]\nd = 200\n[sgd]\nseeds = 1", "doc")?;
+    /// let trajectory = run(&Problem::with_activation(&cfg, &HardTanh)?, false)?;
+    /// assert!(trajectory.eps_ode.last().unwrap() < &trajectory.eps_ode[0]);
+    /// # Ok::<(), aedyn::Error>(())
+    /// ```
+    pub fn with_activation(cfg: &Config, act: &'static dyn Activation) -> Result<Self> {
+        cfg.validate_values()?;
+        Self::build(cfg, act)
+    }
+
+    fn build(cfg: &Config, act: &'static dyn Activation) -> Result<Self> {
         let algorithm = match cfg.algorithm.as_str() {
             "truncated" => Algorithm::Truncated,
             "sanger" => Algorithm::Sanger,

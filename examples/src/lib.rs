@@ -13,16 +13,17 @@ pub fn out_dir(name: &str) -> String {
     dir
 }
 
-/// Parses a config, resolves it, optionally swaps in a custom activation, and runs ODE + SGD.
+/// Parses a config, resolves it (with `act` in place of the config's activation, if given) and
+/// runs ODE + SGD.
 pub fn run_toml(
     toml: &str,
     act: Option<&'static dyn aedyn::Activation>,
 ) -> Result<(Problem, Trajectory), aedyn::Error> {
     let cfg = Config::from_toml(toml, "example")?;
-    let mut pb = Problem::from_config(&cfg)?;
-    if let Some(a) = act {
-        pb.act = a;
-    }
+    let pb = match act {
+        Some(a) => Problem::with_activation(&cfg, a)?,
+        None => Problem::from_config(&cfg)?,
+    };
     let tr = run(&pb, false)?;
     Ok((pb, tr))
 }

@@ -15,8 +15,7 @@ fn gap(extra: &str) -> f64 {
         "test",
     )
     .expect("valid config");
-    let mut pb = Problem::from_config(&cfg).expect("problem");
-    pb.act = &ClampShift;
+    let pb = Problem::with_activation(&cfg, &ClampShift).expect("problem");
     let tr = run(&pb, false).expect("the ODE integrates to t = 60");
     assert_eq!(tr.times.last().copied(), Some(60.0), "reaches t_max");
     let g = tr.max_relative_gap();

@@ -40,7 +40,7 @@ fn parse_options(attr: TokenStream) -> syn::Result<Options> {
 }
 
 /// Gauss–Hermite orders for 1-, 2- and 3-variable integrals.
-const GH_ORDERS: [usize; 3] = [96, 80, 20];
+use aedyn_symbolic::hermite::ORDERS as GH_ORDERS;
 
 /// The result of deriving one integral for emission.
 struct Derived {
@@ -164,52 +164,6 @@ fn body_of(item: &syn::ItemFn) -> syn::Result<(syn::Expr, String)> {
     }
 }
 
-/// The derivation trace in LaTeX: one `aligned` row per step, the term in math mode and the rule
-/// applied as `\\text{…}`; nesting as `\\quad`.
-fn latex_trace(trace: &str) -> String {
-    const MAP: [(&str, &str); 16] = [
-        ("√(2/π)", "\\sqrt{2/\\pi}"),
-        ("1/√(2π)", "\\tfrac{1}{\\sqrt{2\\pi}}"),
-        ("2/√π", "\\tfrac{2}{\\sqrt{\\pi}}"),
-        ("1/√2", "\\tfrac{1}{\\sqrt{2}}"),
-        ("√2", "\\sqrt{2}"),
-        ("2/π", "\\tfrac{2}{\\pi}"),
-        ("1/π", "\\tfrac{1}{\\pi}"),
-        ("π", "\\pi "),
-        ("·", " \\cdot "),
-        ("Θ", "\\Theta"),
-        ("δ", "\\delta"),
-        ("²", "^2"),
-        ("exp(", "\\exp("),
-        ("erf(", "\\operatorname{erf}("),
-        ("x1", "x_1"),
-        ("x2", "x_2"),
-    ];
-    let rows: Vec<String> = trace
-        .lines()
-        .map(|line| {
-            let depth = line.len() - line.trim_start().len();
-            let (term, rule) = line
-                .trim_start()
-                .split_once(" → ")
-                .unwrap_or((line.trim_start(), ""));
-            let mut t = term.replace("x3", "x_3");
-            for (from, to) in MAP {
-                t = t.replace(from, to);
-            }
-            let rule = rule.replace(['{', '}'], "");
-            format!(
-                "{}{t} \\;\\to\\; \\text{{{rule}}}",
-                "\\quad ".repeat(depth / 2)
-            )
-        })
-        .collect();
-    format!(
-        "\\begin{{aligned}}&{}\\end{{aligned}}",
-        rows.join(" \\\\ &")
-    )
-}
-
 /// The span of the call or method named `name` in the body, if found.
 fn offending_span(body: &syn::Expr, name: &str) -> Option<Span> {
     let name = name.to_string();
@@ -304,7 +258,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             printed.general_latex,
             printed.zero_mean_latex,
         );
-        let derivation_latex = latex_trace(&derived.trace);
+        let derivation_latex = aedyn_symbolic::activation::latex_trace(&derived.trace);
         let (def, trace, latex) = (spec.definition, derived.trace, spec.latex);
         formulas.push(quote! {
             ::aedyn::Formula {
@@ -381,6 +335,9 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     Ok(quote! {
         #item
         #generated
+        ::aedyn::inventory::submit! {
+            ::aedyn::registry::Registration(&#struct_ident)
+        }
         impl #struct_ident {
             /// The pretty-printed code this attribute generated (for review and snapshots).
             pub const EXPANSION: &'static str = #pretty;

@@ -279,3 +279,49 @@ pub fn series_text(s: &Series) -> String {
     }
     out
 }
+
+/// The derivation trace in LaTeX: one `aligned` row per step, the term in math mode and the rule
+/// applied as `\\text{…}`; nesting as `\\quad`.
+pub fn latex_trace(trace: &str) -> String {
+    const MAP: [(&str, &str); 16] = [
+        ("√(2/π)", "\\sqrt{2/\\pi}"),
+        ("1/√(2π)", "\\tfrac{1}{\\sqrt{2\\pi}}"),
+        ("2/√π", "\\tfrac{2}{\\sqrt{\\pi}}"),
+        ("1/√2", "\\tfrac{1}{\\sqrt{2}}"),
+        ("√2", "\\sqrt{2}"),
+        ("2/π", "\\tfrac{2}{\\pi}"),
+        ("1/π", "\\tfrac{1}{\\pi}"),
+        ("π", "\\pi "),
+        ("·", " \\cdot "),
+        ("Θ", "\\Theta"),
+        ("δ", "\\delta"),
+        ("²", "^2"),
+        ("exp(", "\\exp("),
+        ("erf(", "\\operatorname{erf}("),
+        ("x1", "x_1"),
+        ("x2", "x_2"),
+    ];
+    let rows: Vec<String> = trace
+        .lines()
+        .map(|line| {
+            let depth = line.len() - line.trim_start().len();
+            let (term, rule) = line
+                .trim_start()
+                .split_once(" → ")
+                .unwrap_or((line.trim_start(), ""));
+            let mut t = term.replace("x3", "x_3");
+            for (from, to) in MAP {
+                t = t.replace(from, to);
+            }
+            let rule = rule.replace(['{', '}'], "");
+            format!(
+                "{}{t} \\;\\to\\; \\text{{{rule}}}",
+                "\\quad ".repeat(depth / 2)
+            )
+        })
+        .collect();
+    format!(
+        "\\begin{{aligned}}&{}\\end{{aligned}}",
+        rows.join(" \\\\ &")
+    )
+}

@@ -486,3 +486,114 @@ mod tests {
         assert!((v - want).abs() < 1e-15);
     }
 }
+
+/// One instruction of a [`Program`]: a node with its children as slots of earlier instructions.
+#[derive(Clone, Debug)]
+enum Op {
+    Const(f64),
+    Mean(usize),
+    Cov(usize, usize),
+    Add(Vec<usize>),
+    Mul(Vec<usize>),
+    Pow(usize, i32),
+    Exp(usize),
+    Erf(usize),
+    Asin(usize),
+    Phi(usize),
+    FloorVar(usize),
+    Corr(usize, usize, usize),
+    Orthant1(usize, usize),
+    Orthant2([usize; 5]),
+}
+
+/// A closed form compiled to straight-line instructions for fast repeated evaluation at run time
+/// (the evaluator of activations written as expressions). Same operations, same order as
+/// [`eval`] and the emitted Rust code.
+#[derive(Clone, Debug)]
+pub struct Program {
+    ops: Vec<Op>,
+}
+
+impl Program {
+    /// Compiles the nodes `root` depends on.
+    pub fn new(g: &Graph, root: Id) -> Program {
+        let order = g.reachable(&[root]);
+        let slot: HashMap<Id, usize> = order.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+        let s = |c: &Id| slot[c];
+        let ops = order
+            .iter()
+            .map(|&id| match g.node(id) {
+                Node::Const(b) => Op::Const(f64::from_bits(*b)),
+                Node::Mean(i) => Op::Mean(*i as usize),
+                Node::Cov(i, j) => Op::Cov(*i as usize, *j as usize),
+                Node::Add(v) => Op::Add(v.iter().map(s).collect()),
+                Node::Mul(v) => Op::Mul(v.iter().map(s).collect()),
+                Node::Pow(b, h) => Op::Pow(s(b), *h),
+                Node::Exp(x) => Op::Exp(s(x)),
+                Node::Erf(x) => Op::Erf(s(x)),
+                Node::Asin(x) => Op::Asin(s(x)),
+                Node::Phi(x) => Op::Phi(s(x)),
+                Node::FloorVar(x) => Op::FloorVar(s(x)),
+                Node::Corr(a, b, c) => Op::Corr(s(a), s(b), s(c)),
+                Node::Orthant1(a, b) => Op::Orthant1(s(a), s(b)),
+                Node::Orthant2(v) => {
+                    Op::Orthant2([s(&v[0]), s(&v[1]), s(&v[2]), s(&v[3]), s(&v[4])])
+                }
+            })
+            .collect();
+        Program { ops }
+    }
+
+    /// Number of instructions (the scratch length [`Program::eval_with`] needs).
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// The value at `(mean, cov)` (3×3 embedding; entries beyond the arity unused), using
+    /// `scratch` (resized as needed, so repeated calls do not allocate).
+    pub fn eval_with(&self, mean: &[f64; 3], cov: &[[f64; 3]; 3], scratch: &mut Vec<f64>) -> f64 {
+        scratch.clear();
+        for op in &self.ops {
+            let v = |i: &usize| scratch[*i];
+            let x = match op {
+                Op::Const(c) => *c,
+                Op::Mean(i) => mean[*i],
+                Op::Cov(i, j) => cov[*i][*j],
+                Op::Add(t) => {
+                    let mut it = t.iter();
+                    let first = it.next().map(v).unwrap_or(0.0);
+                    it.fold(first, |acc, c| acc + v(c))
+                }
+                Op::Mul(t) => {
+                    let mut it = t.iter();
+                    let first = it.next().map(v).unwrap_or(1.0);
+                    it.fold(first, |acc, c| acc * v(c))
+                }
+                Op::Pow(b, h) => {
+                    let b = v(b);
+                    match *h {
+                        1 => b.sqrt(),
+                        -1 => 1.0 / b.sqrt(),
+                        -2 => 1.0 / b,
+                        h if h % 2 == 0 => b.powi(h / 2),
+                        h => b.sqrt().powi(h),
+                    }
+                }
+                Op::Exp(x) => v(x).exp(),
+                Op::Erf(x) => k::erf(v(x)),
+                Op::Asin(x) => k::asin(v(x)),
+                Op::Phi(x) => k::phi(v(x)),
+                Op::FloorVar(x) => k::floor_var(v(x)),
+                Op::Corr(a, b, c) => k::corr(v(a), v(b), v(c)),
+                Op::Orthant1(a, b) => k::orthant1(v(a), v(b)),
+                Op::Orthant2(t) => k::orthant2(v(&t[0]), v(&t[1]), v(&t[2]), v(&t[3]), v(&t[4])),
+            };
+            scratch.push(x);
+        }
+        scratch.last().copied().unwrap_or(0.0)
+    }
+}

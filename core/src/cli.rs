@@ -1,0 +1,158 @@
+//! The whole command line as a library function (docs/architecture.md §6): the stock `aedyn`
+//! binary is `fn main() -> ExitCode { aedyn::cli::main() }`, and so can a user's crate be, with
+//! its own `#[activation]`s available by name next to the built-ins.
+
+use crate::config::Config;
+use crate::formulas::RenderOptions;
+use crate::registry;
+use crate::run::{Problem, run};
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "aedyn",
+    version,
+    about = "Exact ODEs of online SGD in shallow autoencoders, side by side with SGD"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Integrate the ODEs and run SGD from the same initial weights; write trajectory.csv/.svg.
+    Run {
+        /// TOML config; omit for the built-in defaults (the paper's set-up with D = 1000)
+        config: Option<String>,
+        /// output directory
+        #[arg(long, default_value = "out")]
+        out: String,
+        /// no progress bars and no summary table
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Print the final closed forms of an activation's integrals (general and zero means) and its
+    /// specialised ODE right-hand side.
+    Integrals {
+        /// a registered activation (see `aedyn list`) or an expression in x, e.g. 'x * erf(x)'
+        name: String,
+        /// add each integral's derivation trace
+        #[arg(long)]
+        trace: bool,
+        /// print LaTeX instead of text
+        #[arg(long)]
+        latex: bool,
+        /// allow Gauss–Hermite quadrature for an expression's integrals without a closed form
+        #[arg(long)]
+        quadrature: bool,
+    },
+    /// List the registered activations with the status of their integrals.
+    List,
+}
+
+/// Parses the process arguments and runs the command; errors are printed as `error: …` and give
+/// exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match execute(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(cmd: Command) -> Result<(), crate::Error> {
+    match cmd {
+        Command::List => {
+            print!("{}", list());
+            Ok(())
+        }
+        Command::Integrals {
+            name,
+            trace,
+            latex,
+            quadrature,
+        } => {
+            let act = registry::resolve(&name, quadrature)?;
+            print!(
+                "{}",
+                crate::formulas::render(act, RenderOptions { trace, latex })
+            );
+            Ok(())
+        }
+        Command::Run { config, out, quiet } => {
+            let cfg = match &config {
+                Some(p) => Config::load(p)?,
+                None => Config::default(),
+            };
+            let start = std::time::Instant::now();
+            let problem = Problem::from_config(&cfg)?;
+            let tr = run(&problem, !quiet)?;
+            std::fs::create_dir_all(&out).map_err(|source| crate::Error::Io {
+                path: out.clone(),
+                source,
+            })?;
+            let csv = format!("{out}/trajectory.csv");
+            write_atomically(&csv, &tr.csv())?;
+            if !tr.mode_rho.is_empty() {
+                write_atomically(&format!("{out}/modes.csv"), &tr.modes_csv())?;
+            }
+            let svg = format!("{out}/trajectory.svg");
+            let title = format!(
+                "{} AE, K = {}, D = {}, {} ({} SGD seeds)",
+                problem.act.name(),
+                cfg.k,
+                tr.d,
+                cfg.algorithm,
+                cfg.sgd.seeds
+            );
+            crate::plot::write_svg(&tr, &svg, &title)?;
+            if !quiet {
+                print!("{}", tr.summary());
+            }
+            println!(
+                "wrote {csv} and {svg} in {:.1} s",
+                start.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Writes `path` through a temporary file in the same directory and a rename, so that a failed
+/// run never leaves a half-written file.
+fn write_atomically(path: &str, text: &str) -> Result<(), crate::Error> {
+    let tmp = format!("{path}.tmp");
+    let io = |p: &str| {
+        let p = p.to_string();
+        move |source| crate::Error::Io { path: p, source }
+    };
+    std::fs::write(&tmp, text).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// The registered activations, one line each: name, expression, and how many of the integrals
+/// are closed form / quadrature / undefined.
+pub fn list() -> String {
+    use crate::activation::Method;
+    let mut s = String::from(
+        "registered activations (name: g(x); integrals closed form / quadrature / undefined):\n",
+    );
+    for a in registry::registered() {
+        let count = |m: Method| a.formulas().iter().filter(|f| f.method == m).count();
+        s.push_str(&format!(
+            "  {:<14} g(x) = {:<40} {:>2} / {:>2} / {:>2}\n",
+            a.name(),
+            a.expression(),
+            count(Method::ClosedForm),
+            count(Method::Quadrature),
+            count(Method::Undefined)
+        ));
+    }
+    s.push_str("any other name is read as an expression in x, e.g. aedyn integrals 'x * erf(x)'\n");
+    s
+}

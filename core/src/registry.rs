@@ -1,0 +1,75 @@
+//! Every activation linked into a binary, by run-time name, and activations written as
+//! expressions (docs/architecture.md §4, §8).
+//!
+//! `#[activation]` registers the activation it declares (through `inventory`), so a user's crate
+//! whose `main` is `aedyn::cli::main()` runs its own activations by name exactly as the built-ins.
+//! A name that is not registered is read as an expression in `x` in the attribute's syntax and
+//! derived at run time by the same library (`aedyn-symbolic`).
+
+use crate::activation::Activation;
+use crate::error::{Error, Result, config_err};
+use crate::expression::ExprActivation;
+
+/// One registered activation (submitted by the code `#[activation]` generates).
+pub struct Registration(pub &'static dyn Activation);
+
+inventory::collect!(Registration);
+
+/// All registered activations, sorted by name.
+pub fn registered() -> Vec<&'static dyn Activation> {
+    let mut v: Vec<&'static dyn Activation> = inventory::iter::<Registration>
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    v.sort_by_key(|a| a.name());
+    v
+}
+
+/// The registered activation called `name`; an error if two linked activations share it.
+pub fn lookup(name: &str) -> Result<Option<&'static dyn Activation>> {
+    let found: Vec<&'static dyn Activation> = registered()
+        .into_iter()
+        .filter(|a| a.name() == name)
+        .collect();
+    match found.as_slice() {
+        [] => Ok(None),
+        [a] => Ok(Some(*a)),
+        many => Err(config_err(
+            "activation",
+            name,
+            &format!(
+                "{} linked activations share this name ({}); give one another with \
+                 #[activation(name = \"...\")]",
+                many.len(),
+                many.iter()
+                    .map(|a| a.expression())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+/// A registered activation by name, or else `spec` read as an expression in `x` and derived at
+/// run time (`quadrature` allows the numerical fallback, as `#[activation(quadrature)]`).
+pub fn resolve(spec: &str, quadrature: bool) -> Result<&'static dyn Activation> {
+    if let Some(a) = lookup(spec)? {
+        return Ok(a);
+    }
+    match ExprActivation::derive(spec, quadrature) {
+        Ok(a) => Ok(a),
+        Err(Error::Expression { message, .. }) => Err(config_err(
+            "activation",
+            format!("\"{spec}\""),
+            &format!(
+                "neither a registered activation ({}) nor a supported expression: {message}",
+                registered()
+                    .iter()
+                    .map(|a| a.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+        Err(e) => Err(e),
+    }
+}
