@@ -67,7 +67,7 @@ pub fn parse_expression(src: &str) -> Result<Expr, String> {
         syn::parse_str(src).map_err(|e| format!("`{src}` is not an expression: {e}"))?;
     expr::parse(&e, "x")
         .map(expr::simplify)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string().replace("#[activation]: ", ""))
 }
 
 /// Whether g is smooth (no kinks or jumps anywhere in its tree).
@@ -218,7 +218,42 @@ fn culprit(why: &str) -> Option<String> {
     Some(why.strip_prefix('`')?.split('(').next()?.to_string())
 }
 
+/// The kernels of one ODE right-hand side evaluation, one unit: `E[g'], E[g''], E[g'''], E[g'²],
+/// E[g²], E[g'g], E[g''g]` at λ ~ N(μ1, C11).
+pub const UNIT_KERNELS: [&str; 7] = ["Dg", "D2g", "D3g", "DgDg1", "GG1", "DgG1", "D2gG1"];
+/// The kernels of one pair of units (k, m) at (λ^k, λ^m) ~ N(μ, C): `I2, E[g'(λ^k)g'(λ^m)],
+/// E[g'(λ^k)g(λ^m)], E[g'(λ^m)g(λ^k)], E[g''(λ^k)g(λ^m)], E[g''(λ^m)g(λ^k)]` ("…21" = variables
+/// exchanged).
+pub const PAIR_KERNELS: [&str; 6] = ["I2", "DgDg", "DgG", "DgG21", "D2gG", "D2gG21"];
+
 impl ActivationDerivation {
+    /// The roots of the fused ODE kernels ([`UNIT_KERNELS`], [`PAIR_KERNELS`]) in the graph, when
+    /// all of them are closed forms (the pair roots with exchanged variables are added to the graph).
+    pub fn ode_kernel_roots(&mut self) -> Option<(Vec<Id>, Vec<Id>)> {
+        let root = |d: &Self, v: &str| -> Option<Id> {
+            let i = CATALOGUE.iter().position(|s| s.variant == v)?;
+            match d.integrals[i].outcome {
+                Outcome::Closed(r) => Some(r),
+                _ => None,
+            }
+        };
+        let unit = UNIT_KERNELS
+            .iter()
+            .map(|v| root(self, v))
+            .collect::<Option<Vec<_>>>()?;
+        let mut pair = Vec::new();
+        for v in PAIR_KERNELS {
+            match v.strip_suffix("21") {
+                Some(base) => {
+                    let r = root(self, base)?;
+                    pair.push(self.graph.swap12(r));
+                }
+                None => pair.push(root(self, v)?),
+            }
+        }
+        Some((unit, pair))
+    }
+
     /// The value of integral `i` at `(mean, cov)` by the evaluator (closed forms only).
     pub fn eval(&self, i: usize, mean: &[f64], cov: &[Vec<f64>]) -> Option<f64> {
         match self.integrals[i].outcome {

@@ -431,6 +431,21 @@ impl Graph {
     /// (e.g. means set to zero) and, if `display`, the variance floor dropped (so that
     /// `C·max(C, ε)^(−1/2)` prints as `√C`). Returns the new root in this graph.
     pub fn rebuild(&mut self, root: Id, leaf: &dyn Fn(&Node) -> Option<f64>, display: bool) -> Id {
+        self.rebuild_leaves(
+            root,
+            &|g: &mut Graph, n: &Node| leaf(n).map(|v| g.konst(v)),
+            display,
+        )
+    }
+
+    /// [`Graph::rebuild`] with leaves mapped to any node (e.g. the variables of an integral
+    /// exchanged: `μ1 ↔ μ2`, `C11 ↔ C22`).
+    pub fn rebuild_leaves(
+        &mut self,
+        root: Id,
+        leaf: &dyn Fn(&mut Graph, &Node) -> Option<Id>,
+        display: bool,
+    ) -> Id {
         let order = self.reachable(&[root]);
         let mut map: HashMap<Id, Id> = HashMap::new();
         for id in order {
@@ -438,10 +453,7 @@ impl Graph {
             let m = |x: &Id| map[x];
             let new = match &n {
                 Node::Const(_) => id,
-                Node::Mean(_) | Node::Cov(..) => match leaf(&n) {
-                    Some(v) => self.konst(v),
-                    None => id,
-                },
+                Node::Mean(_) | Node::Cov(..) => leaf(self, &n).unwrap_or(id),
                 Node::Add(v) => {
                     let v = v.iter().map(m).collect();
                     self.add(v)
@@ -466,6 +478,22 @@ impl Graph {
             map.insert(id, new);
         }
         map[&root]
+    }
+
+    /// `root` with integration variables 1 and 2 exchanged.
+    pub fn swap12(&mut self, root: Id) -> Id {
+        self.rebuild_leaves(
+            root,
+            &|g: &mut Graph, n: &Node| match n {
+                Node::Mean(i) if *i < 2 => Some(g.mean(1 - *i as usize)),
+                Node::Cov(0, 0) => Some(g.cov(1, 1)),
+                Node::Cov(1, 1) => Some(g.cov(0, 0)),
+                Node::Cov(0, 2) => Some(g.cov(1, 2)),
+                Node::Cov(1, 2) => Some(g.cov(0, 2)),
+                _ => None,
+            },
+            false,
+        )
     }
 
     /// The form printed for general means (variance floor dropped).

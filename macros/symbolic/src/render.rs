@@ -24,10 +24,29 @@ pub fn float_tokens(v: f64) -> TokenStream {
     }
 }
 
+/// Straight-line Rust code evaluating several roots at once (shared subexpressions computed once),
+/// as an array `[f64; roots.len()]`.
+pub fn rust_many(g: &Graph, roots: &[Id], kernels: &TokenStream) -> TokenStream {
+    let body = rust_block(g, roots, kernels);
+    let (stmts, names) = body;
+    quote!({ #(#stmts)* [#(#names),*] })
+}
+
 /// Straight-line Rust code evaluating `root` for a Gaussian bound to `n` (`n.mean[i]`,
 /// `n.cov[i][j]`), calling the kernels at the path `kernels` (e.g. `::aedyn::kernels`).
 pub fn rust(g: &Graph, root: Id, kernels: &TokenStream) -> TokenStream {
-    let order = g.reachable(&[root]);
+    let (stmts, names) = rust_block(g, &[root], kernels);
+    let r = &names[0];
+    quote!({ #(#stmts)* #r })
+}
+
+/// The `let` statements of the nodes the roots depend on, and the roots' names.
+fn rust_block(
+    g: &Graph,
+    roots: &[Id],
+    kernels: &TokenStream,
+) -> (Vec<TokenStream>, Vec<TokenStream>) {
+    let order = g.reachable(roots);
     let name = |id: Id| -> TokenStream {
         match g.node(id) {
             Node::Const(b) => float_tokens(f64::from_bits(*b)),
@@ -106,8 +125,7 @@ pub fn rust(g: &Graph, root: Id, kernels: &TokenStream) -> TokenStream {
         let v = format_ident!("v{}", id);
         stmts.push(quote!(let #v: f64 = #e;));
     }
-    let r = name(root);
-    quote!({ #(#stmts)* #r })
+    (stmts, roots.iter().map(|&r| name(r)).collect())
 }
 
 /// `t1 op t2 op …`

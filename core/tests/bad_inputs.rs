@@ -1,0 +1,199 @@
+//! Every bad input of the README's table through the real binary: exit code 1, an `error:` line
+//! naming the key or file, no panic, and no trajectory.csv left behind.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn scratch() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("aedyn-bad-inputs-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("tmp dir");
+    d
+}
+
+/// Runs `aedyn run CONFIG --out OUT --quiet` and checks the failure.
+fn fails(name: &str, config: &str, expect: &[&str]) {
+    let dir = scratch().join(name);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cfg = dir.join("config.toml");
+    std::fs::write(&cfg, config).expect("write");
+    let out = dir.join("out");
+    check(
+        name,
+        &[
+            "run",
+            cfg.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--quiet",
+        ],
+        expect,
+        &out,
+    );
+}
+
+fn check(name: &str, args: &[&str], expect: &[&str], out: &Path) {
+    let o = Command::new(env!("CARGO_BIN_EXE_aedyn"))
+        .args(args)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{name}: exit code; stderr: {err}");
+    assert!(!err.contains("panicked"), "{name}: panicked: {err}");
+    assert!(err.starts_with("error: "), "{name}: {err}");
+    for e in expect {
+        assert!(err.contains(e), "{name}: `{e}` not in: {err}");
+    }
+    assert!(
+        !out.join("trajectory.csv").exists(),
+        "{name}: left a trajectory.csv"
+    );
+}
+
+#[test]
+fn bad_config_values_name_the_key() {
+    let small = "[data]\nd = 50\n[sgd]\nseeds = 1\n";
+    for (name, cfg, expect) in [
+        (
+            "negative_spike",
+            "[data]\nspikes = [-0.7, 0.25]",
+            vec!["data.spikes", "-0.7"],
+        ),
+        (
+            "nan_spike",
+            "[data]\nspikes = [nan, 0.25]",
+            vec!["data.spikes", "NaN"],
+        ),
+        ("negative_bulk", "[data]\nbulk = -1.0", vec!["data.bulk"]),
+        ("nan_bulk", "[data]\nbulk = nan", vec!["data.bulk"]),
+        (
+            "negative_custom",
+            "[data]\nkind = \"custom\"\nd = 3\neigenvalues = [1.0, -2.0, 0.5]",
+            vec!["data.eigenvalues", "-2"],
+        ),
+        (
+            "custom_wrong_length",
+            "[data]\nkind = \"custom\"\nd = 4\neigenvalues = [1.0, 2.0]",
+            vec!["data.eigenvalues", "exactly data.d = 4"],
+        ),
+        ("t_max_zero", "t_max = 0.0", vec!["t_max"]),
+        ("t_max_negative", "t_max = -5.0", vec!["t_max"]),
+        ("init_std_negative", "init_std = -0.1", vec!["init_std"]),
+        ("lr_infinite", "lr = inf", vec!["lr", "inf"]),
+        (
+            "k_above_d",
+            "k = 8\n[data]\nd = 5",
+            vec!["`k`", "data.d = 5"],
+        ),
+        ("wrong_type", "k = \"two\"", vec!["config.toml", "k"]),
+        (
+            "unknown_key",
+            "learning_rate = 0.1",
+            vec!["unknown field", "learning_rate"],
+        ),
+        (
+            "bad_algorithm",
+            "algorithm = \"adam\"",
+            vec!["algorithm", "adam"],
+        ),
+        (
+            "unsupported_expression",
+            "activation = \"x.sin()\"",
+            vec!["activation", "unsupported method `.sin`"],
+        ),
+        (
+            "malformed_expression",
+            "activation = \"x + * 2\"",
+            vec!["activation", "unsupported unary operator"],
+        ),
+        (
+            "unparsable_expression",
+            "activation = \"x +\"",
+            vec!["activation", "not an expression"],
+        ),
+        (
+            "no_closed_form",
+            "activation = \"x.tanh() * relu(x)\"",
+            vec!["activation", "quadrature"],
+        ),
+    ] {
+        fails(
+            name,
+            &format!("{cfg}\n{}", if cfg.contains("[data]") { "" } else { small }),
+            &expect,
+        );
+    }
+}
+
+#[test]
+fn bad_data_files_name_the_file() {
+    let dir = scratch().join("data");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let as_dir = dir.to_str().expect("utf-8").to_string();
+    fails(
+        "data_path_is_a_directory",
+        &format!("[data]\nkind = \"mnist\"\npath = \"{as_dir}\""),
+        &[&as_dir],
+    );
+    let idx = dir.join("bad.idx");
+    std::fs::write(&idx, [0u8, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28]).expect("write");
+    let idx_s = idx.to_str().expect("utf-8").to_string();
+    fails(
+        "truncated_idx",
+        &format!("[data]\nkind = \"mnist\"\npath = \"{idx_s}\""),
+        &[&idx_s, "byte"],
+    );
+    let cifar = dir.join("bad.bin");
+    std::fs::write(&cifar, vec![3u8; 3073 + 100]).expect("write");
+    let cifar_s = cifar.to_str().expect("utf-8").to_string();
+    fails(
+        "cifar_wrong_length",
+        &format!("[data]\nkind = \"cifar10\"\npath = \"{cifar_s}\""),
+        &[&cifar_s, "byte"],
+    );
+    let missing = dir.join("missing.bin");
+    let missing_s = missing.to_str().expect("utf-8").to_string();
+    fails(
+        "missing_file",
+        &format!("[data]\nkind = \"cifar10\"\npath = \"{missing_s}\""),
+        &[&missing_s],
+    );
+}
+
+#[test]
+fn an_output_directory_that_cannot_be_created_is_named() {
+    let dir = scratch().join("outdir");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("a_file");
+    std::fs::write(&file, "x").expect("write");
+    let cfg = dir.join("ok.toml");
+    std::fs::write(&cfg, "t_max = 1.0\n[data]\nd = 50\n[sgd]\nseeds = 1\n").expect("write");
+    let out = file.join("sub");
+    check(
+        "out_under_a_file",
+        &[
+            "run",
+            cfg.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        &[out.to_str().expect("utf-8")],
+        &out,
+    );
+}
+
+#[test]
+fn missing_config_and_unknown_activation_in_integrals() {
+    let out = scratch().join("none");
+    check(
+        "missing_config",
+        &["run", "/nonexistent/aedyn.toml"],
+        &["/nonexistent/aedyn.toml"],
+        &out,
+    );
+    check(
+        "integrals_bad_expression",
+        &["integrals", "x.cos()"],
+        &["unsupported method `.cos`"],
+        &out,
+    );
+}
