@@ -19,6 +19,7 @@ const BENCH_TOL: IntegratorOptions = IntegratorOptions {
     rtol: 1e-8,
     atol: 1e-11,
     max_steps: 5_000_000,
+    stats: false,
 };
 
 fn spectrum(d: usize) -> Vec<f64> {

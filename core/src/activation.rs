@@ -213,6 +213,47 @@ pub struct Formula {
     pub zero_mean_latex: &'static str,
 }
 
+/// [`Activation::unit_kernels`] from the single integrals.
+pub fn default_unit_kernels<A: Activation + ?Sized>(
+    act: &A,
+    mean: f64,
+    var: f64,
+    bias: bool,
+) -> [f64; 7] {
+    let n = Gauss1::new(mean, var).embed();
+    let i = |w: Integral| act.integral(w, &n);
+    [
+        i(Integral::Dg),
+        if bias { i(Integral::D2g) } else { 0.0 },
+        i(Integral::D3g),
+        i(Integral::DgDg1),
+        i(Integral::GG1),
+        if bias { i(Integral::DgG1) } else { 0.0 },
+        i(Integral::D2gG1),
+    ]
+}
+
+/// [`Activation::pair_kernels`] from the single integrals.
+pub fn default_pair_kernels<A: Activation + ?Sized>(act: &A, n: &Gauss3, bias: bool) -> [f64; 6] {
+    let mut swapped = *n;
+    swapped.mean.swap(0, 1);
+    swapped.cov[0][0] = n.cov[1][1];
+    swapped.cov[1][1] = n.cov[0][0];
+    let i = |w: Integral, g: &Gauss3| act.integral(w, g);
+    [
+        i(Integral::I2, n),
+        i(Integral::DgDg, n),
+        if bias { i(Integral::DgG, n) } else { 0.0 },
+        if bias {
+            i(Integral::DgG, &swapped)
+        } else {
+            0.0
+        },
+        i(Integral::D2gG, n),
+        i(Integral::D2gG, &swapped),
+    ]
+}
+
 /// An activation function with its Gaussian integrals. Dyn-compatible.
 pub trait Activation: Send + Sync {
     fn name(&self) -> &'static str;
@@ -234,6 +275,37 @@ pub trait Activation: Send + Sync {
     fn formulas(&self) -> &'static [Formula];
     /// The body of g and its derivatives as text: `[g, g', g'', g''']`.
     fn derivatives_text(&self) -> [&'static str; 4];
+
+    /// The one-unit kernels of one ODE right-hand side evaluation at λ ~ N(mean, var):
+    /// `[E g', E g'', E g''', E g'², E g², E g'g, E g''g]` (`E g''` and `E g'g` only needed with a
+    /// trained bias: zero here when `bias` is false). `#[activation]` generates a fused version
+    /// (shared subexpressions, a zero-mean specialisation); this default calls [`Activation::integral`].
+    fn unit_kernels(&self, mean: f64, var: f64, bias: bool) -> [f64; 7] {
+        default_unit_kernels(self, mean, var, bias)
+    }
+
+    /// The kernels of a pair of units (k, m) at `(λ^k, λ^m) ~ n` (first two variables):
+    /// `[I2, E g'(λ^k)g'(λ^m), E g'(λ^k)g(λ^m), E g'(λ^m)g(λ^k), E g''(λ^k)g(λ^m), E g''(λ^m)g(λ^k)]`
+    /// (the `E g'g` pair only with a trained bias: zero here when `bias` is false).
+    fn pair_kernels(&self, n: &Gauss3, bias: bool) -> [f64; 6] {
+        let mut swapped = *n;
+        swapped.mean.swap(0, 1);
+        swapped.cov[0][0] = n.cov[1][1];
+        swapped.cov[1][1] = n.cov[0][0];
+        let i = |w: Integral, g: &Gauss3| self.integral(w, g);
+        [
+            i(Integral::I2, n),
+            i(Integral::DgDg, n),
+            if bias { i(Integral::DgG, n) } else { 0.0 },
+            if bias {
+                i(Integral::DgG, &swapped)
+            } else {
+                0.0
+            },
+            i(Integral::D2gG, n),
+            i(Integral::D2gG, &swapped),
+        ]
+    }
 
     /// `E[g(x1) g(x2)]`
     fn i2(&self, n: &Gauss2) -> f64 {

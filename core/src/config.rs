@@ -101,6 +101,9 @@ pub struct OdeConfig {
     pub rtol: f64,
     /// Absolute tolerance of the integrator. Default 1e-12.
     pub atol: f64,
+    /// Print the integrator's statistics per output segment (RHS evaluations, accepted and
+    /// rejected steps) on stderr. Default false.
+    pub stats: bool,
 }
 
 impl Default for Config {
@@ -166,6 +169,7 @@ impl Default for OdeConfig {
             initial: "weights".into(),
             rtol: 1e-9,
             atol: 1e-12,
+            stats: false,
         }
     }
 }

@@ -3,7 +3,9 @@
 //! (`aedyn-symbolic`), evaluated by compiled straight-line programs of the same closed forms
 //! (equal to the attribute's generated code to 1e-14; tested over every declared activation).
 
-use crate::activation::{Activation, Formula, Gauss3, Integral, Method};
+use crate::activation::{
+    Activation, Formula, Gauss3, Integral, Method, default_pair_kernels, default_unit_kernels,
+};
 use crate::error::{Error, Result};
 use aedyn_symbolic::activation::{
     ActivationDerivation, Outcome, derive_activation, latex_trace, parse_expression,
@@ -27,6 +29,16 @@ pub struct ExprActivation {
     texts: [&'static str; 4],
     /// Gauss–Hermite rules for the 1-, 2- and 3-variable fallbacks
     rules: Vec<(Vec<f64>, Vec<f64>)>,
+    /// fused ODE kernels (general means, zero means), as the attribute generates them
+    fused: Option<Fused>,
+}
+
+/// Compiled fused kernels: unit and pair, general and zero-mean.
+struct Fused {
+    unit: Program,
+    pair: Program,
+    unit_zero: Program,
+    pair_zero: Program,
 }
 
 thread_local! {
@@ -64,7 +76,13 @@ impl ExprActivation {
         Ok(act)
     }
 
-    fn from_derivation(src: &str, d: ActivationDerivation) -> Self {
+    fn from_derivation(src: &str, mut d: ActivationDerivation) -> Self {
+        let fused = d.ode_kernels().map(|k| Fused {
+            unit: Program::many(&d.graph, &k.unit),
+            pair: Program::many(&d.graph, &k.pair),
+            unit_zero: Program::many(&d.graph, &k.unit_zero),
+            pair_zero: Program::many(&d.graph, &k.pair_zero),
+        });
         let mut programs = Vec::new();
         let mut outcomes = Vec::new();
         let mut formulas = Vec::new();
@@ -112,6 +130,7 @@ impl ExprActivation {
             formulas: Box::leak(formulas.into_boxed_slice()),
             texts,
             rules,
+            fused,
         }
     }
 
@@ -180,6 +199,30 @@ impl Activation for ExprActivation {
     }
     fn formulas(&self) -> &'static [Formula] {
         self.formulas
+    }
+    fn unit_kernels(&self, mean: f64, var: f64, bias: bool) -> [f64; 7] {
+        let Some(f) = &self.fused else {
+            return default_unit_kernels(self, mean, var, bias);
+        };
+        let m = [mean, 0.0, 0.0];
+        let c = [[var, 0.0, 0.0], [0.0; 3], [0.0; 3]];
+        let p = if mean == 0.0 { &f.unit_zero } else { &f.unit };
+        let mut out = [0.0; 7];
+        SCRATCH.with(|s| p.eval_many(&m, &c, &mut s.borrow_mut(), &mut out));
+        out
+    }
+    fn pair_kernels(&self, n: &Gauss3, bias: bool) -> [f64; 6] {
+        let Some(f) = &self.fused else {
+            return default_pair_kernels(self, n, bias);
+        };
+        let p = if n.mean[0] == 0.0 && n.mean[1] == 0.0 {
+            &f.pair_zero
+        } else {
+            &f.pair
+        };
+        let mut out = [0.0; 6];
+        SCRATCH.with(|s| p.eval_many(&n.mean, &n.cov, &mut s.borrow_mut(), &mut out));
+        out
     }
     fn derivatives_text(&self) -> [&'static str; 4] {
         self.texts

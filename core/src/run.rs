@@ -230,6 +230,7 @@ impl Problem {
                 },
                 rtol: cfg.ode.rtol,
                 atol: cfg.ode.atol,
+                stats: cfg.ode.stats,
                 ..Default::default()
             },
         })

@@ -45,10 +45,31 @@ fn mnist() {
     );
 }
 
+/// Every vendored file against the SHA-256 listed in its folder's `SHA256SUMS`.
 #[test]
-fn vendored_files_match_their_checksums_in_size() {
+fn vendored_files_match_their_sha256_checksums() {
+    use sha2::{Digest, Sha256};
+    let mut checked = 0;
+    for dir in ["cifar10", "mnist"] {
+        let sums = std::fs::read_to_string(data(&format!("{dir}/SHA256SUMS"))).expect("sums");
+        for line in sums.lines().filter(|l| !l.trim().is_empty()) {
+            let (want, name) = line.split_once("  ").expect("`HASH  NAME` lines");
+            let bytes = std::fs::read(data(&format!("{dir}/{name}"))).expect("vendored");
+            let got: String = Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(got, want, "{dir}/{name}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 6);
     let meta = std::fs::metadata(data("cifar10/test_subset.bin")).expect("vendored");
-    assert_eq!(meta.len(), 1000 * 3073);
+    assert_eq!(
+        meta.len(),
+        1000 * 3073,
+        "1000 CIFAR-10 records of 3073 bytes"
+    );
 }
 
 #[test]

@@ -203,7 +203,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     let (body, arg) = body_of(&item)?;
     let g = expr::simplify(expr::parse(&body, &arg)?);
     let fn_ident = &item.sig.ident;
-    let derivation = derive_activation(g, opts.quadrature).map_err(|r| {
+    let mut derivation = derive_activation(g, opts.quadrature).map_err(|r| {
         let span = r
             .culprit
             .as_deref()
@@ -275,6 +275,34 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             }
         });
     }
+    // fused kernels of one ODE right-hand side evaluation (shared subexpressions, and a zero-mean
+    // specialisation taken when the biases vanish)
+    let fused = match derivation.ode_kernels() {
+        Some(k) => {
+            let gr = &derivation.graph;
+            let (unit, unit0) = (
+                render::rust_many(gr, &k.unit, &kernels),
+                render::rust_many(gr, &k.unit_zero, &kernels),
+            );
+            let (pair, pair0) = (
+                render::rust_many(gr, &k.pair, &kernels),
+                render::rust_many(gr, &k.pair_zero, &kernels),
+            );
+            quote! {
+                fn unit_kernels(&self, mean: f64, var: f64, _bias: bool) -> [f64; 7] {
+                    let n = &::aedyn::Gauss3 {
+                        mean: [mean, 0.0, 0.0],
+                        cov: [[var, 0.0, 0.0], [0.0; 3], [0.0; 3]],
+                    };
+                    if mean == 0.0 { #unit0 } else { #unit }
+                }
+                fn pair_kernels(&self, n: &::aedyn::Gauss3, _bias: bool) -> [f64; 6] {
+                    if n.mean[0] == 0.0 && n.mean[1] == 0.0 { #pair0 } else { #pair }
+                }
+            }
+        }
+        None => quote!(),
+    };
     let code: Vec<TokenStream> = derivation.pointwise.iter().map(expr::to_tokens).collect();
     let (dg, d2g, d3g) = (&code[1], &code[2], &code[3]);
     let texts: Vec<String> = derivation.derivatives_text().to_vec();
@@ -328,6 +356,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
                 F
             }
             fn derivatives_text(&self) -> [&'static str; 4] { [#(#texts),*] }
+            #fused
         }
     };
     let pretty = pretty(&generated);
@@ -394,28 +423,6 @@ mod tests {
     #[test]
     fn unknown_option_is_rejected() {
         assert!(expand_src("fast", "fn t(x: f64) -> f64 { x }").is_err());
-    }
-
-    /// Prints the derivation time per activation (reported in the notes; not asserted: timing
-    /// claims live in benchmarks). Run: `cargo test -p aedyn-macros --release derivation_time -- --nocapture`.
-    #[test]
-    fn derivation_time() {
-        for (name, body) in [
-            ("erf", "erf(x / SQRT_2)"),
-            ("relu", "relu(x)"),
-            ("gelu", "0.5 * x * (1.0 + erf(x / SQRT_2))"),
-            ("poly_relu", "x.powi(2) * heaviside(x) - 0.25 * x"),
-            ("gauss_erf", "exp(-0.3 * x * x) * erf(x)"),
-        ] {
-            let start = std::time::Instant::now();
-            let out =
-                expand_src("", &format!("fn {name}(x: f64) -> f64 {{ {body} }}")).expect("expands");
-            let ms = start.elapsed().as_secs_f64() * 1e3;
-            println!(
-                "{name:>10}: derived and emitted all 16 integrals in {ms:.1} ms ({} lines of code)",
-                pretty(&out).lines().count()
-            );
-        }
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! Expectations over `λ ~ N(β, Q)`; same-unit terms use the one-point integrals, so aligned units
 //! never divide by a vanishing determinant.
 
-use crate::activation::{Activation, Integral};
+use crate::activation::Activation;
 use crate::model::{Algorithm, Training};
 use crate::order::OrderParams;
 
@@ -69,48 +69,34 @@ impl KernelValues {
         }
     }
 
-    /// Evaluates every kernel at the order parameters `o` into the buffers.
+    /// Evaluates every kernel at the order parameters `o` into the buffers: one fused
+    /// [`Activation::unit_kernels`] call per unit and one [`Activation::pair_kernels`] call per
+    /// unordered pair (both orders of the asymmetric kernels at once). Same-unit entries are
+    /// one-point integrals (no 2×2 determinant that vanishes when units align).
     pub fn fill(&mut self, act: &dyn Activation, o: &OrderParams, bias: bool) {
         let k = o.k;
         let kv = self;
         for u in 0..k {
-            let s = o.single(u);
-            kv.a[u] = act.integral(Integral::Dg, &s);
-            kv.d2g[u] = if bias {
-                act.integral(Integral::D2g, &s)
-            } else {
-                0.0
-            };
-            kv.d3g[u] = act.integral(Integral::D3g, &s);
-            kv.dgdg1[u] = act.integral(Integral::DgDg1, &s);
-            // same-unit entries are one-point integrals (no 2×2 determinant that vanishes)
-            kv.i2[u * k + u] = act.integral(Integral::GG1, &s);
-            kv.dgg[u * k + u] = if bias {
-                act.integral(Integral::DgG1, &s)
-            } else {
-                0.0
-            };
-            kv.d2gg[u * k + u] = act.integral(Integral::D2gG1, &s);
-            for m in 0..k {
-                if m == u {
-                    continue;
-                }
-                let p = o.pair(u, m);
-                // I2 and E[g'g'] are symmetric in the pair: compute once
-                if m > u {
-                    let (i2, dgdg) = (
-                        act.integral(Integral::I2, &p),
-                        act.integral(Integral::DgDg, &p),
-                    );
-                    kv.i2[u * k + m] = i2;
-                    kv.i2[m * k + u] = i2;
-                    kv.dgdg[u * k + m] = dgdg;
-                    kv.dgdg[m * k + u] = dgdg;
-                }
-                if bias {
-                    kv.dgg[u * k + m] = act.integral(Integral::DgG, &p);
-                }
-                kv.d2gg[u * k + m] = act.integral(Integral::D2gG, &p);
+            let [a, d2g, d3g, dgdg1, gg, dgg1, d2gg1] =
+                act.unit_kernels(o.beta[u], o.q(u, u), bias);
+            kv.a[u] = a;
+            kv.d2g[u] = d2g;
+            kv.d3g[u] = d3g;
+            kv.dgdg1[u] = dgdg1;
+            kv.i2[u * k + u] = gg;
+            kv.dgg[u * k + u] = dgg1;
+            kv.d2gg[u * k + u] = d2gg1;
+            for m in u + 1..k {
+                let [i2, dgdg, dgg_um, dgg_mu, d2gg_um, d2gg_mu] =
+                    act.pair_kernels(&o.pair(u, m), bias);
+                kv.i2[u * k + m] = i2;
+                kv.i2[m * k + u] = i2;
+                kv.dgdg[u * k + m] = dgdg;
+                kv.dgdg[m * k + u] = dgdg;
+                kv.dgg[u * k + m] = dgg_um;
+                kv.dgg[m * k + u] = dgg_mu;
+                kv.d2gg[u * k + m] = d2gg_um;
+                kv.d2gg[m * k + u] = d2gg_mu;
             }
         }
     }

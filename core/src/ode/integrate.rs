@@ -29,6 +29,8 @@ pub struct IntegratorOptions {
     pub atol: f64,
     /// step limit per output segment (ode_solvers' default is 100 000)
     pub max_steps: u32,
+    /// Print the statistics of each output segment on stderr (config `ode.stats`).
+    pub stats: bool,
 }
 
 impl Default for IntegratorOptions {
@@ -38,6 +40,7 @@ impl Default for IntegratorOptions {
             rtol: 1e-9,
             atol: 1e-12,
             max_steps: 5_000_000,
+            stats: false,
         }
     }
 }
@@ -126,7 +129,7 @@ pub fn integrate(
             t: a,
             message: format!("{e:?}"),
         })?;
-        if std::env::var_os("AEDYN_ODE_STATS").is_some() {
+        if opts.stats {
             eprintln!(
                 "segment [{a}, {b}]: {} RHS evaluations, {} accepted, {} rejected steps",
                 stats.num_eval, stats.accepted_steps, stats.rejected_steps

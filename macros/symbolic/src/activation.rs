@@ -226,7 +226,40 @@ pub const UNIT_KERNELS: [&str; 7] = ["Dg", "D2g", "D3g", "DgDg1", "GG1", "DgG1",
 /// exchanged).
 pub const PAIR_KERNELS: [&str; 6] = ["I2", "DgDg", "DgG", "DgG21", "D2gG", "D2gG21"];
 
+/// Roots of the fused kernels ([`ActivationDerivation::ode_kernels`]).
+#[derive(Clone, Debug)]
+pub struct OdeKernels {
+    pub unit: Vec<Id>,
+    pub pair: Vec<Id>,
+    pub unit_zero: Vec<Id>,
+    pub pair_zero: Vec<Id>,
+}
+
 impl ActivationDerivation {
+    /// The fused ODE kernels: unit and pair roots for general means, then the same specialised to
+    /// zero means (means substituted by 0 and simplified: no exp(0), Φ(0) = ½, Sheppard's Φ₂).
+    pub fn ode_kernels(&mut self) -> Option<OdeKernels> {
+        let (unit, pair) = self.ode_kernel_roots()?;
+        let zero = |g: &mut Graph, r: Id| {
+            g.rebuild(
+                r,
+                &|n| match n {
+                    crate::closed::Node::Mean(_) => Some(0.0),
+                    _ => None,
+                },
+                false,
+            )
+        };
+        let unit_zero = unit.iter().map(|&r| zero(&mut self.graph, r)).collect();
+        let pair_zero = pair.iter().map(|&r| zero(&mut self.graph, r)).collect();
+        Some(OdeKernels {
+            unit,
+            pair,
+            unit_zero,
+            pair_zero,
+        })
+    }
+
     /// The roots of the fused ODE kernels ([`UNIT_KERNELS`], [`PAIR_KERNELS`]) in the graph, when
     /// all of them are closed forms (the pair roots with exchanged variables are added to the graph).
     pub fn ode_kernel_roots(&mut self) -> Option<(Vec<Id>, Vec<Id>)> {

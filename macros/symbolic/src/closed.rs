@@ -43,6 +43,8 @@ pub enum Node {
     Orthant1(Id, Id),
     /// `P[y1 > 0, y2 > 0]` = Φ₂(m1/√s11, m2/√s22; ρ): `[m1, m2, s11, s22, s12]`
     Orthant2([Id; 5]),
+    /// `P[y1 > 0, y2 > 0, y3 > 0]` = Φ₃: `[m1, m2, m3, s11, s22, s33, s12, s13, s23]`
+    Orthant3([Id; 9]),
 }
 
 /// The DAG with its hash-consing index.
@@ -398,6 +400,44 @@ impl Graph {
         }
     }
 
+    /// Three orthants: `[m1, m2, m3, s11, s22, s33, s12, s13, s23]`. Zero means give the arcsin
+    /// form `1/8 + (asin ρ12 + asin ρ13 + asin ρ23)/(4π)`; a variable uncorrelated with the other
+    /// two factorises out.
+    pub fn orthant3(&mut self, v: [Id; 9]) -> Id {
+        let [m1, m2, m3, s11, s22, s33, s12, s13, s23] = v;
+        if self.is_zero(s12) && self.is_zero(s13) {
+            let (a, b) = (self.orthant1(m1, s11), self.orthant2(m2, m3, s22, s33, s23));
+            return self.mul(vec![a, b]);
+        }
+        if self.is_zero(s12) && self.is_zero(s23) {
+            let (a, b) = (self.orthant1(m2, s22), self.orthant2(m1, m3, s11, s33, s13));
+            return self.mul(vec![a, b]);
+        }
+        if self.is_zero(s13) && self.is_zero(s23) {
+            let (a, b) = (self.orthant1(m3, s33), self.orthant2(m1, m2, s11, s22, s12));
+            return self.mul(vec![a, b]);
+        }
+        if self.is_zero(m1) && self.is_zero(m2) && self.is_zero(m3) {
+            let r12 = self.corr(s12, s11, s22);
+            let r13 = self.corr(s13, s11, s33);
+            let r23 = self.corr(s23, s22, s33);
+            let (a, b, c) = (self.asin(r12), self.asin(r13), self.asin(r23));
+            let sum = self.add(vec![a, b, c]);
+            let q = self.konst(0.125);
+            let t = self.scale(1.0 / (4.0 * std::f64::consts::PI), sum);
+            return self.add(vec![q, t]);
+        }
+        let all: Option<Vec<f64>> = v.iter().map(|&i| self.as_const(i)).collect();
+        match all {
+            Some(c) => self.konst(kernels::orthant3(
+                [c[0], c[1], c[2]],
+                [c[3], c[4], c[5]],
+                [c[6], c[7], c[8]],
+            )),
+            None => self.intern(Node::Orthant3(v)),
+        }
+    }
+
     /// The children of a node.
     pub fn children(&self, id: Id) -> Vec<Id> {
         match &self.nodes[id] {
@@ -410,6 +450,7 @@ impl Graph {
             Node::Corr(a, b, c) => vec![*a, *b, *c],
             Node::Orthant1(a, b) => vec![*a, *b],
             Node::Orthant2(v) => v.to_vec(),
+            Node::Orthant3(v) => v.to_vec(),
         }
     }
 
@@ -473,6 +514,10 @@ impl Graph {
                 Node::Orthant1(a, b) => self.orthant1(m(a), m(b)),
                 Node::Orthant2(v) => {
                     self.orthant2(m(&v[0]), m(&v[1]), m(&v[2]), m(&v[3]), m(&v[4]))
+                }
+                Node::Orthant3(v) => {
+                    let w = v.map(|x| map[&x]);
+                    self.orthant3(w)
                 }
             };
             map.insert(id, new);

@@ -11,7 +11,8 @@
 //! 2. **tilt**: absorb `exp(−½xᵀAx + bᵀx)` into (μ, C) by sequential Sherman–Morrison updates;
 //! 3. **Stein**: `E[x_v F] = μ_v E[F] + Σ_j C_vj E[∂_j F]`;
 //! 4. **orthants**: `Θ(u) = P[u > 0]`, `erf(u) = 2P[u − ξ/√2 > 0] − 1` with an independent ξ, so
-//!    the remaining factors are orthant probabilities of one or two Gaussian forms (Φ, Φ₂).
+//!    the remaining factors are orthant probabilities of one, two or three Gaussian forms
+//!    (Φ, Φ₂, Φ₃; Φ₃ in closed form at zero means, numerically by Plackett's identity otherwise).
 //!
 //! Results are memoised on (term, Gaussian), so polynomial factors of high degree cost a number
 //! of sub-expectations polynomial in the degree.
@@ -447,7 +448,7 @@ impl<'g> Deriver<'g> {
                     coef *= -1.0;
                 }
             }
-            if ys.len() > 2 {
+            if ys.len() > 3 {
                 return Err(DeriveError::NoClosedForm(format!(
                     "orthant probability of {} step/erf factors ({})",
                     ys.len(),
@@ -473,9 +474,17 @@ impl<'g> Deriver<'g> {
             let p = match ys.len() {
                 0 => self.graph.one(),
                 1 => self.graph.orthant1(m[0], var[0]),
-                _ => {
+                2 => {
                     let c = self.graph.scale(ys[0].s * ys[1].s, g.cov[ys[0].v][ys[1].v]);
                     self.graph.orthant2(m[0], m[1], var[0], var[1], c)
+                }
+                _ => {
+                    let mut c = [0; 3];
+                    for (slot, (a, b)) in c.iter_mut().zip([(0, 1), (0, 2), (1, 2)]) {
+                        *slot = self.graph.scale(ys[a].s * ys[b].s, g.cov[ys[a].v][ys[b].v]);
+                    }
+                    self.graph
+                        .orthant3([m[0], m[1], m[2], var[0], var[1], var[2], c[0], c[1], c[2]])
                 }
             };
             terms.push(self.graph.scale(coef, p));

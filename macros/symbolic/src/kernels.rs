@@ -129,3 +129,173 @@ mod tests {
         assert!((corr(0.3, 1.0, 4.0) - 0.15).abs() < 1e-16);
     }
 }
+
+/// Gauss–Legendre nodes and weights on [0, 1] (20 points, by Newton's method on P₂₀).
+fn legendre20() -> &'static ([f64; 20], [f64; 20]) {
+    static RULE: std::sync::OnceLock<([f64; 20], [f64; 20])> = std::sync::OnceLock::new();
+    RULE.get_or_init(|| {
+        const N: usize = 20;
+        let (mut x, mut w) = ([0.0; N], [0.0; N]);
+        for i in 0..N {
+            // Chebyshev-like initial guess, then Newton on P_N
+            let mut z = (PI * (i as f64 + 0.75) / (N as f64 + 0.5)).cos();
+            for _ in 0..100 {
+                let (mut p0, mut p1) = (1.0, z);
+                for k in 2..=N {
+                    let p2 = ((2 * k - 1) as f64 * z * p1 - (k - 1) as f64 * p0) / k as f64;
+                    p0 = p1;
+                    p1 = p2;
+                }
+                let dp = N as f64 * (z * p1 - p0) / (z * z - 1.0);
+                let dz = p1 / dp;
+                z -= dz;
+                if dz.abs() < 1e-16 {
+                    let (mut q0, mut q1) = (1.0, z);
+                    for k in 2..=N {
+                        let q2 = ((2 * k - 1) as f64 * z * q1 - (k - 1) as f64 * q0) / k as f64;
+                        q0 = q1;
+                        q1 = q2;
+                    }
+                    let dq = N as f64 * (z * q1 - q0) / (z * z - 1.0);
+                    x[i] = 0.5 * (1.0 - z);
+                    w[i] = 1.0 / ((1.0 - z * z) * dq * dq);
+                    break;
+                }
+            }
+        }
+        (x, w)
+    })
+}
+
+/// Bivariate standard normal density φ₂(a, b; r).
+fn phi2(a: f64, b: f64, r: f64) -> f64 {
+    let s = 1.0 - r * r;
+    (-(a * a - 2.0 * r * a * b + b * b) / (2.0 * s)).exp() / (2.0 * PI * s.sqrt())
+}
+
+/// `Φ₃(h; R)` for standard normals by Plackett's identity (docs/integrals.md §3): along
+/// `R(t)` with `ρ12, ρ13` scaled by t and `ρ23` fixed,
+/// `Φ₃(h; R) = Φ(h1)Φ₂(h2, h3; ρ23) + ∫₀¹ [ρ12 φ₂(h1, h2; tρ12) Φ(c_{3|12}) + ρ13 φ₂(h1, h3; tρ13) Φ(c_{2|13})] dt`,
+/// `c_{3|12}` the standardised h3 given (Z1, Z2) = (h1, h2) under R(t). The integrand is smooth on
+/// [0, 1) and integrated by adaptive bisection with 20-point Gauss–Legendre panels to 1e-14.
+fn phi3(h: [f64; 3], r12: f64, r13: f64, r23: f64) -> f64 {
+    let cond = |t: f64, a: usize, b: usize, c: usize| -> f64 {
+        // Φ((h_c − E[Z_c | Z_a = h_a, Z_b = h_b]) / sd) under R(t), pair (a, b) with correlation rab
+        let r = |i: usize, j: usize| -> f64 {
+            let (i, j) = if i < j { (i, j) } else { (j, i) };
+            match (i, j) {
+                (0, 1) => t * r12,
+                (0, 2) => t * r13,
+                _ => r23,
+            }
+        };
+        let (rab, rac, rbc) = (r(a, b), r(a, c), r(b, c));
+        let s = 1.0 - rab * rab;
+        let mu = ((rac - rab * rbc) * h[a] + (rbc - rab * rac) * h[b]) / s;
+        let var = 1.0 - (rac * rac - 2.0 * rab * rac * rbc + rbc * rbc) / s;
+        if var <= 1e-300 {
+            return heaviside(h[c] - mu);
+        }
+        big_phi((h[c] - mu) / var.sqrt())
+    };
+    let f = |t: f64| -> f64 {
+        let mut v = 0.0;
+        if r12 != 0.0 {
+            v += r12 * phi2(h[0], h[1], t * r12) * cond(t, 0, 1, 2);
+        }
+        if r13 != 0.0 {
+            v += r13 * phi2(h[0], h[2], t * r13) * cond(t, 0, 2, 1);
+        }
+        v
+    };
+    let (x, w) = legendre20();
+    let panel = |a: f64, b: f64| -> f64 {
+        (0..20).map(|i| w[i] * f(a + (b - a) * x[i])).sum::<f64>() * (b - a)
+    };
+    fn adapt(panel: &dyn Fn(f64, f64) -> f64, a: f64, b: f64, whole: f64, depth: u32) -> f64 {
+        let m = 0.5 * (a + b);
+        let (l, r) = (panel(a, m), panel(m, b));
+        if depth == 0 || (l + r - whole).abs() <= 1e-15 {
+            return l + r;
+        }
+        adapt(panel, a, m, l, depth - 1) + adapt(panel, m, b, r, depth - 1)
+    }
+    let start = big_phi(h[0]) * orthant2(h[1], h[2], 1.0, 1.0, r23);
+    start + adapt(&panel, 0.0, 1.0, panel(0.0, 1.0), 30)
+}
+
+/// Three orthants: `P[y1 > 0, y2 > 0, y3 > 0]` for `y ~ N(m, S)` with variances `s` and
+/// covariances `c = (s12, s13, s23)`. Zero means: `1/8 + (asin ρ12 + asin ρ13 + asin ρ23)/(4π)`;
+/// otherwise Plackett's identity integrated numerically ([`phi3`], error ≤ 1e-12 away from
+/// singular correlation matrices); a vanishing variance reduces to two orthants.
+pub fn orthant3(m: [f64; 3], s: [f64; 3], c: [f64; 3]) -> f64 {
+    let [s12, s13, s23] = c;
+    if s[0] <= 0.0 {
+        return heaviside(m[0]) * orthant2(m[1], m[2], s[1], s[2], s23);
+    }
+    if s[1] <= 0.0 {
+        return heaviside(m[1]) * orthant2(m[0], m[2], s[0], s[2], s13);
+    }
+    if s[2] <= 0.0 {
+        return heaviside(m[2]) * orthant2(m[0], m[1], s[0], s[1], s12);
+    }
+    let (r12, r13, r23) = (
+        corr(s12, s[0], s[1]),
+        corr(s13, s[0], s[2]),
+        corr(s23, s[1], s[2]),
+    );
+    if m == [0.0; 3] {
+        return 0.125 + (r12.asin() + r13.asin() + r23.asin()) / (4.0 * PI);
+    }
+    let h = [m[0] / s[0].sqrt(), m[1] / s[1].sqrt(), m[2] / s[2].sqrt()];
+    phi3(h, r12, r13, r23).clamp(0.0, 1.0)
+}
+
+#[cfg(test)]
+mod orthant3_tests {
+    use super::*;
+
+    /// Independent reference: `∫_{−∞}^{h1} φ(z) Φ₂((h2 − ρ12 z)/σ2, (h3 − ρ13 z)/σ3; ρ23|1) dz`
+    /// by composite 20-point Gauss–Legendre on 400 panels of [−12, h1].
+    fn reference(h: [f64; 3], r12: f64, r13: f64, r23: f64) -> f64 {
+        let (s2, s3) = ((1.0 - r12 * r12).sqrt(), (1.0 - r13 * r13).sqrt());
+        let rc = (r23 - r12 * r13) / (s2 * s3);
+        let f =
+            |z: f64| phi(z) * owens_t::biv_norm(-(h[1] - r12 * z) / s2, -(h[2] - r13 * z) / s3, rc);
+        let (x, w) = legendre20();
+        let (a, b, n) = (-12.0, h[0], 400);
+        let dx = (b - a) / n as f64;
+        (0..n)
+            .map(|p| {
+                let lo = a + p as f64 * dx;
+                (0..20).map(|i| w[i] * f(lo + dx * x[i])).sum::<f64>() * dx
+            })
+            .sum()
+    }
+
+    #[test]
+    fn legendre_rule_integrates_polynomials() {
+        let (x, w) = legendre20();
+        let s: f64 = (0..20).map(|i| w[i] * x[i].powi(39)).sum();
+        assert!((s - 1.0 / 40.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn trivariate_orthants_match_an_independent_integral() {
+        for (h, r12, r13, r23) in [
+            ([0.3, -0.2, 0.5], 0.4, 0.2, -0.3),
+            ([1.1, 0.7, -0.9], -0.6, 0.5, 0.1),
+            ([-0.4, -1.2, 0.25], 0.9, 0.85, 0.8),
+            ([0.0, 0.6, 0.0], 0.2, -0.7, 0.3),
+        ] {
+            let got = phi3(h, r12, r13, r23);
+            let want = reference(h, r12, r13, r23);
+            assert!((got - want).abs() < 1e-12, "{h:?}: {got} vs {want}");
+        }
+        // zero means: the arcsin form
+        let p = orthant3([0.0; 3], [1.0, 2.0, 0.5], [0.3, 0.2, -0.1]);
+        let (r12, r13, r23) = (0.3 / 2f64.sqrt(), 0.2 / 0.5f64.sqrt(), -0.1);
+        let want = reference([0.0; 3], r12, r13, r23);
+        assert!((p - want).abs() < 1e-12, "{p} vs {want}");
+    }
+}

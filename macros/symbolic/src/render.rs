@@ -121,6 +121,11 @@ fn rust_block(
                 let t: Vec<_> = v.iter().map(|&c| name(c)).collect();
                 quote!(#kernels::orthant2(#(#t),*))
             }
+            Node::Orthant3(v) => {
+                let t: Vec<_> = v.iter().map(|&c| name(c)).collect();
+                let (m, s, c) = (&t[0..3], &t[3..6], &t[6..9]);
+                quote!(#kernels::orthant3([#(#m),*], [#(#s),*], [#(#c),*]))
+            }
         };
         let v = format_ident!("v{}", id);
         stmts.push(quote!(let #v: f64 = #e;));
@@ -178,6 +183,11 @@ pub fn eval(g: &Graph, root: Id, mean: &[f64], cov: &[Vec<f64>]) -> f64 {
             Node::Corr(a, b, c) => k::corr(v(a), v(b), v(c)),
             Node::Orthant1(a, b) => k::orthant1(v(a), v(b)),
             Node::Orthant2(t) => k::orthant2(v(&t[0]), v(&t[1]), v(&t[2]), v(&t[3]), v(&t[4])),
+            Node::Orthant3(t) => k::orthant3(
+                [v(&t[0]), v(&t[1]), v(&t[2])],
+                [v(&t[3]), v(&t[4]), v(&t[5])],
+                [v(&t[6]), v(&t[7]), v(&t[8])],
+            ),
         };
         val.insert(id, x);
     }
@@ -346,6 +356,19 @@ impl Renderer<'_> {
                     format!("\\Phi\\left({arg}\\right)")
                 } else {
                     format!("Φ({arg})")
+                }
+            }
+            Node::Orthant3(v) => {
+                let h: Vec<String> = (0..3).map(|i| self.ratio_sqrt(v[i], &[v[3 + i]])).collect();
+                let r = [
+                    self.ratio_sqrt(v[6], &[v[3], v[4]]),
+                    self.ratio_sqrt(v[7], &[v[3], v[5]]),
+                    self.ratio_sqrt(v[8], &[v[4], v[5]]),
+                ];
+                if l {
+                    format!("\\Phi_3\\left({}; {}\\right)", h.join(", "), r.join(", "))
+                } else {
+                    format!("Φ₃({}; {})", h.join(", "), r.join(", "))
                 }
             }
             Node::Orthant2(v) => {
@@ -522,6 +545,7 @@ enum Op {
     Corr(usize, usize, usize),
     Orthant1(usize, usize),
     Orthant2([usize; 5]),
+    Orthant3([usize; 9]),
 }
 
 /// A closed form compiled to straight-line instructions for fast repeated evaluation at run time
@@ -530,12 +554,19 @@ enum Op {
 #[derive(Clone, Debug)]
 pub struct Program {
     ops: Vec<Op>,
+    /// slots of the roots, in order
+    outputs: Vec<usize>,
 }
 
 impl Program {
     /// Compiles the nodes `root` depends on.
     pub fn new(g: &Graph, root: Id) -> Program {
-        let order = g.reachable(&[root]);
+        Self::many(g, &[root])
+    }
+
+    /// Compiles several roots into one program (shared subexpressions evaluated once).
+    pub fn many(g: &Graph, roots: &[Id]) -> Program {
+        let order = g.reachable(roots);
         let slot: HashMap<Id, usize> = order.iter().enumerate().map(|(i, &id)| (id, i)).collect();
         let s = |c: &Id| slot[c];
         let ops = order
@@ -557,9 +588,11 @@ impl Program {
                 Node::Orthant2(v) => {
                     Op::Orthant2([s(&v[0]), s(&v[1]), s(&v[2]), s(&v[3]), s(&v[4])])
                 }
+                Node::Orthant3(v) => Op::Orthant3(v.map(|x| slot[&x])),
             })
             .collect();
-        Program { ops }
+        let outputs = roots.iter().map(|r| slot[r]).collect();
+        Program { ops, outputs }
     }
 
     /// Number of instructions (the scratch length [`Program::eval_with`] needs).
@@ -574,6 +607,25 @@ impl Program {
     /// The value at `(mean, cov)` (3×3 embedding; entries beyond the arity unused), using
     /// `scratch` (resized as needed, so repeated calls do not allocate).
     pub fn eval_with(&self, mean: &[f64; 3], cov: &[[f64; 3]; 3], scratch: &mut Vec<f64>) -> f64 {
+        self.run(mean, cov, scratch);
+        scratch[self.outputs[0]]
+    }
+
+    /// The values of all roots at `(mean, cov)` into `out`.
+    pub fn eval_many(
+        &self,
+        mean: &[f64; 3],
+        cov: &[[f64; 3]; 3],
+        scratch: &mut Vec<f64>,
+        out: &mut [f64],
+    ) {
+        self.run(mean, cov, scratch);
+        for (o, &slot) in out.iter_mut().zip(&self.outputs) {
+            *o = scratch[slot];
+        }
+    }
+
+    fn run(&self, mean: &[f64; 3], cov: &[[f64; 3]; 3], scratch: &mut Vec<f64>) {
         scratch.clear();
         for op in &self.ops {
             let v = |i: &usize| scratch[*i];
@@ -609,9 +661,13 @@ impl Program {
                 Op::Corr(a, b, c) => k::corr(v(a), v(b), v(c)),
                 Op::Orthant1(a, b) => k::orthant1(v(a), v(b)),
                 Op::Orthant2(t) => k::orthant2(v(&t[0]), v(&t[1]), v(&t[2]), v(&t[3]), v(&t[4])),
+                Op::Orthant3(t) => k::orthant3(
+                    [v(&t[0]), v(&t[1]), v(&t[2])],
+                    [v(&t[3]), v(&t[4]), v(&t[5])],
+                    [v(&t[6]), v(&t[7]), v(&t[8])],
+                ),
             };
             scratch.push(x);
         }
-        scratch.last().copied().unwrap_or(0.0)
     }
 }
