@@ -73,7 +73,8 @@ W, V = 0.1 * rng.standard_normal((K, D)), 0.1 * rng.standard_normal((K, D))
 Y = np.concatenate([W.T, V.T / np.sqrt(D)], axis=1)
 y0 = np.concatenate([Y[:4].ravel(), (Y[4:].T @ Y[4:]).ravel()])
 t0 = time.perf_counter()
-sol = solve_ivp(spiked_rhs(rho[:4], rho[4:].mean(), D), (0, 1e4), y0, method="RK45", rtol=1e-8, atol=1e-11)
+t_eval = np.concatenate([[0.0], np.logspace(-1, 4, 100)])  # the 100 output times of the aedyn bench
+sol = solve_ivp(spiked_rhs(rho[:4], rho[4:].mean(), D), (0, 1e4), y0, method="RK45", rtol=1e-8, atol=1e-11, t_eval=t_eval)
 print(f"scipy RK45 spiked 4 spikes K=4 to t=1e4: {time.perf_counter() - t0:.2f} s ({sol.nfev} RHS evaluations, status {sol.status})")
 
 D = 1024

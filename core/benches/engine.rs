@@ -72,8 +72,9 @@ fn sgd(c: &mut Criterion) {
 fn ode(c: &mut Criterion) {
     let mut g = c.benchmark_group("ode");
     g.sample_size(10);
+    // 100 log-spaced output times from 0.1 to 10⁴ (plus t = 0)
     let times: Vec<f64> = std::iter::once(0.0)
-        .chain((0..60).map(|i| 10f64.powf(-1.0 + 5.0 * i as f64 / 59.0)))
+        .chain((0..100).map(|i| 10f64.powf(-1.0 + 5.0 * i as f64 / 99.0)))
         .collect();
     let d = 1000;
     let rho = spectrum(d);
@@ -89,6 +90,52 @@ fn ode(c: &mut Criterion) {
     let y0 = sys.state_from_weights(&w.w, &w.v, &w.beta);
     g.bench_function("spiked_4_spikes_K4_to_t1e4", |b| {
         b.iter(|| integrate(&sys, y0.clone(), &times, BENCH_TOL, |_| {}).expect("ok"))
+    });
+    // number of RHS evaluations of that run (each evaluates the unit kernels of 4 units)
+    let counting = Counting(std::sync::atomic::AtomicUsize::new(0));
+    let leaked: &'static Counting = Box::leak(Box::new(counting));
+    let csys = OdeSystem::new(
+        leaked,
+        training(),
+        &rho,
+        Form::Vector,
+        Reduction::SpikeBulk { spikes: 4 },
+    )
+    .expect("system");
+    integrate(&csys, y0.clone(), &times, BENCH_TOL, |_| {}).expect("ok");
+    println!(
+        "spiked_4_spikes_K4_to_t1e4: {} RHS evaluations",
+        leaked.0.load(std::sync::atomic::Ordering::Relaxed) / 4
+    );
+    // where the time goes: one right-hand side, and its kernel evaluations alone, at the state
+    // of t = 20 (units partly aligned with the spikes)
+    let mid = integrate(&sys, y0.clone(), &[0.0, 20.0], BENCH_TOL, |_| {}).expect("ok");
+    let y20 = mid.last().expect("state").y.clone();
+    let mut ws = sys.workspace();
+    let mut dy = y20.clone();
+    g.bench_function("spiked_K4_one_rhs", |b| {
+        b.iter(|| sys.rhs_with(black_box(&y20), &mut dy, &mut ws))
+    });
+    let o = sys.order_params(&y20);
+    let mut kv = aedyn::ode::drift::KernelValues::zeros(4);
+    g.bench_function("spiked_K4_kernels_of_one_rhs", |b| {
+        b.iter(|| kv.fill(&ScaledErf, black_box(&o), false))
+    });
+    // the same kernels through the single integrals (what the fused kernels replace)
+    g.bench_function("spiked_K4_kernels_of_one_rhs_unfused", |b| {
+        b.iter(|| {
+            let mut acc = 0.0;
+            for u in 0..4 {
+                acc +=
+                    aedyn::activation::default_unit_kernels(&ScaledErf, 0.0, o.q(u, u), false)[0];
+                for m in u + 1..4 {
+                    acc +=
+                        aedyn::activation::default_pair_kernels(&ScaledErf, &o.pair(u, m), false)
+                            [0];
+                }
+            }
+            black_box(acc)
+        })
     });
     let dop853 = IntegratorOptions {
         method: Method::Dop853,
@@ -114,6 +161,43 @@ fn ode(c: &mut Criterion) {
         b.iter(|| integrate(&sys, y0.clone(), &times, dop853, |_| {}).expect("ok"))
     });
     g.finish();
+}
+
+/// erf with a counter of unit-kernel evaluations.
+struct Counting(std::sync::atomic::AtomicUsize);
+
+impl Activation for Counting {
+    fn name(&self) -> &'static str {
+        "erf"
+    }
+    fn g(&self, x: f64) -> f64 {
+        ScaledErf.g(x)
+    }
+    fn dg(&self, x: f64) -> f64 {
+        ScaledErf.dg(x)
+    }
+    fn d2g(&self, x: f64) -> f64 {
+        ScaledErf.d2g(x)
+    }
+    fn d3g(&self, x: f64) -> f64 {
+        ScaledErf.d3g(x)
+    }
+    fn integral(&self, which: Integral, n: &Gauss3) -> f64 {
+        ScaledErf.integral(which, n)
+    }
+    fn formulas(&self) -> &'static [aedyn::Formula] {
+        ScaledErf.formulas()
+    }
+    fn derivatives_text(&self) -> [&'static str; 4] {
+        ScaledErf.derivatives_text()
+    }
+    fn unit_kernels(&self, mean: f64, var: f64, bias: bool) -> [f64; 7] {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ScaledErf.unit_kernels(mean, var, bias)
+    }
+    fn pair_kernels(&self, n: &Gauss3, bias: bool) -> [f64; 6] {
+        ScaledErf.pair_kernels(n, bias)
+    }
 }
 
 fn closed_forms(c: &mut Criterion) {

@@ -2,6 +2,75 @@
 //! unknown keys are an error; every value is validated with a message naming the key and range.
 
 use crate::error::{Error, Result, config_err};
+pub use crate::model::Algorithm;
+
+/// Declares a config enum read from TOML as snake_case strings (unknown values are errors that
+/// name the key and list the allowed values).
+macro_rules! config_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? } default $default:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $text)] $variant),+
+        }
+        impl Default for $name {
+            fn default() -> Self {
+                $name::$default
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(match self { $($name::$variant => $text),+ })
+            }
+        }
+    };
+}
+
+config_enum! {
+    /// `data.kind`
+    DataKind {
+        /// Gaussian spiked covariance (spikes · D, bulk)
+        Spiked => "spiked",
+        /// spiked with sinusoidal spike directions
+        Sinusoidal => "sinusoidal",
+        /// any spectrum given by `data.eigenvalues`
+        Custom => "custom",
+        /// CIFAR-10 binary images (grayscale)
+        Cifar10 => "cifar10",
+        /// IDX images (MNIST, Fashion-MNIST)
+        Mnist => "mnist",
+    } default Spiked
+}
+
+config_enum! {
+    /// `data.directions` of spiked data
+    Directions { Orthogonal => "orthogonal", Random => "random" } default Orthogonal
+}
+
+config_enum! {
+    /// `data.spectrum`
+    SpectrumKind { Population => "population", Empirical => "empirical" } default Population
+}
+
+config_enum! {
+    /// `ode.form`
+    FormName { Vector => "vector", Density => "density" } default Vector
+}
+
+config_enum! {
+    /// `ode.reduction`
+    ReductionName { Full => "full", SpikeBulk => "spike_bulk" } default Full
+}
+
+config_enum! {
+    /// `ode.initial`
+    Initial { Weights => "weights", Typical => "typical" } default Weights
+}
+
+config_enum! {
+    /// `ode.method`
+    MethodName { Dopri5 => "dopri5", Dop853 => "dop853" } default Dopri5
+}
 use serde::Deserialize;
 
 /// Top-level configuration.
@@ -28,7 +97,7 @@ pub struct Config {
     /// Tie decoder and encoder (v ≡ w). Default false.
     pub tied: bool,
     /// "vanilla" | "truncated" | "sanger". Default "vanilla".
-    pub algorithm: String,
+    pub algorithm: Algorithm,
     /// Base seed of weights and samples. Default 0.
     pub seed: u64,
     pub data: DataConfig,
@@ -42,7 +111,7 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
     /// "spiked" | "sinusoidal" | "custom" | "cifar10" | "mnist". Default "spiked".
-    pub kind: String,
+    pub kind: DataKind,
     /// Input dimension D (synthetic data). Default 1000.
     pub d: usize,
     /// Spike eigenvalues in units of D. Default [25/35, 9/35].
@@ -50,9 +119,9 @@ pub struct DataConfig {
     /// Bulk eigenvalue. Default 1/35.
     pub bulk: f64,
     /// Spike directions of "spiked": "orthogonal" (exact spectrum spikes·D + bulk) or "random".
-    pub directions: String,
+    pub directions: Directions,
     /// "population" (exact) or "empirical" (spiked Wishart from `samples` draws). Default "population".
-    pub spectrum: String,
+    pub spectrum: SpectrumKind,
     /// Number of samples P of the empirical spectrum. Default 10000.
     pub samples: usize,
     /// Eigenvalues of Ω for kind "custom" (length D).
@@ -89,14 +158,14 @@ pub struct OutputConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct OdeConfig {
     /// "vector" (default) or "density".
-    pub form: String,
+    pub form: FormName,
     /// "full" (every mode) or "spike_bulk" (spikes one by one, bulk aggregated). Default: "spike_bulk"
     /// for synthetic spiked data, "full" otherwise.
-    pub reduction: Option<String>,
+    pub reduction: Option<ReductionName>,
     /// "weights" (the SGD's initial weights, seed 0) or "typical". Default "weights".
-    pub initial: String,
+    pub initial: Initial,
     /// Integrator: "dopri5" (default) or "dop853".
-    pub method: String,
+    pub method: MethodName,
     /// Relative tolerance of the integrator. Default 1e-9.
     pub rtol: f64,
     /// Absolute tolerance of the integrator. Default 1e-12.
@@ -117,7 +186,7 @@ impl Default for Config {
             init_std: 0.1,
             bias: false,
             tied: false,
-            algorithm: "vanilla".into(),
+            algorithm: Algorithm::Vanilla,
             seed: 0,
             data: DataConfig::default(),
             sgd: SgdConfig::default(),
@@ -130,12 +199,12 @@ impl Default for Config {
 impl Default for DataConfig {
     fn default() -> Self {
         DataConfig {
-            kind: "spiked".into(),
+            kind: DataKind::Spiked,
             d: 1000,
             spikes: vec![25.0 / 35.0, 9.0 / 35.0],
             bulk: 1.0 / 35.0,
-            directions: "orthogonal".into(),
-            spectrum: "population".into(),
+            directions: Directions::Orthogonal,
+            spectrum: SpectrumKind::Population,
             samples: 10_000,
             eigenvalues: vec![],
             path: None,
@@ -163,26 +232,14 @@ impl Default for OutputConfig {
 impl Default for OdeConfig {
     fn default() -> Self {
         OdeConfig {
-            form: "vector".into(),
-            method: "dopri5".into(),
+            form: FormName::Vector,
+            method: MethodName::Dopri5,
             reduction: None,
-            initial: "weights".into(),
+            initial: Initial::Weights,
             rtol: 1e-9,
             atol: 1e-12,
             stats: false,
         }
-    }
-}
-
-fn one_of(key: &str, value: &str, allowed: &[&str]) -> Result<()> {
-    if allowed.contains(&value) {
-        Ok(())
-    } else {
-        Err(config_err(
-            key,
-            format!("{value:?}"),
-            &format!("one of {allowed:?}"),
-        ))
     }
 }
 
@@ -220,7 +277,7 @@ impl Config {
 
     /// Whether the data are real images.
     pub fn is_real(&self) -> bool {
-        matches!(self.data.kind.as_str(), "cifar10" | "mnist")
+        matches!(self.data.kind, DataKind::Cifar10 | DataKind::Mnist)
     }
 
     /// Checks every value against its allowed range, and that `activation` names a registered
@@ -232,32 +289,6 @@ impl Config {
 
     /// Checks every value except `activation` against its allowed range.
     pub fn validate_values(&self) -> Result<()> {
-        one_of(
-            "algorithm",
-            &self.algorithm,
-            &["vanilla", "truncated", "sanger"],
-        )?;
-        one_of(
-            "data.kind",
-            &self.data.kind,
-            &["spiked", "sinusoidal", "custom", "cifar10", "mnist"],
-        )?;
-        one_of(
-            "data.directions",
-            &self.data.directions,
-            &["orthogonal", "random"],
-        )?;
-        one_of(
-            "data.spectrum",
-            &self.data.spectrum,
-            &["population", "empirical"],
-        )?;
-        one_of("ode.form", &self.ode.form, &["vector", "density"])?;
-        one_of("ode.method", &self.ode.method, &["dopri5", "dop853"])?;
-        one_of("ode.initial", &self.ode.initial, &["weights", "typical"])?;
-        if let Some(r) = &self.ode.reduction {
-            one_of("ode.reduction", r, &["full", "spike_bulk"])?;
-        }
         if self.k == 0 || self.k > 64 {
             return Err(config_err(
                 "k",
@@ -317,7 +348,7 @@ impl Config {
                     &format!("at most data.d = {}", d.d),
                 ));
             }
-            if d.kind == "custom" {
+            if d.kind == DataKind::Custom {
                 if d.eigenvalues.len() != d.d {
                     return Err(config_err(
                         "data.eigenvalues",
@@ -359,7 +390,7 @@ impl Config {
                     ));
                 }
             }
-            if d.spectrum == "empirical" && (d.samples < 2 || d.samples > 1_000_000) {
+            if d.spectrum == SpectrumKind::Empirical && (d.samples < 2 || d.samples > 1_000_000) {
                 return Err(config_err(
                     "data.samples",
                     d.samples,
@@ -395,7 +426,11 @@ mod tests {
         assert!(err("t_max = 0.0").contains("`t_max`"));
         assert!(err("init_std = -0.1").contains("`init_std`"));
         assert!(err("activation = \"swish\"").contains("neither a registered activation"));
-        assert!(err("algorithm = \"adam\"").contains("`algorithm`"));
+        let e = err("algorithm = \"adam\"");
+        assert!(
+            e.contains("algorithm = \"adam\"") && e.contains("`vanilla`, `truncated`, `sanger`"),
+            "{e}"
+        );
         assert!(err("[data]\nd = 0").contains("`data.d` = 0"));
         assert!(err("[data]\nspikes = [0.5, -1.0]").contains("`data.spikes` = -1"));
         assert!(err("[data]\nbulk = nan").contains("`data.bulk`"));
@@ -409,7 +444,11 @@ mod tests {
         );
         assert!(err("[data]\nkind = \"cifar10\"").contains("`data.path`"));
         assert!(err("[output]\npoints = 1").contains("`output.points`"));
-        assert!(err("[ode]\nmethod = \"rk4\"").contains("`ode.method`"));
+        let e = err("[ode]\nmethod = \"rk4\"");
+        assert!(
+            e.contains("method = \"rk4\"") && e.contains("`dopri5`") && e.contains("`dop853`"),
+            "{e}"
+        );
         assert!(err("[output]\nmodes = 5000").contains("`output.modes`"));
         assert!(err("[ode]\nrtol = 0.5").contains("`ode.rtol`"));
         assert!(err("[sgd]\nseeds = 100000").contains("`sgd.seeds`"));

@@ -4,9 +4,12 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-/// Which reconstruction each unit's update sees (docs/theory.md §1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which reconstruction each unit's update sees (docs/theory.md §1). Config: `algorithm =
+/// "vanilla" | "truncated" | "sanger"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Algorithm {
+    #[default]
     /// Every unit sees the full residual `Δ = x − x̂`.
     Vanilla,
     /// Unit k sees `Δ_k = x − Σ_{m≤k} v^m g(λ^m)` (learns the principal components in order).
@@ -16,17 +19,39 @@ pub enum Algorithm {
     Sanger,
 }
 
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Algorithm::Vanilla => "vanilla",
+            Algorithm::Truncated => "truncated",
+            Algorithm::Sanger => "sanger",
+        })
+    }
+}
+
 /// Training set-up shared by SGD and ODE.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Training {
     pub k: usize,
     pub lr: f64,
+    /// Decoder ≡ encoder (always so for Sanger's rule; [`Training::new`] enforces it).
     pub tied: bool,
     pub bias: bool,
     pub algorithm: Algorithm,
 }
 
 impl Training {
+    /// A training set-up; Sanger's rule is tied whatever `tied` says.
+    pub fn new(k: usize, lr: f64, tied: bool, bias: bool, algorithm: Algorithm) -> Self {
+        Training {
+            k,
+            lr,
+            tied: tied || algorithm == Algorithm::Sanger,
+            bias,
+            algorithm,
+        }
+    }
+
     /// True when unit `k` reconstructs with unit `m` (`m ∈ S_k`).
     #[inline]
     pub fn sees(&self, k: usize, m: usize) -> bool {
@@ -34,10 +59,6 @@ impl Training {
             Algorithm::Vanilla => true,
             Algorithm::Truncated | Algorithm::Sanger => m <= k,
         }
-    }
-    /// Decoder and encoder are the same matrix.
-    pub fn is_tied(&self) -> bool {
-        self.tied || self.algorithm == Algorithm::Sanger
     }
 }
 

@@ -2,10 +2,12 @@
 //! ODE from the same initial weights} → trajectories on a shared log-spaced time grid.
 
 use crate::activation::Activation;
-use crate::config::Config;
+use crate::config::{
+    Config, DataKind, Directions, FormName, Initial, MethodName, ReductionName, SpectrumKind,
+};
 use crate::data::{Dataset, Spectrum, SpikeShape, SpikedModel};
 use crate::error::{Error, Result, config_err};
-use crate::model::{Algorithm, Training, Weights};
+use crate::model::{Training, Weights};
 use crate::ode::integrate::Method;
 use crate::ode::system::{Form, Reduction};
 use crate::ode::{IntegratorOptions, OdeSystem, integrate};
@@ -115,23 +117,12 @@ impl Problem {
     }
 
     fn build(cfg: &Config, act: &'static dyn Activation) -> Result<Self> {
-        let algorithm = match cfg.algorithm.as_str() {
-            "truncated" => Algorithm::Truncated,
-            "sanger" => Algorithm::Sanger,
-            _ => Algorithm::Vanilla,
-        };
-        let training = Training {
-            k: cfg.k,
-            lr: cfg.lr,
-            tied: cfg.tied,
-            bias: cfg.bias,
-            algorithm,
-        };
+        let training = Training::new(cfg.k, cfg.lr, cfg.tied, cfg.bias, cfg.algorithm);
         let dc = &cfg.data;
-        let (spectrum, real, default_reduction) = match dc.kind.as_str() {
-            "cifar10" | "mnist" => {
+        let (spectrum, real, default_reduction) = match dc.kind {
+            DataKind::Cifar10 | DataKind::Mnist => {
                 let path = dc.path.clone().unwrap_or_default();
-                let img = crate::images::load(&dc.kind, &path, dc.max_images)?;
+                let img = crate::images::load(&dc.kind.to_string(), &path, dc.max_images)?;
                 if cfg.k > img.d {
                     return Err(config_err(
                         "k",
@@ -148,28 +139,28 @@ impl Problem {
                 };
                 (ds.spectrum, Some(real), Reduction::Full)
             }
-            "custom" => (
+            DataKind::Custom => (
                 Spectrum::new(dc.eigenvalues.clone())?,
                 None,
                 Reduction::Full,
             ),
-            kind => {
+            kind @ (DataKind::Spiked | DataKind::Sinusoidal) => {
                 let d = dc.d;
                 let m = dc.spikes.len();
                 let model = SpikedModel {
                     d,
                     lambdas: dc.spikes.iter().map(|s| s.sqrt()).collect(),
                     sigma: dc.bulk.sqrt(),
-                    shape: if kind == "sinusoidal" {
+                    shape: if kind == DataKind::Sinusoidal {
                         SpikeShape::Sinusoidal
                     } else {
                         SpikeShape::Random
                     },
                     seed: cfg.seed ^ 0xda7a,
                 };
-                let spectrum = if dc.spectrum == "empirical" {
+                let spectrum = if dc.spectrum == SpectrumKind::Empirical {
                     model.empirical_spectrum(dc.samples, cfg.seed ^ 0x5a3b)?
-                } else if kind == "spiked" && dc.directions == "orthogonal" {
+                } else if kind == DataKind::Spiked && dc.directions == Directions::Orthogonal {
                     let mut rho = vec![dc.bulk; d];
                     for (r, s) in dc.spikes.iter().enumerate() {
                         rho[r] = s * d as f64;
@@ -178,7 +169,7 @@ impl Problem {
                 } else {
                     model.population_spectrum()?
                 };
-                let red = if dc.spectrum == "population" {
+                let red = if dc.spectrum == SpectrumKind::Population {
                     Reduction::SpikeBulk { spikes: m }
                 } else {
                     Reduction::Full
@@ -193,20 +184,19 @@ impl Problem {
                 &format!("at most D = {}", spectrum.d()),
             ));
         }
-        let reduction = match cfg.ode.reduction.as_deref() {
-            Some("full") => Reduction::Full,
-            Some("spike_bulk") => match default_reduction {
+        let reduction = match cfg.ode.reduction {
+            Some(ReductionName::Full) => Reduction::Full,
+            Some(ReductionName::SpikeBulk) => match default_reduction {
                 Reduction::SpikeBulk { .. } => default_reduction,
                 Reduction::Full => Reduction::SpikeBulk {
                     spikes: dc.spikes.len().min(spectrum.d()),
                 },
             },
-            _ => default_reduction,
+            None => default_reduction,
         };
-        let form = if cfg.ode.form == "density" {
-            Form::Density
-        } else {
-            Form::Vector
+        let form = match cfg.ode.form {
+            FormName::Density => Form::Density,
+            FormName::Vector => Form::Vector,
         };
         let times = time_grid(cfg.t_max, cfg.output.points, spectrum.d());
         Ok(Problem {
@@ -216,17 +206,16 @@ impl Problem {
             real,
             form,
             reduction,
-            typical_init: cfg.ode.initial == "typical",
+            typical_init: cfg.ode.initial == Initial::Typical,
             init_std: cfg.init_std,
             seed: cfg.seed,
             seeds: cfg.sgd.seeds,
             modes: cfg.output.modes,
             times,
             integrator: IntegratorOptions {
-                method: if cfg.ode.method == "dop853" {
-                    Method::Dop853
-                } else {
-                    Method::Dopri5
+                method: match cfg.ode.method {
+                    MethodName::Dop853 => Method::Dop853,
+                    MethodName::Dopri5 => Method::Dopri5,
                 },
                 rtol: cfg.ode.rtol,
                 atol: cfg.ode.atol,
@@ -246,7 +235,7 @@ impl Problem {
             self.training.k,
             self.d(),
             self.init_std,
-            self.training.is_tied(),
+            self.training.tied,
             self.seed.wrapping_add(1000 * i as u64),
         )
     }
@@ -254,7 +243,7 @@ impl Problem {
     /// Weights in the eigenbasis of Ω: `(W E, V E)` for real data; for Gaussian data the SGD already
     /// runs in the eigenbasis and the weights are borrowed as they are.
     pub fn eigenbasis<'w>(&self, w: &'w Weights) -> (Cow<'w, [f64]>, Cow<'w, [f64]>) {
-        let tied = self.training.is_tied();
+        let tied = self.training.tied;
         match &self.real {
             None => (
                 Cow::Borrowed(&w.w[..]),
@@ -305,14 +294,7 @@ impl Problem {
             Some(real) => {
                 // at most EVAL_IMAGES images, evenly spaced (an unbiased estimate of the data-set loss)
                 let stride = real.p.div_ceil(EVAL_IMAGES).max(1);
-                image_loss(
-                    self.act,
-                    w,
-                    self.training.is_tied(),
-                    &real.rows,
-                    real.p,
-                    stride,
-                )
+                image_loss(self.act, w, self.training.tied, &real.rows, real.p, stride)
             }
         };
         (eps, o, md)

@@ -37,9 +37,9 @@ fn errors(
     times: &[f64],
     opts: IntegratorOptions,
 ) -> Vec<f64> {
-    let w = Weights::init(tr.k, rho.len(), 0.1, tr.is_tied(), 3);
+    let w = Weights::init(tr.k, rho.len(), 0.1, tr.tied, 3);
     let sys = OdeSystem::new(act, tr, rho, form, red).expect("system");
-    let y0 = sys.state_from_weights(&w.w, if tr.is_tied() { &w.w } else { &w.v }, &w.beta);
+    let y0 = sys.state_from_weights(&w.w, if tr.tied { &w.w } else { &w.v }, &w.beta);
     integrate(&sys, y0, times, opts, |_| {})
         .expect("integrates")
         .iter()

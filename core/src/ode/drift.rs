@@ -106,7 +106,7 @@ impl Drift {
     /// Zeroed coefficients for a training set-up.
     pub fn zeros(tr: &Training) -> Self {
         let k = tr.k;
-        let n = if tr.is_tied() { k } else { 2 * k };
+        let n = if tr.tied { k } else { 2 * k };
         Drift {
             n,
             m0: vec![0.0; n * n],
@@ -120,7 +120,7 @@ impl Drift {
     pub fn fill(&mut self, tr: &Training, o: &OrderParams, kv: &KernelValues) {
         let k = tr.k;
         let eta = tr.lr;
-        let tied = tr.is_tied();
+        let tied = tr.tied;
         let n = self.n;
         let Drift {
             m0, m1, m2, dbeta, ..

@@ -162,7 +162,7 @@ impl<'a> OdeSystem<'a> {
             }
         }
         let d = rho.len();
-        let n = if tr.is_tied() { tr.k } else { 2 * tr.k };
+        let n = if tr.tied { tr.k } else { 2 * tr.k };
         let split = match reduction {
             Reduction::Full => d,
             Reduction::SpikeBulk { spikes } => spikes.min(d),
@@ -207,7 +207,7 @@ impl<'a> OdeSystem<'a> {
     /// beyond the split are summed into the block). Shares the finite-D initial overlaps with SGD.
     pub fn state_from_weights(&self, we: &[f64], ve: &[f64], beta: &[f64]) -> DVector<f64> {
         let (k, n, d) = (self.tr.k, self.n, self.d);
-        let tied = self.tr.is_tied();
+        let tied = self.tr.tied;
         let sqrt_d = (d as f64).sqrt();
         let mode = |tau: usize| -> Vec<f64> {
             let mut y = vec![0.0; n];
@@ -269,7 +269,7 @@ impl<'a> OdeSystem<'a> {
             ));
         }
         let (k, n) = (self.tr.k, self.n);
-        let tied = self.tr.is_tied();
+        let tied = self.tr.tied;
         let s2 = init_std * init_std;
         let d = self.d;
         let mut y = DVector::zeros(self.len());
@@ -319,7 +319,7 @@ impl<'a> OdeSystem<'a> {
     /// The order parameters of `y` into `scratch.o`.
     fn order_params_into(&self, y: &DVector<f64>, scratch: &mut OrderScratch) {
         let (k, n) = (self.tr.k, self.n);
-        let tied = self.tr.is_tied();
+        let tied = self.tr.tied;
         let df = self.d as f64;
         let OrderScratch {
             o, s_rho, s_one, m, ..
@@ -368,7 +368,7 @@ impl<'a> OdeSystem<'a> {
     /// (at most [`OdeSystem::single_modes`]).
     pub fn mode_densities(&self, y: &DVector<f64>, modes: usize) -> Vec<ModeDensity> {
         let (k, n) = (self.tr.k, self.n);
-        let tied = self.tr.is_tied();
+        let tied = self.tr.tied;
         let sqrt_d = (self.d as f64).sqrt();
         let ys = y.as_slice();
         let nv = self.vec_rho.len();
@@ -421,7 +421,7 @@ impl<'a> OdeSystem<'a> {
         let dr = &*dr;
         let n = self.n;
         let df = self.d as f64;
-        let tied = self.tr.is_tied();
+        let tied = self.tr.tied;
         let build = |rho: f64, m: &mut [f64]| {
             let (c1, c2) = if tied {
                 (rho / df.sqrt(), rho)

@@ -120,7 +120,7 @@ impl<'a> Sgd<'a> {
     }
 
     fn is_vanilla_untied(&self) -> bool {
-        self.training.algorithm == Algorithm::Vanilla && !self.training.is_tied()
+        self.training.algorithm == Algorithm::Vanilla && !self.training.tied
     }
 
     /// `n` vanilla untied steps, software-pipelined: the next input is drawn before the current
@@ -151,7 +151,7 @@ impl<'a> Sgd<'a> {
     /// Pre-activations `λ = Wx/√D + β`, `g(λ)`, `g'(λ)`, and the full residual
     /// `Δ = x − Σ_k v^k g(λ^k)` (decoder = encoder when tied) into the buffers.
     fn forward(&mut self, x: &[f64]) {
-        let tied = self.training.is_tied();
+        let tied = self.training.tied;
         let Weights { k, d, w, v, beta } = &self.weights;
         let (k, d) = (*k, *d);
         let sqrt_d = (d as f64).sqrt();
@@ -246,7 +246,7 @@ impl<'a> Sgd<'a> {
         let Weights { k, d, w, v, beta } = &mut self.weights;
         let (k, d) = (*k, *d);
         let tr = self.training;
-        let tied = tr.is_tied();
+        let tied = tr.tied;
         let df = d as f64;
         let sqrt_d = df.sqrt();
         let eta = tr.lr;

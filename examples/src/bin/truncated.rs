@@ -43,20 +43,10 @@ fn body() -> Result<(), aedyn::Error> {
         ),
         ("sanger", Algorithm::Sanger, &aedyn::builtins::Linear, 0.5),
     ] {
-        let tr = Training {
-            k: 2,
-            lr,
-            tied: false,
-            bias: false,
-            algorithm,
-        };
-        let mut s = Sgd::new(Weights::init(2, d, 0.1, tr.is_tied(), 3), tr, act, 5);
+        let tr = Training::new(2, lr, false, false, algorithm);
+        let mut s = Sgd::new(Weights::init(2, d, 0.1, tr.tied, 3), tr, act, 5);
         s.run(&sampler, 100 * d as u64);
-        let dec = if tr.is_tied() {
-            &s.weights.w
-        } else {
-            &s.weights.v
-        };
+        let dec = if tr.tied { &s.weights.w } else { &s.weights.v };
         let o = overlaps(dec, d, 2);
         println!(
             "{name:>10}: unit 1 → ({:+.3}, {:+.3}), unit 2 → ({:+.3}, {:+.3})",
