@@ -54,7 +54,7 @@ config_enum! {
 
 config_enum! {
     /// `ode.form`
-    FormName { Vector => "vector", Density => "density" } default Vector
+    FormName { Vector => "vector", Density => "density", Paper => "paper" } default Vector
 }
 
 config_enum! {
@@ -157,7 +157,7 @@ pub struct OutputConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OdeConfig {
-    /// "vector" (default) or "density".
+    /// "vector" (default), "density", or "paper" (the paper's regression form; untied only).
     pub form: FormName,
     /// "full" (every mode) or "spike_bulk" (spikes one by one, bulk aggregated). Default: "spike_bulk"
     /// for synthetic spiked data, "full" otherwise.

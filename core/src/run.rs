@@ -196,6 +196,7 @@ impl Problem {
         };
         let form = match cfg.ode.form {
             FormName::Density => Form::Density,
+            FormName::Paper => Form::Paper,
             FormName::Vector => Form::Vector,
         };
         let times = time_grid(cfg.t_max, cfg.output.points, spectrum.d());

@@ -331,3 +331,67 @@ fn linear_sgd_step_matches_the_update_rule() {
     let want0 = 0.3 + 0.5 / d * (lam * delta[0] + c / d.sqrt() * x[0]);
     assert!((sgd.weights.w[0] - want0).abs() < 1e-15);
 }
+
+/// The paper's regression form (integrals I21, I22, I3, J2, divisions by `QT − R²` and
+/// `Q^kk Q^mm − (Q^km)²`) equals the vector form to integrator tolerance while those determinants
+/// stay away from zero (erf with and without bias, truncated, ReLU with bias; t ∈ [0, 200]).
+#[test]
+fn paper_regression_form_agrees_with_the_vector_form() {
+    let rho = spiked(500);
+    let times: Vec<f64> = std::iter::once(0.0)
+        .chain((0..=30).map(|i| 10f64.powf(-1.0 + 3.3 * i as f64 / 30.0)))
+        .collect();
+    let opts = IntegratorOptions {
+        rtol: 1e-11,
+        atol: 1e-14,
+        ..Default::default()
+    };
+    let truncated = Training {
+        algorithm: Algorithm::Truncated,
+        ..vanilla(2, false)
+    };
+    let cases: [(&dyn Activation, Training); 4] = [
+        (&ScaledErf, vanilla(2, false)),
+        (&ScaledErf, vanilla(2, true)),
+        (&ScaledErf, truncated),
+        (&ReluAct, vanilla(2, true)),
+    ];
+    for (act, tr) in cases {
+        let red = Reduction::SpikeBulk { spikes: 2 };
+        let a = errors(act, tr, &rho, Form::Vector, red, &times, opts);
+        let b = errors(act, tr, &rho, Form::Paper, red, &times, opts);
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
+        println!(
+            "{} {tr:?}: max |ε_vector − ε_paper| = {worst:e}",
+            act.name()
+        );
+        assert!(worst < 1e-8, "{} {tr:?}: {worst:e}", act.name());
+        assert!(a[a.len() - 1] < 0.5 * a[0]);
+    }
+}
+
+/// Where `Q^kk T^kk − (R^kk)²` vanishes (decoder parallel to the encoder in every mode) the
+/// regression form is undefined: the integration stops with that determinant named.
+#[test]
+fn paper_form_names_a_vanishing_determinant() {
+    let rho = spiked(300);
+    let tr = vanilla(2, false);
+    let w = Weights::init(tr.k, rho.len(), 0.1, false, 3);
+    let sys = OdeSystem::new(&ScaledErf, tr, &rho, Form::Paper, Reduction::Full).expect("system");
+    let v: Vec<f64> =
+        w.w.iter()
+            .map(|x| 0.5 * x * (rho.len() as f64).sqrt())
+            .collect();
+    let y0 = sys.state_from_weights(&w.w, &v, &w.beta);
+    let err = integrate(&sys, y0, &[0.0, 1.0], IntegratorOptions::default(), |_| {})
+        .expect_err("undefined")
+        .to_string();
+    assert!(
+        err.contains("Q^kk T^kk − (R^kk)²") && err.contains("ode.form"),
+        "{err}"
+    );
+}

@@ -125,6 +125,9 @@ pub fn integrate(
             Method::Dopri5 => segment!(Dopri5, 0.04, 0.2, 10.0),
             Method::Dop853 => segment!(Dop853, 0.0, 0.333, 6.0),
         };
+        if let Some(why) = ws.borrow().failure.clone() {
+            return Err(Error::Integration { t: a, message: why });
+        }
         let stats = stats.map_err(|e| Error::Integration {
             t: a,
             message: format!("{e:?}"),

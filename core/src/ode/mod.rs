@@ -10,6 +10,7 @@
 pub mod drift;
 pub mod integrate;
 mod modes;
+pub mod regression;
 pub mod system;
 
 pub use integrate::{IntegratorOptions, integrate};

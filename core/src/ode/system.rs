@@ -14,6 +14,11 @@ pub enum Form {
     Vector,
     /// Density form (b): `P_τ = y_τ y_τᵀ` per mode (the paper's q, r, t).
     Density,
+    /// The paper's regression form: the density state of [`Form::Density`], with the x_τ-averages
+    /// of the encoder and decoder drifts written by Gaussian regression onto the local fields
+    /// (integrals I21, I22, I3, J2), dividing by `Q^kk T^kk − (R^kk)²` and
+    /// `Q^kk Q^mm − (Q^km)²` (docs/theory.md §5.6). Untied autoencoders only.
+    Paper,
 }
 
 /// Which modes are tracked one by one.
@@ -48,6 +53,9 @@ pub struct RhsWorkspace {
     order: OrderScratch,
     kv: KernelValues,
     dr: Drift,
+    /// Why the last right-hand side could not be evaluated (the regression form's vanishing
+    /// determinants), if so.
+    pub failure: Option<String>,
 }
 
 /// The ODE system of one activation, training set-up and spectrum.
@@ -72,6 +80,8 @@ pub struct OdeSystem<'a> {
     /// True by default, for states from concrete weights; [`OdeSystem::typical_state`] describes
     /// an ensemble average (full rank) and needs it off.
     pub rank_one_modes: bool,
+    /// The drift of the x_τ-averages by Gaussian regression ([`Form::Paper`]).
+    regression: bool,
 }
 
 /// Adds `Σ (ρ/D) y yᵀ` and `Σ y yᵀ` of vector modes to the order parameters.
@@ -161,6 +171,13 @@ impl<'a> OdeSystem<'a> {
                 });
             }
         }
+        if form == Form::Paper && tr.tied {
+            return Err(crate::error::config_err(
+                "ode.form",
+                "\"paper\"",
+                "the paper's regression form is written for untied autoencoders: use `vector` or `density`",
+            ));
+        }
         let d = rho.len();
         let n = if tr.tied { tr.k } else { 2 * tr.k };
         let split = match reduction {
@@ -172,7 +189,7 @@ impl<'a> OdeSystem<'a> {
         let mut block_rho = Vec::new();
         match form {
             Form::Vector => vec_rho.extend_from_slice(head),
-            Form::Density => block_rho.extend_from_slice(head),
+            Form::Density | Form::Paper => block_rho.extend_from_slice(head),
         }
         if !bulk.is_empty() {
             block_rho.push(bulk.iter().sum::<f64>() / bulk.len() as f64);
@@ -188,8 +205,9 @@ impl<'a> OdeSystem<'a> {
             vec_c,
             block_rho,
             half_trace,
-            single_blocks: if form == Form::Density { head.len() } else { 0 },
+            single_blocks: if form == Form::Vector { 0 } else { head.len() },
             rank_one_modes: true,
+            regression: form == Form::Paper,
         })
     }
 
@@ -313,6 +331,7 @@ impl<'a> OdeSystem<'a> {
             order: self.order_scratch(),
             kv: KernelValues::zeros(self.tr.k),
             dr: Drift::zeros(&self.tr),
+            failure: None,
         }
     }
 
@@ -413,6 +432,13 @@ impl<'a> OdeSystem<'a> {
         self.order_params_into(y, &mut ws.order);
         ws.kv.fill(self.act, &ws.order.o, self.tr.bias);
         ws.dr.fill(&self.tr, &ws.order.o, &ws.kv);
+        if self.regression
+            && let Err(why) =
+                super::regression::encoder_decoder(self.act, &self.tr, &ws.order.o, &mut ws.dr)
+        {
+            // keep the first failure: later evaluations only see its NaN consequences
+            ws.failure.get_or_insert(why);
+        }
         let RhsWorkspace {
             dr,
             order: OrderScratch { m, s_rho: mp, .. },

@@ -37,6 +37,8 @@ pub enum Node {
     Phi(Id),
     /// `max(v, MIN_VAR)`: a variance that is divided by (printed as `v`)
     FloorVar(Id),
+    /// `max(v, 0)`: a conditional variance (printed as `v`)
+    NonNeg(Id),
     /// `s12/√(s11 s22)` clamped to [−1, 1]: `(s12, s11, s22)`
     Corr(Id, Id, Id),
     /// `P[y > 0]`, `y ~ N(m, s)` = Φ(m/√s): `(m, s)`
@@ -349,6 +351,13 @@ impl Graph {
         }
     }
 
+    pub fn non_neg(&mut self, x: Id) -> Id {
+        match self.as_const(x) {
+            Some(v) => self.konst(kernels::non_neg(v)),
+            None => self.intern(Node::NonNeg(x)),
+        }
+    }
+
     pub fn corr(&mut self, s12: Id, s11: Id, s22: Id) -> Id {
         if self.is_zero(s12) {
             return self.zero();
@@ -444,7 +453,12 @@ impl Graph {
             Node::Const(_) | Node::Mean(_) | Node::Cov(..) => vec![],
             Node::Add(v) | Node::Mul(v) => v.clone(),
             Node::Pow(b, _) => vec![*b],
-            Node::Exp(x) | Node::Erf(x) | Node::Asin(x) | Node::Phi(x) | Node::FloorVar(x) => {
+            Node::Exp(x)
+            | Node::Erf(x)
+            | Node::Asin(x)
+            | Node::Phi(x)
+            | Node::FloorVar(x)
+            | Node::NonNeg(x) => {
                 vec![*x]
             }
             Node::Corr(a, b, c) => vec![*a, *b, *c],
@@ -508,7 +522,8 @@ impl Graph {
                 Node::Erf(x) => self.erf(m(x)),
                 Node::Asin(x) => self.asin(m(x)),
                 Node::Phi(x) => self.phi(m(x)),
-                Node::FloorVar(x) if display => m(x),
+                Node::FloorVar(x) | Node::NonNeg(x) if display => m(x),
+                Node::NonNeg(x) => self.non_neg(m(x)),
                 Node::FloorVar(x) => self.floor_var(m(x)),
                 Node::Corr(a, b, c) => self.corr(m(a), m(b), m(c)),
                 Node::Orthant1(a, b) => self.orthant1(m(a), m(b)),

@@ -609,7 +609,11 @@ impl<'g> Deriver<'g> {
                     continue;
                 }
                 let d = gr.mul(vec![g0.cov[i][v], g0.cov[j][v], inv]);
-                let x = gr.sub(g0.cov[i][j], d);
+                let mut x = gr.sub(g0.cov[i][j], d);
+                if i == j {
+                    // a conditional variance: rounding must not leave it negative (aligned units)
+                    x = gr.non_neg(x);
+                }
                 g.cov[i][j] = x;
                 g.cov[j][i] = x;
             }

@@ -50,6 +50,13 @@ pub fn floor_var(v: f64) -> f64 {
     v.max(MIN_VAR)
 }
 
+/// `max(v, 0)` (NaN propagates): a conditional variance, whose rounding may leave it slightly
+/// negative when the conditioning variable determines it (aligned units).
+#[inline]
+pub fn non_neg(v: f64) -> f64 {
+    if v < 0.0 { 0.0 } else { v }
+}
+
 /// The correlation `s12/√(s11 s22)` clamped to [−1, 1]; 0 when a variance vanishes (the
 /// orthant probability then no longer depends on it).
 #[inline]
@@ -82,6 +89,9 @@ pub fn orthant1(m: f64, s: f64) -> f64 {
 /// `Φ₂(m1/√s11, m2/√s22; ρ)` (bivariate normal CDF via Owen's T). The correlation is clamped to
 /// [−1, 1] and degenerate variances reduce to one dimension, so aligned units stay finite.
 pub fn orthant2(m1: f64, m2: f64, s11: f64, s22: f64, s12: f64) -> f64 {
+    if [m1, m2, s11, s22, s12].iter().any(|v| v.is_nan()) {
+        return f64::NAN;
+    }
     if s11 <= 0.0 {
         return heaviside(m1) * orthant1(m2, s22);
     }

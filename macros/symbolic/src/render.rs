@@ -109,6 +109,10 @@ fn rust_block(
                 let x = name(*x);
                 quote!(#kernels::floor_var(#x))
             }
+            Node::NonNeg(x) => {
+                let x = name(*x);
+                quote!(#kernels::non_neg(#x))
+            }
             Node::Corr(a, b, c) => {
                 let (a, b, c) = (name(*a), name(*b), name(*c));
                 quote!(#kernels::corr(#a, #b, #c))
@@ -180,6 +184,7 @@ pub fn eval(g: &Graph, root: Id, mean: &[f64], cov: &[Vec<f64>]) -> f64 {
             Node::Asin(x) => k::asin(v(x)),
             Node::Phi(x) => k::phi(v(x)),
             Node::FloorVar(x) => k::floor_var(v(x)),
+            Node::NonNeg(x) => k::non_neg(v(x)),
             Node::Corr(a, b, c) => k::corr(v(a), v(b), v(c)),
             Node::Orthant1(a, b) => k::orthant1(v(a), v(b)),
             Node::Orthant2(t) => k::orthant2(v(&t[0]), v(&t[1]), v(&t[2]), v(&t[3]), v(&t[4])),
@@ -212,7 +217,7 @@ pub fn formula(g: &Graph, root: Id, latex: bool) -> String {
         }
         if matches!(
             g.node(id),
-            Node::Const(_) | Node::Mean(_) | Node::Cov(..) | Node::FloorVar(_)
+            Node::Const(_) | Node::Mean(_) | Node::Cov(..) | Node::FloorVar(_) | Node::NonNeg(_)
         ) {
             continue;
         }
@@ -345,7 +350,7 @@ impl Renderer<'_> {
             Node::Erf(x) => self.call(if l { "\\operatorname{erf}" } else { "erf" }, *x),
             Node::Asin(x) => self.call(if l { "\\arcsin" } else { "asin" }, *x),
             Node::Phi(x) => self.call(if l { "\\phi" } else { "φ" }, *x),
-            Node::FloorVar(x) => self.expr(*x, prec, false),
+            Node::FloorVar(x) | Node::NonNeg(x) => self.expr(*x, prec, false),
             Node::Corr(a, b, c) => {
                 let s = self.ratio_sqrt(*a, &[*b, *c]);
                 self.paren(s, prec >= 1)
@@ -542,6 +547,7 @@ enum Op {
     Asin(usize),
     Phi(usize),
     FloorVar(usize),
+    NonNeg(usize),
     Corr(usize, usize, usize),
     Orthant1(usize, usize),
     Orthant2([usize; 5]),
@@ -583,6 +589,7 @@ impl Program {
                 Node::Asin(x) => Op::Asin(s(x)),
                 Node::Phi(x) => Op::Phi(s(x)),
                 Node::FloorVar(x) => Op::FloorVar(s(x)),
+                Node::NonNeg(x) => Op::NonNeg(s(x)),
                 Node::Corr(a, b, c) => Op::Corr(s(a), s(b), s(c)),
                 Node::Orthant1(a, b) => Op::Orthant1(s(a), s(b)),
                 Node::Orthant2(v) => {
@@ -658,6 +665,7 @@ impl Program {
                 Op::Asin(x) => k::asin(v(x)),
                 Op::Phi(x) => k::phi(v(x)),
                 Op::FloorVar(x) => k::floor_var(v(x)),
+                Op::NonNeg(x) => k::non_neg(v(x)),
                 Op::Corr(a, b, c) => k::corr(v(a), v(b), v(c)),
                 Op::Orthant1(a, b) => k::orthant1(v(a), v(b)),
                 Op::Orthant2(t) => k::orthant2(v(&t[0]), v(&t[1]), v(&t[2]), v(&t[3]), v(&t[4])),

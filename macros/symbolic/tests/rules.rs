@@ -279,3 +279,27 @@ fn erf_relu_linear_print_the_textbook_zero_mean_forms() {
         "(1/(2π))·√(C22 - C12^2/C11)·√C11 + C12·(1/4 + (1/(2π))·asin(C12/√(C11·C22)))"
     );
 }
+
+#[test]
+fn conditional_variances_that_round_negative_are_clamped() {
+    // aligned units: C22 − C12²/C11 = −5.6e-17 by rounding; before the clamp, C̃22·p(0) with the
+    // variance floor gave ~1e132 (it blew up the regression-form ODE of ReLU). At exactly aligned
+    // units the value depends on the direction of approach (a step at the conditioned point takes
+    // Θ(0) = ½ when the conditional mean is exactly 0, Θ(±10⁻¹⁷) otherwise, e.g. DgG 0.165 vs
+    // 0.272), so only boundedness is asserted: the same order of magnitude, no blow-up.
+    let d = derive("relu(x)");
+    let (c11, c12, c22) = (0.30000000000000004, 0.30000000000000004, 0.3);
+    assert!(c22 - c12 * c12 / c11 < 0.0);
+    for v in ["I2", "DgG", "D2gG", "I21", "I22"] {
+        let got = d
+            .eval(index(v), &[0.1, 0.1], &[vec![c11, c12], vec![c12, c22]])
+            .expect("closed");
+        let want = d
+            .eval(index(v), &[0.1, 0.1], &[vec![0.3, 0.3], vec![0.3, 0.3]])
+            .expect("closed");
+        assert!(
+            got.is_finite() && got.abs() <= 2.0 * want.abs() + 1e-3,
+            "{v}: {got} vs {want}"
+        );
+    }
+}
