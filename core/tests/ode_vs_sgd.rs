@@ -136,18 +136,47 @@ fn tied_linear_and_sanger_at_d_4000() {
 
 #[test]
 fn the_untied_erf_autoencoder_reaches_the_pca_plateaus() {
-    let cfg = Config::from_toml("seed = 1\n[sgd]\nseeds = 0", "test").expect("valid");
+    let cfg =
+        Config::from_toml("seed = 1\n[data]\nd = 200\n[sgd]\nseeds = 0", "test").expect("valid");
     let pb = Problem::from_config(&cfg).expect("problem");
     let tr = run(&pb, false).expect("runs");
-    // docs/theory.md §6: ε_PCA(0, 1, 2) = 0.4999, 0.1427, 0.0141 (D = 200; here D = 1000: 0.5000, 0.1428, 0.0143)
+    // docs/theory.md §6, the paper's set-up (D = 200): ε_PCA(0, 1, 2) = 0.4999, 0.1427, 0.0141
     assert!(
-        (tr.pca[0] - 0.49997).abs() < 1e-4
-            && (tr.pca[1] - 0.14283).abs() < 1e-4
-            && (tr.pca[2] - 0.014257).abs() < 1e-5
+        (tr.pca[0] - 0.49986).abs() < 1e-4
+            && (tr.pca[1] - 0.14271).abs() < 1e-4
+            && (tr.pca[2] - 0.014143).abs() < 1e-5,
+        "{:?}",
+        tr.pca
     );
-    // ε at t = 60 sits above ε_PCA(2) and approaches it slowly (paper: 0.0205 at D = 200)
+    // ε at t = 60 sits above ε_PCA(2) and approaches it slowly: the paper's curve has
+    // ε(60) − ε_PCA(2) = 0.0205 − 0.0141 = 0.0064 at D = 200; allow up to 1.5× that excess
     let last = *tr.eps_ode.last().expect("points");
-    assert!(last > tr.pca[2] && last < 0.0215, "{last}");
-    // a plateau near ε_PCA(1) is visited on the way
-    assert!(tr.eps_ode.iter().any(|e| (e - tr.pca[1]).abs() < 0.03));
+    let excess = last - tr.pca[2];
+    assert!(excess > 0.0 && excess < 1.5 * 0.0064, "{last}");
+    // a plateau near ε_PCA(1) is visited on the way: a stretch of time (a factor ≥ 1.25 in t)
+    // over which ε stays within 2 % of ε(0) of ε_PCA(1) and its slope |dε/d ln t| is at most a
+    // quarter of the steepest drop of the run — a slow-down, not a crossing. (At D = 1000 the same
+    // curve crosses ε_PCA(1) at ~70 % of the steepest slope: no plateau there.)
+    let (t, e) = (&tr.times, &tr.eps_ode);
+    let slope = |i: usize| (e[i + 1] - e[i]).abs() / (t[i + 1] / t[i]).ln();
+    let first = t.iter().position(|&x| x > 0.0).expect("t > 0");
+    let steepest = (first..t.len() - 1).map(slope).fold(0.0, f64::max);
+    let calm = |i: usize| {
+        (e[i] - tr.pca[1]).abs() < 0.02 * e[0]
+            && (e[i + 1] - tr.pca[1]).abs() < 0.02 * e[0]
+            && slope(i) <= 0.25 * steepest
+    };
+    let mut plateau = None;
+    for i in first..t.len() - 1 {
+        let mut j = i;
+        while j + 1 < t.len() - 1 && calm(j) {
+            j += 1;
+        }
+        if j > i && t[j] >= 1.25 * t[i] {
+            plateau = Some((t[i], t[j]));
+            break;
+        }
+    }
+    let (t1, t2) = plateau.expect("a plateau at ε_PCA(1)");
+    println!("plateau at ε_PCA(1) over t ∈ [{t1:.2}, {t2:.2}]");
 }
