@@ -42,22 +42,32 @@ pub fn write_svg(tr: &Trajectory, path: &str, title: &str) -> Result<()> {
         .configure_mesh()
         .x_desc("t = steps / D")
         .y_desc("ε")
-        .y_labels(12)
-        .x_label_formatter(&|v| format!("{v}"))
-        .y_label_formatter(&|v| format!("{v:.3}"))
+        .x_labels(8)
+        .y_labels(20)
+        .bold_line_style(RGBColor(215, 215, 215))
+        .light_line_style(RGBColor(242, 242, 242))
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
+        .label_style(("sans-serif", 14))
         .draw()
         .map_err(|e| err(e.to_string()))?;
+    // PCA levels: thin grey lines, each labelled at its left end (no legend entries)
     for (m, p) in tr.pca.iter().enumerate() {
-        if *p > 0.0 {
-            let c = RGBColor(150, 150, 150);
+        if *p > lo && *p < hi {
+            let c = RGBColor(140, 140, 140);
             chart
                 .draw_series(LineSeries::new(
                     vec![(tmin, *p), (tmax, *p)],
                     c.stroke_width(1),
                 ))
-                .map_err(|e| err(e.to_string()))?
-                .label(format!("ε_PCA({m})"))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
+                .map_err(|e| err(e.to_string()))?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format!("ε_PCA({m}) = {}", tick(*p)),
+                    (tmin * 1.08, *p * 1.015),
+                    ("sans-serif", 13).into_font().color(&c),
+                )))
+                .map_err(|e| err(e.to_string()))?;
         }
     }
     let pts = |v: &[f64]| -> Vec<(f64, f64)> {
@@ -69,15 +79,34 @@ pub fn write_svg(tr: &Trajectory, path: &str, title: &str) -> Result<()> {
             .collect()
     };
     if tr.eps_sgd.iter().any(|v| v.is_finite()) {
+        // SGD: mean ± std over seeds as a band, the mean as markers
+        let band: Vec<(f64, f64, f64)> = tr
+            .times
+            .iter()
+            .zip(tr.eps_sgd.iter().zip(&tr.eps_sgd_std))
+            .filter(|(t, (m, s))| **t > 0.0 && m.is_finite() && s.is_finite())
+            .map(|(t, (m, s))| (*t, (m - s).max(lo), (m + s).min(hi)))
+            .collect();
+        let mut polygon: Vec<(f64, f64)> = band.iter().map(|(t, _, up)| (*t, *up)).collect();
+        polygon.extend(band.iter().rev().map(|(t, down, _)| (*t, *down)));
+        let red = RGBColor(200, 40, 40);
+        chart
+            .draw_series(std::iter::once(Polygon::new(
+                polygon,
+                red.mix(0.2).filled(),
+            )))
+            .map_err(|e| err(e.to_string()))?
+            .label("SGD, mean ± std over seeds")
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 4), (x + 20, y + 4)], red.mix(0.3).filled())
+            });
         chart
             .draw_series(
                 pts(&tr.eps_sgd)
                     .into_iter()
-                    .map(|p| Circle::new(p, 3, RED.filled())),
+                    .map(|p| Circle::new(p, 2, red.filled())),
             )
-            .map_err(|e| err(e.to_string()))?
-            .label("SGD (mean over seeds)")
-            .legend(|(x, y)| Circle::new((x + 10, y), 3, RED.filled()));
+            .map_err(|e| err(e.to_string()))?;
     }
     chart
         .draw_series(LineSeries::new(pts(&tr.eps_ode), BLUE.stroke_width(2)))
@@ -86,11 +115,30 @@ pub fn write_svg(tr: &Trajectory, path: &str, title: &str) -> Result<()> {
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
-        .background_style(WHITE.mix(0.8))
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font(("sans-serif", 14))
+        .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
         .draw()
         .map_err(|e| err(e.to_string()))?;
     root.present().map_err(|e| err(e.to_string()))?;
     Ok(())
+}
+
+/// A short tick label: at most three significant decimals, no trailing zeros (0.3, 10, 1e4 as 10000).
+fn tick(v: f64) -> String {
+    if v >= 100.0 {
+        return format!("{v:.0}");
+    }
+    let digits = if v >= 1.0 {
+        1
+    } else {
+        (-v.log10()).ceil() as usize + 2
+    };
+    let s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
