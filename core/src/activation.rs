@@ -288,23 +288,7 @@ pub trait Activation: Send + Sync {
     /// `[I2, E g'(λ^k)g'(λ^m), E g'(λ^k)g(λ^m), E g'(λ^m)g(λ^k), E g''(λ^k)g(λ^m), E g''(λ^m)g(λ^k)]`
     /// (the `E g'g` pair only with a trained bias: zero here when `bias` is false).
     fn pair_kernels(&self, n: &Gauss3, bias: bool) -> [f64; 6] {
-        let mut swapped = *n;
-        swapped.mean.swap(0, 1);
-        swapped.cov[0][0] = n.cov[1][1];
-        swapped.cov[1][1] = n.cov[0][0];
-        let i = |w: Integral, g: &Gauss3| self.integral(w, g);
-        [
-            i(Integral::I2, n),
-            i(Integral::DgDg, n),
-            if bias { i(Integral::DgG, n) } else { 0.0 },
-            if bias {
-                i(Integral::DgG, &swapped)
-            } else {
-                0.0
-            },
-            i(Integral::D2gG, n),
-            i(Integral::D2gG, &swapped),
-        ]
+        default_pair_kernels(self, n, bias)
     }
 
     /// `E[g(x1) g(x2)]`

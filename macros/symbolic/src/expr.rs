@@ -470,24 +470,8 @@ pub fn eval_func(f: Func, x: f64) -> f64 {
         Func::Sigmoid => 1.0 / (1.0 + (-x).exp()),
         Func::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
         Func::Relu => x.max(0.0),
-        Func::Heaviside => {
-            if x > 0.0 {
-                1.0
-            } else if x < 0.0 {
-                0.0
-            } else {
-                0.5
-            }
-        }
-        Func::Sign => {
-            if x > 0.0 {
-                1.0
-            } else if x < 0.0 {
-                -1.0
-            } else {
-                0.0
-            }
-        }
+        Func::Heaviside => crate::kernels::heaviside(x),
+        Func::Sign => crate::kernels::sign(x),
         Func::Abs => x.abs(),
         Func::Delta(_) => 0.0,
     }

@@ -140,6 +140,17 @@ mod tests {
     }
 }
 
+/// `(P_n(z), P_n'(z))` of the Legendre polynomial, by the three-term recurrence.
+fn legendre(n: usize, z: f64) -> (f64, f64) {
+    let (mut p0, mut p1) = (1.0, z);
+    for k in 2..=n {
+        let p2 = ((2 * k - 1) as f64 * z * p1 - (k - 1) as f64 * p0) / k as f64;
+        p0 = p1;
+        p1 = p2;
+    }
+    (p1, n as f64 * (z * p1 - p0) / (z * z - 1.0))
+}
+
 /// Gauss–Legendre nodes and weights on [0, 1] (20 points, by Newton's method on P₂₀).
 fn legendre20() -> &'static ([f64; 20], [f64; 20]) {
     static RULE: std::sync::OnceLock<([f64; 20], [f64; 20])> = std::sync::OnceLock::new();
@@ -150,28 +161,16 @@ fn legendre20() -> &'static ([f64; 20], [f64; 20]) {
             // Chebyshev-like initial guess, then Newton on P_N
             let mut z = (PI * (i as f64 + 0.75) / (N as f64 + 0.5)).cos();
             for _ in 0..100 {
-                let (mut p0, mut p1) = (1.0, z);
-                for k in 2..=N {
-                    let p2 = ((2 * k - 1) as f64 * z * p1 - (k - 1) as f64 * p0) / k as f64;
-                    p0 = p1;
-                    p1 = p2;
-                }
-                let dp = N as f64 * (z * p1 - p0) / (z * z - 1.0);
-                let dz = p1 / dp;
+                let (p, dp) = legendre(N, z);
+                let dz = p / dp;
                 z -= dz;
                 if dz.abs() < 1e-16 {
-                    let (mut q0, mut q1) = (1.0, z);
-                    for k in 2..=N {
-                        let q2 = ((2 * k - 1) as f64 * z * q1 - (k - 1) as f64 * q0) / k as f64;
-                        q0 = q1;
-                        q1 = q2;
-                    }
-                    let dq = N as f64 * (z * q1 - q0) / (z * z - 1.0);
-                    x[i] = 0.5 * (1.0 - z);
-                    w[i] = 1.0 / ((1.0 - z * z) * dq * dq);
                     break;
                 }
             }
+            let (_, dp) = legendre(N, z);
+            x[i] = 0.5 * (1.0 - z);
+            w[i] = 1.0 / ((1.0 - z * z) * dp * dp);
         }
         (x, w)
     })

@@ -149,54 +149,20 @@ fn joined(t: &[TokenStream], op: TokenStream) -> TokenStream {
     out
 }
 
-/// Evaluates `root` at the Gaussian `(mean, cov)` (entries beyond the integral's arity unused).
+/// Evaluates `root` at the Gaussian `(mean, cov)` of up to three variables (entries beyond the
+/// integral's arity unused), through a [`Program`].
 pub fn eval(g: &Graph, root: Id, mean: &[f64], cov: &[Vec<f64>]) -> f64 {
-    let order = g.reachable(&[root]);
-    let mut val: HashMap<Id, f64> = HashMap::with_capacity(order.len());
-    for id in order {
-        let v = |c: &Id| val[c];
-        let x = match g.node(id) {
-            Node::Const(b) => f64::from_bits(*b),
-            Node::Mean(i) => mean[*i as usize],
-            Node::Cov(i, j) => cov[*i as usize][*j as usize],
-            Node::Add(t) => {
-                let mut it = t.iter();
-                let first = it.next().map(v).unwrap_or(0.0);
-                it.fold(first, |acc, c| acc + v(c))
-            }
-            Node::Mul(t) => {
-                let mut it = t.iter();
-                let first = it.next().map(v).unwrap_or(1.0);
-                it.fold(first, |acc, c| acc * v(c))
-            }
-            Node::Pow(b, h) => {
-                let b = v(b);
-                match *h {
-                    1 => b.sqrt(),
-                    -1 => 1.0 / b.sqrt(),
-                    -2 => 1.0 / b,
-                    h if h % 2 == 0 => b.powi(h / 2),
-                    h => b.sqrt().powi(h),
-                }
-            }
-            Node::Exp(x) => v(x).exp(),
-            Node::Erf(x) => k::erf(v(x)),
-            Node::Asin(x) => k::asin(v(x)),
-            Node::Phi(x) => k::phi(v(x)),
-            Node::FloorVar(x) => k::floor_var(v(x)),
-            Node::NonNeg(x) => k::non_neg(v(x)),
-            Node::Corr(a, b, c) => k::corr(v(a), v(b), v(c)),
-            Node::Orthant1(a, b) => k::orthant1(v(a), v(b)),
-            Node::Orthant2(t) => k::orthant2(v(&t[0]), v(&t[1]), v(&t[2]), v(&t[3]), v(&t[4])),
-            Node::Orthant3(t) => k::orthant3(
-                [v(&t[0]), v(&t[1]), v(&t[2])],
-                [v(&t[3]), v(&t[4]), v(&t[5])],
-                [v(&t[6]), v(&t[7]), v(&t[8])],
-            ),
-        };
-        val.insert(id, x);
+    let mut m = [0.0; 3];
+    let mut c = [[0.0; 3]; 3];
+    for (i, v) in mean.iter().take(3).enumerate() {
+        m[i] = *v;
     }
-    val[&root]
+    for (i, row) in cov.iter().take(3).enumerate() {
+        for (j, v) in row.iter().take(3).enumerate() {
+            c[i][j] = *v;
+        }
+    }
+    Program::new(g, root).eval_with(&m, &c, &mut Vec::new())
 }
 
 /// Text or LaTeX of a closed form: the expression, then `where` lines naming subexpressions
