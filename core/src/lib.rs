@@ -63,9 +63,12 @@ pub mod order;
 pub mod sim;
 
 pub use error::{Error, Result};
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod config;
 pub mod formulas;
 pub mod images;
+#[cfg(feature = "cli")]
 pub mod plot;
+pub mod progress;
 pub mod run;

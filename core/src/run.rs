@@ -338,20 +338,8 @@ pub fn image_loss(
     total / count.max(1) as f64
 }
 
-fn progress_bar(len: u64, msg: &'static str) -> indicatif::ProgressBar {
-    let pb = indicatif::ProgressBar::with_draw_target(
-        Some(len),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    pb.set_style(
-        indicatif::ProgressStyle::with_template("{msg:>5} [{bar:40}] {percent}% ({elapsed})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    pb.set_message(msg);
-    pb
-}
-
-/// Runs the ODE and the SGD seeds.
+/// Runs the ODE and the SGD seeds (progress bars on stderr with `show_progress` and the default
+/// `cli` feature).
 pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
     let d = pb.d();
     let k = pb.training.k;
@@ -368,7 +356,7 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
         let (we, ve) = pb.eigenbasis(&w0);
         sys.state_from_weights(&we, &ve, &w0.beta)
     };
-    let bar = show_progress.then(|| progress_bar(1000, "ODE"));
+    let bar = show_progress.then(|| crate::progress::Progress::new(1000, "ODE"));
     let states = integrate(&sys, y0, &times, pb.integrator, |t| {
         if let Some(b) = &bar {
             b.set_position((1000.0 * t / t_max) as u64);
@@ -408,7 +396,8 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
         .map(|t| (t * d as f64).round() as u64)
         .collect();
     let total = steps.last().copied().unwrap_or(0) * pb.seeds as u64;
-    let bar = (show_progress && pb.seeds > 0).then(|| progress_bar(total.max(1), "SGD"));
+    let bar = (show_progress && pb.seeds > 0)
+        .then(|| crate::progress::Progress::new(total.max(1), "SGD"));
     let sampler: Box<dyn Sampler + '_> = match &pb.real {
         None => Box::new(EigenbasisGaussian::new(&pb.spectrum.rho)),
         Some(r) => Box::new(ImageRows { d, rows: &r.rows }),
