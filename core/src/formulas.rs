@@ -16,11 +16,7 @@ pub struct RenderOptions {
 }
 
 fn formula(act: &dyn Activation, i: Integral) -> &'static Formula {
-    let idx = Integral::ALL
-        .iter()
-        .position(|&x| x == i)
-        .expect("every integral is in Integral::ALL");
-    &act.formulas()[idx]
+    &act.formulas()[i.index()]
 }
 
 fn method_text(m: Method) -> &'static str {

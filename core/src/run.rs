@@ -90,7 +90,7 @@ impl Problem {
     /// Resolves a validated config (loads data, computes spectra); the activation is the
     /// registered one named by `activation`, or that key read as an expression.
     pub fn from_config(cfg: &Config) -> Result<Self> {
-        cfg.validate()?;
+        cfg.validate_values()?;
         let act = crate::registry::resolve(&cfg.activation, cfg.quadrature)?;
         Self::build(cfg, act)
     }

@@ -27,8 +27,7 @@ pub fn float_tokens(v: f64) -> TokenStream {
 /// Straight-line Rust code evaluating several roots at once (shared subexpressions computed once),
 /// as an array `[f64; roots.len()]`.
 pub fn rust_many(g: &Graph, roots: &[Id], kernels: &TokenStream) -> TokenStream {
-    let body = rust_block(g, roots, kernels);
-    let (stmts, names) = body;
+    let (stmts, names) = rust_block(g, roots, kernels);
     quote!({ #(#stmts)* [#(#names),*] })
 }
 

@@ -249,6 +249,24 @@ pub fn to_series(e: &Expr) -> Result<Series, NotInAlgebra> {
     Ok(normalize(s))
 }
 
+/// Pointwise value of a series at `x` (Dirac terms are 0 pointwise, Θ(0) = ½).
+pub fn eval_series(s: &Series, x: f64) -> f64 {
+    s.iter()
+        .map(|t| {
+            let mut v = t.c * x.powi(t.p as i32) * (-t.quad * x * x + t.lin * x).exp();
+            for f in &t.factors {
+                let u = f.a * x + f.b;
+                v *= match f.base {
+                    Base::Step => crate::kernels::heaviside(u),
+                    Base::Erf => crate::kernels::erf(u),
+                    Base::Delta(_) => 0.0,
+                };
+            }
+            v
+        })
+        .sum()
+}
+
 /// `d/dx` of one term (product rule; distributional): `xᵖ → p xᵖ⁻¹`,
 /// `exp(−αx² + βx) → (−2αx + β) exp(…)`, `Θ(ax + b) → a δ(ax + b)`,
 /// `erf(ax + b) → (2a/√π) e^{−b²} exp(−a²x² − 2abx)`, `δ⁽ⁿ⁾(ax + b) → a δ⁽ⁿ⁺¹⁾(ax + b)`.
@@ -662,23 +680,6 @@ mod tests {
     fn series(src: &str) -> Series {
         let e: syn::Expr = syn::parse_str(src).expect("valid rust");
         to_series(&simplify(parse(&e, "x").expect("supported"))).expect("in algebra")
-    }
-
-    fn eval_series(s: &Series, x: f64) -> f64 {
-        s.iter()
-            .map(|t| {
-                let mut v = t.c * x.powi(t.p as i32) * (-t.quad * x * x + t.lin * x).exp();
-                for f in &t.factors {
-                    let u = f.a * x + f.b;
-                    v *= match f.base {
-                        Base::Step => crate::expr::eval_func(Func::Heaviside, u),
-                        Base::Erf => libm::erf(u),
-                        Base::Delta(_) => 0.0,
-                    };
-                }
-                v
-            })
-            .sum()
     }
 
     #[test]

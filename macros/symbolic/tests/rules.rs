@@ -5,7 +5,7 @@
 use aedyn_symbolic::activation::{Outcome, derive_activation, parse_expression};
 use aedyn_symbolic::catalogue::CATALOGUE;
 use aedyn_symbolic::expr;
-use aedyn_symbolic::series::{Base, Series};
+use aedyn_symbolic::series::{Base, Series, eval_series};
 
 fn derive(src: &str) -> aedyn_symbolic::activation::ActivationDerivation {
     derive_activation(parse_expression(src).expect("parses"), false).expect("derives")
@@ -26,28 +26,6 @@ fn index(variant: &str) -> usize {
         .iter()
         .position(|s| s.variant == variant)
         .expect("in catalogue")
-}
-
-/// Pointwise value of a series (Dirac terms are 0 pointwise).
-fn eval_series(s: &Series, x: f64) -> f64 {
-    s.iter()
-        .map(|t| {
-            let mut v = t.c * x.powi(t.p as i32) * (-t.quad * x * x + t.lin * x).exp();
-            for f in &t.factors {
-                let u = f.a * x + f.b;
-                v *= match f.base {
-                    Base::Step => aedyn_symbolic::kernels::heaviside(u),
-                    Base::Erf => libm_erf(u),
-                    Base::Delta(_) => 0.0,
-                };
-            }
-            v
-        })
-        .sum()
-}
-
-fn libm_erf(x: f64) -> f64 {
-    aedyn_symbolic::kernels::erf(x)
 }
 
 /// The Dirac terms of a series: (point, order, coefficient).
