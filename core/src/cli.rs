@@ -110,7 +110,7 @@ fn execute(cmd: Command) -> Result<(), crate::Error> {
                 cfg.algorithm,
                 cfg.sgd.seeds
             );
-            crate::plot::write_svg(&tr, &svg, &title)?;
+            crate::plot::write_svg(&tr.curves(), &svg, &title)?;
             if !quiet {
                 print!("{}", tr.summary());
             } else if tr.eps_sgd.iter().all(|v| v.is_finite()) {

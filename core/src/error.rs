@@ -50,6 +50,9 @@ pub enum Error {
     /// An activation expression that cannot be parsed or derived: names the offending part.
     #[error("activation expression `{expression}`: {message}")]
     Expression { expression: String, message: String },
+    /// A teacher–student set-up whose integrals cannot be derived.
+    #[error("teacher–student model: {0}")]
+    TeacherStudent(String),
     /// A spectrum or data model that is not a valid covariance.
     #[error("invalid spectrum: {0}")]
     Spectrum(String),

@@ -61,6 +61,7 @@ pub mod model;
 pub mod ode;
 pub mod order;
 pub mod sim;
+pub mod teacher_student;
 
 pub use error::{Error, Result};
 #[cfg(feature = "cli")]

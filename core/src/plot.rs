@@ -1,12 +1,24 @@
-//! SVG figure of a trajectory: ε(t) of the ODE and of SGD (mean ± std) with the PCA levels,
-//! logarithmic time axis.
+//! SVG figure of a trajectory: ε(t) of the ODE and of SGD (mean ± std) with reference levels
+//! (the PCA errors of the autoencoder, the plateau of a teacher–student run), logarithmic axes.
 
 use crate::error::{Error, Result};
-use crate::run::Trajectory;
 use plotters::prelude::*;
 
+/// What one figure shows: the error curves on a shared time grid and labelled horizontal levels.
+pub struct Curves<'a> {
+    pub times: &'a [f64],
+    pub eps_ode: &'a [f64],
+    /// mean over seeds (NaN without SGD)
+    pub eps_sgd: &'a [f64],
+    pub eps_sgd_std: &'a [f64],
+    /// (label, value), drawn as thin grey lines labelled at their left end
+    pub levels: Vec<(String, f64)>,
+    /// the time axis' label
+    pub time_label: &'static str,
+}
+
 /// Writes `trajectory.svg`-style figure to `path`.
-pub fn write_svg(tr: &Trajectory, path: &str, title: &str) -> Result<()> {
+pub fn write_svg(tr: &Curves, path: &str, title: &str) -> Result<()> {
     let err = |e: String| Error::Io {
         path: path.to_string(),
         source: std::io::Error::other(e),
@@ -22,7 +34,7 @@ pub fn write_svg(tr: &Trajectory, path: &str, title: &str) -> Result<()> {
         .eps_ode
         .iter()
         .chain(tr.eps_sgd.iter())
-        .chain(tr.pca.iter())
+        .chain(tr.levels.iter().map(|(_, v)| v))
         .copied()
         .filter(|v| v.is_finite() && *v > 0.0);
     let (lo, hi) = all.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
@@ -40,7 +52,7 @@ pub fn write_svg(tr: &Trajectory, path: &str, title: &str) -> Result<()> {
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_mesh()
-        .x_desc("t = steps / D")
+        .x_desc(tr.time_label)
         .y_desc("ε")
         .x_labels(8)
         .y_labels(20)
@@ -51,8 +63,8 @@ pub fn write_svg(tr: &Trajectory, path: &str, title: &str) -> Result<()> {
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(|e| err(e.to_string()))?;
-    // PCA levels: thin grey lines, each labelled at its left end (no legend entries)
-    for (m, p) in tr.pca.iter().enumerate() {
+    // levels: thin grey lines, each labelled at its left end (no legend entries)
+    for (label, p) in &tr.levels {
         if *p > lo && *p < hi {
             let c = RGBColor(140, 140, 140);
             chart
@@ -63,7 +75,7 @@ pub fn write_svg(tr: &Trajectory, path: &str, title: &str) -> Result<()> {
                 .map_err(|e| err(e.to_string()))?;
             chart
                 .draw_series(std::iter::once(Text::new(
-                    format!("ε_PCA({m}) = {}", tick(*p)),
+                    format!("{label} = {}", tick(*p)),
                     (tmin * 1.08, *p * 1.015),
                     ("sans-serif", 13).into_font().color(&c),
                 )))
@@ -83,7 +95,7 @@ pub fn write_svg(tr: &Trajectory, path: &str, title: &str) -> Result<()> {
         let band: Vec<(f64, f64, f64)> = tr
             .times
             .iter()
-            .zip(tr.eps_sgd.iter().zip(&tr.eps_sgd_std))
+            .zip(tr.eps_sgd.iter().zip(tr.eps_sgd_std))
             .filter(|(t, (m, s))| **t > 0.0 && m.is_finite() && s.is_finite())
             .map(|(t, (m, s))| (*t, (m - s).max(lo), (m + s).min(hi)))
             .collect();

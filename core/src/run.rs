@@ -490,6 +490,21 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
 }
 
 impl Trajectory {
+    /// The curves of the figure: ε of ODE and SGD with the PCA levels.
+    #[cfg(feature = "cli")]
+    pub fn curves(&self) -> crate::plot::Curves<'_> {
+        crate::plot::Curves {
+            times: &self.times,
+            eps_ode: &self.eps_ode,
+            eps_sgd: &self.eps_sgd,
+            eps_sgd_std: &self.eps_sgd_std,
+            levels: (self.pca.iter().enumerate())
+                .map(|(m, p)| (format!("ε_PCA({m})"), *p))
+                .collect(),
+            time_label: "t = steps / D",
+        }
+    }
+
     /// `max_t |ε_ode − ε_sgd| / ε_ode(0)`.
     pub fn max_relative_gap(&self) -> f64 {
         let e0 = self.eps_ode[0];

@@ -36,7 +36,7 @@ pub fn save(name: &str, label: &str, tr: &Trajectory, title: &str) -> Result<(),
         path: csv.clone(),
         source,
     })?;
-    aedyn::plot::write_svg(tr, &format!("{dir}/{label}.svg"), title)?;
+    aedyn::plot::write_svg(&tr.curves(), &format!("{dir}/{label}.svg"), title)?;
     println!("  wrote {dir}/{label}.csv and .svg");
     Ok(())
 }

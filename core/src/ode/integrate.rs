@@ -45,22 +45,47 @@ impl Default for IntegratorOptions {
     }
 }
 
-/// The system as ode_solvers sees it, with the RHS buffers shared by all output segments.
-struct Rhs<'s, 'a> {
-    sys: &'s OdeSystem<'a>,
-    ws: &'s RefCell<RhsWorkspace>,
+/// An autonomous ODE system `dy/dt = F(y)` as the integrator and the fixed-point analysis see
+/// it: the problem definition, apart from the solvers.
+pub trait Flow {
+    /// Buffers one evaluation of F needs (allocated once per integration).
+    type Workspace;
+    fn workspace(&self) -> Self::Workspace;
+    /// `dy = F(y)`, without allocation.
+    fn rhs(&self, y: &DVector<f64>, dy: &mut DVector<f64>, ws: &mut Self::Workspace);
+    /// Why an evaluation could not be completed, if one could not.
+    fn failure(ws: &Self::Workspace) -> Option<String>;
 }
 
-impl System<f64, DVector<f64>> for Rhs<'_, '_> {
+impl Flow for OdeSystem<'_> {
+    type Workspace = RhsWorkspace;
+    fn workspace(&self) -> RhsWorkspace {
+        OdeSystem::workspace(self)
+    }
+    fn rhs(&self, y: &DVector<f64>, dy: &mut DVector<f64>, ws: &mut RhsWorkspace) {
+        self.rhs_with(y, dy, ws);
+    }
+    fn failure(ws: &RhsWorkspace) -> Option<String> {
+        ws.failure.clone()
+    }
+}
+
+/// The system as ode_solvers sees it, with the RHS buffers shared by all output segments.
+struct Rhs<'s, F: Flow> {
+    sys: &'s F,
+    ws: &'s RefCell<F::Workspace>,
+}
+
+impl<F: Flow> System<f64, DVector<f64>> for Rhs<'_, F> {
     fn system(&self, _t: f64, y: &DVector<f64>, dy: &mut DVector<f64>) {
-        self.sys.rhs_with(y, dy, &mut self.ws.borrow_mut());
+        self.sys.rhs(y, dy, &mut self.ws.borrow_mut());
     }
 }
 
 /// Integrates from `y0` at `times[0]` and returns the state at every time of `times` (increasing).
 /// `progress` is called with each reached time.
-pub fn integrate(
-    sys: &OdeSystem,
+pub fn integrate<F: Flow>(
+    sys: &F,
     y0: DVector<f64>,
     times: &[f64],
     opts: IntegratorOptions,
@@ -125,7 +150,7 @@ pub fn integrate(
             Method::Dopri5 => segment!(Dopri5, 0.04, 0.2, 10.0),
             Method::Dop853 => segment!(Dop853, 0.0, 0.333, 6.0),
         };
-        if let Some(why) = ws.borrow().failure.clone() {
+        if let Some(why) = F::failure(&ws.borrow()) {
             return Err(Error::Integration { t: a, message: why });
         }
         let stats = stats.map_err(|e| Error::Integration {

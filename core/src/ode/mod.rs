@@ -13,5 +13,5 @@ mod modes;
 pub mod regression;
 pub mod system;
 
-pub use integrate::{IntegratorOptions, integrate};
+pub use integrate::{Flow, IntegratorOptions, integrate};
 pub use system::{OdeState, OdeSystem};

@@ -7,7 +7,8 @@ use crate::closed::{Graph, Id};
 use crate::derive::{DeriveError, Deriver, MTerm};
 use crate::expr::{self, Expr, Func};
 use crate::render;
-use crate::series::{self, NotInAlgebra, Series, Term};
+use crate::product::{Factor, product_terms};
+use crate::series::{self, NotInAlgebra, Series};
 
 /// How an integral is evaluated.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,34 +93,21 @@ fn integrand(
     spec: &Spec,
     series: &[Result<Series, NotInAlgebra>; 4],
 ) -> Result<Vec<MTerm>, DeriveError> {
-    let mut terms = vec![MTerm::one(spec.arity)];
+    let mut factors = Vec::new();
     for piece in spec.pieces {
-        let (v, factor): (usize, Series) = match *piece {
+        factors.push(match *piece {
             Piece::G(v, k) => (
                 v,
-                series[k]
-                    .clone()
-                    .map_err(|e| DeriveError::NoClosedForm(e.0))?,
+                Factor::Series(
+                    series[k]
+                        .as_ref()
+                        .map_err(|e| DeriveError::NoClosedForm(e.0.clone()))?,
+                ),
             ),
-            Piece::X(v, p) => (
-                v,
-                vec![Term {
-                    p,
-                    ..Term::constant(1.0)
-                }],
-            ),
-        };
-        let mut next = Vec::new();
-        for t in &terms {
-            for f in &factor {
-                if let Some(m) = t.clone().times(v, f) {
-                    next.push(m);
-                }
-            }
-        }
-        terms = next;
+            Piece::X(v, p) => (v, Factor::Power(p)),
+        });
     }
-    Ok(terms)
+    Ok(product_terms(spec.arity, &factors))
 }
 
 /// Derives every integral of the catalogue for g. With `quadrature`, integrals without a closed

@@ -47,6 +47,9 @@ pub enum Node {
     Orthant2([Id; 5]),
     /// `P[y1 > 0, y2 > 0, y3 > 0]` = Φ₃: `[m1, m2, m3, s11, s22, s33, s12, s13, s23]`
     Orthant3([Id; 9]),
+    /// `[m1..m4, s11, s22, s33, s44, s12, s13, s14, s23, s24, s34]`: four orthants (numerical base
+    /// case, error ≤ 1e-10)
+    Orthant4([Id; 14]),
 }
 
 /// The DAG with its hash-consing index.
@@ -447,6 +450,51 @@ impl Graph {
         }
     }
 
+    /// Four orthants: `[m1..m4, s11, s22, s33, s44, s12, s13, s14, s23, s24, s34]`. A variable
+    /// uncorrelated with the other three factorises out; otherwise the numerical base case
+    /// ([`kernels::orthant4`], error ≤ 1e-10).
+    pub fn orthant4(&mut self, v: [Id; 14]) -> Id {
+        let (m, s) = (&v[0..4], &v[4..8]);
+        let cov = |i: usize, j: usize| -> Id {
+            let (i, j) = if i < j { (i, j) } else { (j, i) };
+            v[8 + match (i, j) {
+                (0, 1) => 0,
+                (0, 2) => 1,
+                (0, 3) => 2,
+                (1, 2) => 3,
+                (1, 3) => 4,
+                _ => 5,
+            }]
+        };
+        for lone in 0..4 {
+            let o: Vec<usize> = (0..4).filter(|&x| x != lone).collect();
+            if o.iter().all(|&x| self.is_zero(cov(lone, x))) {
+                let a = self.orthant1(m[lone], s[lone]);
+                let b = self.orthant3([
+                    m[o[0]],
+                    m[o[1]],
+                    m[o[2]],
+                    s[o[0]],
+                    s[o[1]],
+                    s[o[2]],
+                    cov(o[0], o[1]),
+                    cov(o[0], o[2]),
+                    cov(o[1], o[2]),
+                ]);
+                return self.mul(vec![a, b]);
+            }
+        }
+        let all: Option<Vec<f64>> = v.iter().map(|&i| self.as_const(i)).collect();
+        match all {
+            Some(c) => self.konst(kernels::orthant4(
+                [c[0], c[1], c[2], c[3]],
+                [c[4], c[5], c[6], c[7]],
+                [c[8], c[9], c[10], c[11], c[12], c[13]],
+            )),
+            None => self.intern(Node::Orthant4(v)),
+        }
+    }
+
     /// The children of a node.
     pub fn children(&self, id: Id) -> Vec<Id> {
         match &self.nodes[id] {
@@ -465,6 +513,7 @@ impl Graph {
             Node::Orthant1(a, b) => vec![*a, *b],
             Node::Orthant2(v) => v.to_vec(),
             Node::Orthant3(v) => v.to_vec(),
+            Node::Orthant4(v) => v.to_vec(),
         }
     }
 
@@ -533,6 +582,10 @@ impl Graph {
                 Node::Orthant3(v) => {
                     let w = v.map(|x| map[&x]);
                     self.orthant3(w)
+                }
+                Node::Orthant4(v) => {
+                    let w = v.map(|x| map[&x]);
+                    self.orthant4(w)
                 }
             };
             map.insert(id, new);

@@ -11,8 +11,9 @@
 //! 2. **tilt**: absorb `exp(−½xᵀAx + bᵀx)` into (μ, C) by sequential Sherman–Morrison updates;
 //! 3. **Stein**: `E[x_v F] = μ_v E[F] + Σ_j C_vj E[∂_j F]`;
 //! 4. **orthants**: `Θ(u) = P[u > 0]`, `erf(u) = 2P[u − ξ/√2 > 0] − 1` with an independent ξ, so
-//!    the remaining factors are orthant probabilities of one, two or three Gaussian forms
-//!    (Φ, Φ₂, Φ₃; Φ₃ in closed form at zero means, numerically by Plackett's identity otherwise).
+//!    the remaining factors are orthant probabilities of one to four Gaussian forms
+//!    (Φ, Φ₂, Φ₃, Φ₄; Φ₃ in closed form at zero means, numerically by Plackett's identity
+//!    otherwise; Φ₄ numerically by Plackett's identity, error ≤ 1e-10). Five or more are refused.
 //!
 //! Results are memoised on (term, Gaussian), so polynomial factors of high degree cost a number
 //! of sub-expectations polynomial in the degree.
@@ -402,7 +403,7 @@ impl<'g> Deriver<'g> {
         Ok(self.graph.add(terms))
     }
 
-    /// Rule 4: `E[Π Θ(u_j) Π erf(u_k)]` → orthant probabilities of at most two Gaussian forms.
+    /// Rule 4: `E[Π Θ(u_j) Π erf(u_k)]` → orthant probabilities of at most four Gaussian forms.
     /// Each factor becomes `y = s·x_v + b/|a| + noise` (`s = sign(a)`), scaled so that x_v has
     /// coefficient ±1:
     /// `Θ(ax + b) = P[y > 0]` without noise, `erf(ax + b) = 2P[y > 0] − 1` with noise variance
@@ -448,7 +449,7 @@ impl<'g> Deriver<'g> {
                     coef *= -1.0;
                 }
             }
-            if ys.len() > 3 {
+            if ys.len() > 4 {
                 return Err(DeriveError::NoClosedForm(format!(
                     "orthant probability of {} step/erf factors ({})",
                     ys.len(),
@@ -478,13 +479,23 @@ impl<'g> Deriver<'g> {
                     let c = self.graph.scale(ys[0].s * ys[1].s, g.cov[ys[0].v][ys[1].v]);
                     self.graph.orthant2(m[0], m[1], var[0], var[1], c)
                 }
-                _ => {
+                3 => {
                     let mut c = [0; 3];
                     for (slot, (a, b)) in c.iter_mut().zip([(0, 1), (0, 2), (1, 2)]) {
                         *slot = self.graph.scale(ys[a].s * ys[b].s, g.cov[ys[a].v][ys[b].v]);
                     }
                     self.graph
                         .orthant3([m[0], m[1], m[2], var[0], var[1], var[2], c[0], c[1], c[2]])
+                }
+                _ => {
+                    let mut v = [0; 14];
+                    v[..4].copy_from_slice(&m);
+                    v[4..8].copy_from_slice(&var);
+                    let pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)];
+                    for (slot, (a, b)) in v[8..].iter_mut().zip(pairs) {
+                        *slot = self.graph.scale(ys[a].s * ys[b].s, g.cov[ys[a].v][ys[b].v]);
+                    }
+                    self.graph.orthant4(v)
                 }
             };
             terms.push(self.graph.scale(coef, p));

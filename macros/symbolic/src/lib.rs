@@ -11,6 +11,8 @@
 //! - [`closed`]: the closed-form result IR, a simplifying hash-consed DAG;
 //! - [`render`]: Rust tokens, evaluator, text, LaTeX; [`numbers`]: readable constants;
 //! - [`catalogue`]: the one table of integrals; [`activation`]: the whole pipeline;
+//! - [`product`]: expectations of any product of activations and powers over any small
+//!   dimension (the teacher–student integrals);
 //! - [`kernels`]: the run-time special functions the closed forms call;
 //! - [`hermite`]: Gauss–Hermite rules for the opt-in quadrature fallback.
 // Numerical kernels index several arrays with one loop variable; iterator chains read worse.
@@ -24,5 +26,6 @@ pub mod expr;
 pub mod hermite;
 pub mod kernels;
 pub mod numbers;
+pub mod product;
 pub mod render;
 pub mod series;

@@ -129,6 +129,11 @@ fn rust_block(
                 let (m, s, c) = (&t[0..3], &t[3..6], &t[6..9]);
                 quote!(#kernels::orthant3([#(#m),*], [#(#s),*], [#(#c),*]))
             }
+            Node::Orthant4(v) => {
+                let t: Vec<_> = v.iter().map(|&c| name(c)).collect();
+                let (m, s, c) = (&t[0..4], &t[4..8], &t[8..14]);
+                quote!(#kernels::orthant4([#(#m),*], [#(#s),*], [#(#c),*]))
+            }
         };
         let v = format_ident!("v{}", id);
         stmts.push(quote!(let #v: f64 = #e;));
@@ -148,20 +153,15 @@ fn joined(t: &[TokenStream], op: TokenStream) -> TokenStream {
     out
 }
 
-/// Evaluates `root` at the Gaussian `(mean, cov)` of up to three variables (entries beyond the
+/// Evaluates `root` at the Gaussian `(mean, cov)` of any dimension (entries beyond the
 /// integral's arity unused), through a [`Program`].
 pub fn eval(g: &Graph, root: Id, mean: &[f64], cov: &[Vec<f64>]) -> f64 {
-    let mut m = [0.0; 3];
-    let mut c = [[0.0; 3]; 3];
-    for (i, v) in mean.iter().take(3).enumerate() {
-        m[i] = *v;
-    }
-    for (i, row) in cov.iter().take(3).enumerate() {
-        for (j, v) in row.iter().take(3).enumerate() {
-            c[i][j] = *v;
-        }
-    }
-    Program::new(g, root).eval_with(&m, &c, &mut Vec::new())
+    let n = mean.len();
+    let flat: Vec<f64> = cov
+        .iter()
+        .flat_map(|row| (0..n).map(move |j| row.get(j).copied().unwrap_or(0.0)))
+        .collect();
+    Program::new(g, root).eval_n(mean, &flat, n, &mut Vec::new())
 }
 
 /// Text or LaTeX of a closed form: the expression, then `where` lines naming subexpressions
@@ -341,6 +341,24 @@ impl Renderer<'_> {
                     format!("Φ₃({}; {})", h.join(", "), r.join(", "))
                 }
             }
+            Node::Orthant4(v) => {
+                let h: Vec<String> = (0..4).map(|i| self.ratio_sqrt(v[i], &[v[4 + i]])).collect();
+                let pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)];
+                let r: Vec<String> = pairs
+                    .iter()
+                    .enumerate()
+                    .map(|(n, &(i, j))| self.ratio_sqrt(v[8 + n], &[v[4 + i], v[4 + j]]))
+                    .collect();
+                if l {
+                    format!(
+                        "\\Phi_4^{{\\mathrm{{num}}}}\\left({}; {}\\right)",
+                        h.join(", "),
+                        r.join(", ")
+                    )
+                } else {
+                    format!("Φ₄[numerical, ≤ 1e-10]({}; {})", h.join(", "), r.join(", "))
+                }
+            }
             Node::Orthant2(v) => {
                 let h = self.ratio_sqrt(v[0], &[v[2]]);
                 let k = self.ratio_sqrt(v[1], &[v[3]]);
@@ -517,6 +535,7 @@ enum Op {
     Orthant1(usize, usize),
     Orthant2([usize; 5]),
     Orthant3([usize; 9]),
+    Orthant4([usize; 14]),
 }
 
 /// A closed form compiled to straight-line instructions for fast repeated evaluation at run time
@@ -561,6 +580,7 @@ impl Program {
                     Op::Orthant2([s(&v[0]), s(&v[1]), s(&v[2]), s(&v[3]), s(&v[4])])
                 }
                 Node::Orthant3(v) => Op::Orthant3(v.map(|x| slot[&x])),
+                Node::Orthant4(v) => Op::Orthant4(v.map(|x| slot[&x])),
             })
             .collect();
         let outputs = roots.iter().map(|r| slot[r]).collect();
@@ -579,7 +599,7 @@ impl Program {
     /// The value at `(mean, cov)` (3×3 embedding; entries beyond the arity unused), using
     /// `scratch` (resized as needed, so repeated calls do not allocate).
     pub fn eval_with(&self, mean: &[f64; 3], cov: &[[f64; 3]; 3], scratch: &mut Vec<f64>) -> f64 {
-        self.run(mean, cov, scratch);
+        self.run(mean, cov.as_flattened(), 3, scratch);
         scratch[self.outputs[0]]
     }
 
@@ -591,20 +611,27 @@ impl Program {
         scratch: &mut Vec<f64>,
         out: &mut [f64],
     ) {
-        self.run(mean, cov, scratch);
+        self.run(mean, cov.as_flattened(), 3, scratch);
         for (o, &slot) in out.iter_mut().zip(&self.outputs) {
             *o = scratch[slot];
         }
     }
 
-    fn run(&self, mean: &[f64; 3], cov: &[[f64; 3]; 3], scratch: &mut Vec<f64>) {
+    /// The value over a Gaussian of any dimension `n`: `mean` has `n` entries, `cov` is the
+    /// row-major `n × n` covariance.
+    pub fn eval_n(&self, mean: &[f64], cov: &[f64], n: usize, scratch: &mut Vec<f64>) -> f64 {
+        self.run(mean, cov, n, scratch);
+        scratch[self.outputs[0]]
+    }
+
+    fn run(&self, mean: &[f64], cov: &[f64], n: usize, scratch: &mut Vec<f64>) {
         scratch.clear();
         for op in &self.ops {
             let v = |i: &usize| scratch[*i];
             let x = match op {
                 Op::Const(c) => *c,
                 Op::Mean(i) => mean[*i],
-                Op::Cov(i, j) => cov[*i][*j],
+                Op::Cov(i, j) => cov[*i * n + *j],
                 Op::Add(t) => {
                     let mut it = t.iter();
                     let first = it.next().map(v).unwrap_or(0.0);
@@ -638,6 +665,18 @@ impl Program {
                     [v(&t[0]), v(&t[1]), v(&t[2])],
                     [v(&t[3]), v(&t[4]), v(&t[5])],
                     [v(&t[6]), v(&t[7]), v(&t[8])],
+                ),
+                Op::Orthant4(t) => k::orthant4(
+                    [v(&t[0]), v(&t[1]), v(&t[2]), v(&t[3])],
+                    [v(&t[4]), v(&t[5]), v(&t[6]), v(&t[7])],
+                    [
+                        v(&t[8]),
+                        v(&t[9]),
+                        v(&t[10]),
+                        v(&t[11]),
+                        v(&t[12]),
+                        v(&t[13]),
+                    ],
                 ),
             };
             scratch.push(x);

@@ -1,0 +1,324 @@
+//! The teacher–student ODEs (docs/theory.md §8), exact as N → ∞ at finite learning rate:
+//!
+//! `dR_km/dt = −η v_k E[g'(λ_k) ν_m Δ̄]`,
+//! `dQ_kl/dt = −η v_k E[g'(λ_k) λ_l Δ̄] − η v_l E[g'(λ_l) λ_k Δ̄]
+//!             + η² v_k v_l (E[g'(λ_k) g'(λ_l) Δ̄²] + σ² E[g'(λ_k) g'(λ_l)])`,
+//! `dv_k/dt = −η_v E[g(λ_k) Δ̄]` (trained second layer only),
+//!
+//! with `Δ̄ = Σ_c u_c g_c(f_c)` over all fields `f = (λ_1..λ_K, ν_1..ν_M)` and `u = (v, −v*)`, so
+//! `E[g'(λ_k) b Δ̄] = Σ_c u_c I3(k, b, c)`, `E[g'(λ_k) g'(λ_l) Δ̄²] = Σ_cd u_c u_d I4(k, l, c, d)`,
+//! and the error `ε_g = ½ Σ_cd u_c u_d I2(c, d)`.
+//! The state is `y = (Q_kl for k ≤ l, R_km, v_k if trained)`; T and v* are constant.
+
+use super::integrals::{Scratch, Slot, Term, TsIntegrals};
+use crate::error::Result;
+use crate::ode::Flow;
+use nalgebra::DVector;
+
+/// The fixed parameters of a teacher–student set-up.
+#[derive(Clone, Debug)]
+pub struct TsParams {
+    /// student hidden units K
+    pub k: usize,
+    /// teacher hidden units M
+    pub m: usize,
+    /// first-layer learning rate η
+    pub lr: f64,
+    /// second-layer learning rate η_v
+    pub lr_v: f64,
+    /// output noise variance σ²
+    pub noise_var: f64,
+    /// train the student's second layer
+    pub train_v: bool,
+    /// teacher second layer v*
+    pub v_star: Vec<f64>,
+    /// teacher overlaps T (M×M, row-major)
+    pub t: Vec<f64>,
+    /// the student's second layer when it is not trained (all ones: soft committee machine)
+    pub v_fixed: Vec<f64>,
+}
+
+/// The ODE system of one teacher–student set-up.
+pub struct TsSystem {
+    pub p: TsParams,
+    ints: TsIntegrals,
+    /// `I2(c, d)` for all fields, `n × n`
+    i2: Vec<Term>,
+    /// `I3(k, b, c)`, `K × n × n`
+    i3: Vec<Term>,
+    /// `I4(k, l, c, d)` for `k ≤ l`, `c ≤ d`
+    i4: Vec<(usize, usize, usize, usize, Term)>,
+    /// `J2(k, l)` for `k ≤ l`
+    j2: Vec<Term>,
+}
+
+/// Buffers of one right-hand side.
+pub struct TsWorkspace {
+    omega: Vec<f64>,
+    u: Vec<f64>,
+    i3v: Vec<f64>,
+    /// `A_k(b) = Σ_c u_c I3(k, b, c)`, `K × n`
+    a: Vec<f64>,
+    b4: Vec<f64>,
+    scratch: Scratch,
+}
+
+/// Order parameters of a state: `Q` (K×K), `R` (K×M), `v` (K).
+#[derive(Clone, Debug)]
+pub struct TsOrder {
+    pub q: Vec<f64>,
+    pub r: Vec<f64>,
+    pub v: Vec<f64>,
+}
+
+impl TsSystem {
+    /// Derives the integrals for a student `g` and teacher `g*` (expressions in x) and binds
+    /// every term one right-hand side needs.
+    pub fn new(p: TsParams, student: &str, teacher: &str) -> Result<Self> {
+        let (k, n) = (p.k, p.k + p.m);
+        let mut ints = TsIntegrals::new(student, teacher, k)?;
+        let mut i2 = Vec::with_capacity(n * n);
+        for c in 0..n {
+            for d in 0..n {
+                i2.push(ints.term(&[(c, Slot::Act), (d, Slot::Act)])?);
+            }
+        }
+        let mut i3 = Vec::with_capacity(k * n * n);
+        for a in 0..k {
+            for b in 0..n {
+                for c in 0..n {
+                    i3.push(ints.term(&[(a, Slot::Dg), (b, Slot::X), (c, Slot::Act)])?);
+                }
+            }
+        }
+        let mut i4 = Vec::new();
+        let mut j2 = Vec::new();
+        for a in 0..k {
+            for b in a..k {
+                j2.push(ints.term(&[(a, Slot::Dg), (b, Slot::Dg)])?);
+                for c in 0..n {
+                    for d in c..n {
+                        let t = ints.term(&[
+                            (a, Slot::Dg),
+                            (b, Slot::Dg),
+                            (c, Slot::Act),
+                            (d, Slot::Act),
+                        ])?;
+                        i4.push((a, b, c, d, t));
+                    }
+                }
+            }
+        }
+        Ok(TsSystem {
+            p,
+            ints,
+            i2,
+            i3,
+            i4,
+            j2,
+        })
+    }
+
+    /// Number of fields K + M.
+    pub fn fields(&self) -> usize {
+        self.p.k + self.p.m
+    }
+
+    /// Length of the state vector.
+    pub fn len(&self) -> usize {
+        let k = self.p.k;
+        k * (k + 1) / 2 + k * self.p.m + if self.p.train_v { k } else { 0 }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The derived closed forms of the distinct integrals (pattern, formula).
+    pub fn formulas(&self) -> &[(String, String)] {
+        &self.ints.formulas
+    }
+
+    /// The state of order parameters `Q` (K×K), `R` (K×M) and second layer `v`.
+    pub fn state(&self, q: &[f64], r: &[f64], v: &[f64]) -> DVector<f64> {
+        let k = self.p.k;
+        let mut y = Vec::with_capacity(self.len());
+        for a in 0..k {
+            for b in a..k {
+                y.push(q[a * k + b]);
+            }
+        }
+        y.extend_from_slice(r);
+        if self.p.train_v {
+            y.extend_from_slice(v);
+        }
+        DVector::from_vec(y)
+    }
+
+    /// The order parameters of a state.
+    pub fn order(&self, y: &DVector<f64>) -> TsOrder {
+        let (k, m) = (self.p.k, self.p.m);
+        let mut q = vec![0.0; k * k];
+        let mut i = 0;
+        for a in 0..k {
+            for b in a..k {
+                q[a * k + b] = y[i];
+                q[b * k + a] = y[i];
+                i += 1;
+            }
+        }
+        let r = y.as_slice()[i..i + k * m].to_vec();
+        let v = if self.p.train_v {
+            y.as_slice()[i + k * m..].to_vec()
+        } else {
+            self.p.v_fixed.clone()
+        };
+        TsOrder { q, r, v }
+    }
+
+    /// Fills Ω = [[Q, R], [Rᵀ, T]] and u = (v, −v*) from a state.
+    fn fill(&self, y: &DVector<f64>, ws: &mut TsWorkspace) {
+        let (k, m, n) = (self.p.k, self.p.m, self.fields());
+        let mut i = 0;
+        for a in 0..k {
+            for b in a..k {
+                ws.omega[a * n + b] = y[i];
+                ws.omega[b * n + a] = y[i];
+                i += 1;
+            }
+        }
+        for a in 0..k {
+            for b in 0..m {
+                ws.omega[a * n + k + b] = y[i];
+                ws.omega[(k + b) * n + a] = y[i];
+                i += 1;
+            }
+        }
+        for a in 0..m {
+            for b in 0..m {
+                ws.omega[(k + a) * n + k + b] = self.p.t[a * m + b];
+            }
+        }
+        for a in 0..k {
+            ws.u[a] = if self.p.train_v {
+                y[i + a]
+            } else {
+                self.p.v_fixed[a]
+            };
+        }
+        for b in 0..m {
+            ws.u[k + b] = -self.p.v_star[b];
+        }
+    }
+
+    /// The noise-free generalisation error `ε_g = ½ Σ_cd u_c u_d I2(c, d)`.
+    pub fn error_with(&self, y: &DVector<f64>, ws: &mut TsWorkspace) -> f64 {
+        self.fill(y, ws);
+        let n = self.fields();
+        let mut e = 0.0;
+        for c in 0..n {
+            for d in 0..n {
+                let u = ws.u[c] * ws.u[d];
+                if u != 0.0 {
+                    e += u * self.ints.eval(&self.i2[c * n + d], &ws.omega, n, &mut ws.scratch);
+                }
+            }
+        }
+        0.5 * e
+    }
+
+    /// The generalisation error of a state.
+    pub fn error(&self, y: &DVector<f64>) -> f64 {
+        self.error_with(y, &mut Flow::workspace(self))
+    }
+}
+
+impl Flow for TsSystem {
+    type Workspace = TsWorkspace;
+
+    fn workspace(&self) -> TsWorkspace {
+        let (k, n) = (self.p.k, self.fields());
+        TsWorkspace {
+            omega: vec![0.0; n * n],
+            u: vec![0.0; n],
+            i3v: vec![0.0; k * n * n],
+            a: vec![0.0; k * n],
+            b4: vec![0.0; k * k],
+            scratch: Scratch::default(),
+        }
+    }
+
+    fn rhs(&self, y: &DVector<f64>, dy: &mut DVector<f64>, ws: &mut TsWorkspace) {
+        self.fill(y, ws);
+        let (k, m, n) = (self.p.k, self.p.m, self.fields());
+        let TsWorkspace {
+            omega,
+            u,
+            i3v,
+            a,
+            b4,
+            scratch,
+        } = ws;
+        // A_k(b) = E[g'(λ_k) f_b Δ̄]
+        for (i, t) in self.i3.iter().enumerate() {
+            i3v[i] = self.ints.eval(t, omega, n, scratch);
+        }
+        for kk in 0..k {
+            for b in 0..n {
+                let row = &i3v[(kk * n + b) * n..(kk * n + b + 1) * n];
+                a[kk * n + b] = row.iter().zip(u.iter()).map(|(x, w)| x * w).sum();
+            }
+        }
+        // B_kl = E[g'(λ_k) g'(λ_l) Δ̄²] (I4 symmetric in its last two fields)
+        b4.iter_mut().for_each(|x| *x = 0.0);
+        for &(ka, kb, c, d, ref t) in &self.i4 {
+            let w = if c == d {
+                u[c] * u[c]
+            } else {
+                2.0 * u[c] * u[d]
+            };
+            if w != 0.0 {
+                b4[ka * k + kb] += w * self.ints.eval(t, omega, n, scratch);
+            }
+        }
+        let (eta, eta2) = (self.p.lr, self.p.lr * self.p.lr);
+        let mut i = 0;
+        let mut pair = 0;
+        for ka in 0..k {
+            for kb in ka..k {
+                let mut v = -eta * (u[ka] * a[ka * n + kb] + u[kb] * a[kb * n + ka]);
+                let mut second = b4[ka * k + kb];
+                if self.p.noise_var > 0.0 {
+                    second +=
+                        self.p.noise_var * self.ints.eval(&self.j2[pair], omega, n, scratch);
+                }
+                v += eta2 * u[ka] * u[kb] * second;
+                dy[i] = v;
+                i += 1;
+                pair += 1;
+            }
+        }
+        for ka in 0..k {
+            for mb in 0..m {
+                dy[i] = -eta * u[ka] * a[ka * n + k + mb];
+                i += 1;
+            }
+        }
+        if self.p.train_v {
+            for ka in 0..k {
+                let mut s = 0.0;
+                for c in 0..n {
+                    if u[c] != 0.0 {
+                        s += u[c] * self.ints.eval(&self.i2[ka * n + c], omega, n, scratch);
+                    }
+                }
+                dy[i] = -self.p.lr_v * s;
+                i += 1;
+            }
+        }
+    }
+
+    fn failure(_ws: &TsWorkspace) -> Option<String> {
+        None
+    }
+}
