@@ -2,7 +2,8 @@
 //! binary is `fn main() -> ExitCode { aedyn::cli::main() }`, and so can a user's crate be, with
 //! its own `#[activation]`s available by name next to the built-ins.
 
-use crate::config::Config;
+use crate::config::{Config, ModelKind};
+use crate::teacher_student::run::TsProblem;
 use crate::formulas::RenderOptions;
 use crate::registry;
 use crate::run::{Problem, run};
@@ -50,6 +51,16 @@ enum Command {
     },
     /// List the registered activations with the status of their integrals.
     List,
+    /// Integrate the ODE of a config, find the fixed points its trajectory visits (plateaus and
+    /// the end state), refine them by Newton to |F| < 1e-12, and report their stability and
+    /// escape times; write fixed_points.csv.
+    FixedPoints {
+        /// TOML config (either model); omit for the built-in defaults
+        config: Option<String>,
+        /// output directory
+        #[arg(long, default_value = "out")]
+        out: String,
+    },
 }
 
 /// Parses the process arguments and runs the command; errors are printed as `error: …` and give
@@ -90,34 +101,49 @@ fn execute(cmd: Command) -> Result<(), crate::Error> {
                 None => Config::default(),
             };
             let start = std::time::Instant::now();
-            let problem = Problem::from_config(&cfg)?;
-            let tr = run(&problem, !quiet)?;
-            std::fs::create_dir_all(&out).map_err(|source| crate::Error::Io {
-                path: out.clone(),
-                source,
-            })?;
+            let (csv_text, finished, title, gap) = match cfg.model {
+                ModelKind::Autoencoder => {
+                    let problem = Problem::from_config(&cfg)?;
+                    let tr = run(&problem, !quiet)?;
+                    let title = format!(
+                        "{} AE, K = {}, D = {}, {} ({} SGD seeds)",
+                        problem.act.name(),
+                        cfg.k,
+                        tr.d,
+                        cfg.algorithm,
+                        cfg.sgd.seeds
+                    );
+                    create_dir(&out)?;
+                    if !tr.mode_rho.is_empty() {
+                        write_atomically(&format!("{out}/modes.csv"), &tr.modes_csv())?;
+                    }
+                    let gap = tr.eps_sgd.iter().all(|v| v.is_finite()).then(|| tr.max_relative_gap());
+                    (tr.csv(), Run::Ae(tr), title, gap)
+                }
+                ModelKind::TeacherStudent => {
+                    let problem = TsProblem::from_config(&cfg)?;
+                    let tr = crate::teacher_student::run::run(&problem, !quiet)?;
+                    let title = format!(
+                        "teacher–student: {} student K = {}, {} teacher M = {}, N = {} ({} SGD seeds)",
+                        tr.student, tr.k, tr.teacher, tr.m, tr.n, cfg.sgd.seeds
+                    );
+                    let gap = tr.eps_sgd.iter().all(|v| v.is_finite()).then(|| tr.max_relative_gap());
+                    (tr.csv(), Run::Ts(tr), title, gap)
+                }
+            };
+            create_dir(&out)?;
             let csv = format!("{out}/trajectory.csv");
-            write_atomically(&csv, &tr.csv())?;
-            if !tr.mode_rho.is_empty() {
-                write_atomically(&format!("{out}/modes.csv"), &tr.modes_csv())?;
-            }
+            write_atomically(&csv, &csv_text)?;
             let svg = format!("{out}/trajectory.svg");
-            let title = format!(
-                "{} AE, K = {}, D = {}, {} ({} SGD seeds)",
-                problem.act.name(),
-                cfg.k,
-                tr.d,
-                cfg.algorithm,
-                cfg.sgd.seeds
-            );
-            crate::plot::write_svg(&tr.curves(), &svg, &title)?;
+            let (curves, summary) = match &finished {
+                Run::Ae(tr) => (tr.curves(), tr.summary()),
+                Run::Ts(tr) => (tr.curves(), tr.summary()),
+            };
+            crate::plot::write_svg(&curves, &svg, &title)?;
             if !quiet {
-                print!("{}", tr.summary());
-            } else if tr.eps_sgd.iter().all(|v| v.is_finite()) {
-                println!(
-                    "max_t |ε_ode − ε_sgd| / ε(0) = {:.3}%",
-                    100.0 * tr.max_relative_gap()
-                );
+                print!("{summary}");
+            } else if let Some(gap) = gap {
+                println!("max_t |ε_ode − ε_sgd| / ε(0) = {:.3}%", 100.0 * gap);
             }
             println!(
                 "wrote {csv} and {svg} in {:.1} s",
@@ -125,7 +151,33 @@ fn execute(cmd: Command) -> Result<(), crate::Error> {
             );
             Ok(())
         }
+        Command::FixedPoints { config, out } => {
+            let cfg = match &config {
+                Some(p) => Config::load(p)?,
+                None => Config::default(),
+            };
+            let report = crate::fixed_points::analyse_config(&cfg)?;
+            create_dir(&out)?;
+            let csv = format!("{out}/fixed_points.csv");
+            write_atomically(&csv, &report.csv())?;
+            print!("{}", report.summary());
+            println!("wrote {csv}");
+            Ok(())
+        }
     }
+}
+
+/// The trajectory of either model.
+enum Run {
+    Ae(crate::run::Trajectory),
+    Ts(crate::teacher_student::run::TsTrajectory),
+}
+
+fn create_dir(out: &str) -> Result<(), crate::Error> {
+    std::fs::create_dir_all(out).map_err(|source| crate::Error::Io {
+        path: out.to_string(),
+        source,
+    })
 }
 
 /// Writes `path` through a temporary file in the same directory and a rename, so that a failed

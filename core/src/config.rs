@@ -71,12 +71,71 @@ config_enum! {
     /// `ode.method`
     MethodName { Dopri5 => "dopri5", Dop853 => "dop853" } default Dopri5
 }
+config_enum! {
+    /// `model`
+    ModelKind {
+        /// the shallow autoencoder of the paper
+        Autoencoder => "autoencoder",
+        /// a two-layer student learning from a two-layer teacher (docs/theory.md §8)
+        TeacherStudent => "teacher_student",
+    } default Autoencoder
+}
+
+config_enum! {
+    /// `teacher.weights`
+    TeacherWeights {
+        /// orthonormal rows scaled by √N: T = I exactly
+        Orthonormal => "orthonormal",
+        /// i.i.d. standard normal entries: T = I + O(1/√N)
+        Gaussian => "gaussian",
+    } default Orthonormal
+}
 use serde::Deserialize;
+
+/// `[teacher]` (model = "teacher_student")
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TeacherConfig {
+    /// Teacher hidden units M ≥ 1. Default 2.
+    pub m: usize,
+    /// The teacher's activation (a registered name or an expression). Default: the student's.
+    pub activation: Option<String>,
+    /// Teacher second layer v* (M values). Default all ones.
+    pub second_layer: Option<Vec<f64>>,
+    /// Output noise σ ≥ 0 (standard deviation). Default 0.
+    pub noise: f64,
+    /// "orthonormal" (T = I exactly, default) or "gaussian".
+    pub weights: TeacherWeights,
+}
+
+impl Default for TeacherConfig {
+    fn default() -> Self {
+        TeacherConfig {
+            m: 2,
+            activation: None,
+            second_layer: None,
+            noise: 0.0,
+            weights: TeacherWeights::Orthonormal,
+        }
+    }
+}
+
+/// `[student]` (model = "teacher_student")
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StudentConfig {
+    /// Train the second layer v (else v = 1: the soft committee machine). Default false.
+    pub train_second_layer: bool,
+    /// Learning rate η_v of the second layer. Default `lr`.
+    pub lr_second_layer: Option<f64>,
+}
 
 /// Top-level configuration.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// "autoencoder" (default) or "teacher_student".
+    pub model: ModelKind,
     /// A registered activation's name (the built-ins linear, erf, relu, sign, gelu, tanh, and every
     /// `#[activation]` linked into the binary), or an expression in `x` in the attribute's syntax,
     /// derived at run time (e.g. "(x + 0.3).max(0.0).min(1.2)"). Default "erf".
@@ -104,6 +163,8 @@ pub struct Config {
     pub sgd: SgdConfig,
     pub output: OutputConfig,
     pub ode: OdeConfig,
+    pub teacher: TeacherConfig,
+    pub student: StudentConfig,
 }
 
 /// `[data]`
@@ -192,6 +253,9 @@ impl Default for Config {
             sgd: SgdConfig::default(),
             output: OutputConfig::default(),
             ode: OdeConfig::default(),
+            model: ModelKind::Autoencoder,
+            teacher: TeacherConfig::default(),
+            student: StudentConfig::default(),
         }
     }
 }
@@ -284,11 +348,76 @@ impl Config {
     /// activation or is a derivable expression.
     pub fn validate(&self) -> Result<()> {
         self.validate_values()?;
-        crate::registry::resolve(&self.activation, self.quadrature).map(|_| ())
+        crate::registry::resolve(&self.activation, self.quadrature)?;
+        if let Some(a) = &self.teacher.activation {
+            crate::registry::resolve(a, self.quadrature)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the teacher–student keys (and that autoencoder-only keys are left alone).
+    fn validate_teacher_student(&self) -> Result<()> {
+        let t = &self.teacher;
+        if t.m == 0 || t.m > 64 {
+            return Err(config_err("teacher.m", t.m, "an integer in [1, 64]"));
+        }
+        if t.m > self.data.d {
+            return Err(config_err(
+                "teacher.m",
+                t.m,
+                &format!("at most data.d = {} (the input dimension N)", self.data.d),
+            ));
+        }
+        if !(t.noise.is_finite() && t.noise >= 0.0 && t.noise <= 1e3) {
+            return Err(config_err("teacher.noise", t.noise, "a finite number in [0, 1000]"));
+        }
+        if let Some(v) = &t.second_layer {
+            if v.len() != t.m {
+                return Err(config_err(
+                    "teacher.second_layer",
+                    format!("{} values", v.len()),
+                    &format!("exactly teacher.m = {} values", t.m),
+                ));
+            }
+            if let Some(x) = v.iter().find(|x| !x.is_finite() || x.abs() > 1e6) {
+                return Err(config_err(
+                    "teacher.second_layer",
+                    x,
+                    "finite numbers in [-1e6, 1e6]",
+                ));
+            }
+        }
+        if let Some(l) = self.student.lr_second_layer {
+            positive("student.lr_second_layer", l, 1e6)?;
+        }
+        for (key, set) in [
+            ("tied", self.tied),
+            ("bias", self.bias),
+            ("algorithm", self.algorithm != Algorithm::Vanilla),
+        ] {
+            if set {
+                return Err(config_err(
+                    key,
+                    "(set)",
+                    "left at its default: it applies to model = \"autoencoder\" only",
+                ));
+            }
+        }
+        if self.data.kind != DataKind::Spiked {
+            return Err(config_err(
+                "data.kind",
+                self.data.kind,
+                "left at its default: the teacher–student inputs are x ~ N(0, I_N), N = data.d",
+            ));
+        }
+        Ok(())
     }
 
     /// Checks every value except `activation` against its allowed range.
     pub fn validate_values(&self) -> Result<()> {
+        if self.model == ModelKind::TeacherStudent {
+            self.validate_teacher_student()?;
+        }
         if self.k == 0 || self.k > 64 {
             return Err(config_err(
                 "k",

@@ -67,6 +67,7 @@ pub use error::{Error, Result};
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod config;
+pub mod fixed_points;
 pub mod formulas;
 pub mod images;
 #[cfg(feature = "cli")]

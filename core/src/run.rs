@@ -66,6 +66,13 @@ pub struct Trajectory {
     pub d: usize,
 }
 
+/// The seed of SGD run `i`'s input stream: every run starts from the same initial weights (seed
+/// `seed`) and differs in its samples only; the odd multiplier keeps the streams of consecutive
+/// runs apart.
+pub fn sgd_stream_seed(seed: u64, i: usize) -> u64 {
+    seed.wrapping_add(7919 * i as u64 + 1)
+}
+
 /// `t = 0` followed by `points` log-spaced times from `max(t_max/1000, 1/D)` to `t_max`.
 pub fn time_grid(t_max: f64, points: usize, d: usize) -> Vec<f64> {
     let t0 = (t_max / 1000.0).max(1.0 / d as f64).min(t_max);
@@ -411,7 +418,7 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
                 pb.initial_weights(0),
                 pb.training,
                 pb.act,
-                pb.seed.wrapping_add(7919 * i as u64 + 1),
+                sgd_stream_seed(pb.seed, i),
             );
             let mut out = Vec::with_capacity(steps.len());
             let mut done = 0;

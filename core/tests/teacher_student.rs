@@ -109,3 +109,4 @@ fn the_symmetric_plateau_is_a_fixed_point_with_the_saad_solla_error() {
         assert!(dy.amax() < 1e-12, "K = {k}: |F| = {}", dy.amax());
     }
 }
+

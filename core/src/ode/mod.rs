@@ -8,6 +8,7 @@
 //! aggregated density block, which is exact when the bulk eigenvalue is shared.
 
 pub mod drift;
+pub mod fixed_points;
 pub mod integrate;
 mod modes;
 pub mod regression;

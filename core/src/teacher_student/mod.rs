@@ -6,6 +6,7 @@
 
 pub mod integrals;
 pub mod ode;
+pub mod run;
 pub mod sgd;
 
 pub use integrals::TsIntegrals;

@@ -1,0 +1,334 @@
+//! `aedyn fixed-points` (docs/theory.md §9): integrate the ODE of a config (either model), find
+//! the slow points its trajectory visits (local minima of |dy/dt| far below its maximum) and its
+//! end state, refine each by Newton to |F|∞ < 1e-12, and report ε, the Jacobian's unstable
+//! directions, zero modes, λ_max, and for saddles the predicted escape time `ln(r/δ)/λ_max` next to
+//! the time the trajectory actually spent within the radius r.
+
+use crate::config::{Config, ModelKind};
+use crate::error::{Error, Result};
+use crate::ode::fixed_points::{jacobian, newton, stability};
+use crate::ode::{Flow, IntegratorOptions, OdeSystem, integrate};
+use crate::run::Problem;
+use crate::teacher_student::TsSystem;
+use crate::teacher_student::run::TsProblem;
+use nalgebra::DVector;
+
+/// Residual to which fixed points are refined (`|F|∞`).
+pub const NEWTON_TOL: f64 = 1e-12;
+
+/// Radius of the neighbourhood of a fixed point, relative to `max(|y*|₂, 0.01)`, in which the
+/// trajectory counts as "near" it (time spent, escape-time prediction).
+pub const NEAR: f64 = 0.1;
+
+/// A system whose states can be reported: error and named order parameters.
+pub trait Analysed: Flow {
+    fn eps(&self, y: &DVector<f64>) -> f64;
+    /// names of the reported order parameters
+    fn columns(&self) -> Vec<String>;
+    fn values(&self, y: &DVector<f64>) -> Vec<f64>;
+}
+
+impl Analysed for TsSystem {
+    fn eps(&self, y: &DVector<f64>) -> f64 {
+        self.error(y)
+    }
+    fn columns(&self) -> Vec<String> {
+        let (k, m) = (self.p.k, self.p.m);
+        let mut c = Vec::new();
+        for a in 0..k {
+            for b in a..k {
+                c.push(format!("Q_{}{}", a + 1, b + 1));
+            }
+        }
+        for a in 0..k {
+            for b in 0..m {
+                c.push(format!("R_{}{}", a + 1, b + 1));
+            }
+        }
+        for a in 0..k {
+            c.push(format!("v_{}", a + 1));
+        }
+        c
+    }
+    fn values(&self, y: &DVector<f64>) -> Vec<f64> {
+        let o = self.order(y);
+        let k = self.p.k;
+        let mut v = Vec::new();
+        for a in 0..k {
+            for b in a..k {
+                v.push(o.q[a * k + b]);
+            }
+        }
+        v.extend(o.r);
+        v.extend(o.v);
+        v
+    }
+}
+
+impl Analysed for OdeSystem<'_> {
+    fn eps(&self, y: &DVector<f64>) -> f64 {
+        self.error(y)
+    }
+    fn columns(&self) -> Vec<String> {
+        let k = self.tr.k;
+        let mut c = Vec::new();
+        for name in ["Q", "R", "T0"] {
+            for a in 0..k {
+                for b in 0..k {
+                    c.push(format!("{name}_{}{}", a + 1, b + 1));
+                }
+            }
+        }
+        for a in 0..k {
+            c.push(format!("beta_{}", a + 1));
+        }
+        c
+    }
+    fn values(&self, y: &DVector<f64>) -> Vec<f64> {
+        let o = self.order_params(y);
+        o.q.iter().chain(&o.r).chain(&o.t0).chain(&o.beta).copied().collect()
+    }
+}
+
+/// One fixed point the trajectory visits.
+#[derive(Clone, Debug)]
+pub struct FixedPoint {
+    /// the time the trajectory is closest to it
+    pub t: f64,
+    /// `|y(t) − y*|₂` at that time
+    pub distance: f64,
+    pub eps: f64,
+    pub n_unstable: usize,
+    pub n_zero: usize,
+    /// largest real part of the Jacobian's eigenvalues (1/t)
+    pub lambda_max: f64,
+    /// predicted time near a saddle, `ln(r/δ)/λ_max` with δ the unstable component on entering
+    /// the radius r (NaN when not a saddle or never entered)
+    pub escape_time: f64,
+    /// time the trajectory spent within r (to t_max if it never left)
+    pub time_spent: f64,
+    pub residual: f64,
+    pub y: DVector<f64>,
+    pub values: Vec<f64>,
+}
+
+/// The analysis of one config.
+pub struct Report {
+    pub model: String,
+    pub lr: f64,
+    pub columns: Vec<String>,
+    pub points: Vec<FixedPoint>,
+    /// slow points where Newton did not converge, and why
+    pub notes: Vec<String>,
+}
+
+/// The time grid of the analysis: 400 log-spaced and 1600 evenly spaced times up to `t_max`.
+fn grid(t_max: f64) -> Vec<f64> {
+    let mut t: Vec<f64> = crate::run::time_grid(t_max, 400, 1_000_000);
+    t.extend((1..=1600).map(|i| t_max * i as f64 / 1600.0));
+    t.sort_by(f64::total_cmp);
+    t.dedup_by(|a, b| (*a - *b).abs() <= 1e-12 * t_max);
+    t
+}
+
+/// Integrates from `y0` to `t_max` and analyses the fixed points visited.
+pub fn analyse<S: Analysed>(
+    sys: &S,
+    y0: DVector<f64>,
+    t_max: f64,
+    opts: IntegratorOptions,
+    model: &str,
+    lr: f64,
+) -> Result<Report> {
+    let times = grid(t_max);
+    let states = integrate(sys, y0, &times, opts, |_| {})?;
+    let mut ws = sys.workspace();
+    let n = states[0].y.len();
+    let mut f = DVector::zeros(n);
+    let speed: Vec<f64> = states
+        .iter()
+        .map(|s| {
+            sys.rhs(&s.y, &mut f, &mut ws);
+            f.norm()
+        })
+        .collect();
+    let top = speed.iter().copied().fold(0.0, f64::max);
+    let mut candidates: Vec<usize> = (1..speed.len() - 1)
+        .filter(|&i| speed[i] < speed[i - 1] && speed[i] <= speed[i + 1] && speed[i] < 0.05 * top)
+        .collect();
+    candidates.sort_by(|a, b| speed[*a].total_cmp(&speed[*b]));
+    candidates.truncate(12);
+    candidates.push(states.len() - 1);
+    let mut points: Vec<FixedPoint> = Vec::new();
+    let mut notes = Vec::new();
+    for &i in &candidates {
+        let c = match newton(sys, &states[i].y, NEWTON_TOL, 500) {
+            Ok(c) => c,
+            Err(why) => {
+                notes.push(format!(
+                    "slow point at t = {:.4} (|dy/dt| = {:.2e}): Newton stopped: {why}",
+                    states[i].t, speed[i]
+                ));
+                continue;
+            }
+        };
+        let scale = 1.0 + c.y.amax();
+        if points
+            .iter()
+            .any(|p| (&p.y - &c.y).amax() < 1e-6 * scale)
+        {
+            continue;
+        }
+        let jac = jacobian(sys, &c.y, &mut ws);
+        let st = stability(&jac);
+        let dist: Vec<f64> = states.iter().map(|s| (&s.y - &c.y).norm()).collect();
+        let (close, &distance) = dist
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(b.1))
+            .expect("non-empty");
+        let r = NEAR * c.y.norm().max(0.01);
+        let (mut time_spent, mut escape_time) = (f64::NAN, f64::NAN);
+        if distance < r {
+            let mut i0 = close;
+            while i0 > 0 && dist[i0 - 1] < r {
+                i0 -= 1;
+            }
+            let mut i1 = close;
+            while i1 + 1 < dist.len() && dist[i1 + 1] < r {
+                i1 += 1;
+            }
+            time_spent = states[i1].t - states[i0].t;
+            if let Some((_, l)) = &st.unstable {
+                let delta = l.dot(&(&states[i0].y - &c.y)).abs();
+                if delta > 0.0 && delta < r {
+                    escape_time = (r / delta).ln() / st.lambda_max;
+                }
+            }
+        }
+        points.push(FixedPoint {
+            t: states[close].t,
+            distance,
+            eps: sys.eps(&c.y),
+            n_unstable: st.n_unstable,
+            n_zero: st.n_zero,
+            lambda_max: st.lambda_max,
+            escape_time,
+            time_spent,
+            residual: c.residual,
+            values: sys.values(&c.y),
+            y: c.y,
+        });
+    }
+    points.sort_by(|a, b| a.t.total_cmp(&b.t));
+    Ok(Report {
+        model: model.to_string(),
+        lr,
+        columns: sys.columns(),
+        points,
+        notes,
+    })
+}
+
+/// The analysis of a config's ODE (either model), from its initial state to `t_max`.
+pub fn analyse_config(cfg: &Config) -> Result<Report> {
+    match cfg.model {
+        ModelKind::TeacherStudent => {
+            let pb = TsProblem::from_config(cfg)?;
+            let (sys, y0) = pb.system()?;
+            analyse(&sys, y0, cfg.t_max, pb.integrator, "teacher_student", cfg.lr)
+        }
+        ModelKind::Autoencoder => {
+            let pb = Problem::from_config(cfg)?;
+            let mut sys = pb.ode_system()?;
+            sys.rank_one_modes = !pb.typical_init;
+            if sys.len() > 600 {
+                return Err(Error::Config {
+                    key: "ode.reduction".into(),
+                    value: format!("a state of {} components", sys.len()),
+                    allowed: "a reduced state of at most 600 components for the fixed-point \
+                              analysis (use ode.reduction = \"spike_bulk\" with spiked data)"
+                        .into(),
+                });
+            }
+            let y0 = if pb.typical_init {
+                sys.typical_state(pb.init_std)?
+            } else {
+                let w0 = pb.initial_weights(0);
+                let (we, ve) = pb.eigenbasis(&w0);
+                sys.state_from_weights(&we, &ve, &w0.beta)
+            };
+            analyse(&sys, y0, cfg.t_max, pb.integrator, "autoencoder", cfg.lr)
+        }
+    }
+}
+
+impl Report {
+    /// `t,eps,n_unstable,lambda_max,escape_time,time_spent,n_zero,lambda_max_per_lr,residual,distance`,
+    /// then the order parameters of the fixed point.
+    pub fn csv(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::from(
+            "t,eps,n_unstable,lambda_max,escape_time,time_spent,n_zero,lambda_max_per_lr,residual,distance",
+        );
+        for c in &self.columns {
+            let _ = write!(s, ",{c}");
+        }
+        s.push('\n');
+        for p in &self.points {
+            let _ = write!(
+                s,
+                "{:.6e},{:.10e},{},{:.10e},{:.6e},{:.6e},{},{:.10e},{:.3e},{:.3e}",
+                p.t,
+                p.eps,
+                p.n_unstable,
+                p.lambda_max,
+                p.escape_time,
+                p.time_spent,
+                p.n_zero,
+                p.lambda_max / self.lr,
+                p.residual,
+                p.distance
+            );
+            for v in &p.values {
+                let _ = write!(s, ",{v:.10e}");
+            }
+            s.push('\n');
+        }
+        s
+    }
+
+    /// Human-readable summary.
+    pub fn summary(&self) -> String {
+        use std::fmt::Write;
+        let mut s = format!(
+            "{} fixed point(s) of the {} ODE visited by its trajectory (Newton to |F| < {:e}):\n",
+            self.points.len(),
+            self.model,
+            NEWTON_TOL
+        );
+        let _ = writeln!(
+            s,
+            "{:>10} {:>12} {:>6} {:>5} {:>12} {:>12} {:>12} {:>12}",
+            "t", "eps", "unst.", "zero", "lambda_max", "λmax/lr", "escape_t", "time_near"
+        );
+        for p in &self.points {
+            let _ = writeln!(
+                s,
+                "{:>10.3} {:>12.7} {:>6} {:>5} {:>12.4e} {:>12.6} {:>12.3} {:>12.3}",
+                p.t,
+                p.eps,
+                p.n_unstable,
+                p.n_zero,
+                p.lambda_max,
+                p.lambda_max / self.lr,
+                p.escape_time,
+                p.time_spent
+            );
+        }
+        for n in &self.notes {
+            let _ = writeln!(s, "note: {n}");
+        }
+        s
+    }
+}

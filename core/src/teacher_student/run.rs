@@ -1,0 +1,388 @@
+//! A teacher–student experiment end to end (docs/theory.md §8): config → teacher and student
+//! weights (seeded) → {SGD seeds in parallel from the same initial weights; the ODE from their
+//! order parameters} → ε_g on the shared log-spaced time grid.
+
+use super::ode::{TsOrder, TsParams, TsSystem};
+use super::sgd::{TeacherInit, TsSgd, TsWeights};
+use crate::activation::Activation;
+use crate::config::{Config, MethodName, TeacherWeights};
+use crate::error::{Error, Result};
+use crate::ode::integrate::Method;
+use crate::ode::{Flow, IntegratorOptions, integrate};
+use crate::run::time_grid;
+use nalgebra::DVector;
+use rayon::prelude::*;
+
+/// A resolved teacher–student problem.
+pub struct TsProblem {
+    pub student: &'static dyn Activation,
+    pub teacher: &'static dyn Activation,
+    pub params: TsParams,
+    /// input dimension N
+    pub n: usize,
+    /// output noise σ (the SGD's; the ODE sees σ²)
+    pub noise: f64,
+    pub teacher_init: TeacherInit,
+    pub init_std: f64,
+    pub seed: u64,
+    pub seeds: usize,
+    pub times: Vec<f64>,
+    pub integrator: IntegratorOptions,
+}
+
+/// Results on the shared time grid.
+pub struct TsTrajectory {
+    pub times: Vec<f64>,
+    pub eps_ode: Vec<f64>,
+    /// mean over seeds of ε_g of the SGD weights (NaN without SGD)
+    pub eps_sgd: Vec<f64>,
+    pub eps_sgd_std: Vec<f64>,
+    pub ode_order: Vec<TsOrder>,
+    /// mean over seeds
+    pub sgd_order: Vec<TsOrder>,
+    /// ε_g of the symmetric plateau of the soft committee machine when it applies (K = M,
+    /// T = I, v = v* = 1, g = g*), else NaN
+    pub plateau: f64,
+    pub k: usize,
+    pub m: usize,
+    pub n: usize,
+    pub student: &'static str,
+    pub teacher: &'static str,
+}
+
+impl TsProblem {
+    /// Resolves a validated config with `model = "teacher_student"`.
+    pub fn from_config(cfg: &Config) -> Result<Self> {
+        cfg.validate_values()?;
+        let student = crate::registry::resolve(&cfg.activation, cfg.quadrature)?;
+        let teacher = match &cfg.teacher.activation {
+            Some(a) => crate::registry::resolve(a, cfg.quadrature)?,
+            None => student,
+        };
+        Self::with_activations(cfg, student, teacher)
+    }
+
+    /// Resolves a config with any student and teacher activations (the config's `activation`
+    /// and `teacher.activation` are ignored).
+    pub fn with_activations(
+        cfg: &Config,
+        student: &'static dyn Activation,
+        teacher: &'static dyn Activation,
+    ) -> Result<Self> {
+        cfg.validate_values()?;
+        let (k, m) = (cfg.k, cfg.teacher.m);
+        let v_star = cfg
+            .teacher
+            .second_layer
+            .clone()
+            .unwrap_or_else(|| vec![1.0; m]);
+        let teacher_init = match cfg.teacher.weights {
+            TeacherWeights::Orthonormal => TeacherInit::Orthonormal,
+            TeacherWeights::Gaussian => TeacherInit::Gaussian,
+        };
+        let n = cfg.data.d;
+        let noise = cfg.teacher.noise;
+        let params = TsParams {
+            k,
+            m,
+            lr: cfg.lr,
+            lr_v: cfg.student.lr_second_layer.unwrap_or(cfg.lr),
+            noise_var: noise * noise,
+            train_v: cfg.student.train_second_layer,
+            v_star,
+            // replaced by the teacher's actual overlaps in `system`
+            t: vec![0.0; m * m],
+            v_fixed: vec![1.0; k],
+        };
+        Ok(TsProblem {
+            student,
+            teacher,
+            params,
+            n,
+            noise,
+            teacher_init,
+            init_std: cfg.init_std,
+            seed: cfg.seed,
+            seeds: cfg.sgd.seeds,
+            times: time_grid(cfg.t_max, cfg.output.points, n),
+            integrator: IntegratorOptions {
+                method: match cfg.ode.method {
+                    MethodName::Dopri5 => Method::Dopri5,
+                    MethodName::Dop853 => Method::Dop853,
+                },
+                rtol: cfg.ode.rtol,
+                atol: cfg.ode.atol,
+                stats: cfg.ode.stats,
+                ..IntegratorOptions::default()
+            },
+        })
+    }
+
+    /// The initial weights (seed `self.seed`; every SGD seed starts from them).
+    pub fn initial_weights(&self) -> TsWeights {
+        TsWeights::init(
+            self.params.k,
+            self.n,
+            self.init_std,
+            self.teacher_init,
+            &self.params.v_star,
+            self.seed,
+        )
+    }
+
+    /// The ODE system with the teacher's actual overlaps T, and the initial state of the
+    /// order parameters of [`TsProblem::initial_weights`].
+    pub fn system(&self) -> Result<(TsSystem, DVector<f64>)> {
+        let w = self.initial_weights();
+        let (q, r, t) = w.overlaps();
+        let params = TsParams {
+            t,
+            ..self.params.clone()
+        };
+        let sys = TsSystem::new(params, self.student.expression(), self.teacher.expression())?;
+        let y0 = sys.state(&q, &r, &w.v);
+        Ok((sys, y0))
+    }
+}
+
+/// ε_g of the symmetric plateau of the soft committee machine with an erf-like g:
+/// the error at `Q_kk = Q_kl = 1/(2K − 1)`, `R_km = 1/√(K(2K − 1))` (Saad & Solla 1995), when the
+/// set-up is one (K = M, v = v* = 1 fixed, g = g*, T = I); NaN otherwise.
+fn plateau_error(pb: &TsProblem, sys: &TsSystem) -> f64 {
+    let (k, m) = (pb.params.k, pb.params.m);
+    let t_is_identity = (0..m)
+        .all(|a| (0..m).all(|b| (sys.p.t[a * m + b] - f64::from(u8::from(a == b))).abs() < 1e-9));
+    if k != m
+        || pb.params.train_v
+        || pb.params.v_star.iter().any(|v| *v != 1.0)
+        || pb.student.expression() != pb.teacher.expression()
+        || !t_is_identity
+    {
+        return f64::NAN;
+    }
+    let q = 1.0 / (2 * k - 1) as f64;
+    let r = 1.0 / ((k * (2 * k - 1)) as f64).sqrt();
+    sys.error(&sys.state(&vec![q; k * k], &vec![r; k * m], &[]))
+}
+
+/// Runs the ODE and the SGD seeds.
+pub fn run(pb: &TsProblem, show_progress: bool) -> Result<TsTrajectory> {
+    let (sys, y0) = pb.system()?;
+    let times = pb.times.clone();
+    let t_max = *times.last().unwrap_or(&0.0);
+    let bar = show_progress.then(|| crate::progress::Progress::new(1000, "ODE"));
+    let states = integrate(&sys, y0, &times, pb.integrator, |t| {
+        if let Some(b) = &bar {
+            b.set_position((1000.0 * t / t_max) as u64);
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mut ws = sys.workspace();
+    let eps_ode: Vec<f64> = states.iter().map(|s| sys.error_with(&s.y, &mut ws)).collect();
+    let ode_order: Vec<TsOrder> = states.iter().map(|s| sys.order(&s.y)).collect();
+    // SGD
+    let n = pb.n;
+    let steps: Vec<u64> = times.iter().map(|t| (t * n as f64).round() as u64).collect();
+    let total = steps.last().copied().unwrap_or(0) * pb.seeds as u64;
+    let bar = (show_progress && pb.seeds > 0)
+        .then(|| crate::progress::Progress::new(total.max(1), "SGD"));
+    let w0 = pb.initial_weights();
+    let runs: Vec<Result<Vec<(f64, TsOrder)>>> = (0..pb.seeds)
+        .into_par_iter()
+        .map(|i| {
+            let mut sgd = TsSgd::new(
+                w0.clone(),
+                pb.student,
+                pb.teacher,
+                pb.params.lr,
+                pb.params.lr_v,
+                pb.noise,
+                pb.params.train_v,
+                crate::run::sgd_stream_seed(pb.seed, i),
+            );
+            let mut ws = sys.workspace();
+            let mut out = Vec::with_capacity(steps.len());
+            let mut done = 0;
+            for (j, &s) in steps.iter().enumerate() {
+                sgd.run(s - done);
+                if let Some(b) = &bar {
+                    b.inc(s - done);
+                }
+                done = s;
+                if !sgd.is_finite() {
+                    return Err(Error::Diverged {
+                        what: "SGD",
+                        t: times[j],
+                        detail: format!("non-finite weights after {s} steps (seed {i})"),
+                    });
+                }
+                let (q, r, _) = sgd.weights.overlaps();
+                let y = sys.state(&q, &r, &sgd.weights.v);
+                out.push((sys.error_with(&y, &mut ws), sys.order(&y)));
+            }
+            Ok(out)
+        })
+        .collect();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let runs: Vec<Vec<(f64, TsOrder)>> = runs.into_iter().collect::<Result<_>>()?;
+    let len = times.len();
+    let (k, m) = (pb.params.k, pb.params.m);
+    let mut eps_sgd = vec![f64::NAN; len];
+    let mut eps_sgd_std = vec![f64::NAN; len];
+    let zero = TsOrder {
+        q: vec![0.0; k * k],
+        r: vec![0.0; k * m],
+        v: vec![0.0; k],
+    };
+    let mut sgd_order = vec![zero; len];
+    if !runs.is_empty() {
+        let s = runs.len() as f64;
+        for j in 0..len {
+            let mean = runs.iter().map(|r| r[j].0).sum::<f64>() / s;
+            let var = runs.iter().map(|r| (r[j].0 - mean).powi(2)).sum::<f64>() / (s - 1.0).max(1.0);
+            eps_sgd[j] = mean;
+            eps_sgd_std[j] = var.sqrt();
+            let o = &mut sgd_order[j];
+            for r in &runs {
+                let p = &r[j].1;
+                for (dst, src) in [(&mut o.q, &p.q), (&mut o.r, &p.r), (&mut o.v, &p.v)] {
+                    for (a, b) in dst.iter_mut().zip(src) {
+                        *a += b / s;
+                    }
+                }
+            }
+        }
+    }
+    Ok(TsTrajectory {
+        plateau: plateau_error(pb, &sys),
+        times,
+        eps_ode,
+        eps_sgd,
+        eps_sgd_std,
+        ode_order,
+        sgd_order,
+        k,
+        m,
+        n,
+        student: pb.student.name(),
+        teacher: pb.teacher.name(),
+    })
+}
+
+impl TsTrajectory {
+    /// `max_t |ε_ode − ε_sgd| / ε_ode(0)`.
+    pub fn max_relative_gap(&self) -> f64 {
+        let e0 = self.eps_ode[0];
+        self.eps_ode
+            .iter()
+            .zip(&self.eps_sgd)
+            .map(|(a, b)| (a - b).abs() / e0)
+            .fold(0.0, f64::max)
+    }
+
+    /// The CSV text: `t,eps_ode,eps_sgd,eps_sgd_std`, then the order parameters of the ODE and
+    /// of SGD (mean over seeds): `Q_kl` (k ≤ l), `R_km`, `v_k`.
+    pub fn csv(&self) -> String {
+        use std::fmt::Write;
+        let (k, m) = (self.k, self.m);
+        let mut s = String::from("t,eps_ode,eps_sgd,eps_sgd_std");
+        for src in ["ode", "sgd"] {
+            for a in 0..k {
+                for b in a..k {
+                    let _ = write!(s, ",{src}_Q_{}{}", a + 1, b + 1);
+                }
+            }
+            for a in 0..k {
+                for b in 0..m {
+                    let _ = write!(s, ",{src}_R_{}{}", a + 1, b + 1);
+                }
+            }
+            for a in 0..k {
+                let _ = write!(s, ",{src}_v_{}", a + 1);
+            }
+        }
+        s.push('\n');
+        for j in 0..self.times.len() {
+            let _ = write!(
+                s,
+                "{:.6e},{:.10e},{:.10e},{:.10e}",
+                self.times[j], self.eps_ode[j], self.eps_sgd[j], self.eps_sgd_std[j]
+            );
+            for o in [&self.ode_order[j], &self.sgd_order[j]] {
+                for a in 0..k {
+                    for b in a..k {
+                        let _ = write!(s, ",{:.10e}", o.q[a * k + b]);
+                    }
+                }
+                for v in o.r.iter().chain(&o.v) {
+                    let _ = write!(s, ",{v:.10e}");
+                }
+            }
+            s.push('\n');
+        }
+        s
+    }
+
+    /// Human-readable summary for stdout.
+    pub fn summary(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let n = self.times.len();
+        let _ = writeln!(
+            s,
+            "teacher–student: student {} (K = {}), teacher {} (M = {}), N = {}, t_max = {}",
+            self.student,
+            self.k,
+            self.teacher,
+            self.m,
+            self.n,
+            self.times[n - 1]
+        );
+        if self.plateau.is_finite() {
+            let _ = writeln!(
+                s,
+                "symmetric plateau (η → 0): ε = {:.7}",
+                self.plateau
+            );
+        }
+        let _ = writeln!(s, "{:>10} {:>12} {:>12} {:>10}", "t", "eps_ode", "eps_sgd", "sgd_std");
+        let picks = 12.min(n);
+        for i in 0..picks {
+            let j = if picks > 1 { i * (n - 1) / (picks - 1) } else { 0 };
+            let _ = writeln!(
+                s,
+                "{:>10.3} {:>12.6} {:>12.6} {:>10.2e}",
+                self.times[j], self.eps_ode[j], self.eps_sgd[j], self.eps_sgd_std[j]
+            );
+        }
+        if self.eps_sgd.iter().all(|v| v.is_finite()) {
+            let _ = writeln!(
+                s,
+                "max_t |ε_ode − ε_sgd| / ε(0) = {:.3}%",
+                100.0 * self.max_relative_gap()
+            );
+        }
+        s
+    }
+
+    /// The curves of the figure, with the plateau level when it applies.
+    #[cfg(feature = "cli")]
+    pub fn curves(&self) -> crate::plot::Curves<'_> {
+        crate::plot::Curves {
+            times: &self.times,
+            eps_ode: &self.eps_ode,
+            eps_sgd: &self.eps_sgd,
+            eps_sgd_std: &self.eps_sgd_std,
+            levels: if self.plateau.is_finite() {
+                vec![("plateau".to_string(), self.plateau)]
+            } else {
+                vec![]
+            },
+            time_label: "t = steps / N",
+        }
+    }
+}
