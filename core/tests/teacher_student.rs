@@ -110,3 +110,141 @@ fn the_symmetric_plateau_is_a_fixed_point_with_the_saad_solla_error() {
     }
 }
 
+
+/// Independent reference for ReLU's I4 = E[Θ(x1) Θ(x2) relu(x3) relu(x4)]: composite
+/// Gauss–Legendre over (x3, x4) ∈ [0, 9σ]² against their bivariate density, times the
+/// conditional two-orthant probability of (x1, x2) (Owen's T) — no four-dimensional orthant.
+fn relu_i4_reference(c: &[f64; 16]) -> f64 {
+    let at = |i: usize, j: usize| c[i * 4 + j];
+    let (s3, s4, s34) = (at(2, 2), at(3, 3), at(2, 3));
+    let det = s3 * s4 - s34 * s34;
+    let inv = [s4 / det, -s34 / det, s3 / det];
+    // B = C[(1,2),(3,4)], B C34⁻¹
+    let b = [[at(0, 2), at(0, 3)], [at(1, 2), at(1, 3)]];
+    let bi = |r: [f64; 2]| [r[0] * inv[0] + r[1] * inv[1], r[0] * inv[1] + r[1] * inv[2]];
+    let (b1, b2) = (bi(b[0]), bi(b[1]));
+    let v1 = at(0, 0) - (b1[0] * b[0][0] + b1[1] * b[0][1]);
+    let v2 = at(1, 1) - (b2[0] * b[1][0] + b2[1] * b[1][1]);
+    let v12 = at(0, 1) - (b1[0] * b[1][0] + b1[1] * b[1][1]);
+    // 20-point Gauss–Legendre on [0, 1] by Newton on P20
+    let n = 20;
+    let mut x = vec![0.0; n];
+    let mut w = vec![0.0; n];
+    for i in 0..n {
+        let mut z = (PI * (i as f64 + 0.75) / (n as f64 + 0.5)).cos();
+        let mut dp = 0.0;
+        for _ in 0..100 {
+            let (mut p0, mut p1) = (1.0, z);
+            for kk in 2..=n {
+                let p2 = ((2 * kk - 1) as f64 * z * p1 - (kk - 1) as f64 * p0) / kk as f64;
+                p0 = p1;
+                p1 = p2;
+            }
+            dp = n as f64 * (z * p1 - p0) / (z * z - 1.0);
+            let dz = p1 / dp;
+            z -= dz;
+            if dz.abs() < 1e-16 {
+                break;
+            }
+        }
+        x[i] = 0.5 * (1.0 - z);
+        w[i] = 1.0 / ((1.0 - z * z) * dp * dp);
+    }
+    let panels = 40;
+    let (h3, h4) = (9.0 * s3.sqrt() / panels as f64, 9.0 * s4.sqrt() / panels as f64);
+    let mut sum = 0.0;
+    for p in 0..panels {
+        for i in 0..n {
+            let x3 = h3 * (p as f64 + x[i]);
+            for q in 0..panels {
+                for j in 0..n {
+                    let x4 = h4 * (q as f64 + x[j]);
+                    let quad = inv[0] * x3 * x3 + 2.0 * inv[1] * x3 * x4 + inv[2] * x4 * x4;
+                    let dens = (-0.5 * quad).exp() / (2.0 * PI * det.sqrt());
+                    let m1 = b1[0] * x3 + b1[1] * x4;
+                    let m2 = b2[0] * x3 + b2[1] * x4;
+                    let p12 = aedyn::kernels::orthant2(m1, m2, v1, v2, v12);
+                    sum += w[i] * w[j] * h3 * h4 * dens * x3 * x4 * p12;
+                }
+            }
+        }
+    }
+    sum
+}
+
+#[test]
+fn relu_four_point_integral_matches_an_independent_integral() {
+    let mut ints = TsIntegrals::new("relu(x)", "relu(x)", 4).unwrap();
+    let i4 = ints
+        .term(&[(0, Slot::Dg), (1, Slot::Dg), (2, Slot::Act), (3, Slot::Act)])
+        .unwrap();
+    let mut s = Scratch::default();
+    for seed in [1, 7, 11] {
+        let c = cov4(seed);
+        let got = ints.eval(&i4, &c, 4, &mut s);
+        let want = relu_i4_reference(&c);
+        assert!((got - want).abs() < 1e-9, "seed {seed}: {got} vs {want}");
+    }
+}
+
+#[test]
+fn plateau_escape_rate_and_time_from_the_fixed_point_analysis() {
+    use aedyn::config::Config;
+    // K = M = 2 at small η: λ_max/η → 0.065750 (SPEC-TS §5 / Saad & Solla), plateau → 0.0116108
+    let cfg = Config::from_toml(
+        "model = \"teacher_student\"\nk = 2\nlr = 0.02\nt_max = 8000.0\ninit_std = 0.01\n\
+         [teacher]\nm = 2\n[data]\nd = 500",
+        "test",
+    )
+    .unwrap();
+    let report = aedyn::fixed_points::analyse_config(&cfg).unwrap();
+    let plateau = report
+        .points
+        .iter()
+        .find(|p| p.n_unstable > 0)
+        .expect("the plateau is found");
+    assert!(plateau.residual < 1e-12);
+    let rate = plateau.lambda_max / 0.02;
+    assert!((rate - 0.065750).abs() < 0.002 * 0.065750 + 1e-4, "λ_max/η = {rate}");
+    assert!((plateau.eps - 0.0116108).abs() < 2e-4, "ε = {}", plateau.eps);
+    let rel = (plateau.escape_time - plateau.time_spent).abs() / plateau.time_spent;
+    assert!(rel < 0.1, "escape {} vs spent {}", plateau.escape_time, plateau.time_spent);
+    let end = report.points.last().unwrap();
+    assert_eq!(end.n_unstable, 0);
+    assert!(end.eps.abs() < 1e-10, "realisable: ε → 0, got {}", end.eps);
+}
+
+#[test]
+fn ode_matches_sgd_for_the_soft_committee_machine() {
+    use aedyn::config::Config;
+    use aedyn::teacher_student::run::{TsProblem, run};
+    // erf, K = M = 2, η = 0.5, N = 500, 4 seeds: the ODE describes the mean SGD curve to within
+    // 2 % of ε(0) over the whole run (plateau and escape included)
+    let cfg = Config::from_toml(
+        "model = \"teacher_student\"\nk = 2\nlr = 0.5\nt_max = 300.0\ninit_std = 0.01\n\
+         [teacher]\nm = 2\n[data]\nd = 500\n[sgd]\nseeds = 4\n[output]\npoints = 40",
+        "test",
+    )
+    .unwrap();
+    let tr = run(&TsProblem::from_config(&cfg).unwrap(), false).unwrap();
+    assert!(tr.max_relative_gap() < 0.02, "gap {}", tr.max_relative_gap());
+    assert!((tr.plateau - 0.0116108).abs() < 1e-6);
+    assert!(tr.eps_ode.last().unwrap() < &1e-3);
+}
+
+#[test]
+fn teacher_student_config_errors_name_the_key() {
+    use aedyn::config::Config;
+    let err = |t: &str| {
+        Config::from_toml(&format!("model = \"teacher_student\"\n{t}"), "t")
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(err("[teacher]\nm = 0").contains("`teacher.m`"));
+    assert!(err("[teacher]\nm = 2\nsecond_layer = [1.0]").contains("`teacher.second_layer`"));
+    assert!(err("[teacher]\nnoise = -1.0").contains("`teacher.noise`"));
+    assert!(err("tied = true").contains("`tied`"));
+    assert!(err("[student]\nlr_second_layer = 0.0").contains("`student.lr_second_layer`"));
+    assert!(err("[teacher]\nweights = \"random\"").contains("`orthonormal`"));
+    assert!(err("[teacher]\nm = 20\n[data]\nd = 10").contains("at most data.d"));
+}

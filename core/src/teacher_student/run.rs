@@ -145,9 +145,58 @@ impl TsProblem {
     }
 }
 
-/// ε_g of the symmetric plateau of the soft committee machine with an erf-like g:
-/// the error at `Q_kk = Q_kl = 1/(2K − 1)`, `R_km = 1/√(K(2K − 1))` (Saad & Solla 1995), when the
-/// set-up is one (K = M, v = v* = 1 fixed, g = g*, T = I); NaN otherwise.
+/// The soft committee machine's dynamics restricted to the symmetric subspace `Q_kk = q`,
+/// `Q_kl = c` (k ≠ l), `R_km = r` for all k, l, m (invariant when K = M, T = I, v = v* = 1 and g = g*), divided by η:
+/// its fixed point at η → 0 is the symmetric plateau.
+struct SymmetricSubspace<'a> {
+    sys: &'a TsSystem,
+}
+
+impl Flow for SymmetricSubspace<'_> {
+    type Workspace = (DVector<f64>, <TsSystem as Flow>::Workspace);
+    fn workspace(&self) -> Self::Workspace {
+        (DVector::zeros(self.sys.len()), self.sys.workspace())
+    }
+    fn rhs(&self, y: &DVector<f64>, dy: &mut DVector<f64>, ws: &mut Self::Workspace) {
+        let k = self.sys.p.k;
+        let full = self.sys.state(&symmetric_q(k, y[0], y[1]), &vec![y[2]; k * k], &[]);
+        self.sys.rhs(&full, &mut ws.0, &mut ws.1);
+        let eta = self.sys.p.lr;
+        let (mut diag, mut off, mut i) = (0.0, 0.0, 0);
+        for a in 0..k {
+            for b in a..k {
+                if a == b {
+                    diag += ws.0[i];
+                } else {
+                    off += ws.0[i];
+                }
+                i += 1;
+            }
+        }
+        dy[0] = diag / (k as f64 * eta);
+        dy[1] = if k > 1 {
+            off / ((k * (k - 1) / 2) as f64 * eta)
+        } else {
+            y[1] - y[0]
+        };
+        dy[2] = ws.0.rows(i, k * k).sum() / ((k * k) as f64 * eta);
+    }
+    fn failure(_: &Self::Workspace) -> Option<String> {
+        None
+    }
+}
+
+/// `Q` with `q` on the diagonal and `c` off it.
+fn symmetric_q(k: usize, q: f64, c: f64) -> Vec<f64> {
+    (0..k * k)
+        .map(|i| if i / k == i % k { q } else { c })
+        .collect()
+}
+
+/// ε_g of the symmetric plateau of the soft committee machine as η → 0 when the set-up is one
+/// (K = M, v = v* = 1 fixed, g = g*, T = I), NaN otherwise: the fixed point of the dynamics in
+/// the symmetric subspace with 0 < r < 1, found by Newton from Saad & Solla's erf values
+/// `q = 1/(2K − 1)`, `r = 1/√(K(2K − 1))` (for any activation: only the starting point is erf's).
 fn plateau_error(pb: &TsProblem, sys: &TsSystem) -> f64 {
     let (k, m) = (pb.params.k, pb.params.m);
     let t_is_identity = (0..m)
@@ -160,9 +209,22 @@ fn plateau_error(pb: &TsProblem, sys: &TsSystem) -> f64 {
     {
         return f64::NAN;
     }
+    let params = TsParams {
+        lr: 1e-9,
+        noise_var: 0.0,
+        ..sys.p.clone()
+    };
+    let Ok(slow) = TsSystem::new(params, pb.student.expression(), pb.teacher.expression()) else {
+        return f64::NAN;
+    };
     let q = 1.0 / (2 * k - 1) as f64;
-    let r = 1.0 / ((k * (2 * k - 1)) as f64).sqrt();
-    sys.error(&sys.state(&vec![q; k * k], &vec![r; k * m], &[]))
+    let start = DVector::from_vec(vec![q, q, 1.0 / ((k * (2 * k - 1)) as f64).sqrt()]);
+    match crate::ode::fixed_points::newton(&SymmetricSubspace { sys: &slow }, &start, 1e-13, 200) {
+        Ok(c) if c.y[2] > 1e-6 && c.y[2] < 1.0 - 1e-6 && c.y[0] > 0.0 => {
+            slow.error(&slow.state(&symmetric_q(k, c.y[0], c.y[1]), &vec![c.y[2]; k * m], &[]))
+        }
+        _ => f64::NAN,
+    }
 }
 
 /// Runs the ODE and the SGD seeds.
