@@ -3,10 +3,10 @@
 //! its own `#[activation]`s available by name next to the built-ins.
 
 use crate::config::{Config, ModelKind};
-use crate::teacher_student::run::TsProblem;
 use crate::formulas::RenderOptions;
 use crate::registry;
 use crate::run::{Problem, run};
+use crate::teacher_student::run::TsProblem;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -117,7 +117,11 @@ fn execute(cmd: Command) -> Result<(), crate::Error> {
                     if !tr.mode_rho.is_empty() {
                         write_atomically(&format!("{out}/modes.csv"), &tr.modes_csv())?;
                     }
-                    let gap = tr.eps_sgd.iter().all(|v| v.is_finite()).then(|| tr.max_relative_gap());
+                    let gap = tr
+                        .eps_sgd
+                        .iter()
+                        .all(|v| v.is_finite())
+                        .then(|| tr.max_relative_gap());
                     (tr.csv(), Run::Ae(tr), title, gap)
                 }
                 ModelKind::TeacherStudent => {
@@ -127,7 +131,11 @@ fn execute(cmd: Command) -> Result<(), crate::Error> {
                         "teacher–student: {} student K = {}, {} teacher M = {}, N = {} ({} SGD seeds)",
                         tr.student, tr.k, tr.teacher, tr.m, tr.n, cfg.sgd.seeds
                     );
-                    let gap = tr.eps_sgd.iter().all(|v| v.is_finite()).then(|| tr.max_relative_gap());
+                    let gap = tr
+                        .eps_sgd
+                        .iter()
+                        .all(|v| v.is_finite())
+                        .then(|| tr.max_relative_gap());
                     (tr.csv(), Run::Ts(tr), title, gap)
                 }
             };

@@ -369,7 +369,11 @@ impl Config {
             ));
         }
         if !(t.noise.is_finite() && t.noise >= 0.0 && t.noise <= 1e3) {
-            return Err(config_err("teacher.noise", t.noise, "a finite number in [0, 1000]"));
+            return Err(config_err(
+                "teacher.noise",
+                t.noise,
+                "a finite number in [0, 1000]",
+            ));
         }
         if let Some(v) = &t.second_layer {
             if v.len() != t.m {

@@ -86,7 +86,12 @@ impl Analysed for OdeSystem<'_> {
     }
     fn values(&self, y: &DVector<f64>) -> Vec<f64> {
         let o = self.order_params(y);
-        o.q.iter().chain(&o.r).chain(&o.t0).chain(&o.beta).copied().collect()
+        o.q.iter()
+            .chain(&o.r)
+            .chain(&o.t0)
+            .chain(&o.beta)
+            .copied()
+            .collect()
     }
 }
 
@@ -157,12 +162,12 @@ pub fn analyse<S: Analysed>(
         .filter(|&i| speed[i] < speed[i - 1] && speed[i] <= speed[i + 1] && speed[i] < 0.05 * top)
         .collect();
     candidates.sort_by(|a, b| speed[*a].total_cmp(&speed[*b]));
-    candidates.truncate(12);
+    candidates.truncate(8);
     candidates.push(states.len() - 1);
     let mut points: Vec<FixedPoint> = Vec::new();
     let mut notes = Vec::new();
     for &i in &candidates {
-        let c = match newton(sys, &states[i].y, NEWTON_TOL, 500) {
+        let c = match newton(sys, &states[i].y, NEWTON_TOL, 200) {
             Ok(c) => c,
             Err(why) => {
                 notes.push(format!(
@@ -173,10 +178,7 @@ pub fn analyse<S: Analysed>(
             }
         };
         let scale = 1.0 + c.y.amax();
-        if points
-            .iter()
-            .any(|p| (&p.y - &c.y).amax() < 1e-6 * scale)
-        {
+        if points.iter().any(|p| (&p.y - &c.y).amax() < 1e-6 * scale) {
             continue;
         }
         let jac = jacobian(sys, &c.y, &mut ws);
@@ -236,7 +238,14 @@ pub fn analyse_config(cfg: &Config) -> Result<Report> {
         ModelKind::TeacherStudent => {
             let pb = TsProblem::from_config(cfg)?;
             let (sys, y0) = pb.system()?;
-            analyse(&sys, y0, cfg.t_max, pb.integrator, "teacher_student", cfg.lr)
+            analyse(
+                &sys,
+                y0,
+                cfg.t_max,
+                pb.integrator,
+                "teacher_student",
+                cfg.lr,
+            )
         }
         ModelKind::Autoencoder => {
             let pb = Problem::from_config(cfg)?;

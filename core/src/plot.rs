@@ -114,14 +114,14 @@ pub fn write_svg(tr: &Curves, path: &str, title: &str) -> Result<()> {
             });
         chart
             .draw_series(
-                pts(&tr.eps_sgd)
+                pts(tr.eps_sgd)
                     .into_iter()
                     .map(|p| Circle::new(p, 2, red.filled())),
             )
             .map_err(|e| err(e.to_string()))?;
     }
     chart
-        .draw_series(LineSeries::new(pts(&tr.eps_ode), BLUE.stroke_width(2)))
+        .draw_series(LineSeries::new(pts(tr.eps_ode), BLUE.stroke_width(2)))
         .map_err(|e| err(e.to_string()))?
         .label("ODE")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));

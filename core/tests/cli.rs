@@ -81,3 +81,57 @@ fn integrals_prints_formulas_and_rejects_unknown_names() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("linear"));
 }
+
+#[test]
+fn teacher_student_run_and_fixed_points_write_their_files() {
+    let dir = std::env::temp_dir().join(format!("aedyn-cli-ts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let cfg = dir.join("ts.toml");
+    // a student expression that is no registered name, a different registered teacher
+    std::fs::write(
+        &cfg,
+        "model = \"teacher_student\"\nactivation = \"erf(x) + 0.1 * x\"\nk = 3\nlr = 0.5\n\
+         t_max = 20.0\ninit_std = 0.1\n[teacher]\nm = 2\nactivation = \"relu\"\nnoise = 0.1\n\
+         [student]\ntrain_second_layer = true\n[data]\nd = 300\n[sgd]\nseeds = 2\n\
+         [output]\npoints = 15\n",
+    )
+    .expect("write");
+    let (c, d) = (
+        cfg.to_str().unwrap_or_default(),
+        dir.to_str().unwrap_or_default(),
+    );
+    let out = aedyn()
+        .args(["run", c, "--quiet", "--out", d])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = std::fs::read_to_string(dir.join("trajectory.csv")).expect("csv");
+    assert!(
+        csv.starts_with("t,eps_ode,eps_sgd,eps_sgd_std,ode_Q_11"),
+        "{csv}"
+    );
+    assert!(csv.lines().next().unwrap_or_default().contains("sgd_v_3"));
+    assert_eq!(csv.lines().count(), 17);
+    assert!(dir.join("trajectory.svg").exists());
+    let out = aedyn()
+        .args(["fixed-points", c, "--out", d])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fp = std::fs::read_to_string(dir.join("fixed_points.csv")).expect("fixed_points.csv");
+    assert!(
+        fp.starts_with("t,eps,n_unstable,lambda_max,escape_time"),
+        "{fp}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("fixed point(s) of the teacher_student ODE")
+    );
+}

@@ -13,10 +13,14 @@ const ERF: &str = "erf(x / SQRT_2)";
 /// A positive definite 4×4 covariance, row-major.
 fn cov4(seed: u64) -> [f64; 16] {
     // A Aᵀ/4 + 0.3 I with a fixed pseudo-random A
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut a = [0.0; 16];
     for v in a.iter_mut() {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         *v = ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0;
     }
     let mut c = [0.0; 16];
@@ -33,14 +37,17 @@ fn cov4(seed: u64) -> [f64; 16] {
 fn erf_i4(c: &[f64; 16]) -> f64 {
     let c_ = |i: usize, j: usize| c[(i - 1) * 4 + (j - 1)];
     let l4 = (1.0 + c_(1, 1)) * (1.0 + c_(2, 2)) - c_(1, 2).powi(2);
-    let l0 = l4 * c_(3, 4) - c_(2, 3) * c_(2, 4) * (1.0 + c_(1, 1))
+    let l0 = l4 * c_(3, 4)
+        - c_(2, 3) * c_(2, 4) * (1.0 + c_(1, 1))
         - c_(1, 3) * c_(1, 4) * (1.0 + c_(2, 2))
         + c_(1, 2) * c_(1, 3) * c_(2, 4)
         + c_(1, 2) * c_(1, 4) * c_(2, 3);
-    let l1 = l4 * (1.0 + c_(3, 3)) - c_(2, 3).powi(2) * (1.0 + c_(1, 1))
+    let l1 = l4 * (1.0 + c_(3, 3))
+        - c_(2, 3).powi(2) * (1.0 + c_(1, 1))
         - c_(1, 3).powi(2) * (1.0 + c_(2, 2))
         + 2.0 * c_(1, 2) * c_(1, 3) * c_(2, 3);
-    let l2 = l4 * (1.0 + c_(4, 4)) - c_(2, 4).powi(2) * (1.0 + c_(1, 1))
+    let l2 = l4 * (1.0 + c_(4, 4))
+        - c_(2, 4).powi(2) * (1.0 + c_(1, 1))
         - c_(1, 4).powi(2) * (1.0 + c_(2, 2))
         + 2.0 * c_(1, 2) * c_(1, 4) * c_(2, 4);
     4.0 / (PI * PI) / l4.sqrt() * (l0 / (l1 * l2).sqrt()).asin()
@@ -52,14 +59,19 @@ fn erf_four_point_integral_is_the_arcsin_formula() {
     let i4 = ints
         .term(&[(0, Slot::Dg), (1, Slot::Dg), (2, Slot::Act), (3, Slot::Act)])
         .unwrap();
-    let i3 = ints.term(&[(0, Slot::Dg), (1, Slot::X), (2, Slot::Act)]).unwrap();
+    let i3 = ints
+        .term(&[(0, Slot::Dg), (1, Slot::X), (2, Slot::Act)])
+        .unwrap();
     let j2 = ints.term(&[(0, Slot::Dg), (1, Slot::Dg)]).unwrap();
     let mut s = Scratch::default();
     for seed in 0..20 {
         let c = cov4(seed);
         let got = ints.eval(&i4, &c, 4, &mut s);
         let want = erf_i4(&c);
-        assert!((got - want).abs() < 1e-13, "I4 seed {seed}: {got} vs {want}");
+        assert!(
+            (got - want).abs() < 1e-13,
+            "I4 seed {seed}: {got} vs {want}"
+        );
         let c_ = |i: usize, j: usize| c[(i - 1) * 4 + (j - 1)];
         let l3 = (1.0 + c_(1, 1)) * (1.0 + c_(3, 3)) - c_(1, 3).powi(2);
         let want3 = 2.0 / PI * (c_(2, 3) * (1.0 + c_(1, 1)) - c_(1, 2) * c_(1, 3))
@@ -110,7 +122,6 @@ fn the_symmetric_plateau_is_a_fixed_point_with_the_saad_solla_error() {
     }
 }
 
-
 /// Independent reference for ReLU's I4 = E[Θ(x1) Θ(x2) relu(x3) relu(x4)]: composite
 /// Gauss–Legendre over (x3, x4) ∈ [0, 9σ]² against their bivariate density, times the
 /// conditional two-orthant probability of (x1, x2) (Owen's T) — no four-dimensional orthant.
@@ -151,7 +162,10 @@ fn relu_i4_reference(c: &[f64; 16]) -> f64 {
         w[i] = 1.0 / ((1.0 - z * z) * dp * dp);
     }
     let panels = 40;
-    let (h3, h4) = (9.0 * s3.sqrt() / panels as f64, 9.0 * s4.sqrt() / panels as f64);
+    let (h3, h4) = (
+        9.0 * s3.sqrt() / panels as f64,
+        9.0 * s4.sqrt() / panels as f64,
+    );
     let mut sum = 0.0;
     for p in 0..panels {
         for i in 0..n {
@@ -205,10 +219,22 @@ fn plateau_escape_rate_and_time_from_the_fixed_point_analysis() {
         .expect("the plateau is found");
     assert!(plateau.residual < 1e-12);
     let rate = plateau.lambda_max / 0.02;
-    assert!((rate - 0.065750).abs() < 0.002 * 0.065750 + 1e-4, "λ_max/η = {rate}");
-    assert!((plateau.eps - 0.0116108).abs() < 2e-4, "ε = {}", plateau.eps);
+    assert!(
+        (rate - 0.065750).abs() < 0.002 * 0.065750 + 1e-4,
+        "λ_max/η = {rate}"
+    );
+    assert!(
+        (plateau.eps - 0.0116108).abs() < 2e-4,
+        "ε = {}",
+        plateau.eps
+    );
     let rel = (plateau.escape_time - plateau.time_spent).abs() / plateau.time_spent;
-    assert!(rel < 0.1, "escape {} vs spent {}", plateau.escape_time, plateau.time_spent);
+    assert!(
+        rel < 0.1,
+        "escape {} vs spent {}",
+        plateau.escape_time,
+        plateau.time_spent
+    );
     let end = report.points.last().unwrap();
     assert_eq!(end.n_unstable, 0);
     assert!(end.eps.abs() < 1e-10, "realisable: ε → 0, got {}", end.eps);
@@ -227,7 +253,11 @@ fn ode_matches_sgd_for_the_soft_committee_machine() {
     )
     .unwrap();
     let tr = run(&TsProblem::from_config(&cfg).unwrap(), false).unwrap();
-    assert!(tr.max_relative_gap() < 0.02, "gap {}", tr.max_relative_gap());
+    assert!(
+        tr.max_relative_gap() < 0.02,
+        "gap {}",
+        tr.max_relative_gap()
+    );
     assert!((tr.plateau - 0.0116108).abs() < 1e-6);
     assert!(tr.eps_ode.last().unwrap() < &1e-3);
 }

@@ -79,8 +79,7 @@ pub fn newton<F: Flow>(
         for _ in 0..30 {
             let yt = &y + alpha * &step;
             sys.rhs(&yt, &mut trial, &mut ws);
-            if trial.iter().all(|v| v.is_finite()) && trial.norm() < (1.0 - 1e-4 * alpha) * norm0
-            {
+            if trial.iter().all(|v| v.is_finite()) && trial.norm() < (1.0 - 1e-4 * alpha) * norm0 {
                 y = yt;
                 std::mem::swap(&mut f, &mut trial);
                 accepted = true;

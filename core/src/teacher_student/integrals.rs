@@ -63,9 +63,8 @@ impl TsIntegrals {
     /// (the activations' `expression()`), with `k` student fields.
     pub fn new(student: &str, teacher: &str, k: usize) -> Result<Self> {
         let normal = |who: &str, src: &str| -> Result<Series> {
-            let e = aedyn_symbolic::activation::parse_expression(src).map_err(|m| {
-                Error::TeacherStudent(format!("{who} activation `{src}`: {m}"))
-            })?;
+            let e = aedyn_symbolic::activation::parse_expression(src)
+                .map_err(|m| Error::TeacherStudent(format!("{who} activation `{src}`: {m}")))?;
             series::to_series(&e).map_err(|e| {
                 Error::TeacherStudent(format!(
                     "the teacher–student model needs closed forms, and the {who} activation \

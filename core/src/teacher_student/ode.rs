@@ -220,7 +220,9 @@ impl TsSystem {
             for d in 0..n {
                 let u = ws.u[c] * ws.u[d];
                 if u != 0.0 {
-                    e += u * self.ints.eval(&self.i2[c * n + d], &ws.omega, n, &mut ws.scratch);
+                    e += u * self
+                        .ints
+                        .eval(&self.i2[c * n + d], &ws.omega, n, &mut ws.scratch);
                 }
             }
         }
@@ -289,8 +291,7 @@ impl Flow for TsSystem {
                 let mut v = -eta * (u[ka] * a[ka * n + kb] + u[kb] * a[kb * n + ka]);
                 let mut second = b4[ka * k + kb];
                 if self.p.noise_var > 0.0 {
-                    second +=
-                        self.p.noise_var * self.ints.eval(&self.j2[pair], omega, n, scratch);
+                    second += self.p.noise_var * self.ints.eval(&self.j2[pair], omega, n, scratch);
                 }
                 v += eta2 * u[ka] * u[kb] * second;
                 dy[i] = v;

@@ -159,7 +159,9 @@ impl Flow for SymmetricSubspace<'_> {
     }
     fn rhs(&self, y: &DVector<f64>, dy: &mut DVector<f64>, ws: &mut Self::Workspace) {
         let k = self.sys.p.k;
-        let full = self.sys.state(&symmetric_q(k, y[0], y[1]), &vec![y[2]; k * k], &[]);
+        let full = self
+            .sys
+            .state(&symmetric_q(k, y[0], y[1]), &vec![y[2]; k * k], &[]);
         self.sys.rhs(&full, &mut ws.0, &mut ws.1);
         let eta = self.sys.p.lr;
         let (mut diag, mut off, mut i) = (0.0, 0.0, 0);
@@ -242,11 +244,17 @@ pub fn run(pb: &TsProblem, show_progress: bool) -> Result<TsTrajectory> {
         b.finish_and_clear();
     }
     let mut ws = sys.workspace();
-    let eps_ode: Vec<f64> = states.iter().map(|s| sys.error_with(&s.y, &mut ws)).collect();
+    let eps_ode: Vec<f64> = states
+        .iter()
+        .map(|s| sys.error_with(&s.y, &mut ws))
+        .collect();
     let ode_order: Vec<TsOrder> = states.iter().map(|s| sys.order(&s.y)).collect();
     // SGD
     let n = pb.n;
-    let steps: Vec<u64> = times.iter().map(|t| (t * n as f64).round() as u64).collect();
+    let steps: Vec<u64> = times
+        .iter()
+        .map(|t| (t * n as f64).round() as u64)
+        .collect();
     let total = steps.last().copied().unwrap_or(0) * pb.seeds as u64;
     let bar = (show_progress && pb.seeds > 0)
         .then(|| crate::progress::Progress::new(total.max(1), "SGD"));
@@ -305,7 +313,8 @@ pub fn run(pb: &TsProblem, show_progress: bool) -> Result<TsTrajectory> {
         let s = runs.len() as f64;
         for j in 0..len {
             let mean = runs.iter().map(|r| r[j].0).sum::<f64>() / s;
-            let var = runs.iter().map(|r| (r[j].0 - mean).powi(2)).sum::<f64>() / (s - 1.0).max(1.0);
+            let var =
+                runs.iter().map(|r| (r[j].0 - mean).powi(2)).sum::<f64>() / (s - 1.0).max(1.0);
             eps_sgd[j] = mean;
             eps_sgd_std[j] = var.sqrt();
             let o = &mut sgd_order[j];
@@ -405,16 +414,20 @@ impl TsTrajectory {
             self.times[n - 1]
         );
         if self.plateau.is_finite() {
-            let _ = writeln!(
-                s,
-                "symmetric plateau (η → 0): ε = {:.7}",
-                self.plateau
-            );
+            let _ = writeln!(s, "symmetric plateau (η → 0): ε = {:.7}", self.plateau);
         }
-        let _ = writeln!(s, "{:>10} {:>12} {:>12} {:>10}", "t", "eps_ode", "eps_sgd", "sgd_std");
+        let _ = writeln!(
+            s,
+            "{:>10} {:>12} {:>12} {:>10}",
+            "t", "eps_ode", "eps_sgd", "sgd_std"
+        );
         let picks = 12.min(n);
         for i in 0..picks {
-            let j = if picks > 1 { i * (n - 1) / (picks - 1) } else { 0 };
+            let j = if picks > 1 {
+                i * (n - 1) / (picks - 1)
+            } else {
+                0
+            };
             let _ = writeln!(
                 s,
                 "{:>10.3} {:>12.6} {:>12.6} {:>10.2e}",

@@ -206,6 +206,10 @@ impl<'a> TsSgd<'a> {
 
     /// All weights finite.
     pub fn is_finite(&self) -> bool {
-        self.weights.w.iter().chain(&self.weights.v).all(|v| v.is_finite())
+        self.weights
+            .w
+            .iter()
+            .chain(&self.weights.v)
+            .all(|v| v.is_finite())
     }
 }

@@ -6,8 +6,8 @@ use crate::catalogue::{CATALOGUE, Piece, Spec};
 use crate::closed::{Graph, Id};
 use crate::derive::{DeriveError, Deriver, MTerm};
 use crate::expr::{self, Expr, Func};
-use crate::render;
 use crate::product::{Factor, product_terms};
+use crate::render;
 use crate::series::{self, NotInAlgebra, Series};
 
 /// How an integral is evaluated.

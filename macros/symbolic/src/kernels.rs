@@ -426,7 +426,11 @@ mod orthant4_tests {
 
     #[test]
     fn block_diagonal_factorises() {
-        let p = orthant4([0.2, -0.1, 0.3, 0.0], [1.0, 2.0, 0.5, 1.0], [0.4, 0.0, 0.0, 0.0, 0.0, -0.3]);
+        let p = orthant4(
+            [0.2, -0.1, 0.3, 0.0],
+            [1.0, 2.0, 0.5, 1.0],
+            [0.4, 0.0, 0.0, 0.0, 0.0, -0.3],
+        );
         let want = orthant2(0.2, -0.1, 1.0, 2.0, 0.4) * orthant2(0.3, 0.0, 0.5, 1.0, -0.3);
         assert!((p - want).abs() < 1e-11, "{p} vs {want}");
     }
