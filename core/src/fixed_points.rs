@@ -16,6 +16,10 @@ use nalgebra::DVector;
 /// Residual to which fixed points are refined (`|F|∞`).
 pub const NEWTON_TOL: f64 = 1e-12;
 
+/// Wall-clock budget of Newton's method per candidate (systems whose right-hand side needs many
+/// four-orthant probabilities cost milliseconds per evaluation).
+pub const NEWTON_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Radius of the neighbourhood of a fixed point, relative to `max(|y*|₂, 0.01)`, in which the
 /// trajectory counts as "near" it (time spent, escape-time prediction).
 pub const NEAR: f64 = 0.1;
@@ -167,7 +171,13 @@ pub fn analyse<S: Analysed>(
     let mut points: Vec<FixedPoint> = Vec::new();
     let mut notes = Vec::new();
     for &i in &candidates {
-        let c = match newton(sys, &states[i].y, NEWTON_TOL, 200) {
+        let c = match newton(
+            sys,
+            &states[i].y,
+            NEWTON_TOL,
+            500,
+            Some(std::time::Instant::now() + NEWTON_BUDGET),
+        ) {
             Ok(c) => c,
             Err(why) => {
                 notes.push(format!(

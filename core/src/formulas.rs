@@ -52,10 +52,15 @@ pub fn render(act: &dyn Activation, opts: RenderOptions) -> String {
     for f in act.formulas() {
         let _ = writeln!(
             s,
-            "\n{} = {}   [{}]",
+            "\n{} = {}   [{}{}]",
             f.integral.name(),
             f.definition,
-            method_text(f.method)
+            method_text(f.method),
+            if f.general.contains("Φ₄[numerical") {
+                "; with the numerical base case Φ₄, error ≤ 1e-10 (docs/integrals.md §3)"
+            } else {
+                ""
+            }
         );
         match f.method {
             Method::ClosedForm => {

@@ -42,12 +42,14 @@ pub struct Converged {
 }
 
 /// Newton's method from `y0` until `|F|∞ < tol`: steps `δ = −J⁺F` (SVD pseudo-inverse, singular
-/// values below `1e-12·σ_max` dropped) with backtracking on `|F|₂`. An error says why it stopped.
+/// values below `1e-12·σ_max` dropped) with backtracking on `|F|₂`, at most `max_iter` steps and,
+/// if given, until `deadline`. An error says why it stopped.
 pub fn newton<F: Flow>(
     sys: &F,
     y0: &DVector<f64>,
     tol: f64,
     max_iter: usize,
+    deadline: Option<std::time::Instant>,
 ) -> Result<Converged, String> {
     let mut ws = sys.workspace();
     let n = y0.len();
@@ -66,6 +68,11 @@ pub fn newton<F: Flow>(
                 residual: res,
                 iterations: it,
             });
+        }
+        if deadline.is_some_and(|d| std::time::Instant::now() > d) {
+            return Err(format!(
+                "time budget spent after {it} iterations (|F|∞ = {res:.2e})"
+            ));
         }
         let jac = jacobian(sys, &y, &mut ws);
         let svd = jac.svd(true, true);

@@ -221,7 +221,13 @@ fn plateau_error(pb: &TsProblem, sys: &TsSystem) -> f64 {
     };
     let q = 1.0 / (2 * k - 1) as f64;
     let start = DVector::from_vec(vec![q, q, 1.0 / ((k * (2 * k - 1)) as f64).sqrt()]);
-    match crate::ode::fixed_points::newton(&SymmetricSubspace { sys: &slow }, &start, 1e-13, 200) {
+    match crate::ode::fixed_points::newton(
+        &SymmetricSubspace { sys: &slow },
+        &start,
+        1e-13,
+        200,
+        None,
+    ) {
         Ok(c) if c.y[2] > 1e-6 && c.y[2] < 1.0 - 1e-6 && c.y[0] > 0.0 => {
             slow.error(&slow.state(&symmetric_q(k, c.y[0], c.y[1]), &vec![c.y[2]; k * m], &[]))
         }

@@ -342,7 +342,15 @@ impl Renderer<'_> {
                 }
             }
             Node::Orthant4(v) => {
-                let h: Vec<String> = (0..4).map(|i| self.ratio_sqrt(v[i], &[v[4 + i]])).collect();
+                let h: Vec<String> = (0..4)
+                    .map(|i| {
+                        if g.is_zero(v[i]) {
+                            "0".to_string()
+                        } else {
+                            self.ratio_sqrt(v[i], &[v[4 + i]])
+                        }
+                    })
+                    .collect();
                 let pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)];
                 let r: Vec<String> = pairs
                     .iter()
