@@ -216,5 +216,32 @@ fn closed_forms(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sgd, ode, closed_forms);
+/// The teacher–student ODE of SPEC-like benchmarks: erf soft committee machine, K = M = 4,
+/// η = 0.5, T = I, from σ0 = 0.01 initial weights at N = 1000, to t = 10⁴ with 100 log-spaced
+/// outputs (the peer: `benches/peers/ts_euler_numpy.py`, fixed-step Euler at dt = 0.01).
+fn teacher_student(c: &mut Criterion) {
+    use aedyn::config::Config;
+    use aedyn::teacher_student::run::TsProblem;
+    let mut g = c.benchmark_group("teacher_student");
+    g.sample_size(10);
+    let cfg = Config::from_toml(
+        "model = \"teacher_student\"\nk = 4\nlr = 0.5\nt_max = 10000.0\ninit_std = 0.01\n\
+         [teacher]\nm = 4\n[data]\nd = 1000\n[sgd]\nseeds = 0\n[output]\npoints = 100",
+        "bench",
+    )
+    .expect("config");
+    let pb = TsProblem::from_config(&cfg).expect("problem");
+    let (sys, y0) = pb.system().expect("system");
+    g.bench_function("erf_K4_M4_to_t1e4", |b| {
+        b.iter(|| integrate(&sys, y0.clone(), &pb.times, pb.integrator, |_| {}).expect("ok"))
+    });
+    let mut ws = aedyn::ode::Flow::workspace(&sys);
+    let mut dy = y0.clone();
+    g.bench_function("erf_K4_M4_one_rhs", |b| {
+        b.iter(|| aedyn::ode::Flow::rhs(&sys, &y0, &mut dy, &mut ws))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, sgd, ode, closed_forms, teacher_student);
 criterion_main!(benches);

@@ -193,6 +193,15 @@ pub fn analyse<S: Analysed>(
         }
         let jac = jacobian(sys, &c.y, &mut ws);
         let st = stability(&jac);
+        if st.eigenvalues.is_empty() {
+            notes.push(format!(
+                "fixed point near t = {:.4}: the eigen-solver did not converge ({} non-finite \
+                 Jacobian entries, max |J| = {:.3e})",
+                states[i].t,
+                jac.iter().filter(|v| !v.is_finite()).count(),
+                jac.amax()
+            ));
+        }
         let dist: Vec<f64> = states.iter().map(|s| (&s.y - &c.y).norm()).collect();
         let (close, &distance) = dist
             .iter()
@@ -211,8 +220,8 @@ pub fn analyse<S: Analysed>(
                 i1 += 1;
             }
             time_spent = states[i1].t - states[i0].t;
-            if let Some((_, l)) = &st.unstable {
-                let delta = l.dot(&(&states[i0].y - &c.y)).abs();
+            if let Some(p) = &st.unstable_projector {
+                let delta = (p * (&states[i0].y - &c.y)).norm();
                 if delta > 0.0 && delta < r {
                     escape_time = (r / delta).ln() / st.lambda_max;
                 }

@@ -57,6 +57,7 @@ pub mod prelude {
 }
 pub mod data;
 pub mod error;
+pub mod experiment;
 pub mod model;
 pub mod ode;
 pub mod order;

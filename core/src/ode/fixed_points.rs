@@ -2,8 +2,9 @@
 //! Newton's method with a central-difference Jacobian and SVD solves (so continuous symmetries,
 //! whose zero modes make the Jacobian singular, do not stop it), refined to `|F|∞ < tol`; the
 //! Jacobian's eigenvalues give the number of unstable directions (real part `> ZERO_MODE · scale`),
-//! the zero modes (`|Re λ| ≤ ZERO_MODE · scale`, reported apart) and `λ_max`; the unstable
-//! eigenvector with its left partner gives the component of a deviation along it.
+//! the zero modes (`|Re λ| ≤ ZERO_MODE · scale`, reported apart) and `λ_max`; the spectral
+//! projector onto the leading eigenspace (degenerate under symmetries such as permutations of
+//! hidden units) gives the unstable component of a deviation.
 
 use super::integrate::Flow;
 use nalgebra::{Complex, DMatrix, DVector};
@@ -109,43 +110,100 @@ pub fn newton<F: Flow>(
 /// The linear stability of a fixed point.
 #[derive(Clone, Debug)]
 pub struct Stability {
-    /// eigenvalues of the Jacobian, by decreasing real part
+    /// eigenvalues of the Jacobian, by decreasing real part (empty if the eigen-solver did not
+    /// converge)
     pub eigenvalues: Vec<Complex<f64>>,
     /// eigenvalues with real part `> ZERO_MODE · max|λ|`
     pub n_unstable: usize,
     /// eigenvalues with `|Re λ| ≤ ZERO_MODE · max|λ|`
     pub n_zero: usize,
-    /// the largest real part (1/t)
+    /// the largest real part (1/t; NaN if the eigen-solver did not converge)
     pub lambda_max: f64,
-    /// right and left eigenvectors of the leading eigenvalue when it is real and unstable
-    /// (normalised so that `|u| = 1` and `ℓᵀu = 1`)
-    pub unstable: Option<(DVector<f64>, DVector<f64>)>,
+    /// multiplicity of the leading eigenvalue (symmetries make it degenerate, e.g. K! permutations
+    /// of hidden units)
+    pub leading_multiplicity: usize,
+    /// when the leading eigenvalue is real and unstable: the spectral projector onto its
+    /// eigenspace, `P = U (LᵀU)⁻¹ Lᵀ` with U, L right and left eigenvectors, so that the unstable
+    /// component of a deviation d is `|P d|`
+    pub unstable_projector: Option<DMatrix<f64>>,
 }
 
-/// Eigen-analysis of the Jacobian `jac`.
+/// Basis of the (numerical) null space of `a`: right singular vectors whose singular values are
+/// below `tol`, as columns.
+fn null_space(a: DMatrix<f64>, tol: f64) -> DMatrix<f64> {
+    let svd = a.svd(false, true);
+    let vt = svd.v_t.expect("requested");
+    let cols: Vec<DVector<f64>> = (0..svd.singular_values.len())
+        .filter(|&i| svd.singular_values[i] <= tol)
+        .map(|i| vt.row(i).transpose())
+        .collect();
+    if cols.is_empty() {
+        // the smallest singular value's vector (rounding put it above tol)
+        let (i, _) = svd.singular_values.argmin();
+        return DMatrix::from_columns(&[vt.row(i).transpose()]);
+    }
+    DMatrix::from_columns(&cols)
+}
+
+/// Eigen-analysis of the Jacobian `jac` (real Schur form; deflation threshold from machine
+/// precision up to 1e-10 relative if the QR iteration stalls).
 pub fn stability(jac: &DMatrix<f64>) -> Stability {
-    let mut ev: Vec<Complex<f64>> = jac.complex_eigenvalues().iter().copied().collect();
+    let n = jac.nrows();
+    // QR iterations can stall on the exactly degenerate spectra that symmetries produce: retry
+    // with looser deflation thresholds (relative to the Jacobian's scale)
+    let norm = jac.amax().max(1e-300);
+    let try_schur = |m: &DMatrix<f64>| {
+        [f64::EPSILON, 1e-14, 1e-12, 1e-10]
+            .iter()
+            .find_map(|&eps| nalgebra::linalg::Schur::try_new(m.clone(), eps * norm, 20_000))
+            .map(|s| s.complex_eigenvalues())
+    };
+    // fallbacks that change the QR path, not the spectrum: the transpose, then shifts
+    let eigen = try_schur(jac)
+        .or_else(|| try_schur(&jac.transpose()))
+        .or_else(|| {
+            [0.37, -0.61, 1.3].iter().find_map(|&c| {
+                let shift = c * norm;
+                try_schur(&(jac + DMatrix::identity(n, n) * shift))
+                    .map(|ev| ev.map(|z| z - Complex::new(shift, 0.0)))
+            })
+        });
+    let Some(eigen) = eigen else {
+        return Stability {
+            eigenvalues: Vec::new(),
+            n_unstable: 0,
+            n_zero: 0,
+            lambda_max: f64::NAN,
+            leading_multiplicity: 0,
+            unstable_projector: None,
+        };
+    };
+    let mut ev: Vec<Complex<f64>> = eigen.iter().copied().collect();
     ev.sort_by(|a, b| b.re.total_cmp(&a.re));
     let scale = ev.iter().map(|z| z.norm()).fold(0.0, f64::max).max(1e-300);
     let zero = ZERO_MODE * scale;
     let n_unstable = ev.iter().filter(|z| z.re > zero).count();
     let n_zero = ev.iter().filter(|z| z.re.abs() <= zero).count();
     let lambda_max = ev.first().map(|z| z.re).unwrap_or(f64::NAN);
-    let unstable = match ev.first() {
-        Some(z) if z.re > zero && z.im.abs() <= zero => {
-            let n = jac.nrows();
-            let shifted = |m: DMatrix<f64>| -> DVector<f64> {
-                // the null vector of (M − λI): right singular vector of the smallest singular value
-                let a = m - DMatrix::identity(n, n) * z.re;
-                let svd = a.svd(false, true);
-                let vt = svd.v_t.expect("requested");
-                let (i, _) = svd.singular_values.argmin();
-                vt.row(i).transpose()
-            };
-            let u = shifted(jac.clone()).normalize();
-            let l = shifted(jac.transpose());
-            let lu = l.dot(&u);
-            (lu.abs() > 1e-300).then(|| (u, l / lu))
+    // eigenvalues equal to the leading one up to the Jacobian's finite-difference accuracy
+    let same = 1e-6 * scale;
+    let leading_multiplicity = ev
+        .iter()
+        .filter(|z| (z.re - lambda_max).abs() <= same && z.im.abs() <= same)
+        .count();
+    let unstable_projector = match ev.first() {
+        Some(z) if z.re > zero && z.im.abs() <= same => {
+            let shift = DMatrix::identity(n, n) * z.re;
+            let tol = 1e-6 * scale;
+            let u = null_space(jac - &shift, tol);
+            let l = null_space(jac.transpose() - &shift, tol);
+            if u.ncols() == l.ncols() {
+                (l.transpose() * &u)
+                    .try_inverse()
+                    .map(|m| &u * m * l.transpose())
+            } else {
+                None
+            }
         }
         _ => None,
     };
@@ -154,6 +212,68 @@ pub fn stability(jac: &DMatrix<f64>) -> Stability {
         n_unstable,
         n_zero,
         lambda_max,
-        unstable,
+        leading_multiplicity,
+        unstable_projector,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `dy/dt = (y0 − y0³, −2 y1 + y0 y1, 0)`: a saddle at 0 (λ = 1, −2 and a zero mode), stable
+    /// nodes at y0 = ±1 (λ = −2, −1 / −3), and a line of fixed points along y2 (the zero mode of a
+    /// continuous symmetry).
+    struct Toy;
+
+    impl Flow for Toy {
+        type Workspace = ();
+        fn workspace(&self) {}
+        fn rhs(&self, y: &DVector<f64>, dy: &mut DVector<f64>, _: &mut ()) {
+            dy[0] = y[0] - y[0].powi(3);
+            dy[1] = -2.0 * y[1] + y[0] * y[1];
+            dy[2] = 0.0;
+        }
+        fn failure(_: &()) -> Option<String> {
+            None
+        }
+    }
+
+    #[test]
+    fn newton_and_stability_on_a_system_with_known_fixed_points() {
+        let c = newton(
+            &Toy,
+            &DVector::from_vec(vec![0.7, 0.3, 5.0]),
+            1e-14,
+            50,
+            None,
+        )
+        .unwrap();
+        assert!((c.y[0] - 1.0).abs() < 1e-14 && c.y[1].abs() < 1e-14 && c.y[2] == 5.0);
+        let st = stability(&jacobian(&Toy, &c.y, &mut ()));
+        assert_eq!((st.n_unstable, st.n_zero), (0, 1));
+        assert!((st.lambda_max - 0.0).abs() < 1e-9);
+        let re: Vec<f64> = st.eigenvalues.iter().map(|z| z.re).collect();
+        assert!(
+            (re[1] + 1.0).abs() < 1e-9 && (re[2] + 2.0).abs() < 1e-9,
+            "{re:?}"
+        );
+        // the saddle: one unstable direction along y0, with its left/right eigenvectors
+        let s = newton(
+            &Toy,
+            &DVector::from_vec(vec![0.05, -0.1, 0.0]),
+            1e-14,
+            50,
+            None,
+        )
+        .unwrap();
+        assert!(s.y.amax() < 1e-14);
+        let st = stability(&jacobian(&Toy, &s.y, &mut ()));
+        assert_eq!((st.n_unstable, st.n_zero), (1, 1));
+        assert!((st.lambda_max - 1.0).abs() < 1e-9);
+        let p = st.unstable_projector.expect("real unstable eigenvalue");
+        let along = &p * DVector::from_vec(vec![0.3, 0.7, -0.2]);
+        assert!((along[0] - 0.3).abs() < 1e-9 && along[1].abs() < 1e-9 && along[2].abs() < 1e-9);
+        assert_eq!(st.leading_multiplicity, 1);
     }
 }

@@ -459,7 +459,7 @@ impl TsTrajectory {
             eps_sgd: &self.eps_sgd,
             eps_sgd_std: &self.eps_sgd_std,
             levels: if self.plateau.is_finite() {
-                vec![("plateau".to_string(), self.plateau)]
+                vec![("plateau (η → 0)".to_string(), self.plateau)]
             } else {
                 vec![]
             },

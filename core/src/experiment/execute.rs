@@ -1,0 +1,162 @@
+//! Running a problem: the ODE from run 0's initial weights, and the SGD runs in parallel from the
+//! same weights, measured on the shared time grid.
+
+use super::problem::Problem;
+use super::report::Trajectory;
+use super::seeds::sgd_stream_seed;
+use crate::error::{Error, Result};
+use crate::ode::integrate;
+use crate::order::{ModeDensity, OrderParams};
+use crate::sim::{EigenbasisGaussian, ImageRows, Sampler, Sgd};
+use rayon::prelude::*;
+
+/// Runs the ODE and the SGD seeds (progress bars on stderr with `show_progress` and the default
+/// `cli` feature).
+pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
+    let d = pb.d();
+    let k = pb.training.k;
+    let times = pb.times.clone();
+    let t_max = *times.last().unwrap_or(&0.0);
+    // ODE
+    let mut sys = pb.ode_system()?;
+    // typical initial conditions are ensemble averages (full-rank blocks)
+    sys.rank_one_modes = !pb.typical_init;
+    let y0 = if pb.typical_init {
+        sys.typical_state(pb.init_std)?
+    } else {
+        let w0 = pb.initial_weights(0);
+        let (we, ve) = pb.eigenbasis(&w0);
+        sys.state_from_weights(&we, &ve, &w0.beta)
+    };
+    let bar = show_progress.then(|| crate::progress::Progress::new(1000, "ODE"));
+    let states = integrate(&sys, y0, &times, pb.integrator, |t| {
+        if let Some(b) = &bar {
+            b.set_position((1000.0 * t / t_max) as u64);
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let ode_order: Vec<OrderParams> = states.iter().map(|s| sys.order_params(&s.y)).collect();
+    let modes = pb.modes.min(sys.single_modes());
+    let ode_modes: Vec<Vec<ModeDensity>> = states
+        .iter()
+        .map(|s| sys.mode_densities(&s.y, modes))
+        .collect();
+    let eps_ode: Vec<f64> = ode_order
+        .iter()
+        .map(|o| o.error(pb.act, sys.half_trace))
+        .collect();
+    // ε ≥ 0 for any weights: a negative value means the state describes no network
+    if let Some((j, &eps)) = eps_ode.iter().enumerate().find(|(_, e)| **e < -1e-12) {
+        return Err(Error::Unphysical {
+            t: times[j],
+            eps,
+            hint: if pb.typical_init {
+                "typical initial conditions (q_τ = σ0² I) average over initial weights, which is \
+                 exact for the self-averaging bulk but not for single spike modes, whose densities \
+                 must stay rank one: use `ode.initial = \"weights\"`"
+                    .into()
+            } else {
+                "tighten `ode.rtol` or lower `lr`".into()
+            },
+        });
+    }
+    // SGD
+    let steps: Vec<u64> = times
+        .iter()
+        .map(|t| (t * d as f64).round() as u64)
+        .collect();
+    let total = steps.last().copied().unwrap_or(0) * pb.seeds as u64;
+    let bar = (show_progress && pb.seeds > 0)
+        .then(|| crate::progress::Progress::new(total.max(1), "SGD"));
+    let sampler: Box<dyn Sampler + '_> = match &pb.real {
+        None => Box::new(EigenbasisGaussian::new(&pb.spectrum.rho)),
+        Some(r) => Box::new(ImageRows { d, rows: &r.rows }),
+    };
+    type Measured = (f64, OrderParams, Vec<ModeDensity>);
+    let runs: Vec<Result<Vec<Measured>>> = (0..pb.seeds)
+        .into_par_iter()
+        .map(|i| {
+            // every seed starts from the ODE's initial weights; seeds differ in the samples only
+            let mut sgd = Sgd::new(
+                pb.initial_weights(0),
+                pb.training,
+                pb.act,
+                sgd_stream_seed(pb.seed, i),
+            );
+            let mut out = Vec::with_capacity(steps.len());
+            let mut done = 0;
+            for (j, &s) in steps.iter().enumerate() {
+                sgd.run(sampler.as_ref(), s - done);
+                if let Some(b) = &bar {
+                    b.inc(s - done);
+                }
+                done = s;
+                if !sgd.is_finite() {
+                    return Err(Error::Diverged {
+                        what: "SGD",
+                        t: times[j],
+                        detail: format!("non-finite weights after {s} steps (seed {i})"),
+                    });
+                }
+                out.push(pb.sgd_error(&sgd.weights, modes));
+            }
+            Ok(out)
+        })
+        .collect();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let runs: Vec<Vec<Measured>> = runs.into_iter().collect::<Result<_>>()?;
+    let n = times.len();
+    let mut eps_sgd = vec![f64::NAN; n];
+    let mut eps_sgd_std = vec![f64::NAN; n];
+    let mut sgd_order = vec![OrderParams::zeros(k); n];
+    let mut sgd_modes = vec![vec![ModeDensity::zeros(k); modes]; n];
+    if !runs.is_empty() {
+        let s = runs.len() as f64;
+        for j in 0..n {
+            let m = runs.iter().map(|r| r[j].0).sum::<f64>() / s;
+            let var = runs.iter().map(|r| (r[j].0 - m).powi(2)).sum::<f64>() / (s - 1.0).max(1.0);
+            eps_sgd[j] = m;
+            eps_sgd_std[j] = var.sqrt();
+            let o = &mut sgd_order[j];
+            for r in &runs {
+                let p = &r[j].1;
+                for (dst, src) in [
+                    (&mut o.q, &p.q),
+                    (&mut o.r, &p.r),
+                    (&mut o.t0, &p.t0),
+                    (&mut o.t, &p.t),
+                ] {
+                    for (a, b) in dst.iter_mut().zip(src.iter()) {
+                        *a += b / s;
+                    }
+                }
+                for (a, b) in o.beta.iter_mut().zip(&p.beta) {
+                    *a += b / s;
+                }
+                for (mean, m) in sgd_modes[j].iter_mut().zip(&r[j].2) {
+                    mean.add_scaled(1.0 / s, m);
+                }
+            }
+        }
+    }
+    let pca = (0..=k).map(|m| pb.spectrum.pca_error(m)).collect();
+    Ok(Trajectory {
+        times,
+        eps_ode,
+        eps_sgd,
+        eps_sgd_std,
+        pca,
+        ode_order,
+        sgd_order,
+        ode_modes,
+        sgd_modes,
+        mode_rho: pb.spectrum.rho[..modes].to_vec(),
+        activation: pb.act.name(),
+        k,
+        d,
+    })
+}

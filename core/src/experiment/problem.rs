@@ -1,0 +1,315 @@
+//! Problem building: a config (or a builder call with any activation) resolved into everything
+//! the simulation and the ODE need — data model and spectrum, reduction, initial weights, time
+//! grid, integrator options.
+
+use super::seeds;
+use crate::activation::Activation;
+use crate::config::{
+    Config, DataKind, Directions, FormName, Initial, MethodName, ReductionName, SpectrumKind,
+};
+use crate::data::{Dataset, Spectrum, SpikeShape, SpikedModel};
+use crate::error::{Result, config_err};
+use crate::model::{Training, Weights};
+use crate::ode::integrate::Method;
+use crate::ode::system::{Form, Reduction};
+use crate::ode::{IntegratorOptions, OdeSystem};
+use crate::order::{ModeDensity, OrderParams};
+use nalgebra::DMatrix;
+use std::borrow::Cow;
+
+/// Real data: preprocessed rows and the eigenvectors of their Ω.
+pub struct RealData {
+    pub rows: Vec<f64>,
+    pub p: usize,
+    pub eigenvectors: DMatrix<f64>,
+}
+
+/// A resolved problem: everything the simulation and the ODE need.
+pub struct Problem {
+    pub act: &'static dyn Activation,
+    pub training: Training,
+    pub spectrum: Spectrum,
+    pub real: Option<RealData>,
+    pub form: Form,
+    pub reduction: Reduction,
+    pub typical_init: bool,
+    pub init_std: f64,
+    pub seed: u64,
+    pub seeds: usize,
+    pub times: Vec<f64>,
+    pub integrator: IntegratorOptions,
+    /// per-mode densities reported for this many leading modes (capped by the ODE's single modes)
+    pub modes: usize,
+}
+
+/// `t = 0` followed by `points` log-spaced times from `max(t_max/1000, 1/D)` to `t_max`.
+pub fn time_grid(t_max: f64, points: usize, d: usize) -> Vec<f64> {
+    let t0 = (t_max / 1000.0).max(1.0 / d as f64).min(t_max);
+    let mut v = vec![0.0];
+    let (a, b) = (t0.ln(), t_max.ln());
+    for i in 0..points {
+        let f = if points > 1 {
+            i as f64 / (points - 1) as f64
+        } else {
+            1.0
+        };
+        v.push((a + f * (b - a)).exp());
+    }
+    if let Some(last) = v.last_mut() {
+        *last = t_max;
+    }
+    v.dedup();
+    v
+}
+
+impl Problem {
+    /// Resolves a validated config (loads data, computes spectra); the activation is the
+    /// registered one named by `activation`, or that key read as an expression.
+    pub fn from_config(cfg: &Config) -> Result<Self> {
+        cfg.validate_values()?;
+        let act = crate::registry::resolve(&cfg.activation, cfg.quadrature)?;
+        Self::build(cfg, act)
+    }
+
+    /// Resolves a config with any activation (for programs that do not use the CLI); the
+    /// config's `activation` key is ignored.
+    ///
+    /// ```
+    /// use aedyn::prelude::*;
+    /// use aedyn::config::Config;
+    /// use aedyn::run::{Problem, run};
+    ///
+    /// #[activation]
+    /// fn hard_tanh(x: f64) -> f64 { x.clamp(-1.0, 1.0) }
+    ///
+    /// let cfg = Config::from_toml("t_max = 2.0\n[data]\nd = 200\n[sgd]\nseeds = 1", "doc")?;
+    /// let trajectory = run(&Problem::with_activation(&cfg, &HardTanh)?, false)?;
+    /// assert!(trajectory.eps_ode.last().unwrap() < &trajectory.eps_ode[0]);
+    /// # Ok::<(), aedyn::Error>(())
+    /// ```
+    pub fn with_activation(cfg: &Config, act: &'static dyn Activation) -> Result<Self> {
+        cfg.validate_values()?;
+        Self::build(cfg, act)
+    }
+
+    fn build(cfg: &Config, act: &'static dyn Activation) -> Result<Self> {
+        let training = Training::new(cfg.k, cfg.lr, cfg.tied, cfg.bias, cfg.algorithm);
+        let dc = &cfg.data;
+        let (spectrum, real, default_reduction) = match dc.kind {
+            DataKind::Cifar10 | DataKind::Mnist => {
+                let path = dc.path.clone().unwrap_or_default();
+                let img = crate::images::load(&dc.kind.to_string(), &path, dc.max_images)?;
+                if cfg.k > img.d {
+                    return Err(config_err(
+                        "k",
+                        cfg.k,
+                        &format!("at most the image dimension {}", img.d),
+                    ));
+                }
+                let rows = crate::images::preprocess(&img, dc.center);
+                let ds = Dataset::new(DMatrix::from_row_slice(img.p, img.d, &rows))?;
+                let real = RealData {
+                    rows,
+                    p: img.p,
+                    eigenvectors: ds.eigenvectors,
+                };
+                (ds.spectrum, Some(real), Reduction::Full)
+            }
+            DataKind::Custom => (
+                Spectrum::new(dc.eigenvalues.clone())?,
+                None,
+                Reduction::Full,
+            ),
+            kind @ (DataKind::Spiked | DataKind::Sinusoidal) => {
+                let d = dc.d;
+                let m = dc.spikes.len();
+                let model = SpikedModel {
+                    d,
+                    lambdas: dc.spikes.iter().map(|s| s.sqrt()).collect(),
+                    sigma: dc.bulk.sqrt(),
+                    shape: if kind == DataKind::Sinusoidal {
+                        SpikeShape::Sinusoidal
+                    } else {
+                        SpikeShape::Random
+                    },
+                    seed: cfg.seed ^ seeds::SPIKE_DIRECTIONS,
+                };
+                let spectrum = if dc.spectrum == SpectrumKind::Empirical {
+                    model.empirical_spectrum(dc.samples, cfg.seed ^ seeds::EMPIRICAL_SAMPLES)?
+                } else if kind == DataKind::Spiked && dc.directions == Directions::Orthogonal {
+                    let mut rho = vec![dc.bulk; d];
+                    for (r, s) in dc.spikes.iter().enumerate() {
+                        rho[r] = s * d as f64;
+                    }
+                    Spectrum::new(rho)?
+                } else {
+                    model.population_spectrum()?
+                };
+                let red = if dc.spectrum == SpectrumKind::Population {
+                    Reduction::SpikeBulk { spikes: m }
+                } else {
+                    Reduction::Full
+                };
+                (spectrum, None, red)
+            }
+        };
+        if cfg.k > spectrum.d() {
+            return Err(config_err(
+                "k",
+                cfg.k,
+                &format!("at most D = {}", spectrum.d()),
+            ));
+        }
+        let reduction = match cfg.ode.reduction {
+            Some(ReductionName::Full) => Reduction::Full,
+            Some(ReductionName::SpikeBulk) => match default_reduction {
+                Reduction::SpikeBulk { .. } => default_reduction,
+                Reduction::Full => Reduction::SpikeBulk {
+                    spikes: dc.spikes.len().min(spectrum.d()),
+                },
+            },
+            None => default_reduction,
+        };
+        let form = match cfg.ode.form {
+            FormName::Density => Form::Density,
+            FormName::Paper => Form::Paper,
+            FormName::Vector => Form::Vector,
+        };
+        let times = time_grid(cfg.t_max, cfg.output.points, spectrum.d());
+        Ok(Problem {
+            act,
+            training,
+            spectrum,
+            real,
+            form,
+            reduction,
+            typical_init: cfg.ode.initial == Initial::Typical,
+            init_std: cfg.init_std,
+            seed: cfg.seed,
+            seeds: cfg.sgd.seeds,
+            modes: cfg.output.modes,
+            times,
+            integrator: IntegratorOptions {
+                method: match cfg.ode.method {
+                    MethodName::Dop853 => Method::Dop853,
+                    MethodName::Dopri5 => Method::Dopri5,
+                },
+                rtol: cfg.ode.rtol,
+                atol: cfg.ode.atol,
+                stats: cfg.ode.stats,
+                ..Default::default()
+            },
+        })
+    }
+
+    pub fn d(&self) -> usize {
+        self.spectrum.d()
+    }
+
+    /// Initial weights of run `i` (seeded).
+    pub fn initial_weights(&self, i: usize) -> Weights {
+        Weights::init(
+            self.training.k,
+            self.d(),
+            self.init_std,
+            self.training.tied,
+            seeds::initial_weights_seed(self.seed, i),
+        )
+    }
+
+    /// Weights in the eigenbasis of Ω: `(W E, V E)` for real data; for Gaussian data the SGD already
+    /// runs in the eigenbasis and the weights are borrowed as they are.
+    pub fn eigenbasis<'w>(&self, w: &'w Weights) -> (Cow<'w, [f64]>, Cow<'w, [f64]>) {
+        let tied = self.training.tied;
+        match &self.real {
+            None => (
+                Cow::Borrowed(&w.w[..]),
+                Cow::Borrowed(if tied { &w.w[..] } else { &w.v[..] }),
+            ),
+            Some(real) => {
+                let (k, d) = (w.k, w.d);
+                let project = |m: &[f64]| -> Vec<f64> {
+                    let p = DMatrix::from_row_slice(k, d, m) * &real.eigenvectors;
+                    let mut out = vec![0.0; k * d];
+                    for a in 0..k {
+                        for j in 0..d {
+                            out[a * d + j] = p[(a, j)];
+                        }
+                    }
+                    out
+                };
+                let we = project(&w.w);
+                let ve = if tied { we.clone() } else { project(&w.v) };
+                (Cow::Owned(we), Cow::Owned(ve))
+            }
+        }
+    }
+
+    /// The ODE system of this problem.
+    pub fn ode_system(&self) -> Result<OdeSystem<'static>> {
+        OdeSystem::new(
+            self.act,
+            self.training,
+            &self.spectrum.rho,
+            self.form,
+            self.reduction,
+        )
+    }
+
+    /// The error of SGD weights: exact population error (Gaussian data) or the mean loss over the
+    /// images (real data).
+    /// ε, the order parameters and the densities of the first `modes` modes of SGD weights.
+    pub fn sgd_error(&self, w: &Weights, modes: usize) -> (f64, OrderParams, Vec<ModeDensity>) {
+        let (we, ve) = self.eigenbasis(w);
+        let o = OrderParams::from_eigenbasis(&we, &ve, &w.beta, &self.spectrum.rho);
+        let d = self.spectrum.d();
+        let md = (0..modes.min(d))
+            .map(|tau| ModeDensity::from_eigenbasis(&we, &ve, d, tau))
+            .collect();
+        let eps = match &self.real {
+            None => o.error(self.act, self.spectrum.pca_error(0)),
+            Some(real) => {
+                // at most EVAL_IMAGES images, evenly spaced (an unbiased estimate of the data-set loss)
+                let stride = real.p.div_ceil(EVAL_IMAGES).max(1);
+                image_loss(self.act, w, self.training.tied, &real.rows, real.p, stride)
+            }
+        };
+        (eps, o, md)
+    }
+}
+
+/// Images used to evaluate the SGD error on real data (evenly spaced through the data set).
+pub const EVAL_IMAGES: usize = 2000;
+
+/// `(1/n) Σ_images (1/2D)‖x − x̂‖²` over every `stride`-th image.
+pub fn image_loss(
+    act: &dyn Activation,
+    w: &Weights,
+    tied: bool,
+    rows: &[f64],
+    p: usize,
+    stride: usize,
+) -> f64 {
+    let (k, d) = (w.k, w.d);
+    let mut total = 0.0;
+    let mut count = 0usize;
+    let mut g = vec![0.0; k];
+    for i in (0..p).step_by(stride.max(1)) {
+        count += 1;
+        let x = &rows[i * d..(i + 1) * d];
+        for a in 0..k {
+            let dot: f64 = w.w_row(a).iter().zip(x).map(|(u, v)| u * v).sum();
+            g[a] = act.g(dot / (d as f64).sqrt() + w.beta[a]);
+        }
+        let mut s = 0.0;
+        for j in 0..d {
+            let mut xh = 0.0;
+            for a in 0..k {
+                xh += w.v_row(a, tied)[j] * g[a];
+            }
+            s += (x[j] - xh) * (x[j] - xh);
+        }
+        total += s / (2.0 * d as f64);
+    }
+    total / count.max(1) as f64
+}
