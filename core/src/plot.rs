@@ -48,7 +48,16 @@ pub fn write_svg(tr: &Curves, path: &str, title: &str) -> Result<()> {
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(70)
-        .build_cartesian_2d((tmin..tmax).log_scale(), (lo..hi).log_scale())
+        .build_cartesian_2d(
+            (tmin..tmax)
+                .log_scale()
+                .with_key_points(log_ticks(tmin, tmax).0)
+                .with_light_points(log_ticks(tmin, tmax).1),
+            (lo..hi)
+                .log_scale()
+                .with_key_points(log_ticks(lo, hi).0)
+                .with_light_points(log_ticks(lo, hi).1),
+        )
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_mesh()
@@ -138,6 +147,28 @@ pub fn write_svg(tr: &Curves, path: &str, title: &str) -> Result<()> {
 }
 
 /// A short tick label: at most three significant decimals, no trailing zeros (0.3, 10, 1e4 as 10000).
+/// Labelled and light tick positions of a logarithmic axis over `[lo, hi]`: 1, 2 and 5 per decade
+/// (only the decades when the range spans more than four of them; 1 to 9 when it spans less than
+/// one), light lines at 1..9 per decade.
+fn log_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
+    let (a, b) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    let inside = |v: &f64| *v >= lo && *v <= hi;
+    let decade = |m: &[f64]| -> Vec<f64> {
+        (a..=b)
+            .flat_map(|e| m.iter().map(move |c| c * 10f64.powi(e)))
+            .filter(inside)
+            .collect()
+    };
+    let light = decade(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+    let bold = if b - a > 4 {
+        decade(&[1.0])
+    } else {
+        let v = decade(&[1.0, 2.0, 5.0]);
+        if v.len() < 3 { light.clone() } else { v }
+    };
+    (bold, light)
+}
+
 fn tick(v: f64) -> String {
     if v >= 100.0 {
         return format!("{v:.0}");

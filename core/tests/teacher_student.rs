@@ -278,3 +278,72 @@ fn teacher_student_config_errors_name_the_key() {
     assert!(err("[teacher]\nweights = \"random\"").contains("`orthonormal`"));
     assert!(err("[teacher]\nm = 20\n[data]\nd = 10").contains("at most data.d"));
 }
+
+/// `E[g'(x1) g'(x2) g(x3) g(x4)]` by a 32⁴-point Gauss–Hermite tensor rule through the Cholesky
+/// factor of C (an independent reference for smooth g).
+fn i4_by_hermite(c: &[f64; 16], g: impl Fn(f64) -> f64, dg: impl Fn(f64) -> f64) -> f64 {
+    let (z, w) = aedyn_symbolic::hermite::rule(32);
+    let mut l = [[0.0; 4]; 4];
+    for i in 0..4 {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
+            l[i][j] = if i == j {
+                (c[i * 4 + i] - s).sqrt()
+            } else {
+                (c[i * 4 + j] - s) / l[j][j]
+            };
+        }
+    }
+    let n = z.len();
+    let mut sum = 0.0;
+    for a in 0..n {
+        for b in 0..n {
+            for e in 0..n {
+                for f in 0..n {
+                    let u = [z[a], z[b], z[e], z[f]];
+                    let x: Vec<f64> = (0..4)
+                        .map(|i| (0..=i).map(|k| l[i][k] * u[k]).sum())
+                        .collect();
+                    sum += w[a] * w[b] * w[e] * w[f] * dg(x[0]) * dg(x[1]) * g(x[2]) * g(x[3]);
+                }
+            }
+        }
+    }
+    sum
+}
+
+#[test]
+fn smooth_activations_four_point_integrals_match_gauss_hermite() {
+    use aedyn::prelude::erf;
+    let cases: [(&str, fn(f64) -> f64, fn(f64) -> f64); 2] = [
+        (
+            "x * erf(x)",
+            |x| x * erf(x),
+            |x| erf(x) + 2.0 / PI.sqrt() * x * (-x * x).exp(),
+        ),
+        (
+            "0.5 * x * (1.0 + erf(x / SQRT_2))",
+            |x| 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
+            |x| {
+                0.5 * (1.0 + erf(x / std::f64::consts::SQRT_2))
+                    + x * (-0.5 * x * x).exp() / (2.0 * PI).sqrt()
+            },
+        ),
+    ];
+    for (src, g, dg) in cases {
+        let mut ints = TsIntegrals::new(src, src, 4).unwrap();
+        let i4 = ints
+            .term(&[(0, Slot::Dg), (1, Slot::Dg), (2, Slot::Act), (3, Slot::Act)])
+            .unwrap();
+        let mut s = Scratch::default();
+        for seed in [3, 5] {
+            let c = cov4(seed);
+            let got = ints.eval(&i4, &c, 4, &mut s);
+            let want = i4_by_hermite(&c, g, dg);
+            assert!(
+                (got - want).abs() < 1e-8 * want.abs().max(1.0),
+                "{src}, seed {seed}: {got} vs {want}"
+            );
+        }
+    }
+}
