@@ -312,10 +312,13 @@ fn i4_by_hermite(c: &[f64; 16], g: impl Fn(f64) -> f64, dg: impl Fn(f64) -> f64)
     sum
 }
 
+/// A real function.
+type Real = fn(f64) -> f64;
+
 #[test]
 fn smooth_activations_four_point_integrals_match_gauss_hermite() {
     use aedyn::prelude::erf;
-    let cases: [(&str, fn(f64) -> f64, fn(f64) -> f64); 2] = [
+    let cases: [(&str, Real, Real); 2] = [
         (
             "x * erf(x)",
             |x| x * erf(x),
