@@ -30,6 +30,20 @@ pub trait Analysed: Flow {
     /// names of the reported order parameters
     fn columns(&self) -> Vec<String>;
     fn values(&self, y: &DVector<f64>) -> Vec<f64>;
+    /// Why `y` describes no network (e.g. an asymmetric Q, ε < 0), if it does not.
+    fn unphysical(&self, y: &DVector<f64>) -> Option<String>;
+    /// Maps a state onto the set the dynamics can reach (default: nothing to do).
+    fn project(&self, _y: &mut DVector<f64>) {}
+}
+
+/// `Some(why)` when the k×k matrix `m` is not symmetric to 1e-8 of its scale.
+fn asymmetric(name: &str, m: &[f64], k: usize) -> Option<String> {
+    let scale = m.iter().fold(1.0f64, |a, v| a.max(v.abs()));
+    let worst = (0..k)
+        .flat_map(|a| (0..k).map(move |b| (a, b)))
+        .map(|(a, b)| (m[a * k + b] - m[b * k + a]).abs())
+        .fold(0.0, f64::max);
+    (worst > 1e-8 * scale).then(|| format!("{name} is not symmetric (by {worst:.1e})"))
 }
 
 impl Analysed for TsSystem {
@@ -67,6 +81,17 @@ impl Analysed for TsSystem {
         v.extend(o.v);
         v
     }
+    fn unphysical(&self, y: &DVector<f64>) -> Option<String> {
+        let eps = self.error(y);
+        if eps < -1e-10 {
+            return Some(format!("ε = {eps:.3e} < 0"));
+        }
+        let o = self.order(y);
+        let k = self.p.k;
+        (0..k)
+            .find(|&a| o.q[a * k + a] < 0.0)
+            .map(|a| format!("Q_{0}{0} < 0", a + 1))
+    }
 }
 
 impl Analysed for OdeSystem<'_> {
@@ -96,6 +121,18 @@ impl Analysed for OdeSystem<'_> {
             .chain(&o.beta)
             .copied()
             .collect()
+    }
+    fn project(&self, y: &mut DVector<f64>) {
+        self.symmetrise(y);
+    }
+    fn unphysical(&self, y: &DVector<f64>) -> Option<String> {
+        let eps = self.error(y);
+        if eps < -1e-10 {
+            return Some(format!("ε = {eps:.3e} < 0"));
+        }
+        let o = self.order_params(y);
+        let k = self.tr.k;
+        asymmetric("Q", &o.q, k).or_else(|| asymmetric("T0", &o.t0, k))
     }
 }
 
@@ -177,6 +214,7 @@ pub fn analyse<S: Analysed>(
             NEWTON_TOL,
             500,
             Some(std::time::Instant::now() + NEWTON_BUDGET),
+            Some(&|y: &mut DVector<f64>| sys.project(y)),
         ) {
             Ok(c) => c,
             Err(why) => {
@@ -189,6 +227,14 @@ pub fn analyse<S: Analysed>(
         };
         let scale = 1.0 + c.y.amax();
         if points.iter().any(|p| (&p.y - &c.y).amax() < 1e-6 * scale) {
+            continue;
+        }
+        if let Some(why) = sys.unphysical(&c.y) {
+            notes.push(format!(
+                "Newton from the slow point at t = {:.4} reached a zero of F that describes no \
+                 network ({why}); not reported",
+                states[i].t
+            ));
             continue;
         }
         let jac = jacobian(sys, &c.y, &mut ws);
@@ -209,6 +255,15 @@ pub fn analyse<S: Analysed>(
             .min_by(|a, b| a.1.total_cmp(b.1))
             .expect("non-empty");
         let r = NEAR * c.y.norm().max(0.01);
+        if distance > 5.0 * r {
+            notes.push(format!(
+                "Newton from the slow point at t = {:.4} converged to a fixed point the trajectory \
+                 never came near (closest distance {distance:.3e}, ε = {:.6}); not reported",
+                states[i].t,
+                sys.eps(&c.y)
+            ));
+            continue;
+        }
         let (mut time_spent, mut escape_time) = (f64::NAN, f64::NAN);
         if distance < r {
             let mut i0 = close;

@@ -33,6 +33,9 @@ pub fn jacobian<F: Flow>(sys: &F, y: &DVector<f64>, ws: &mut F::Workspace) -> DM
     j
 }
 
+/// A linear map of states onto the set the dynamics can reach.
+pub type Projection<'a> = dyn Fn(&mut DVector<f64>) + 'a;
+
 /// A converged Newton iteration.
 #[derive(Clone, Debug)]
 pub struct Converged {
@@ -44,13 +47,18 @@ pub struct Converged {
 
 /// Newton's method from `y0` until `|F|∞ < tol`: steps `δ = −J⁺F` (SVD pseudo-inverse, singular
 /// values below `1e-12·σ_max` dropped) with backtracking on `|F|₂`, at most `max_iter` steps and,
-/// if given, until `deadline`. An error says why it stopped.
+/// if given, until `deadline`; `project`, a linear projection onto the states the dynamics can
+/// reach (e.g. symmetric densities), restricts the steps to its range (`δ = −S(JS)⁺F`). Components that are constants of motion at `y0` (their row of J
+/// and their F vanish, e.g. an untrained bias) are held fixed: the pseudo-inverse would otherwise
+/// use them as free parameters and leave the set of states the dynamics can reach. An error says
+/// why it stopped.
 pub fn newton<F: Flow>(
     sys: &F,
     y0: &DVector<f64>,
     tol: f64,
     max_iter: usize,
     deadline: Option<std::time::Instant>,
+    project: Option<&Projection<'_>>,
 ) -> Result<Converged, String> {
     let mut ws = sys.workspace();
     let n = y0.len();
@@ -58,6 +66,22 @@ pub fn newton<F: Flow>(
     let mut f = DVector::zeros(n);
     sys.rhs(&y, &mut f, &mut ws);
     let mut trial = DVector::zeros(n);
+    // the projection as a matrix S (it is linear: columns S e_i); steps solve min |J S δ + F|
+    let s_matrix: Option<DMatrix<f64>> = project.map(|p| {
+        let mut m = DMatrix::identity(n, n);
+        for c in 0..n {
+            let mut col = m.column(c).into_owned();
+            p(&mut col);
+            m.set_column(c, &col);
+        }
+        m
+    });
+    let frozen: Vec<bool> = {
+        let jac = jacobian(sys, &y, &mut ws);
+        (0..n)
+            .map(|i| f[i] == 0.0 && jac.row(i).iter().all(|v| *v == 0.0))
+            .collect()
+    };
     for it in 0..max_iter {
         let res = f.amax();
         if !res.is_finite() {
@@ -75,12 +99,21 @@ pub fn newton<F: Flow>(
                 "time budget spent after {it} iterations (|F|∞ = {res:.2e})"
             ));
         }
-        let jac = jacobian(sys, &y, &mut ws);
+        let mut jac = jacobian(sys, &y, &mut ws);
+        for (c, _) in frozen.iter().enumerate().filter(|(_, f)| **f) {
+            jac.column_mut(c).fill(0.0);
+        }
+        if let Some(sm) = &s_matrix {
+            jac *= sm;
+        }
         let svd = jac.svd(true, true);
         let smax = svd.singular_values.max();
-        let step = svd
+        let mut step = svd
             .solve(&(-&f), 1e-12 * smax)
             .map_err(|e| format!("singular Jacobian: {e}"))?;
+        if let Some(sm) = &s_matrix {
+            step = sm * step;
+        }
         let norm0 = f.norm();
         let mut alpha = 1.0;
         let mut accepted = false;
@@ -247,6 +280,7 @@ mod tests {
             1e-14,
             50,
             None,
+            None,
         )
         .unwrap();
         assert!((c.y[0] - 1.0).abs() < 1e-14 && c.y[1].abs() < 1e-14 && c.y[2] == 5.0);
@@ -264,6 +298,7 @@ mod tests {
             &DVector::from_vec(vec![0.05, -0.1, 0.0]),
             1e-14,
             50,
+            None,
             None,
         )
         .unwrap();

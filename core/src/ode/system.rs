@@ -422,6 +422,24 @@ impl<'a> OdeSystem<'a> {
             .collect()
     }
 
+    /// Replaces every density block `P` of `y` by `(P + Pᵀ)/2`: the projection onto the states the
+    /// dynamics can reach (densities are symmetric), used by Newton's method, whose steps are
+    /// otherwise free to leave it.
+    pub fn symmetrise(&self, y: &mut DVector<f64>) {
+        let n = self.n;
+        let base = self.vec_rho.len() * n;
+        for b in 0..self.block_rho.len() {
+            let block = &mut y.as_mut_slice()[base + b * n * n..base + (b + 1) * n * n];
+            for i in 0..n {
+                for j in i + 1..n {
+                    let m = 0.5 * (block[i * n + j] + block[j * n + i]);
+                    block[i * n + j] = m;
+                    block[j * n + i] = m;
+                }
+            }
+        }
+    }
+
     /// The generalisation error of a state.
     pub fn error(&self, y: &DVector<f64>) -> f64 {
         self.order_params(y).error(self.act, self.half_trace)

@@ -227,6 +227,7 @@ fn plateau_error(pb: &TsProblem, sys: &TsSystem) -> f64 {
         1e-13,
         200,
         None,
+        None,
     ) {
         Ok(c) if c.y[2] > 1e-6 && c.y[2] < 1.0 - 1e-6 && c.y[0] > 0.0 => {
             slow.error(&slow.state(&symmetric_q(k, c.y[0], c.y[1]), &vec![c.y[2]; k * m], &[]))
