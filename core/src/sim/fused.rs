@@ -5,7 +5,7 @@
 //! time in SIMD registers (K a compile-time constant, so the unit loops unroll); larger K falls back
 //! to row-by-row loops over L1-sized column blocks.
 
-use crate::simd::{const_dispatch, load4, store4};
+use crate::simd::{const_dispatch, dot, load4, store4};
 use wide::f64x4;
 
 /// Columns per block of the fallback update pass (a block of K rows stays in L1).
@@ -20,10 +20,10 @@ pub fn projections(w: &[f64], v: &[f64], x: &[f64], wx: &mut [f64], vx: &mut [f6
         {
             let d = x.len();
             for u in 0..wx.len() {
-                wx[u] = super::sgd::dot(&w[u * d..(u + 1) * d], x);
-                vx[u] = super::sgd::dot(&v[u * d..(u + 1) * d], x);
+                wx[u] = dot(&w[u * d..(u + 1) * d], x);
+                vx[u] = dot(&v[u * d..(u + 1) * d], x);
             }
-            super::sgd::dot(x, x)
+            dot(x, x)
         }
     )
 }

@@ -13,28 +13,8 @@
 use super::sampler::Sampler;
 use crate::activation::Activation;
 use crate::model::{Algorithm, Training, Weights};
-use crate::simd::load4;
-use wide::f64x4;
 
-/// `a·b` with two 4-lane SIMD accumulators (the plain fold is latency-bound).
-#[inline]
-pub fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [f64x4::ZERO; 2];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f64 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        acc[0] = load4(x, 0).mul_add(load4(y, 0), acc[0]);
-        acc[1] = load4(x, 4).mul_add(load4(y, 4), acc[1]);
-    }
-    (acc[0] + acc[1]).reduce_add() + tail
-}
+pub use crate::simd::dot;
 
 /// SGD state with preallocated buffers.
 pub struct Sgd<'a> {

@@ -5,7 +5,7 @@
 
 use crate::activation::Activation;
 use crate::sim::SampleRng;
-use crate::sim::sgd::dot;
+use crate::simd::dot;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use rand_xoshiro::Xoshiro256PlusPlus;
