@@ -216,7 +216,7 @@ fn closed_forms(c: &mut Criterion) {
     g.finish();
 }
 
-/// The teacher–student ODE of SPEC-like benchmarks: erf soft committee machine, K = M = 4,
+/// The teacher–student ODE (docs/theory.md §8): erf soft committee machine, K = M = 4,
 /// η = 0.5, T = I, from σ0 = 0.01 initial weights at N = 1000, to t = 10⁴ with 100 log-spaced
 /// outputs (the peer: `benches/peers/ts_euler_numpy.py`, fixed-step Euler at dt = 0.01).
 fn teacher_student(c: &mut Criterion) {

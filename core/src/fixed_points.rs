@@ -30,7 +30,8 @@ pub trait Analysed: Flow {
     /// names of the reported order parameters
     fn columns(&self) -> Vec<String>;
     fn values(&self, y: &DVector<f64>) -> Vec<f64>;
-    /// Why `y` describes no network (e.g. an asymmetric Q, ε < 0), if it does not.
+    /// Why `y` describes no network by the model's own structure (e.g. an asymmetric Q), if it
+    /// does not (ε < 0 is checked for every model by the analysis).
     fn unphysical(&self, y: &DVector<f64>) -> Option<String>;
     /// Maps a state onto the set the dynamics can reach (default: nothing to do).
     fn project(&self, _y: &mut DVector<f64>) {}
@@ -82,10 +83,6 @@ impl Analysed for TsSystem {
         v
     }
     fn unphysical(&self, y: &DVector<f64>) -> Option<String> {
-        let eps = self.error(y);
-        if eps < -1e-10 {
-            return Some(format!("ε = {eps:.3e} < 0"));
-        }
         let o = self.order(y);
         let k = self.p.k;
         (0..k)
@@ -126,10 +123,6 @@ impl Analysed for OdeSystem<'_> {
         self.symmetrise(y);
     }
     fn unphysical(&self, y: &DVector<f64>) -> Option<String> {
-        let eps = self.error(y);
-        if eps < -1e-10 {
-            return Some(format!("ε = {eps:.3e} < 0"));
-        }
         let o = self.order_params(y);
         let k = self.tr.k;
         asymmetric("Q", &o.q, k).or_else(|| asymmetric("T0", &o.t0, k))
@@ -229,7 +222,9 @@ pub fn analyse<S: Analysed>(
         if points.iter().any(|p| (&p.y - &c.y).amax() < 1e-6 * scale) {
             continue;
         }
-        if let Some(why) = sys.unphysical(&c.y) {
+        let eps = sys.eps(&c.y);
+        let negative = (eps < -1e-10).then(|| format!("ε = {eps:.3e} < 0"));
+        if let Some(why) = negative.or_else(|| sys.unphysical(&c.y)) {
             notes.push(format!(
                 "Newton from the slow point at t = {:.4} reached a zero of F that describes no \
                  network ({why}); not reported",
@@ -258,9 +253,8 @@ pub fn analyse<S: Analysed>(
         if distance > 5.0 * r {
             notes.push(format!(
                 "Newton from the slow point at t = {:.4} converged to a fixed point the trajectory \
-                 never came near (closest distance {distance:.3e}, ε = {:.6}); not reported",
-                states[i].t,
-                sys.eps(&c.y)
+                 never came near (closest distance {distance:.3e}, ε = {eps:.6}); not reported",
+                states[i].t
             ));
             continue;
         }
@@ -285,7 +279,7 @@ pub fn analyse<S: Analysed>(
         points.push(FixedPoint {
             t: states[close].t,
             distance,
-            eps: sys.eps(&c.y),
+            eps,
             n_unstable: st.n_unstable,
             n_zero: st.n_zero,
             lambda_max: st.lambda_max,
@@ -323,8 +317,7 @@ pub fn analyse_config(cfg: &Config) -> Result<Report> {
         }
         ModelKind::Autoencoder => {
             let pb = Problem::from_config(cfg)?;
-            let mut sys = pb.ode_system()?;
-            sys.rank_one_modes = !pb.typical_init;
+            let (sys, y0) = pb.ode_start()?;
             if sys.len() > 600 {
                 return Err(Error::Config {
                     key: "ode.reduction".into(),
@@ -334,13 +327,6 @@ pub fn analyse_config(cfg: &Config) -> Result<Report> {
                         .into(),
                 });
             }
-            let y0 = if pb.typical_init {
-                sys.typical_state(pb.init_std)?
-            } else {
-                let w0 = pb.initial_weights(0);
-                let (we, ve) = pb.eigenbasis(&w0);
-                sys.state_from_weights(&we, &ve, &w0.beta)
-            };
             analyse(&sys, y0, cfg.t_max, pb.integrator, "autoencoder", cfg.lr)
         }
     }

@@ -43,6 +43,7 @@ pub fn write_svg(tr: &Curves, path: &str, title: &str) -> Result<()> {
     } else {
         (1e-3, 1.0)
     };
+    let ((t_ticks, t_light), (e_ticks, e_light)) = (log_ticks(tmin, tmax), log_ticks(lo, hi));
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
         .margin(15)
@@ -51,12 +52,12 @@ pub fn write_svg(tr: &Curves, path: &str, title: &str) -> Result<()> {
         .build_cartesian_2d(
             (tmin..tmax)
                 .log_scale()
-                .with_key_points(log_ticks(tmin, tmax).0)
-                .with_light_points(log_ticks(tmin, tmax).1),
+                .with_key_points(t_ticks)
+                .with_light_points(t_light),
             (lo..hi)
                 .log_scale()
-                .with_key_points(log_ticks(lo, hi).0)
-                .with_light_points(log_ticks(lo, hi).1),
+                .with_key_points(e_ticks)
+                .with_light_points(e_light),
         )
         .map_err(|e| err(e.to_string()))?;
     chart

@@ -33,7 +33,7 @@ fn cov4(seed: u64) -> [f64; 16] {
     c
 }
 
-/// SPEC: Saad & Solla's / Goldt et al.'s closed forms for g = erf(x/√2).
+/// Saad & Solla's / Goldt et al.'s closed forms for g = erf(x/√2) (docs/theory.md §8.3).
 fn erf_i4(c: &[f64; 16]) -> f64 {
     let c_ = |i: usize, j: usize| c[(i - 1) * 4 + (j - 1)];
     let l4 = (1.0 + c_(1, 1)) * (1.0 + c_(2, 2)) - c_(1, 2).powi(2);
@@ -204,7 +204,7 @@ fn relu_four_point_integral_matches_an_independent_integral() {
 #[test]
 fn plateau_escape_rate_and_time_from_the_fixed_point_analysis() {
     use aedyn::config::Config;
-    // K = M = 2 at small η: λ_max/η → 0.065750 (SPEC-TS §5 / Saad & Solla), plateau → 0.0116108
+    // K = M = 2 at small η: λ_max/η → 0.065750 (docs/theory.md §8.4, Saad & Solla), plateau → 0.0116108
     let cfg = Config::from_toml(
         "model = \"teacher_student\"\nk = 2\nlr = 0.02\nt_max = 8000.0\ninit_std = 0.01\n\
          [teacher]\nm = 2\n[data]\nd = 500",

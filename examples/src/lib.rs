@@ -28,15 +28,26 @@ pub fn run_toml(
     Ok((pb, tr))
 }
 
-/// Writes `NAME/label.csv` and `NAME/label.svg`.
+/// Writes `NAME/label.csv` and `NAME/label.svg` of an autoencoder trajectory.
 pub fn save(name: &str, label: &str, tr: &Trajectory, title: &str) -> Result<(), aedyn::Error> {
+    save_files(name, label, &tr.csv(), &tr.curves(), title)
+}
+
+/// Writes `NAME/label.csv` (the given text) and `NAME/label.svg` (the given curves).
+pub fn save_files(
+    name: &str,
+    label: &str,
+    csv_text: &str,
+    curves: &aedyn::plot::Curves,
+    title: &str,
+) -> Result<(), aedyn::Error> {
     let dir = out_dir(name);
     let csv = format!("{dir}/{label}.csv");
-    std::fs::write(&csv, tr.csv()).map_err(|source| aedyn::Error::Io {
+    std::fs::write(&csv, csv_text).map_err(|source| aedyn::Error::Io {
         path: csv.clone(),
         source,
     })?;
-    aedyn::plot::write_svg(&tr.curves(), &format!("{dir}/{label}.svg"), title)?;
+    aedyn::plot::write_svg(curves, &format!("{dir}/{label}.svg"), title)?;
     println!("  wrote {dir}/{label}.csv and .svg");
     Ok(())
 }

@@ -18,16 +18,7 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
     let times = pb.times.clone();
     let t_max = *times.last().unwrap_or(&0.0);
     // ODE
-    let mut sys = pb.ode_system()?;
-    // typical initial conditions are ensemble averages (full-rank blocks)
-    sys.rank_one_modes = !pb.typical_init;
-    let y0 = if pb.typical_init {
-        sys.typical_state(pb.init_std)?
-    } else {
-        let w0 = pb.initial_weights(0);
-        let (we, ve) = pb.eigenbasis(&w0);
-        sys.state_from_weights(&we, &ve, &w0.beta)
-    };
+    let (sys, y0) = pb.ode_start()?;
     let bar = show_progress.then(|| crate::progress::Progress::new(1000, "ODE"));
     let states = integrate(&sys, y0, &times, pb.integrator, |t| {
         if let Some(b) = &bar {
@@ -62,53 +53,28 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
             },
         });
     }
-    // SGD
-    let steps: Vec<u64> = times
-        .iter()
-        .map(|t| (t * d as f64).round() as u64)
-        .collect();
-    let total = steps.last().copied().unwrap_or(0) * pb.seeds as u64;
-    let bar = (show_progress && pb.seeds > 0)
-        .then(|| crate::progress::Progress::new(total.max(1), "SGD"));
+    // SGD: every seed starts from the ODE's initial weights; seeds differ in the samples only
     let sampler: Box<dyn Sampler + '_> = match &pb.real {
         None => Box::new(EigenbasisGaussian::new(&pb.spectrum.rho)),
         Some(r) => Box::new(ImageRows { d, rows: &r.rows }),
     };
-    type Measured = (f64, OrderParams, Vec<ModeDensity>);
-    let runs: Vec<Result<Vec<Measured>>> = (0..pb.seeds)
-        .into_par_iter()
-        .map(|i| {
-            // every seed starts from the ODE's initial weights; seeds differ in the samples only
-            let mut sgd = Sgd::new(
+    let runs = run_seeds(
+        pb.seeds,
+        &times,
+        d,
+        show_progress,
+        |i| {
+            Sgd::new(
                 pb.initial_weights(0),
                 pb.training,
                 pb.act,
                 sgd_stream_seed(pb.seed, i),
-            );
-            let mut out = Vec::with_capacity(steps.len());
-            let mut done = 0;
-            for (j, &s) in steps.iter().enumerate() {
-                sgd.run(sampler.as_ref(), s - done);
-                if let Some(b) = &bar {
-                    b.inc(s - done);
-                }
-                done = s;
-                if !sgd.is_finite() {
-                    return Err(Error::Diverged {
-                        what: "SGD",
-                        t: times[j],
-                        detail: format!("non-finite weights after {s} steps (seed {i})"),
-                    });
-                }
-                out.push(pb.sgd_error(&sgd.weights, modes));
-            }
-            Ok(out)
-        })
-        .collect();
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    let runs: Vec<Vec<Measured>> = runs.into_iter().collect::<Result<_>>()?;
+            )
+        },
+        |sgd, n| sgd.run(sampler.as_ref(), n),
+        |sgd| sgd.is_finite(),
+        |sgd| pb.sgd_error(&sgd.weights, modes),
+    )?;
     let n = times.len();
     let mut eps_sgd = vec![f64::NAN; n];
     let mut eps_sgd_std = vec![f64::NAN; n];
@@ -117,10 +83,7 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
     if !runs.is_empty() {
         let s = runs.len() as f64;
         for j in 0..n {
-            let m = runs.iter().map(|r| r[j].0).sum::<f64>() / s;
-            let var = runs.iter().map(|r| (r[j].0 - m).powi(2)).sum::<f64>() / (s - 1.0).max(1.0);
-            eps_sgd[j] = m;
-            eps_sgd_std[j] = var.sqrt();
+            (eps_sgd[j], eps_sgd_std[j]) = mean_std(runs.iter().map(|r| r[j].0));
             let o = &mut sgd_order[j];
             for r in &runs {
                 let p = &r[j].1;
@@ -159,4 +122,64 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
         k,
         d,
     })
+}
+
+/// Runs `seeds` simulations in parallel (`start(i)` builds run i), advancing each to every time
+/// of `times` (`t·dim` steps in all) and measuring it there; stops with the time and seed of the
+/// first run whose state is no longer finite. A progress bar counts the steps with
+/// `show_progress`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_seeds<S, M: Send>(
+    seeds: usize,
+    times: &[f64],
+    dim: usize,
+    show_progress: bool,
+    start: impl Fn(usize) -> S + Sync,
+    advance: impl Fn(&mut S, u64) + Sync,
+    finite: impl Fn(&S) -> bool + Sync,
+    measure: impl Fn(&mut S) -> M + Sync,
+) -> Result<Vec<Vec<M>>> {
+    let steps: Vec<u64> = times
+        .iter()
+        .map(|t| (t * dim as f64).round() as u64)
+        .collect();
+    let total = steps.last().copied().unwrap_or(0) * seeds as u64;
+    let bar =
+        (show_progress && seeds > 0).then(|| crate::progress::Progress::new(total.max(1), "SGD"));
+    let runs: Vec<Result<Vec<M>>> = (0..seeds)
+        .into_par_iter()
+        .map(|i| {
+            let mut sim = start(i);
+            let mut out = Vec::with_capacity(steps.len());
+            let mut done = 0;
+            for (j, &s) in steps.iter().enumerate() {
+                advance(&mut sim, s - done);
+                if let Some(b) = &bar {
+                    b.inc(s - done);
+                }
+                done = s;
+                if !finite(&sim) {
+                    return Err(Error::Diverged {
+                        what: "SGD",
+                        t: times[j],
+                        detail: format!("non-finite weights after {s} steps (seed {i})"),
+                    });
+                }
+                out.push(measure(&mut sim));
+            }
+            Ok(out)
+        })
+        .collect();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    runs.into_iter().collect()
+}
+
+/// Mean and standard deviation (n − 1 in the denominator; 0 for one value) of the values.
+pub(crate) fn mean_std(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
+    let n = values.clone().count() as f64;
+    let mean = values.clone().sum::<f64>() / n;
+    let var = values.map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, var.sqrt())
 }

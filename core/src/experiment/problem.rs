@@ -245,6 +245,22 @@ impl Problem {
         }
     }
 
+    /// The ODE system with the initial state of run 0's weights (or, with `ode.initial =
+    /// "typical"`, the typical state; such ensemble averages have full-rank blocks, so the
+    /// rank-one stabilisation is off for them).
+    pub fn ode_start(&self) -> Result<(OdeSystem<'static>, nalgebra::DVector<f64>)> {
+        let mut sys = self.ode_system()?;
+        sys.rank_one_modes = !self.typical_init;
+        let y0 = if self.typical_init {
+            sys.typical_state(self.init_std)?
+        } else {
+            let w0 = self.initial_weights(0);
+            let (we, ve) = self.eigenbasis(&w0);
+            sys.state_from_weights(&we, &ve, &w0.beta)
+        };
+        Ok((sys, y0))
+    }
+
     /// The ODE system of this problem.
     pub fn ode_system(&self) -> Result<OdeSystem<'static>> {
         OdeSystem::new(

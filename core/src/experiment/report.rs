@@ -44,12 +44,7 @@ impl Trajectory {
 
     /// `max_t |ε_ode − ε_sgd| / ε_ode(0)`.
     pub fn max_relative_gap(&self) -> f64 {
-        let e0 = self.eps_ode[0];
-        self.eps_ode
-            .iter()
-            .zip(&self.eps_sgd)
-            .map(|(a, b)| (a - b).abs() / e0)
-            .fold(0.0, f64::max)
+        max_relative_gap(&self.eps_ode, &self.eps_sgd)
     }
 
     /// The CSV text: `t,eps_ode,eps_sgd,eps_sgd_std`, PCA levels, then order parameters.
@@ -146,31 +141,56 @@ impl Trajectory {
             .map(|(m, p)| format!("ε_PCA({m}) = {p:.4}"))
             .collect();
         let _ = writeln!(s, "{}", pca.join(", "));
-        let _ = writeln!(
-            s,
-            "{:>10} {:>12} {:>12} {:>10}",
-            "t", "eps_ode", "eps_sgd", "sgd_std"
-        );
-        let picks = 12.min(n);
-        for i in 0..picks {
-            let j = if picks > 1 {
-                i * (n - 1) / (picks - 1)
-            } else {
-                0
-            };
-            let _ = writeln!(
-                s,
-                "{:>10.3} {:>12.6} {:>12.6} {:>10.2e}",
-                self.times[j], self.eps_ode[j], self.eps_sgd[j], self.eps_sgd_std[j]
-            );
-        }
-        if self.eps_sgd.iter().all(|v| v.is_finite()) {
-            let _ = writeln!(
-                s,
-                "max_t |ε_ode − ε_sgd| / ε(0) = {:.3}%",
-                100.0 * self.max_relative_gap()
-            );
-        }
+        s.push_str(&error_table(
+            &self.times,
+            &self.eps_ode,
+            &self.eps_sgd,
+            &self.eps_sgd_std,
+        ));
         s
     }
+}
+
+/// `max_t |ε_ode − ε_sgd| / ε_ode(0)` over a shared time grid.
+pub fn max_relative_gap(eps_ode: &[f64], eps_sgd: &[f64]) -> f64 {
+    let e0 = eps_ode[0];
+    eps_ode
+        .iter()
+        .zip(eps_sgd)
+        .map(|(a, b)| (a - b).abs() / e0)
+        .fold(0.0, f64::max)
+}
+
+/// ε of the ODE and of SGD (mean, std) at twelve evenly picked output times, and with SGD the
+/// largest gap, as a text table for stdout.
+pub fn error_table(times: &[f64], eps_ode: &[f64], eps_sgd: &[f64], eps_sgd_std: &[f64]) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let n = times.len();
+    let _ = writeln!(
+        s,
+        "{:>10} {:>12} {:>12} {:>10}",
+        "t", "eps_ode", "eps_sgd", "sgd_std"
+    );
+    let picks = 12.min(n);
+    for i in 0..picks {
+        let j = if picks > 1 {
+            i * (n - 1) / (picks - 1)
+        } else {
+            0
+        };
+        let _ = writeln!(
+            s,
+            "{:>10.3} {:>12.6} {:>12.6} {:>10.2e}",
+            times[j], eps_ode[j], eps_sgd[j], eps_sgd_std[j]
+        );
+    }
+    if eps_sgd.iter().all(|v| v.is_finite()) {
+        let _ = writeln!(
+            s,
+            "max_t |ε_ode − ε_sgd| / ε(0) = {:.3}%",
+            100.0 * max_relative_gap(eps_ode, eps_sgd)
+        );
+    }
+    s
 }

@@ -38,6 +38,7 @@ pub struct Term {
 }
 
 /// The derived teacher–student expectations of one (student, teacher) pair of activations.
+#[derive(Clone)]
 pub struct TsIntegrals {
     /// `[g, g', g*]` in normal form
     series: [Series; 3],
@@ -46,9 +47,6 @@ pub struct TsIntegrals {
     graph: Graph,
     programs: Vec<Program>,
     patterns: HashMap<String, usize>,
-    /// the derived closed forms of each pattern, for reports: (pattern, text)
-    pub formulas: Vec<(String, String)>,
-    longest: usize,
 }
 
 /// Scratch space for [`TsIntegrals::eval`] (no allocation per evaluation).
@@ -83,8 +81,6 @@ impl TsIntegrals {
             graph: Graph::new(),
             programs: Vec::new(),
             patterns: HashMap::new(),
-            formulas: Vec::new(),
-            longest: 0,
         })
     }
 
@@ -136,12 +132,6 @@ impl TsIntegrals {
                     ))
                 })?;
                 let program = Program::new(&self.graph, root);
-                self.longest = self.longest.max(program.len());
-                let shown = self.graph.display_form(root);
-                self.formulas.push((
-                    describe(&factors),
-                    aedyn_symbolic::render::formula(&self.graph, shown, false),
-                ));
                 self.programs.push(program);
                 self.patterns.insert(key, self.programs.len() - 1);
                 self.programs.len() - 1
@@ -154,11 +144,6 @@ impl TsIntegrals {
             fields: f,
             dim,
         })
-    }
-
-    /// Number of distinct derived patterns.
-    pub fn patterns(&self) -> usize {
-        self.programs.len()
     }
 
     /// The value of `term` when the fields are jointly Gaussian with mean 0 and covariance

@@ -119,6 +119,23 @@ impl TsSystem {
         })
     }
 
+    /// The same system (same derived integrals and terms) with other learning rates, noise or
+    /// teacher overlaps; K, M and whether v is trained must stay as they are.
+    pub fn with_params(&self, p: TsParams) -> TsSystem {
+        assert!(
+            (p.k, p.m, p.train_v) == (self.p.k, self.p.m, self.p.train_v),
+            "with_params keeps the state layout"
+        );
+        TsSystem {
+            p,
+            ints: self.ints.clone(),
+            i2: self.i2.clone(),
+            i3: self.i3.clone(),
+            i4: self.i4.clone(),
+            j2: self.j2.clone(),
+        }
+    }
+
     /// Number of fields K + M.
     pub fn fields(&self) -> usize {
         self.p.k + self.p.m
@@ -132,11 +149,6 @@ impl TsSystem {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// The derived closed forms of the distinct integrals (pattern, formula).
-    pub fn formulas(&self) -> &[(String, String)] {
-        &self.ints.formulas
     }
 
     /// The state of order parameters `Q` (K×K), `R` (K×M) and second layer `v`.

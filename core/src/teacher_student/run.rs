@@ -6,12 +6,14 @@ use super::ode::{TsOrder, TsParams, TsSystem};
 use super::sgd::{TeacherInit, TsSgd, TsWeights};
 use crate::activation::Activation;
 use crate::config::{Config, MethodName, TeacherWeights};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::experiment::execute::{mean_std, run_seeds};
+use crate::experiment::report::{error_table, max_relative_gap};
+use crate::experiment::sgd_stream_seed;
 use crate::ode::integrate::Method;
 use crate::ode::{Flow, IntegratorOptions, integrate};
 use crate::run::time_grid;
 use nalgebra::DVector;
-use rayon::prelude::*;
 
 /// A resolved teacher–student problem.
 pub struct TsProblem {
@@ -216,9 +218,7 @@ fn plateau_error(pb: &TsProblem, sys: &TsSystem) -> f64 {
         noise_var: 0.0,
         ..sys.p.clone()
     };
-    let Ok(slow) = TsSystem::new(params, pb.student.expression(), pb.teacher.expression()) else {
-        return f64::NAN;
-    };
+    let slow = sys.with_params(params);
     let q = 1.0 / (2 * k - 1) as f64;
     let start = DVector::from_vec(vec![q, q, 1.0 / ((k * (2 * k - 1)) as f64).sqrt()]);
     match crate::ode::fixed_points::newton(
@@ -256,20 +256,15 @@ pub fn run(pb: &TsProblem, show_progress: bool) -> Result<TsTrajectory> {
         .map(|s| sys.error_with(&s.y, &mut ws))
         .collect();
     let ode_order: Vec<TsOrder> = states.iter().map(|s| sys.order(&s.y)).collect();
-    // SGD
-    let n = pb.n;
-    let steps: Vec<u64> = times
-        .iter()
-        .map(|t| (t * n as f64).round() as u64)
-        .collect();
-    let total = steps.last().copied().unwrap_or(0) * pb.seeds as u64;
-    let bar = (show_progress && pb.seeds > 0)
-        .then(|| crate::progress::Progress::new(total.max(1), "SGD"));
+    // SGD: every seed starts from the same weights; seeds differ in the samples only
     let w0 = pb.initial_weights();
-    let runs: Vec<Result<Vec<(f64, TsOrder)>>> = (0..pb.seeds)
-        .into_par_iter()
-        .map(|i| {
-            let mut sgd = TsSgd::new(
+    let runs = run_seeds(
+        pb.seeds,
+        &times,
+        pb.n,
+        show_progress,
+        |i| {
+            let sgd = TsSgd::new(
                 w0.clone(),
                 pb.student,
                 pb.teacher,
@@ -277,35 +272,18 @@ pub fn run(pb: &TsProblem, show_progress: bool) -> Result<TsTrajectory> {
                 pb.params.lr_v,
                 pb.noise,
                 pb.params.train_v,
-                crate::run::sgd_stream_seed(pb.seed, i),
+                sgd_stream_seed(pb.seed, i),
             );
-            let mut ws = sys.workspace();
-            let mut out = Vec::with_capacity(steps.len());
-            let mut done = 0;
-            for (j, &s) in steps.iter().enumerate() {
-                sgd.run(s - done);
-                if let Some(b) = &bar {
-                    b.inc(s - done);
-                }
-                done = s;
-                if !sgd.is_finite() {
-                    return Err(Error::Diverged {
-                        what: "SGD",
-                        t: times[j],
-                        detail: format!("non-finite weights after {s} steps (seed {i})"),
-                    });
-                }
-                let (q, r, _) = sgd.weights.overlaps();
-                let y = sys.state(&q, &r, &sgd.weights.v);
-                out.push((sys.error_with(&y, &mut ws), sys.order(&y)));
-            }
-            Ok(out)
-        })
-        .collect();
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    let runs: Vec<Vec<(f64, TsOrder)>> = runs.into_iter().collect::<Result<_>>()?;
+            (sgd, sys.workspace())
+        },
+        |(sgd, _), n| sgd.run(n),
+        |(sgd, _)| sgd.is_finite(),
+        |(sgd, ws)| {
+            let (q, r, _) = sgd.weights.overlaps();
+            let y = sys.state(&q, &r, &sgd.weights.v);
+            (sys.error_with(&y, ws), sys.order(&y))
+        },
+    )?;
     let len = times.len();
     let (k, m) = (pb.params.k, pb.params.m);
     let mut eps_sgd = vec![f64::NAN; len];
@@ -319,11 +297,7 @@ pub fn run(pb: &TsProblem, show_progress: bool) -> Result<TsTrajectory> {
     if !runs.is_empty() {
         let s = runs.len() as f64;
         for j in 0..len {
-            let mean = runs.iter().map(|r| r[j].0).sum::<f64>() / s;
-            let var =
-                runs.iter().map(|r| (r[j].0 - mean).powi(2)).sum::<f64>() / (s - 1.0).max(1.0);
-            eps_sgd[j] = mean;
-            eps_sgd_std[j] = var.sqrt();
+            (eps_sgd[j], eps_sgd_std[j]) = mean_std(runs.iter().map(|r| r[j].0));
             let o = &mut sgd_order[j];
             for r in &runs {
                 let p = &r[j].1;
@@ -345,7 +319,7 @@ pub fn run(pb: &TsProblem, show_progress: bool) -> Result<TsTrajectory> {
         sgd_order,
         k,
         m,
-        n,
+        n: pb.n,
         student: pb.student.name(),
         teacher: pb.teacher.name(),
     })
@@ -354,12 +328,7 @@ pub fn run(pb: &TsProblem, show_progress: bool) -> Result<TsTrajectory> {
 impl TsTrajectory {
     /// `max_t |ε_ode − ε_sgd| / ε_ode(0)`.
     pub fn max_relative_gap(&self) -> f64 {
-        let e0 = self.eps_ode[0];
-        self.eps_ode
-            .iter()
-            .zip(&self.eps_sgd)
-            .map(|(a, b)| (a - b).abs() / e0)
-            .fold(0.0, f64::max)
+        max_relative_gap(&self.eps_ode, &self.eps_sgd)
     }
 
     /// The CSV text: `t,eps_ode,eps_sgd,eps_sgd_std`, then the order parameters of the ODE and
@@ -423,31 +392,12 @@ impl TsTrajectory {
         if self.plateau.is_finite() {
             let _ = writeln!(s, "symmetric plateau (η → 0): ε = {:.7}", self.plateau);
         }
-        let _ = writeln!(
-            s,
-            "{:>10} {:>12} {:>12} {:>10}",
-            "t", "eps_ode", "eps_sgd", "sgd_std"
-        );
-        let picks = 12.min(n);
-        for i in 0..picks {
-            let j = if picks > 1 {
-                i * (n - 1) / (picks - 1)
-            } else {
-                0
-            };
-            let _ = writeln!(
-                s,
-                "{:>10.3} {:>12.6} {:>12.6} {:>10.2e}",
-                self.times[j], self.eps_ode[j], self.eps_sgd[j], self.eps_sgd_std[j]
-            );
-        }
-        if self.eps_sgd.iter().all(|v| v.is_finite()) {
-            let _ = writeln!(
-                s,
-                "max_t |ε_ode − ε_sgd| / ε(0) = {:.3}%",
-                100.0 * self.max_relative_gap()
-            );
-        }
+        s.push_str(&error_table(
+            &self.times,
+            &self.eps_ode,
+            &self.eps_sgd,
+            &self.eps_sgd_std,
+        ));
         s
     }
 

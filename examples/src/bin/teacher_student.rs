@@ -17,15 +17,7 @@ fn ts(toml: &str) -> Result<TsTrajectory, aedyn::Error> {
 }
 
 fn save_ts(label: &str, tr: &TsTrajectory, title: &str) -> Result<(), aedyn::Error> {
-    let dir = out_dir("teacher_student");
-    let csv = format!("{dir}/{label}.csv");
-    std::fs::write(&csv, tr.csv()).map_err(|source| aedyn::Error::Io {
-        path: csv.clone(),
-        source,
-    })?;
-    aedyn::plot::write_svg(&tr.curves(), &format!("{dir}/{label}.svg"), title)?;
-    println!("  wrote {dir}/{label}.csv and .svg");
-    Ok(())
+    save_files("teacher_student", label, &tr.csv(), &tr.curves(), title)
 }
 
 /// Saad & Solla's symmetric plateau of erf, K = M, η → 0.
@@ -41,7 +33,7 @@ fn body() -> Result<(), aedyn::Error> {
     );
     println!(
         "{:>3} {:>6} {:>11} {:>11} {:>10} {:>10} {:>10} {:>10}",
-        "K", "η", "ε_plateau", "η→0 form.", "λmax/η", "SPEC η→0", "t_escape", "t_spent"
+        "K", "η", "ε_plateau", "η→0 form.", "λmax/η", "η→0 value", "t_escape", "t_spent"
     );
     let spec_rate = [0.065750, 0.046118, 0.035647];
     let (mut small_eta_ok, mut rises, mut escape_ok) = (true, true, true);

@@ -455,17 +455,7 @@ impl Graph {
     /// ([`kernels::orthant4`], error ≤ 1e-10).
     pub fn orthant4(&mut self, v: [Id; 14]) -> Id {
         let (m, s) = (&v[0..4], &v[4..8]);
-        let cov = |i: usize, j: usize| -> Id {
-            let (i, j) = if i < j { (i, j) } else { (j, i) };
-            v[8 + match (i, j) {
-                (0, 1) => 0,
-                (0, 2) => 1,
-                (0, 3) => 2,
-                (1, 2) => 3,
-                (1, 3) => 4,
-                _ => 5,
-            }]
-        };
+        let cov = |i: usize, j: usize| -> Id { v[8 + kernels::pair4(i, j)] };
         for lone in 0..4 {
             let o: Vec<usize> = (0..4).filter(|&x| x != lone).collect();
             if o.iter().all(|&x| self.is_zero(cov(lone, x))) {

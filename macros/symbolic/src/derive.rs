@@ -491,8 +491,7 @@ impl<'g> Deriver<'g> {
                     let mut v = [0; 14];
                     v[..4].copy_from_slice(&m);
                     v[4..8].copy_from_slice(&var);
-                    let pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)];
-                    for (slot, (a, b)) in v[8..].iter_mut().zip(pairs) {
+                    for (slot, (a, b)) in v[8..].iter_mut().zip(crate::kernels::PAIRS4) {
                         *slot = self.graph.scale(ys[a].s * ys[b].s, g.cov[ys[a].v][ys[b].v]);
                     }
                     self.graph.orthant4(v)

@@ -329,6 +329,15 @@ fn phi4(h: [f64; 4], r: [[f64; 4]; 4]) -> f64 {
     start + adapt(&panel, 0.0, 1.0, panel(0.0, 1.0), 30)
 }
 
+/// The six pairs of four variables, in the order of the covariance arguments of [`orthant4`].
+pub const PAIRS4: [(usize, usize); 6] = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)];
+
+/// The index of the pair {i, j} (i ≠ j, both < 4) in [`PAIRS4`].
+pub fn pair4(i: usize, j: usize) -> usize {
+    let (i, j) = (i.min(j), i.max(j));
+    i * (7 - i) / 2 + j - i - 1
+}
+
 /// Four orthants: `P[y_i > 0, i = 1..4]` for `y ~ N(m, S)` with variances `s` and covariances
 /// `c = (s12, s13, s14, s23, s24, s34)`. No elementary closed form exists (not even at zero
 /// means): a deterministic numerical base case by Plackett's identity ([`phi4`]), error ≤ 1e-10
@@ -338,26 +347,15 @@ pub fn orthant4(m: [f64; 4], s: [f64; 4], c: [f64; 6]) -> f64 {
     if m.iter().chain(&s).chain(&c).any(|v| v.is_nan()) {
         return f64::NAN;
     }
-    let idx = |i: usize, j: usize| -> usize {
-        let (i, j) = if i < j { (i, j) } else { (j, i) };
-        match (i, j) {
-            (0, 1) => 0,
-            (0, 2) => 1,
-            (0, 3) => 2,
-            (1, 2) => 3,
-            (1, 3) => 4,
-            _ => 5,
-        }
-    };
     for v in 0..4 {
         let others: Vec<usize> = (0..4).filter(|&o| o != v).collect();
-        let lone = others.iter().all(|&o| c[idx(v, o)] == 0.0);
+        let lone = others.iter().all(|&o| c[pair4(v, o)] == 0.0);
         if s[v] <= 0.0 || lone {
             let [a, b, d] = [others[0], others[1], others[2]];
             let rest = orthant3(
                 [m[a], m[b], m[d]],
                 [s[a], s[b], s[d]],
-                [c[idx(a, b)], c[idx(a, d)], c[idx(b, d)]],
+                [c[pair4(a, b)], c[pair4(a, d)], c[pair4(b, d)]],
             );
             return orthant1(m[v], s[v]) * rest;
         }
@@ -366,7 +364,7 @@ pub fn orthant4(m: [f64; 4], s: [f64; 4], c: [f64; 6]) -> f64 {
     for i in 0..4 {
         for j in 0..4 {
             if i != j {
-                r[i][j] = corr(c[idx(i, j)], s[i], s[j]);
+                r[i][j] = corr(c[pair4(i, j)], s[i], s[j]);
             }
         }
     }
@@ -396,15 +394,7 @@ mod orthant4_tests {
             ];
             phi(z) * orthant3(m, s, c)
         };
-        let (x, w) = legendre20();
-        let (a, b, n) = (-12.0, h[0], 300);
-        let dx = (b - a) / n as f64;
-        (0..n)
-            .map(|p| {
-                let lo = a + p as f64 * dx;
-                (0..20).map(|i| w[i] * f(lo + dx * x[i])).sum::<f64>() * dx
-            })
-            .sum()
+        composite_legendre(&f, -12.0, h[0], 300)
     }
 
     fn corr_matrix(c: [f64; 6]) -> [[f64; 4]; 4] {
@@ -415,6 +405,13 @@ mod orthant4_tests {
             [b, e, 1.0, g],
             [d, f, g, 1.0],
         ]
+    }
+
+    #[test]
+    fn pair_index_follows_the_pair_order() {
+        for (n, &(i, j)) in PAIRS4.iter().enumerate() {
+            assert_eq!((pair4(i, j), pair4(j, i)), (n, n));
+        }
     }
 
     #[test]
@@ -462,6 +459,19 @@ mod orthant4_tests {
     }
 }
 
+/// `∫_a^b f` by the 20-point Gauss–Legendre rule on `panels` equal panels (test references).
+#[cfg(test)]
+fn composite_legendre(f: &dyn Fn(f64) -> f64, a: f64, b: f64, panels: usize) -> f64 {
+    let (x, w) = legendre20();
+    let dx = (b - a) / panels as f64;
+    (0..panels)
+        .map(|p| {
+            let lo = a + p as f64 * dx;
+            (0..20).map(|i| w[i] * f(lo + dx * x[i])).sum::<f64>() * dx
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod orthant3_tests {
     use super::*;
@@ -473,15 +483,7 @@ mod orthant3_tests {
         let rc = (r23 - r12 * r13) / (s2 * s3);
         let f =
             |z: f64| phi(z) * owens_t::biv_norm(-(h[1] - r12 * z) / s2, -(h[2] - r13 * z) / s3, rc);
-        let (x, w) = legendre20();
-        let (a, b, n) = (-12.0, h[0], 400);
-        let dx = (b - a) / n as f64;
-        (0..n)
-            .map(|p| {
-                let lo = a + p as f64 * dx;
-                (0..20).map(|i| w[i] * f(lo + dx * x[i])).sum::<f64>() * dx
-            })
-            .sum()
+        composite_legendre(&f, -12.0, h[0], 400)
     }
 
     #[test]

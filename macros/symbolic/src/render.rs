@@ -351,8 +351,7 @@ impl Renderer<'_> {
                         }
                     })
                     .collect();
-                let pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)];
-                let r: Vec<String> = pairs
+                let r: Vec<String> = crate::kernels::PAIRS4
                     .iter()
                     .enumerate()
                     .map(|(n, &(i, j))| self.ratio_sqrt(v[8 + n], &[v[4 + i], v[4 + j]]))
