@@ -259,6 +259,12 @@ pub trait Activation: Send + Sync {
     fn expression(&self) -> &'static str {
         ""
     }
+    /// Whether Gauss–Hermite quadrature may stand in where no closed form exists
+    /// (`#[activation(quadrature)]`, `quadrature = true`). Models with integrals beyond the 16 of
+    /// [`Integral`] (the teacher–student I4) consult it before falling back to quadrature.
+    fn allows_quadrature(&self) -> bool {
+        false
+    }
     /// g(x)
     fn g(&self, x: f64) -> f64;
     /// g'(x), derived symbolically (distributional parts such as δ are zero pointwise).

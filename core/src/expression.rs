@@ -31,6 +31,8 @@ pub struct ExprActivation {
     rules: Vec<(Vec<f64>, Vec<f64>)>,
     /// fused ODE kernels (general means, zero means), as the attribute generates them
     fused: Option<Fused>,
+    /// declared with `quadrature = true`
+    quadrature: bool,
 }
 
 /// Compiled fused kernels: unit and pair, general and zero-mean.
@@ -69,14 +71,15 @@ impl ExprActivation {
         };
         let g = parse_expression(src).map_err(err)?;
         let d = derive_activation(g, quadrature).map_err(|r| err(r.message))?;
-        let act: &'static ExprActivation = Box::leak(Box::new(Self::from_derivation(src, d)));
+        let act: &'static ExprActivation =
+            Box::leak(Box::new(Self::from_derivation(src, d, quadrature)));
         if let Ok(mut c) = cache().lock() {
             c.insert(key, act);
         }
         Ok(act)
     }
 
-    fn from_derivation(src: &str, mut d: ActivationDerivation) -> Self {
+    fn from_derivation(src: &str, mut d: ActivationDerivation, quadrature: bool) -> Self {
         let fused = d.ode_kernels().map(|k| Fused {
             unit: Program::many(&d.graph, &k.unit),
             pair: Program::many(&d.graph, &k.pair),
@@ -131,6 +134,7 @@ impl ExprActivation {
             texts,
             rules,
             fused,
+            quadrature,
         }
     }
 
@@ -176,6 +180,9 @@ impl Activation for ExprActivation {
     }
     fn expression(&self) -> &'static str {
         self.name
+    }
+    fn allows_quadrature(&self) -> bool {
+        self.quadrature
     }
     fn g(&self, x: f64) -> f64 {
         self.piece(0, x)

@@ -16,6 +16,12 @@ use nalgebra::DVector;
 /// Residual to which fixed points are refined (`|F|∞`).
 pub const NEWTON_TOL: f64 = 1e-12;
 
+/// Newton's tolerance when the right-hand side uses Gauss–Hermite quadrature (the teacher–student
+/// model of an activation without closed forms): the quadrature is not smooth at the boundary of
+/// the states that describe networks (aligned units), where plateaus lie, so |F| stalls near
+/// 1e-10 there.
+pub const NEWTON_TOL_QUADRATURE: f64 = 1e-9;
+
 /// Wall-clock budget of Newton's method per candidate (systems whose right-hand side needs many
 /// four-orthant probabilities cost milliseconds per evaluation).
 pub const NEWTON_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
@@ -35,6 +41,10 @@ pub trait Analysed: Flow {
     fn unphysical(&self, y: &DVector<f64>) -> Option<String>;
     /// Maps a state onto the set the dynamics can reach (default: nothing to do).
     fn project(&self, _y: &mut DVector<f64>) {}
+    /// The residual Newton must reach ([`NEWTON_TOL`] unless stated otherwise).
+    fn newton_tol(&self) -> f64 {
+        NEWTON_TOL
+    }
 }
 
 /// `Some(why)` when the k×k matrix `m` is not symmetric to 1e-8 of its scale.
@@ -83,11 +93,40 @@ impl Analysed for TsSystem {
         v
     }
     fn unphysical(&self, y: &DVector<f64>) -> Option<String> {
+        // overlaps of vectors: Ω = [[Q, R], [Rᵀ, T]] is a Gram matrix, so positive semidefinite
         let o = self.order(y);
-        let k = self.p.k;
-        (0..k)
-            .find(|&a| o.q[a * k + a] < 0.0)
-            .map(|a| format!("Q_{0}{0} < 0", a + 1))
+        let (k, m) = (self.p.k, self.p.m);
+        let n = k + m;
+        let mut omega = nalgebra::DMatrix::zeros(n, n);
+        for a in 0..k {
+            for b in 0..k {
+                omega[(a, b)] = o.q[a * k + b];
+            }
+            for b in 0..m {
+                omega[(a, k + b)] = o.r[a * m + b];
+                omega[(k + b, a)] = o.r[a * m + b];
+            }
+        }
+        for a in 0..m {
+            for b in 0..m {
+                omega[(k + a, k + b)] = self.p.t[a * m + b];
+            }
+        }
+        // plateaus lie on the boundary (aligned units): Newton may end a hair outside it
+        let scale = omega.amax().max(1e-300);
+        let low = omega.symmetric_eigenvalues().min();
+        (low < -1e-6 * scale).then(|| {
+            format!(
+                "the overlaps [[Q, R], [Rᵀ, T]] are not positive semidefinite (λ_min = {low:.2e})"
+            )
+        })
+    }
+    fn newton_tol(&self) -> f64 {
+        if self.uses_quadrature() {
+            NEWTON_TOL_QUADRATURE
+        } else {
+            NEWTON_TOL
+        }
     }
 }
 
@@ -155,6 +194,8 @@ pub struct FixedPoint {
 pub struct Report {
     pub model: String,
     pub lr: f64,
+    /// the residual Newton reached at every point
+    pub newton_tol: f64,
     pub columns: Vec<String>,
     pub points: Vec<FixedPoint>,
     /// slow points where Newton did not converge, and why
@@ -204,7 +245,7 @@ pub fn analyse<S: Analysed>(
         let c = match newton(
             sys,
             &states[i].y,
-            NEWTON_TOL,
+            sys.newton_tol(),
             500,
             Some(std::time::Instant::now() + NEWTON_BUDGET),
             Some(&|y: &mut DVector<f64>| sys.project(y)),
@@ -294,6 +335,7 @@ pub fn analyse<S: Analysed>(
     Ok(Report {
         model: model.to_string(),
         lr,
+        newton_tol: sys.newton_tol(),
         columns: sys.columns(),
         points,
         notes,
@@ -374,7 +416,7 @@ impl Report {
             "{} fixed point(s) of the {} ODE visited by its trajectory (Newton to |F| < {:e}):\n",
             self.points.len(),
             self.model,
-            NEWTON_TOL
+            self.newton_tol
         );
         let _ = writeln!(
             s,

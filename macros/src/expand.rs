@@ -329,6 +329,15 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     } else {
         quote!()
     };
+    let allows_quadrature = if opts.quadrature {
+        quote!(
+            fn allows_quadrature(&self) -> bool {
+                true
+            }
+        )
+    } else {
+        quote!()
+    };
     let generated = quote! {
         #[doc = concat!("The activation `", #name, "` declared with `#[activation]`.")]
         #[derive(Clone, Copy, Debug, Default)]
@@ -344,6 +353,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         impl ::aedyn::Activation for #struct_ident {
             fn name(&self) -> &'static str { #name }
             fn expression(&self) -> &'static str { #source }
+            #allows_quadrature
             fn g(&self, x: f64) -> f64 { #fn_ident(x) }
             fn dg(&self, x: f64) -> f64 { #dg }
             fn d2g(&self, x: f64) -> f64 { #d2g }

@@ -9,7 +9,20 @@
 //! expectation is ever taken over a singular covariance built from repeated fields. Each distinct
 //! product pattern is derived once into a compiled [`Program`]; a [`Term`] binds a pattern to the
 //! fields it is evaluated at.
+//!
+//! A pattern without a closed form (tanh, or five and more step/erf factors) is evaluated by
+//! tensor Gauss–Hermite quadrature on the Cholesky factor of its covariance — only if both
+//! activations allow quadrature and are smooth (no kinks or jumps: a rule cannot see Dirac terms,
+//! and converges slowly across kinks). The rule's order depends on the number of factors only
+//! ([`GH_ORDER_FEW`] for I2, J2, I3; [`GH_ORDER_I4`] for I4), never on how many fields coincide,
+//! so a pattern over fields that coincide (aligned students: a singular covariance, whose
+//! Cholesky column vanishes) gives exactly the value of the merged pattern — the manifold of
+//! identical students stays invariant, as it is for the exact ODE (with orders chosen by
+//! dimension, the quadrature error pushed the state across det Q = 0 and the integrator stalled).
+//! A field that enters only linearly (`b` in I3) is integrated exactly (its conditional mean), so
+//! I3 needs at most a 2-D rule.
 
+use crate::activation::Activation;
 use crate::error::{Error, Result};
 use aedyn_symbolic::closed::Graph;
 use aedyn_symbolic::derive::DeriveError;
@@ -17,6 +30,14 @@ use aedyn_symbolic::product::{Factor, expect_product};
 use aedyn_symbolic::render::Program;
 use aedyn_symbolic::series::{self, Series};
 use std::collections::HashMap;
+
+/// Gauss–Hermite nodes per dimension of the quadrature fallback for I2, J2 and I3 (at most 64²
+/// nodes). Measured for tanh (variances ≤ 1.5, strong correlations): ≤ 2e-8 relative.
+pub const GH_ORDER_FEW: usize = 64;
+/// Gauss–Hermite nodes per dimension for I4 (at most 20⁴ nodes; it enters the ODE only with
+/// η²). Measured for tanh: ≤ 1e-4 relative — GH converges slowly for tanh, whose poles at ±iπ/2
+/// lie near the real axis (`core/tests/teacher_student.rs`).
+pub const GH_ORDER_I4: usize = 20;
 
 /// What multiplies at one field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -37,51 +58,166 @@ pub struct Term {
     dim: usize,
 }
 
+/// How one product pattern is evaluated.
+#[derive(Clone)]
+enum Evaluator {
+    /// the derived closed form
+    Closed(Program),
+    /// tensor Gauss–Hermite quadrature of the pattern's factors
+    Quadrature(Numeric),
+}
+
+/// A pattern evaluated by quadrature: `factors[v]` multiply at variable `v`; `linear` is a
+/// variable whose only factor is the variable itself (integrated exactly, moved last); `rule`
+/// indexes `[GH_ORDER_FEW, GH_ORDER_I4]`.
+#[derive(Clone)]
+struct Numeric {
+    dim: usize,
+    rule: usize,
+    factors: Vec<Vec<(Slot, bool)>>,
+    linear: Option<usize>,
+}
+
+/// The numerical activations for the quadrature fallback.
+#[derive(Clone, Copy)]
+struct Pointwise {
+    student: &'static dyn Activation,
+    teacher: &'static dyn Activation,
+}
+
 /// The derived teacher–student expectations of one (student, teacher) pair of activations.
 #[derive(Clone)]
 pub struct TsIntegrals {
-    /// `[g, g', g*]` in normal form
-    series: [Series; 3],
+    /// `[g, g', g*]` in normal form (`None`: outside the closed-form algebra)
+    series: [Option<Series>; 3],
+    /// why a series is `None`
+    outside: Option<String>,
     /// fields `0..k` are students, `k..` teachers
     k: usize,
     graph: Graph,
-    programs: Vec<Program>,
+    programs: Vec<Evaluator>,
     patterns: HashMap<String, usize>,
+    /// set when quadrature may stand in for missing closed forms
+    pointwise: Option<Pointwise>,
+    /// the Gauss–Hermite rules of [`GH_ORDER_FEW`] and [`GH_ORDER_I4`] nodes (nodes, weights
+    /// for N(0, 1))
+    rules: Vec<(Vec<f64>, Vec<f64>)>,
 }
 
-/// Scratch space for [`TsIntegrals::eval`] (no allocation per evaluation).
+/// Scratch space for [`TsIntegrals::eval`] (no allocation per evaluation once warm).
 #[derive(Default)]
 pub struct Scratch {
     values: Vec<f64>,
     cov: [f64; 16],
+    /// quadrature patterns with a linear field: `E[h z_j]` over the integrated fields, reused by
+    /// every linear field at the same integrated fields and covariance (I3(k, b, c) for all b)
+    moments: Vec<Moments>,
+}
+
+/// `E[h(L z) z_j]` of one quadrature pattern at given integrated fields and their covariance.
+struct Moments {
+    program: usize,
+    fields: [usize; 3],
+    cov: [f64; 9],
+    m: [f64; 3],
+}
+
+/// The normal form of an activation's expression, or why it has none.
+fn normal_form(src: &str) -> std::result::Result<Series, String> {
+    let e = aedyn_symbolic::activation::parse_expression(src)?;
+    series::to_series(&e).map_err(|e| e.0)
+}
+
+/// Whether the expression is smooth (no kinks or jumps), so quadrature may stand in for it.
+fn smooth(src: &str) -> bool {
+    aedyn_symbolic::activation::parse_expression(src)
+        .map(|e| aedyn_symbolic::activation::is_smooth(&e))
+        .unwrap_or(false)
 }
 
 impl TsIntegrals {
     /// Prepares the derivation for a student `g` and a teacher `g*` given as expressions in x
-    /// (the activations' `expression()`), with `k` student fields.
+    /// (the activations' `expression()`), with `k` student fields. Closed forms only: a pattern
+    /// without one is an error.
     pub fn new(student: &str, teacher: &str, k: usize) -> Result<Self> {
         let normal = |who: &str, src: &str| -> Result<Series> {
-            let e = aedyn_symbolic::activation::parse_expression(src)
-                .map_err(|m| Error::TeacherStudent(format!("{who} activation `{src}`: {m}")))?;
-            series::to_series(&e).map_err(|e| {
+            normal_form(src).map_err(|why| {
                 Error::TeacherStudent(format!(
-                    "the teacher–student model needs closed forms, and the {who} activation \
-                     `{src}` is outside the closed-form algebra ({}); its four-point integrals \
-                     would need four-dimensional quadrature, which is not offered",
-                    e.0
+                    "the {who} activation `{src}` is outside the closed-form algebra ({why}); \
+                     declare it with quadrature to let Gauss–Hermite quadrature stand in"
                 ))
             })
         };
         let g = normal("student", student)?;
         let dg = series::derivative(&g);
         let gt = normal("teacher", teacher)?;
-        Ok(TsIntegrals {
-            series: [g, dg, gt],
+        Ok(Self::with_series(
+            [Some(g), Some(dg), Some(gt)],
+            None,
+            k,
+            None,
+        ))
+    }
+
+    /// Prepares the integrals of two declared activations: closed forms where they exist; where
+    /// not, Gauss–Hermite quadrature ([`GH_ORDER_FEW`], [`GH_ORDER_I4`]) if both activations allow quadrature
+    /// ([`Activation::allows_quadrature`]) and are smooth, and an error otherwise.
+    pub fn for_activations(
+        student: &'static dyn Activation,
+        teacher: &'static dyn Activation,
+        k: usize,
+    ) -> Result<Self> {
+        let (s, t) = (student.expression(), teacher.expression());
+        let (gs, gt) = (normal_form(s), normal_form(t));
+        let mut outside = None;
+        if let Err(why) = &gs {
+            outside = Some(format!(
+                "the student activation `{s}` is outside the closed-form algebra ({why})"
+            ));
+        } else if let Err(why) = &gt {
+            outside = Some(format!(
+                "the teacher activation `{t}` is outside the closed-form algebra ({why})"
+            ));
+        }
+        let quadrature = student.allows_quadrature() || teacher.allows_quadrature();
+        let pointwise =
+            (quadrature && smooth(s) && smooth(t)).then_some(Pointwise { student, teacher });
+        let g = gs.ok();
+        let dg = g.as_ref().map(series::derivative);
+        Ok(Self::with_series([g, dg, gt.ok()], outside, k, pointwise))
+    }
+
+    fn with_series(
+        series: [Option<Series>; 3],
+        outside: Option<String>,
+        k: usize,
+        pointwise: Option<Pointwise>,
+    ) -> Self {
+        let rules = if pointwise.is_some() {
+            [GH_ORDER_FEW, GH_ORDER_I4]
+                .iter()
+                .map(|&n| aedyn_symbolic::hermite::rule(n))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        TsIntegrals {
+            series,
+            outside,
             k,
             graph: Graph::new(),
             programs: Vec::new(),
             patterns: HashMap::new(),
-        })
+            pointwise,
+            rules,
+        }
+    }
+
+    /// Whether any pattern so far is evaluated by quadrature.
+    pub fn uses_quadrature(&self) -> bool {
+        self.programs
+            .iter()
+            .any(|p| matches!(p, Evaluator::Quadrature(_)))
     }
 
     /// Derives (once per pattern) `E[Π slot(field)]` and binds it to the fields.
@@ -109,30 +245,21 @@ impl TsIntegrals {
         let program = match self.patterns.get(&key) {
             Some(&p) => p,
             None => {
-                let list: Vec<(usize, Factor)> = factors
-                    .iter()
-                    .map(|&(v, s, teacher)| {
-                        let f = match (s, teacher) {
-                            (Slot::X, _) => Factor::Power(1),
-                            (Slot::Dg, _) => Factor::Series(&self.series[1]),
-                            (Slot::Act, false) => Factor::Series(&self.series[0]),
-                            (Slot::Act, true) => Factor::Series(&self.series[2]),
-                        };
-                        (v, f)
-                    })
-                    .collect();
-                let (root, _trace) = expect_product(&mut self.graph, dim, &list);
-                let root = root.map_err(|e| {
-                    let why = match e {
-                        DeriveError::NoClosedForm(w) | DeriveError::Undefined(w) => w,
-                    };
-                    Error::TeacherStudent(format!(
-                        "teacher–student integral {} cannot be derived: {why}",
-                        describe(&factors)
-                    ))
-                })?;
-                let program = Program::new(&self.graph, root);
-                self.programs.push(program);
+                let evaluator = match self.derive(dim, &factors) {
+                    Ok(program) => Evaluator::Closed(program),
+                    Err(why) => match self.pointwise {
+                        Some(_) => Evaluator::Quadrature(numeric(dim, &factors, slots.len())),
+                        None => {
+                            return Err(Error::TeacherStudent(format!(
+                                "teacher–student integral {} cannot be derived: {why}; \
+                                 Gauss–Hermite quadrature stands in only when an activation \
+                                 is declared with quadrature and both are smooth",
+                                describe(&factors),
+                            )));
+                        }
+                    },
+                };
+                self.programs.push(evaluator);
                 self.patterns.insert(key, self.programs.len() - 1);
                 self.programs.len() - 1
             }
@@ -146,6 +273,38 @@ impl TsIntegrals {
         })
     }
 
+    /// The closed form of a pattern, or why there is none.
+    fn derive(
+        &mut self,
+        dim: usize,
+        factors: &[(usize, Slot, bool)],
+    ) -> std::result::Result<Program, String> {
+        if let Some(why) = &self.outside {
+            return Err(why.clone());
+        }
+        let mut list: Vec<(usize, Factor)> = Vec::new();
+        for &(v, s, teacher) in factors {
+            let series = match (s, teacher) {
+                (Slot::X, _) => {
+                    list.push((v, Factor::Power(1)));
+                    continue;
+                }
+                (Slot::Dg, _) => &self.series[1],
+                (Slot::Act, false) => &self.series[0],
+                (Slot::Act, true) => &self.series[2],
+            };
+            match series {
+                Some(s) => list.push((v, Factor::Series(s))),
+                None => return Err("outside the closed-form algebra".into()),
+            }
+        }
+        let (root, _trace) = expect_product(&mut self.graph, dim, &list);
+        let root = root.map_err(|e| match e {
+            DeriveError::NoClosedForm(w) | DeriveError::Undefined(w) => w,
+        })?;
+        Ok(Program::new(&self.graph, root))
+    }
+
     /// The value of `term` when the fields are jointly Gaussian with mean 0 and covariance
     /// `omega` (row-major, `n × n`, all fields).
     #[inline]
@@ -157,8 +316,206 @@ impl TsIntegrals {
             }
         }
         const ZERO: [f64; 4] = [0.0; 4];
-        self.programs[term.program].eval_n(&ZERO[..d], &s.cov[..d * d], d, &mut s.values)
+        match &self.programs[term.program] {
+            Evaluator::Closed(p) => p.eval_n(&ZERO[..d], &s.cov[..d * d], d, &mut s.values),
+            Evaluator::Quadrature(q) => self.quadrature(term, q, s),
+        }
     }
+
+    /// `E[Π factors]` over N(0, cov) by tensor Gauss–Hermite on the Cholesky factor, the
+    /// linear-only variable (if any) replaced by its conditional mean.
+    ///
+    /// With a linear field `b` (last in the order), `E[h · x_b] = Σ_j L_bj E[h z_j]`: the moments
+    /// `E[h z_j]` depend only on the integrated fields and their covariance, so they are cached in
+    /// the scratch space and shared by all `b`.
+    fn quadrature(&self, term: &Term, q: &Numeric, s: &mut Scratch) -> f64 {
+        let Some(pw) = self.pointwise else {
+            return f64::NAN;
+        };
+        let d = q.dim;
+        // order: the integrated variables, then the linear one
+        let mut order = [0usize; 4];
+        let mut m = 0;
+        for v in (0..d).filter(|&v| Some(v) != q.linear) {
+            order[m] = v;
+            m += 1;
+        }
+        if let Some(v) = q.linear {
+            order[m] = v;
+        }
+        let l = cholesky(&s.cov, d, &order);
+        let integrated = d - usize::from(q.linear.is_some());
+        let (z, w) = &self.rules[q.rule];
+        let ctx = Nest {
+            pw,
+            q,
+            l: &l,
+            order: &order,
+            integrated,
+            z,
+            w,
+        };
+        if q.linear.is_none() {
+            return ctx.level(0, &mut [0.0; 4]);
+        }
+        // the integrated fields and their covariance identify the moments
+        let mut fields = [usize::MAX; 3];
+        let mut cov = [0.0; 9];
+        for i in 0..integrated {
+            fields[i] = term.fields[order[i]];
+            for j in 0..integrated {
+                cov[i * 3 + j] = s.cov[order[i] * d + order[j]];
+            }
+        }
+        let hit = s
+            .moments
+            .iter()
+            .find(|e| e.program == term.program && e.fields == fields && e.cov == cov)
+            .map(|e| e.m);
+        let moments = match hit {
+            Some(m) => m,
+            None => {
+                let mut acc = [0.0; 3];
+                ctx.moments(0, &mut [0.0; 4], 1.0, &mut acc);
+                if s.moments.len() >= 512 {
+                    s.moments.clear();
+                }
+                s.moments.push(Moments {
+                    program: term.program,
+                    fields,
+                    cov,
+                    m: acc,
+                });
+                acc
+            }
+        };
+        (0..integrated).map(|j| l[integrated][j] * moments[j]).sum()
+    }
+}
+
+/// The nested Gauss–Hermite sums of one quadrature pattern.
+struct Nest<'a> {
+    pw: Pointwise,
+    q: &'a Numeric,
+    l: &'a [[f64; 4]; 4],
+    order: &'a [usize; 4],
+    integrated: usize,
+    z: &'a [f64],
+    w: &'a [f64],
+}
+
+impl Nest<'_> {
+    /// `Σ_i w_i h(x_level) · (inner sums)` with `x = L z` in the permuted order.
+    fn level(&self, lvl: usize, zs: &mut [f64; 4]) -> f64 {
+        let row = &self.l[lvl];
+        let base: f64 = (0..lvl).map(|j| row[j] * zs[j]).sum();
+        let var = self.order[lvl];
+        let mut acc = 0.0;
+        for (&z, &w) in self.z.iter().zip(self.w) {
+            zs[lvl] = z;
+            let x = base + row[lvl] * z;
+            let h = w * self.factors(var, x);
+            if h == 0.0 {
+                continue;
+            }
+            if lvl + 1 < self.integrated {
+                acc += h * self.level(lvl + 1, zs);
+            } else {
+                acc += h;
+            }
+        }
+        acc
+    }
+
+    /// `acc_j += Σ w h(x) z_j` over the integrated levels (`weight`: the product of the outer
+    /// levels' `w h`).
+    fn moments(&self, lvl: usize, zs: &mut [f64; 4], weight: f64, acc: &mut [f64; 3]) {
+        let row = &self.l[lvl];
+        let base: f64 = (0..lvl).map(|j| row[j] * zs[j]).sum();
+        let var = self.order[lvl];
+        for (&z, &w) in self.z.iter().zip(self.w) {
+            zs[lvl] = z;
+            let x = base + row[lvl] * z;
+            let h = weight * w * self.factors(var, x);
+            if h == 0.0 {
+                continue;
+            }
+            if lvl + 1 < self.integrated {
+                self.moments(lvl + 1, zs, h, acc);
+            } else {
+                for j in 0..self.integrated {
+                    acc[j] += h * zs[j];
+                }
+            }
+        }
+    }
+
+    /// The product of the factors at variable `var`, at `x`.
+    #[inline]
+    fn factors(&self, var: usize, x: f64) -> f64 {
+        let mut h = 1.0;
+        for &(slot, teacher) in &self.q.factors[var] {
+            h *= match (slot, teacher) {
+                (Slot::X, _) => x,
+                (Slot::Dg, _) => self.pw.student.dg(x),
+                (Slot::Act, false) => self.pw.student.g(x),
+                (Slot::Act, true) => self.pw.teacher.g(x),
+            };
+        }
+        h
+    }
+}
+
+/// The quadrature form of a pattern.
+fn numeric(dim: usize, factors: &[(usize, Slot, bool)], n_factors: usize) -> Numeric {
+    let mut per: Vec<Vec<(Slot, bool)>> = vec![Vec::new(); dim];
+    for &(v, s, teacher) in factors {
+        per[v].push((s, teacher));
+    }
+    let linear = (0..dim).find(|&v| dim > 1 && per[v].len() == 1 && per[v][0].0 == Slot::X);
+    Numeric {
+        dim,
+        rule: usize::from(n_factors >= 4),
+        factors: per,
+        linear,
+    }
+}
+
+/// Lower Cholesky factor of `cov` (row-major `d × d`) in the variable order `order`,
+/// semidefinite-safe: a vanishing pivot gives a zero column, and each row is capped at the
+/// variable's standard deviation (`Σ_j L_ij² ≤ C_ii`), so a covariance that integration error
+/// has pushed a hair outside the positive semidefinite cone (aligned units) cannot produce huge
+/// conditional coefficients — the analogue of clamping a correlation to [−1, 1].
+fn cholesky(cov: &[f64; 16], d: usize, order: &[usize; 4]) -> [[f64; 4]; 4] {
+    let c = |i: usize, j: usize| cov[order[i] * d + order[j]];
+    let mut l = [[0.0; 4]; 4];
+    for j in 0..d {
+        let mut p = c(j, j);
+        for m in 0..j {
+            p -= l[j][m] * l[j][m];
+        }
+        let piv = if p > 1e-14 * c(j, j).abs().max(1e-300) {
+            p.sqrt()
+        } else {
+            0.0
+        };
+        l[j][j] = piv;
+        for i in j + 1..d {
+            let mut s = c(i, j);
+            let mut used = 0.0;
+            for m in 0..j {
+                s -= l[i][m] * l[j][m];
+                used += l[i][m] * l[i][m];
+            }
+            let room = (c(i, i) - used).max(0.0).sqrt();
+            l[i][j] = if piv > 0.0 {
+                (s / piv).clamp(-room, room)
+            } else {
+                0.0
+            };
+        }
+    }
+    l
 }
 
 /// `E[g'(x1) x2 g*(x3)]`-style text of a pattern.

@@ -75,8 +75,28 @@ impl TsSystem {
     /// Derives the integrals for a student `g` and teacher `g*` (expressions in x) and binds
     /// every term one right-hand side needs.
     pub fn new(p: TsParams, student: &str, teacher: &str) -> Result<Self> {
+        let ints = TsIntegrals::new(student, teacher, p.k)?;
+        Self::with_integrals(p, ints)
+    }
+
+    /// The system of two declared activations: closed forms where they exist, Gauss–Hermite
+    /// quadrature where not and allowed (see [`TsIntegrals::for_activations`]).
+    pub fn for_activations(
+        p: TsParams,
+        student: &'static dyn crate::activation::Activation,
+        teacher: &'static dyn crate::activation::Activation,
+    ) -> Result<Self> {
+        let ints = TsIntegrals::for_activations(student, teacher, p.k)?;
+        Self::with_integrals(p, ints)
+    }
+
+    /// Whether some expectations are evaluated by quadrature instead of a closed form.
+    pub fn uses_quadrature(&self) -> bool {
+        self.ints.uses_quadrature()
+    }
+
+    fn with_integrals(p: TsParams, mut ints: TsIntegrals) -> Result<Self> {
         let (k, n) = (p.k, p.k + p.m);
-        let mut ints = TsIntegrals::new(student, teacher, k)?;
         let mut i2 = Vec::with_capacity(n * n);
         for c in 0..n {
             for d in 0..n {

@@ -141,7 +141,7 @@ impl TsProblem {
             t,
             ..self.params.clone()
         };
-        let sys = TsSystem::new(params, self.student.expression(), self.teacher.expression())?;
+        let sys = TsSystem::for_activations(params, self.student, self.teacher)?;
         let y0 = sys.state(&q, &r, &w.v);
         Ok((sys, y0))
     }
@@ -149,9 +149,25 @@ impl TsProblem {
 
 /// The soft committee machine's dynamics restricted to the symmetric subspace `Q_kk = q`,
 /// `Q_kl = c` (k ≠ l), `R_km = r` for all k, l, m (invariant when K = M, T = I, v = v* = 1 and g = g*), divided by η:
-/// its fixed point at η → 0 is the symmetric plateau.
+/// its fixed point at η → 0 is the symmetric plateau. The plateau lies on the boundary of the
+/// states that describe networks (all students the same vector `r Σ_m B_m`, so `c = q = M r²`);
+/// closed forms extend smoothly across it, but a quadrature on clamped covariances has a kink
+/// there that Newton's finite differences cannot cross, so smaller invariant manifolds are
+/// offered too (see [`Symmetry`]).
 struct SymmetricSubspace<'a> {
     sys: &'a TsSystem,
+    symmetry: Symmetry,
+}
+
+/// The unknowns of [`SymmetricSubspace`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Symmetry {
+    /// `(q, c, r)`
+    Full,
+    /// `(q, r)` with `c = q`: all students the same vector
+    Identical,
+    /// `(r)` with `c = q = M r²`: all students the same vector in the teachers' span
+    InSpan,
 }
 
 impl Flow for SymmetricSubspace<'_> {
@@ -161,9 +177,8 @@ impl Flow for SymmetricSubspace<'_> {
     }
     fn rhs(&self, y: &DVector<f64>, dy: &mut DVector<f64>, ws: &mut Self::Workspace) {
         let k = self.sys.p.k;
-        let full = self
-            .sys
-            .state(&symmetric_q(k, y[0], y[1]), &vec![y[2]; k * k], &[]);
+        let (q, c, r) = self.symmetry.unpack(y, self.sys.p.m);
+        let full = self.sys.state(&symmetric_q(k, q, c), &vec![r; k * k], &[]);
         self.sys.rhs(&full, &mut ws.0, &mut ws.1);
         let eta = self.sys.p.lr;
         let (mut diag, mut off, mut i) = (0.0, 0.0, 0);
@@ -178,15 +193,49 @@ impl Flow for SymmetricSubspace<'_> {
             }
         }
         dy[0] = diag / (k as f64 * eta);
+        let dr = ws.0.rows(i, k * k).sum() / ((k * k) as f64 * eta);
+        match self.symmetry {
+            Symmetry::InSpan => {
+                dy[0] = dr;
+                return;
+            }
+            Symmetry::Identical => {
+                dy[1] = dr;
+                return;
+            }
+            Symmetry::Full => {}
+        }
         dy[1] = if k > 1 {
             off / ((k * (k - 1) / 2) as f64 * eta)
         } else {
             y[1] - y[0]
         };
-        dy[2] = ws.0.rows(i, k * k).sum() / ((k * k) as f64 * eta);
+        dy[2] = dr;
     }
     fn failure(_: &Self::Workspace) -> Option<String> {
         None
+    }
+}
+
+impl Symmetry {
+    /// `(q, c, r)` of the unknowns `y`.
+    fn unpack(self, y: &DVector<f64>, m: usize) -> (f64, f64, f64) {
+        match self {
+            Symmetry::Full => (y[0], y[1], y[2]),
+            Symmetry::Identical => (y[0], y[0], y[1]),
+            Symmetry::InSpan => (m as f64 * y[0] * y[0], m as f64 * y[0] * y[0], y[0]),
+        }
+    }
+
+    /// Saad & Solla's erf plateau `q = c = 1/(2K − 1)`, `r = 1/√(K(2K − 1))` as unknowns.
+    fn start(self, k: usize) -> DVector<f64> {
+        let q = 1.0 / (2 * k - 1) as f64;
+        let r = 1.0 / ((k * (2 * k - 1)) as f64).sqrt();
+        DVector::from_vec(match self {
+            Symmetry::Full => vec![q, q, r],
+            Symmetry::Identical => vec![q, r],
+            Symmetry::InSpan => vec![r],
+        })
     }
 }
 
@@ -219,21 +268,27 @@ fn plateau_error(pb: &TsProblem, sys: &TsSystem) -> f64 {
         ..sys.p.clone()
     };
     let slow = sys.with_params(params);
-    let q = 1.0 / (2 * k - 1) as f64;
-    let start = DVector::from_vec(vec![q, q, 1.0 / ((k * (2 * k - 1)) as f64).sqrt()]);
-    match crate::ode::fixed_points::newton(
-        &SymmetricSubspace { sys: &slow },
-        &start,
-        1e-13,
-        200,
-        None,
-        None,
-    ) {
-        Ok(c) if c.y[2] > 1e-6 && c.y[2] < 1.0 - 1e-6 && c.y[0] > 0.0 => {
-            slow.error(&slow.state(&symmetric_q(k, c.y[0], c.y[1]), &vec![c.y[2]; k * m], &[]))
+    // quadrature sums carry rounding noise of ~1e-11 in F/η; closed forms reach 1e-13
+    let tol = if sys.uses_quadrature() { 1e-9 } else { 1e-13 };
+    for symmetry in [Symmetry::Full, Symmetry::Identical, Symmetry::InSpan] {
+        let flow = SymmetricSubspace {
+            sys: &slow,
+            symmetry,
+        };
+        let start = symmetry.start(k);
+        if let Ok(c) = crate::ode::fixed_points::newton(&flow, &start, tol, 200, None, None) {
+            let (q, c, r) = symmetry.unpack(&c.y, m);
+            // a network: 0 < r < 1, c ≤ q, and |w_k|² ≥ its projection on the teachers' span
+            let physical = r > 1e-6
+                && r < 1.0 - 1e-6
+                && c <= q * (1.0 + 1e-9)
+                && q >= m as f64 * r * r * (1.0 - 1e-9);
+            if physical {
+                return slow.error(&slow.state(&symmetric_q(k, q, c), &vec![r; k * m], &[]));
+            }
         }
-        _ => f64::NAN,
     }
+    f64::NAN
 }
 
 /// Runs the ODE and the SGD seeds.
