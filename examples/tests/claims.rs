@@ -57,3 +57,8 @@ fn custom_activation() {
 fn teacher_student() {
     claims_hold("teacher_student", env!("CARGO_BIN_EXE_teacher_student"));
 }
+
+#[test]
+fn tied_saturation() {
+    claims_hold("tied_saturation", env!("CARGO_BIN_EXE_tied_saturation"));
+}
