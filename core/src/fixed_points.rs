@@ -112,10 +112,12 @@ impl Analysed for TsSystem {
                 omega[(k + a, k + b)] = self.p.t[a * m + b];
             }
         }
-        // plateaus lie on the boundary (aligned units): Newton may end a hair outside it
+        // plateaus lie on the boundary (aligned units), and the closed forms continue the ODE
+        // analytically across it: the saddle that governs a visited plateau can sit a little
+        // outside (erf, K = M = 2, η = 0.02: λ_min = −1.7e-4). Only clear violations are refused.
         let scale = omega.amax().max(1e-300);
         let low = omega.symmetric_eigenvalues().min();
-        (low < -1e-6 * scale).then(|| {
+        (low < -1e-2 * scale).then(|| {
             format!(
                 "the overlaps [[Q, R], [Rᵀ, T]] are not positive semidefinite (λ_min = {low:.2e})"
             )

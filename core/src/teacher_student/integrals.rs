@@ -11,9 +11,9 @@
 //! fields it is evaluated at.
 //!
 //! A pattern without a closed form (tanh, or five and more step/erf factors) is evaluated by
-//! tensor Gauss–Hermite quadrature on the Cholesky factor of its covariance — only if both
-//! activations allow quadrature and are smooth (no kinks or jumps: a rule cannot see Dirac terms,
-//! and converges slowly across kinks). The rule's order depends on the number of factors only
+//! tensor Gauss–Hermite quadrature on the Cholesky factor of its covariance — only if one of the
+//! activations is declared with quadrature and both are smooth (no kinks or jumps: a rule cannot
+//! see Dirac terms, and converges slowly across kinks). The rule's order depends on the number of factors only
 //! ([`GH_ORDER_FEW`] for I2, J2, I3; [`GH_ORDER_I4`] for I4), never on how many fields coincide,
 //! so a pattern over fields that coincide (aligned students: a singular covariance, whose
 //! Cholesky column vanishes) gives exactly the value of the merged pattern — the manifold of
@@ -90,8 +90,8 @@ struct Pointwise {
 pub struct TsIntegrals {
     /// `[g, g', g*]` in normal form (`None`: outside the closed-form algebra)
     series: [Option<Series>; 3],
-    /// why a series is `None`
-    outside: Option<String>,
+    /// why the student's / the teacher's series is `None`
+    outside: [Option<String>; 2],
     /// fields `0..k` are students, `k..` teachers
     k: usize,
     graph: Graph,
@@ -112,6 +112,14 @@ pub struct Scratch {
     /// quadrature patterns with a linear field: `E[h z_j]` over the integrated fields, reused by
     /// every linear field at the same integrated fields and covariance (I3(k, b, c) for all b)
     moments: Vec<Moments>,
+}
+
+impl Scratch {
+    /// Forgets the cached quadrature moments: call once per new set of overlaps (they would
+    /// still be correct, keyed by covariance, but never hit again and slow the lookup).
+    pub fn new_state(&mut self) {
+        self.moments.clear();
+    }
 }
 
 /// `E[h(L z) z_j]` of one quadrature pattern at given integrated fields and their covariance.
@@ -153,7 +161,7 @@ impl TsIntegrals {
         let gt = normal("teacher", teacher)?;
         Ok(Self::with_series(
             [Some(g), Some(dg), Some(gt)],
-            None,
+            [None, None],
             k,
             None,
         ))
@@ -161,7 +169,8 @@ impl TsIntegrals {
 
     /// Prepares the integrals of two declared activations: closed forms where they exist; where
     /// not, Gauss–Hermite quadrature ([`GH_ORDER_FEW`], [`GH_ORDER_I4`]) if both activations allow quadrature
-    /// ([`Activation::allows_quadrature`]) and are smooth, and an error otherwise.
+    /// ([`Activation::allows_quadrature`]: one of them suffices) and both are smooth, and an
+    /// error otherwise.
     pub fn for_activations(
         student: &'static dyn Activation,
         teacher: &'static dyn Activation,
@@ -169,16 +178,12 @@ impl TsIntegrals {
     ) -> Result<Self> {
         let (s, t) = (student.expression(), teacher.expression());
         let (gs, gt) = (normal_form(s), normal_form(t));
-        let mut outside = None;
-        if let Err(why) = &gs {
-            outside = Some(format!(
-                "the student activation `{s}` is outside the closed-form algebra ({why})"
-            ));
-        } else if let Err(why) = &gt {
-            outside = Some(format!(
-                "the teacher activation `{t}` is outside the closed-form algebra ({why})"
-            ));
-        }
+        let why = |who: &str, src: &str, e: &std::result::Result<Series, String>| {
+            e.as_ref().err().map(|why| {
+                format!("the {who} activation `{src}` is outside the closed-form algebra ({why})")
+            })
+        };
+        let outside = [why("student", s, &gs), why("teacher", t, &gt)];
         let quadrature = student.allows_quadrature() || teacher.allows_quadrature();
         let pointwise =
             (quadrature && smooth(s) && smooth(t)).then_some(Pointwise { student, teacher });
@@ -189,7 +194,7 @@ impl TsIntegrals {
 
     fn with_series(
         series: [Option<Series>; 3],
-        outside: Option<String>,
+        outside: [Option<String>; 2],
         k: usize,
         pointwise: Option<Pointwise>,
     ) -> Self {
@@ -232,8 +237,10 @@ impl TsIntegrals {
                     fields.len() - 1
                 }
             };
-            let teacher = f >= self.k;
-            if teacher && s == Slot::Dg {
+            // which function acts at the field; irrelevant for X (so the pattern, and the cached
+            // quadrature moments, are shared by student and teacher fields b of I3)
+            let teacher = f >= self.k && s != Slot::X;
+            if f >= self.k && s == Slot::Dg {
                 return Err(Error::TeacherStudent(
                     "internal: g' of a teacher field is never needed".into(),
                 ));
@@ -279,23 +286,24 @@ impl TsIntegrals {
         dim: usize,
         factors: &[(usize, Slot, bool)],
     ) -> std::result::Result<Program, String> {
-        if let Some(why) = &self.outside {
-            return Err(why.clone());
-        }
         let mut list: Vec<(usize, Factor)> = Vec::new();
         for &(v, s, teacher) in factors {
-            let series = match (s, teacher) {
+            let which = match (s, teacher) {
                 (Slot::X, _) => {
                     list.push((v, Factor::Power(1)));
                     continue;
                 }
-                (Slot::Dg, _) => &self.series[1],
-                (Slot::Act, false) => &self.series[0],
-                (Slot::Act, true) => &self.series[2],
+                (Slot::Dg, _) => 1,
+                (Slot::Act, false) => 0,
+                (Slot::Act, true) => 2,
             };
-            match series {
+            match &self.series[which] {
                 Some(s) => list.push((v, Factor::Series(s))),
-                None => return Err("outside the closed-form algebra".into()),
+                None => {
+                    return Err(self.outside[usize::from(which == 2)]
+                        .clone()
+                        .unwrap_or_else(|| "outside the closed-form algebra".into()));
+                }
             }
         }
         let (root, _trace) = expect_product(&mut self.graph, dim, &list);

@@ -246,6 +246,7 @@ impl TsSystem {
     /// The noise-free generalisation error `ε_g = ½ Σ_cd u_c u_d I2(c, d)`.
     pub fn error_with(&self, y: &DVector<f64>, ws: &mut TsWorkspace) -> f64 {
         self.fill(y, ws);
+        ws.scratch.new_state();
         let n = self.fields();
         let mut e = 0.0;
         for c in 0..n {
@@ -284,6 +285,7 @@ impl Flow for TsSystem {
 
     fn rhs(&self, y: &DVector<f64>, dy: &mut DVector<f64>, ws: &mut TsWorkspace) {
         self.fill(y, ws);
+        ws.scratch.new_state();
         let (k, m, n) = (self.p.k, self.p.m, self.fields());
         let TsWorkspace {
             omega,

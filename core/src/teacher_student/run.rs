@@ -278,11 +278,12 @@ fn plateau_error(pb: &TsProblem, sys: &TsSystem) -> f64 {
         let start = symmetry.start(k);
         if let Ok(c) = crate::ode::fixed_points::newton(&flow, &start, tol, 200, None, None) {
             let (q, c, r) = symmetry.unpack(&c.y, m);
-            // a network: 0 < r < 1, c ≤ q, and |w_k|² ≥ its projection on the teachers' span
+            // a network: 0 < r < 1 and the overlaps [[Q, R], [Rᵀ, I]] positive semidefinite, i.e.
+            // Q − R Rᵀ = (q − c) I + (c − M r²) 11ᵀ ⪰ 0: q ≥ c and q + (K − 1) c ≥ K M r²
             let physical = r > 1e-6
                 && r < 1.0 - 1e-6
                 && c <= q * (1.0 + 1e-9)
-                && q >= m as f64 * r * r * (1.0 - 1e-9);
+                && q + (k as f64 - 1.0) * c >= (k * m) as f64 * r * r * (1.0 - 1e-9);
             if physical {
                 return slow.error(&slow.state(&symmetric_q(k, q, c), &vec![r; k * m], &[]));
             }
