@@ -20,6 +20,7 @@ const BENCH_TOL: IntegratorOptions = IntegratorOptions {
     atol: 1e-11,
     max_steps: 5_000_000,
     stats: false,
+    stiffness_check: true,
 };
 
 fn spectrum(d: usize) -> Vec<f64> {

@@ -234,6 +234,10 @@ pub struct OdeConfig {
     /// Print the integrator's statistics per output segment (RHS evaluations, accepted and
     /// rejected steps) on stderr. Default false.
     pub stats: bool,
+    /// Stop with an error when the explicit integrator detects stiffness (ode_solvers' test every
+    /// 1000 steps). `false` lets it go on with the small steps stability needs — what long-time
+    /// runs need, where the fast directions' rates grow (the untied erf AE's decoder). Default true.
+    pub stiffness_check: bool,
 }
 
 impl Default for Config {
@@ -303,6 +307,7 @@ impl Default for OdeConfig {
             rtol: 1e-9,
             atol: 1e-12,
             stats: false,
+            stiffness_check: true,
         }
     }
 }

@@ -38,7 +38,7 @@ pub enum Error {
     },
     /// The integrator could not proceed.
     #[error(
-        "ODE integration failed at t = {t:.4}: {message}; the dynamics are diverging or very stiff: try a smaller learning rate `lr`, or tighter `ode.rtol`"
+        "ODE integration failed at t = {t:.4}: {message}; the dynamics are diverging or very stiff: try a smaller learning rate `lr`, or tighter `ode.rtol`; for long runs whose fast directions stiffen, `ode.stiffness_check = false` lets the integrator go on with small steps"
     )]
     Integration { t: f64, message: String },
     /// The ODE state stopped describing any set of weights (ε < 0).

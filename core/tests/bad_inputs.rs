@@ -197,3 +197,35 @@ fn missing_config_and_unknown_activation_in_integrals() {
         &out,
     );
 }
+
+/// A flow that stiffens (the untied erf AE's decoder grows as t^(1/3)): the explicit integrator
+/// stops with the time and the way out; with `ode.stiffness_check = false` the same run completes.
+#[test]
+fn stiffness_names_the_time_and_the_switch_that_lets_the_run_go_on() {
+    let base =
+        "seed = 1\nt_max = 20000.0\n[data]\nd = 200\n[sgd]\nseeds = 0\n[output]\npoints = 20";
+    fails(
+        "stiff",
+        base,
+        &[
+            "ODE integration failed at t = ",
+            "ode.stiffness_check = false",
+        ],
+    );
+    let dir = scratch().join("stiff_ok");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cfg = dir.join("config.toml");
+    std::fs::write(&cfg, format!("{base}\n[ode]\nstiffness_check = false")).expect("write");
+    let o = Command::new(env!("CARGO_BIN_EXE_aedyn"))
+        .args([
+            "run",
+            cfg.to_str().expect("utf-8"),
+            "--out",
+            dir.join("out").to_str().expect("utf-8"),
+            "--quiet",
+        ])
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(dir.join("out/trajectory.csv").exists());
+}

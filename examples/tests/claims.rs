@@ -62,3 +62,8 @@ fn teacher_student() {
 fn tied_saturation() {
     claims_hold("tied_saturation", env!("CARGO_BIN_EXE_tied_saturation"));
 }
+
+#[test]
+fn going_linear() {
+    claims_hold("going_linear", env!("CARGO_BIN_EXE_going_linear"));
+}

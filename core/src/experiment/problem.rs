@@ -197,6 +197,7 @@ impl Problem {
                 rtol: cfg.ode.rtol,
                 atol: cfg.ode.atol,
                 stats: cfg.ode.stats,
+                stiffness_check: cfg.ode.stiffness_check,
                 ..Default::default()
             },
         })

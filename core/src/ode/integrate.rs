@@ -31,6 +31,9 @@ pub struct IntegratorOptions {
     pub max_steps: u32,
     /// Print the statistics of each output segment on stderr (config `ode.stats`).
     pub stats: bool,
+    /// Stop when the integrator detects stiffness (config `ode.stiffness_check`); otherwise go on
+    /// with the steps stability allows.
+    pub stiffness_check: bool,
 }
 
 impl Default for IntegratorOptions {
@@ -41,6 +44,7 @@ impl Default for IntegratorOptions {
             atol: 1e-12,
             max_steps: 5_000_000,
             stats: false,
+            stiffness_check: true,
         }
     }
 }
@@ -134,7 +138,7 @@ pub fn integrate<F: Flow>(
                     b - a,
                     h,
                     opts.max_steps,
-                    1000,
+                    if opts.stiffness_check { 1000 } else { u32::MAX },
                     OutputType::Sparse,
                 );
                 let stats = solver.integrate();

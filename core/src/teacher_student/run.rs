@@ -115,6 +115,7 @@ impl TsProblem {
                 rtol: cfg.ode.rtol,
                 atol: cfg.ode.atol,
                 stats: cfg.ode.stats,
+                stiffness_check: cfg.ode.stiffness_check,
                 ..IntegratorOptions::default()
             },
         })
