@@ -93,33 +93,15 @@ impl Analysed for TsSystem {
         v
     }
     fn unphysical(&self, y: &DVector<f64>) -> Option<String> {
-        // overlaps of vectors: Ω = [[Q, R], [Rᵀ, T]] is a Gram matrix, so positive semidefinite
-        let o = self.order(y);
-        let (k, m) = (self.p.k, self.p.m);
-        let n = k + m;
-        let mut omega = nalgebra::DMatrix::zeros(n, n);
-        for a in 0..k {
-            for b in 0..k {
-                omega[(a, b)] = o.q[a * k + b];
-            }
-            for b in 0..m {
-                omega[(a, k + b)] = o.r[a * m + b];
-                omega[(k + b, a)] = o.r[a * m + b];
-            }
-        }
-        for a in 0..m {
-            for b in 0..m {
-                omega[(k + a, k + b)] = self.p.t[a * m + b];
-            }
-        }
-        // plateaus lie on the boundary (aligned units), and the closed forms continue the ODE
-        // analytically across it: the saddle that governs a visited plateau can sit a little
-        // outside (erf, K = M = 2, η = 0.02: λ_min = −1.7e-4). Only clear violations are refused.
-        let scale = omega.amax().max(1e-300);
-        let low = omega.symmetric_eigenvalues().min();
-        (low < -1e-2 * scale).then(|| {
+        // plateaus lie on the boundary of the cone (aligned units), and the closed forms continue
+        // the ODE analytically across it: the saddle that governs a visited plateau can sit a
+        // little outside (erf, K = M = 2, η = 0.02: λ_min = −1.7e-4). Only clear violations are
+        // refused.
+        let margin = self.cone_margin(y);
+        (margin < -1e-2).then(|| {
             format!(
-                "the overlaps [[Q, R], [Rᵀ, T]] are not positive semidefinite (λ_min = {low:.2e})"
+                "the overlaps [[Q, R], [Rᵀ, T]] are not positive semidefinite (λ_min = \
+                 {margin:.2e} of their scale)"
             )
         })
     }

@@ -1,33 +1,50 @@
 //! Gauss–Hermite expectations for `#[activation(quadrature)]` (nodes and weights are emitted by the
 //! macro as constants). `x = μ + L z` with `L` the Cholesky factor of the covariance, computed so
 //! that semidefinite covariances (aligned units, zero variance) are handled: a vanishing pivot
-//! gives a zero column.
+//! gives a zero column ([`cholesky_psd`]).
 
 use crate::activation::Gauss3;
 
-/// Lower Cholesky factor of the leading `k×k` block, semidefinite-safe.
-fn cholesky(n: &Gauss3, k: usize) -> [[f64; 3]; 3] {
-    let mut l = [[0.0; 3]; 3];
-    for j in 0..k {
-        let mut d = n.cov[j][j];
+/// Lower Cholesky factor `L` (`C = L Lᵀ`) of the `d × d` covariance `c(i, j)` (`d ≤ N`),
+/// semidefinite-safe: a vanishing pivot gives a zero column, and each row is capped at the
+/// variable's standard deviation (`Σ_j L_ij² ≤ C_ii`), so a covariance that integration error has
+/// pushed a hair outside the positive semidefinite cone (aligned units) cannot produce huge
+/// conditional coefficients — the analogue of clamping a correlation to [−1, 1]. Shared by the
+/// autoencoder's quadrature fallback and the teacher–student one.
+pub fn cholesky_psd<const N: usize>(d: usize, c: impl Fn(usize, usize) -> f64) -> [[f64; N]; N] {
+    let mut l = [[0.0; N]; N];
+    for j in 0..d {
+        let mut p = c(j, j);
         for m in 0..j {
-            d -= l[j][m] * l[j][m];
+            p -= l[j][m] * l[j][m];
         }
-        let piv = if d > 1e-14 * n.cov[j][j].abs().max(1e-300) {
-            d.sqrt()
+        let piv = if p > 1e-14 * c(j, j).abs().max(1e-300) {
+            p.sqrt()
         } else {
             0.0
         };
         l[j][j] = piv;
-        for i in j + 1..k {
-            let mut s = n.cov[i][j];
+        for i in j + 1..d {
+            let mut s = c(i, j);
+            let mut used = 0.0;
             for m in 0..j {
                 s -= l[i][m] * l[j][m];
+                used += l[i][m] * l[i][m];
             }
-            l[i][j] = if piv > 0.0 { s / piv } else { 0.0 };
+            let room = (c(i, i) - used).max(0.0).sqrt();
+            l[i][j] = if piv > 0.0 {
+                (s / piv).clamp(-room, room)
+            } else {
+                0.0
+            };
         }
     }
     l
+}
+
+/// Lower Cholesky factor of the leading `k×k` block of `n` ([`cholesky_psd`]).
+fn cholesky(n: &Gauss3, k: usize) -> [[f64; 3]; 3] {
+    cholesky_psd(k, |i, j| n.cov[i][j])
 }
 
 /// `E[f(x1)]`, x1 the first variable of `n`.

@@ -24,6 +24,7 @@
 
 use crate::activation::Activation;
 use crate::error::{Error, Result};
+use crate::quad::cholesky_psd;
 use aedyn_symbolic::closed::Graph;
 use aedyn_symbolic::derive::DeriveError;
 use aedyn_symbolic::product::{Factor, expect_product};
@@ -72,7 +73,6 @@ enum Evaluator {
 /// indexes `[GH_ORDER_FEW, GH_ORDER_I4]`.
 #[derive(Clone)]
 struct Numeric {
-    dim: usize,
     rule: usize,
     factors: Vec<Vec<(Slot, bool)>>,
     linear: Option<usize>,
@@ -122,25 +122,24 @@ impl Scratch {
     }
 }
 
-/// `E[h(L z) z_j]` of one quadrature pattern at given integrated fields and their covariance.
+/// `E[h(L z) z_j]` of one quadrature pattern at a covariance of its integrated fields (the
+/// pattern fixes the factors and their order, so the two identify the moments).
 struct Moments {
     program: usize,
-    fields: [usize; 3],
     cov: [f64; 9],
     m: [f64; 3],
 }
 
-/// The normal form of an activation's expression, or why it has none.
-fn normal_form(src: &str) -> std::result::Result<Series, String> {
-    let e = aedyn_symbolic::activation::parse_expression(src)?;
-    series::to_series(&e).map_err(|e| e.0)
-}
-
-/// Whether the expression is smooth (no kinks or jumps), so quadrature may stand in for it.
-fn smooth(src: &str) -> bool {
-    aedyn_symbolic::activation::parse_expression(src)
-        .map(|e| aedyn_symbolic::activation::is_smooth(&e))
-        .unwrap_or(false)
+/// The normal form of an activation's expression (or why it has none), and whether the expression
+/// is smooth (no kinks or jumps), so quadrature may stand in for it.
+fn normal_form(src: &str) -> (std::result::Result<Series, String>, bool) {
+    match aedyn_symbolic::activation::parse_expression(src) {
+        Ok(e) => (
+            series::to_series(&e).map_err(|e| e.0),
+            aedyn_symbolic::activation::is_smooth(&e),
+        ),
+        Err(why) => (Err(why), false),
+    }
 }
 
 impl TsIntegrals {
@@ -149,7 +148,7 @@ impl TsIntegrals {
     /// without one is an error.
     pub fn new(student: &str, teacher: &str, k: usize) -> Result<Self> {
         let normal = |who: &str, src: &str| -> Result<Series> {
-            normal_form(src).map_err(|why| {
+            normal_form(src).0.map_err(|why| {
                 Error::TeacherStudent(format!(
                     "the {who} activation `{src}` is outside the closed-form algebra ({why}); \
                      declare it with quadrature to let Gauss–Hermite quadrature stand in"
@@ -177,7 +176,7 @@ impl TsIntegrals {
         k: usize,
     ) -> Result<Self> {
         let (s, t) = (student.expression(), teacher.expression());
-        let (gs, gt) = (normal_form(s), normal_form(t));
+        let ((gs, smooth_s), (gt, smooth_t)) = (normal_form(s), normal_form(t));
         let why = |who: &str, src: &str, e: &std::result::Result<Series, String>| {
             e.as_ref().err().map(|why| {
                 format!("the {who} activation `{src}` is outside the closed-form algebra ({why})")
@@ -186,7 +185,7 @@ impl TsIntegrals {
         let outside = [why("student", s, &gs), why("teacher", t, &gt)];
         let quadrature = student.allows_quadrature() || teacher.allows_quadrature();
         let pointwise =
-            (quadrature && smooth(s) && smooth(t)).then_some(Pointwise { student, teacher });
+            (quadrature && smooth_s && smooth_t).then_some(Pointwise { student, teacher });
         let g = gs.ok();
         let dg = g.as_ref().map(series::derivative);
         Ok(Self::with_series([g, dg, gt.ok()], outside, k, pointwise))
@@ -340,7 +339,7 @@ impl TsIntegrals {
         let Some(pw) = self.pointwise else {
             return f64::NAN;
         };
-        let d = q.dim;
+        let d = q.factors.len();
         // order: the integrated variables, then the linear one
         let mut order = [0usize; 4];
         let mut m = 0;
@@ -351,7 +350,7 @@ impl TsIntegrals {
         if let Some(v) = q.linear {
             order[m] = v;
         }
-        let l = cholesky(&s.cov, d, &order);
+        let l: [[f64; 4]; 4] = cholesky_psd(d, |i, j| s.cov[order[i] * d + order[j]]);
         let integrated = d - usize::from(q.linear.is_some());
         let (z, w) = &self.rules[q.rule];
         let ctx = Nest {
@@ -364,13 +363,12 @@ impl TsIntegrals {
             w,
         };
         if q.linear.is_none() {
-            return ctx.level(0, &mut [0.0; 4]);
+            let mut acc = [0.0; 3];
+            ctx.sum(0, &mut [0.0; 4], 1.0, &mut acc);
+            return acc[0];
         }
-        // the integrated fields and their covariance identify the moments
-        let mut fields = [usize::MAX; 3];
         let mut cov = [0.0; 9];
         for i in 0..integrated {
-            fields[i] = term.fields[order[i]];
             for j in 0..integrated {
                 cov[i * 3 + j] = s.cov[order[i] * d + order[j]];
             }
@@ -378,19 +376,18 @@ impl TsIntegrals {
         let hit = s
             .moments
             .iter()
-            .find(|e| e.program == term.program && e.fields == fields && e.cov == cov)
+            .find(|e| e.program == term.program && e.cov == cov)
             .map(|e| e.m);
         let moments = match hit {
             Some(m) => m,
             None => {
                 let mut acc = [0.0; 3];
-                ctx.moments(0, &mut [0.0; 4], 1.0, &mut acc);
+                ctx.sum(0, &mut [0.0; 4], 1.0, &mut acc);
                 if s.moments.len() >= 512 {
                     s.moments.clear();
                 }
                 s.moments.push(Moments {
                     program: term.program,
-                    fields,
                     cov,
                     m: acc,
                 });
@@ -413,47 +410,27 @@ struct Nest<'a> {
 }
 
 impl Nest<'_> {
-    /// `Σ_i w_i h(x_level) · (inner sums)` with `x = L z` in the permuted order.
-    fn level(&self, lvl: usize, zs: &mut [f64; 4]) -> f64 {
-        let row = &self.l[lvl];
-        let base: f64 = (0..lvl).map(|j| row[j] * zs[j]).sum();
-        let var = self.order[lvl];
-        let mut acc = 0.0;
-        for (&z, &w) in self.z.iter().zip(self.w) {
-            zs[lvl] = z;
-            let x = base + row[lvl] * z;
-            let h = w * self.factors(var, x);
-            if h == 0.0 {
-                continue;
-            }
-            if lvl + 1 < self.integrated {
-                acc += h * self.level(lvl + 1, zs);
-            } else {
-                acc += h;
-            }
-        }
-        acc
-    }
-
-    /// `acc_j += Σ w h(x) z_j` over the integrated levels (`weight`: the product of the outer
-    /// levels' `w h`).
-    fn moments(&self, lvl: usize, zs: &mut [f64; 4], weight: f64, acc: &mut [f64; 3]) {
+    /// The nested sums `Σ w h(x)` over the integrated levels, `x = L z` in the permuted order
+    /// (`weight`: the product of the outer levels' `w h`). Without a linear field the sum goes to
+    /// `acc[0]`; with one, the moments `Σ w h(x) z_j` go to `acc[j]`.
+    fn sum(&self, lvl: usize, zs: &mut [f64; 4], weight: f64, acc: &mut [f64; 3]) {
         let row = &self.l[lvl];
         let base: f64 = (0..lvl).map(|j| row[j] * zs[j]).sum();
         let var = self.order[lvl];
         for (&z, &w) in self.z.iter().zip(self.w) {
             zs[lvl] = z;
-            let x = base + row[lvl] * z;
-            let h = weight * w * self.factors(var, x);
+            let h = weight * w * self.factors(var, base + row[lvl] * z);
             if h == 0.0 {
                 continue;
             }
             if lvl + 1 < self.integrated {
-                self.moments(lvl + 1, zs, h, acc);
-            } else {
+                self.sum(lvl + 1, zs, h, acc);
+            } else if self.q.linear.is_some() {
                 for j in 0..self.integrated {
                     acc[j] += h * zs[j];
                 }
+            } else {
+                acc[0] += h;
             }
         }
     }
@@ -482,48 +459,10 @@ fn numeric(dim: usize, factors: &[(usize, Slot, bool)], n_factors: usize) -> Num
     }
     let linear = (0..dim).find(|&v| dim > 1 && per[v].len() == 1 && per[v][0].0 == Slot::X);
     Numeric {
-        dim,
         rule: usize::from(n_factors >= 4),
         factors: per,
         linear,
     }
-}
-
-/// Lower Cholesky factor of `cov` (row-major `d × d`) in the variable order `order`,
-/// semidefinite-safe: a vanishing pivot gives a zero column, and each row is capped at the
-/// variable's standard deviation (`Σ_j L_ij² ≤ C_ii`), so a covariance that integration error
-/// has pushed a hair outside the positive semidefinite cone (aligned units) cannot produce huge
-/// conditional coefficients — the analogue of clamping a correlation to [−1, 1].
-fn cholesky(cov: &[f64; 16], d: usize, order: &[usize; 4]) -> [[f64; 4]; 4] {
-    let c = |i: usize, j: usize| cov[order[i] * d + order[j]];
-    let mut l = [[0.0; 4]; 4];
-    for j in 0..d {
-        let mut p = c(j, j);
-        for m in 0..j {
-            p -= l[j][m] * l[j][m];
-        }
-        let piv = if p > 1e-14 * c(j, j).abs().max(1e-300) {
-            p.sqrt()
-        } else {
-            0.0
-        };
-        l[j][j] = piv;
-        for i in j + 1..d {
-            let mut s = c(i, j);
-            let mut used = 0.0;
-            for m in 0..j {
-                s -= l[i][m] * l[j][m];
-                used += l[i][m] * l[i][m];
-            }
-            let room = (c(i, i) - used).max(0.0).sqrt();
-            l[i][j] = if piv > 0.0 {
-                (s / piv).clamp(-room, room)
-            } else {
-                0.0
-            };
-        }
-    }
-    l
 }
 
 /// `E[g'(x1) x2 g*(x3)]`-style text of a pattern.

@@ -262,6 +262,16 @@ impl TsSystem {
         0.5 * e
     }
 
+    /// The smallest eigenvalue of the overlaps `Ω = [[Q, R], [Rᵀ, T]]` over their largest entry:
+    /// `≥ 0` for every state that describes a network (Ω is a Gram matrix), negative outside.
+    pub fn cone_margin(&self, y: &DVector<f64>) -> f64 {
+        let mut ws = Flow::workspace(self);
+        self.fill(y, &mut ws);
+        let n = self.fields();
+        let omega = nalgebra::DMatrix::from_row_slice(n, n, &ws.omega);
+        omega.symmetric_eigenvalues().min() / omega.amax().max(1e-300)
+    }
+
     /// The generalisation error of a state.
     pub fn error(&self, y: &DVector<f64>) -> f64 {
         self.error_with(y, &mut Flow::workspace(self))

@@ -193,25 +193,21 @@ impl Flow for SymmetricSubspace<'_> {
                 i += 1;
             }
         }
-        dy[0] = diag / (k as f64 * eta);
+        let dq = diag / (k as f64 * eta);
         let dr = ws.0.rows(i, k * k).sum() / ((k * k) as f64 * eta);
         match self.symmetry {
-            Symmetry::InSpan => {
-                dy[0] = dr;
-                return;
+            Symmetry::InSpan => dy[0] = dr,
+            Symmetry::Identical => (dy[0], dy[1]) = (dq, dr),
+            Symmetry::Full => {
+                // K = 1 has no off-diagonal overlap: pin c to q
+                let dc = if k > 1 {
+                    off / ((k * (k - 1) / 2) as f64 * eta)
+                } else {
+                    y[1] - y[0]
+                };
+                (dy[0], dy[1], dy[2]) = (dq, dc, dr);
             }
-            Symmetry::Identical => {
-                dy[1] = dr;
-                return;
-            }
-            Symmetry::Full => {}
         }
-        dy[1] = if k > 1 {
-            off / ((k * (k - 1) / 2) as f64 * eta)
-        } else {
-            y[1] - y[0]
-        };
-        dy[2] = dr;
     }
     fn failure(_: &Self::Workspace) -> Option<String> {
         None
@@ -279,14 +275,10 @@ fn plateau_error(pb: &TsProblem, sys: &TsSystem) -> f64 {
         let start = symmetry.start(k);
         if let Ok(c) = crate::ode::fixed_points::newton(&flow, &start, tol, 200, None, None) {
             let (q, c, r) = symmetry.unpack(&c.y, m);
-            // a network: 0 < r < 1 and the overlaps [[Q, R], [Rᵀ, I]] positive semidefinite, i.e.
-            // Q − R Rᵀ = (q − c) I + (c − M r²) 11ᵀ ⪰ 0: q ≥ c and q + (K − 1) c ≥ K M r²
-            let physical = r > 1e-6
-                && r < 1.0 - 1e-6
-                && c <= q * (1.0 + 1e-9)
-                && q + (k as f64 - 1.0) * c >= (k * m) as f64 * r * r * (1.0 - 1e-9);
-            if physical {
-                return slow.error(&slow.state(&symmetric_q(k, q, c), &vec![r; k * m], &[]));
+            let y = slow.state(&symmetric_q(k, q, c), &vec![r; k * m], &[]);
+            // a network: 0 < r < 1 and the overlaps positive semidefinite
+            if r > 1e-6 && r < 1.0 - 1e-6 && slow.cone_margin(&y) > -1e-9 {
+                return slow.error(&y);
             }
         }
     }
