@@ -161,6 +161,21 @@ fn ode(c: &mut Criterion) {
     g.bench_function("full_spectrum_D1024_K4_to_t1e3_dop853", |b| {
         b.iter(|| integrate(&sys, y0.clone(), &times, dop853, |_| {}).expect("ok"))
     });
+    let counting = Counting(std::sync::atomic::AtomicUsize::new(0));
+    let leaked: &'static Counting = Box::leak(Box::new(counting));
+    let csys =
+        OdeSystem::new(leaked, training(), &rho, Form::Vector, Reduction::Full).expect("system");
+    integrate(&csys, y0.clone(), &times, BENCH_TOL, |_| {}).expect("ok");
+    println!(
+        "full_spectrum_D1024_K4_to_t1e3: {} RHS evaluations",
+        leaked.0.load(std::sync::atomic::Ordering::Relaxed) / 4
+    );
+    // where the time goes: one right-hand side of the full spectrum (8 192 components)
+    let mut ws = sys.workspace();
+    let mut dy = y0.clone();
+    g.bench_function("full_spectrum_D1024_K4_one_rhs", |b| {
+        b.iter(|| sys.rhs_with(black_box(&y0), &mut dy, &mut ws))
+    });
     g.finish();
 }
 

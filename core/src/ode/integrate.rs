@@ -1,12 +1,13 @@
-//! Error-controlled integration with `ode_solvers` (Dopri5), segment by segment between the
-//! requested output times (so no dense-output interpolation is involved: each output is the end
-//! point of a converged integration).
+//! Error-controlled integration: the project's allocation-free Dopri5 with dense output
+//! ([`super::dopri5`], the default) through all output times in one run, or ode_solvers' Dop853
+//! segment by segment between the output times.
 
+use super::dopri5::{Control, Dopri5, Dopri5Failure, Dopri5Options};
 use super::system::{OdeState, OdeSystem, RhsWorkspace};
 use crate::error::{Error, Result};
 use nalgebra::DVector;
 use ode_solvers::dop_shared::OutputType;
-use ode_solvers::{Dop853, Dopri5, System};
+use ode_solvers::{Dop853, System};
 use std::cell::RefCell;
 
 /// The embedded Runge–Kutta pair of `ode_solvers`.
@@ -88,16 +89,18 @@ impl<F: Flow> System<f64, DVector<f64>> for Rhs<'_, F> {
 
 /// Integrates from `y0` at `times[0]` and returns the state at every time of `times` (increasing).
 /// `progress` is called with each reached time.
+///
+/// Dopri5 runs once through all times with dense output (order 4, [`super::dopri5`]); Dop853
+/// (ode_solvers) is stopped at each output time.
 pub fn integrate<F: Flow>(
     sys: &F,
     y0: DVector<f64>,
     times: &[f64],
     opts: IntegratorOptions,
-    mut progress: impl FnMut(f64),
+    progress: impl FnMut(f64),
 ) -> Result<Vec<OdeState>> {
-    let mut out = Vec::with_capacity(times.len());
     let Some(&t0) = times.first() else {
-        return Ok(out);
+        return Ok(Vec::new());
     };
     if y0.iter().any(|v| !v.is_finite()) {
         return Err(Error::Diverged {
@@ -106,6 +109,124 @@ pub fn integrate<F: Flow>(
             detail: "non-finite initial state".into(),
         });
     }
+    match opts.method {
+        Method::Dopri5 => integrate_dopri5(sys, y0, times, opts, progress),
+        Method::Dop853 => integrate_segments(sys, y0, times, opts, progress),
+    }
+}
+
+/// Why the state at `t` ends the run, if it does (non-finite or overflowing components).
+fn divergence(t: f64, y: &[f64]) -> Option<Error> {
+    if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+        return Some(Error::Diverged {
+            what: "ODE",
+            t,
+            detail: format!("state component {i} is not finite"),
+        });
+    }
+    if y.iter().any(|v| v.abs() > 1e150) {
+        return Some(Error::Diverged {
+            what: "ODE",
+            t,
+            detail: "state overflow (|y| > 1e150)".into(),
+        });
+    }
+    None
+}
+
+fn integrate_dopri5<F: Flow>(
+    sys: &F,
+    y0: DVector<f64>,
+    times: &[f64],
+    opts: IntegratorOptions,
+    mut progress: impl FnMut(f64),
+) -> Result<Vec<OdeState>> {
+    let n = y0.len();
+    let mut out: Vec<OdeState> = Vec::with_capacity(times.len());
+    let mut ws = sys.workspace();
+    let mut diverged = None;
+    let mut stepper = Dopri5::new(n);
+    let result = stepper.integrate(
+        y0.as_slice(),
+        times,
+        0.0,
+        Dopri5Options {
+            rtol: opts.rtol,
+            atol: opts.atol,
+            max_steps: opts.max_steps,
+            n_stiff: opts.stiffness_check.then_some(1000),
+        },
+        |y, dy| {
+            sys.rhs(y, dy, &mut ws);
+            if F::failure(&ws).is_some() {
+                Control::Stop
+            } else {
+                Control::Continue
+            }
+        },
+        |i, t, y, stats| {
+            if i > 0 {
+                if opts.stats {
+                    eprintln!(
+                        "segment [{}, {t}]: {} RHS evaluations, {} accepted, {} rejected steps",
+                        times[i - 1],
+                        stats.evaluations,
+                        stats.accepted,
+                        stats.rejected
+                    );
+                }
+                if let Some(e) = divergence(t, y.as_slice()) {
+                    diverged = Some(e);
+                    return Control::Stop;
+                }
+                progress(t);
+            }
+            out.push(OdeState { t, y: y.clone() });
+            Control::Continue
+        },
+    );
+    if let Some(why) = F::failure(&ws) {
+        let t = match &result {
+            Err(Dopri5Failure::Stopped { t }) => *t,
+            _ => out.last().map_or(times[0], |s| s.t),
+        };
+        return Err(Error::Integration { t, message: why });
+    }
+    if let Some(e) = diverged {
+        return Err(e);
+    }
+    match result {
+        Ok(_) => Ok(out),
+        Err(Dopri5Failure::StepLimit { t, steps }) => Err(Error::Integration {
+            t,
+            message: format!("{steps} steps without reaching the next output time (step limit)"),
+        }),
+        Err(Dopri5Failure::StepUnderflow { t }) => Err(Error::Integration {
+            t,
+            message: "the step size fell below the resolution of t".into(),
+        }),
+        Err(Dopri5Failure::Stiff { t }) => Err(Error::Integration {
+            t,
+            message: "stiffness detected (h·λ > 3.25 in 15 tests)".into(),
+        }),
+        Err(Dopri5Failure::Stopped { t }) => Err(Error::Integration {
+            t,
+            message: "stopped".into(),
+        }),
+    }
+}
+
+/// Dop853 (ode_solvers), restarted at each output time (no dense-output interpolation: each
+/// output is the end point of a converged integration).
+fn integrate_segments<F: Flow>(
+    sys: &F,
+    y0: DVector<f64>,
+    times: &[f64],
+    opts: IntegratorOptions,
+    mut progress: impl FnMut(f64),
+) -> Result<Vec<OdeState>> {
+    let mut out = Vec::with_capacity(times.len());
+    let t0 = times[0];
     out.push(OdeState {
         t: t0,
         y: y0.clone(),
@@ -119,41 +240,33 @@ pub fn integrate<F: Flow>(
             out.push(OdeState { t: b, y: y.clone() });
             continue;
         }
-        // both pairs share `from_param`'s signature; the controller constants are ode_solvers'
-        // defaults for each (safety, PI β, min and max step factor)
-        macro_rules! segment {
-            ($solver:ident, $beta:expr, $fac_min:expr, $fac_max:expr) => {{
-                let mut solver = $solver::from_param(
-                    Rhs { sys, ws: &ws },
-                    a,
-                    b,
-                    b - a,
-                    y.clone(),
-                    opts.rtol,
-                    opts.atol,
-                    0.9,
-                    $beta,
-                    $fac_min,
-                    $fac_max,
-                    b - a,
-                    h,
-                    opts.max_steps,
-                    if opts.stiffness_check { 1000 } else { u32::MAX },
-                    OutputType::Sparse,
-                );
-                let stats = solver.integrate();
-                let (ts, ys) = solver.results().get();
-                let last_step = match ts.len() {
-                    n if n >= 2 => Some(ts[n - 1] - ts[n - 2]),
-                    _ => None,
-                };
-                (stats, ts.last().copied(), last_step, ys.last().cloned())
-            }};
-        }
-        let (stats, t_end, last_step, y_end) = match opts.method {
-            Method::Dopri5 => segment!(Dopri5, 0.04, 0.2, 10.0),
-            Method::Dop853 => segment!(Dop853, 0.0, 0.333, 6.0),
+        // the controller constants are ode_solvers' defaults for Dop853 (safety, PI β, min and
+        // max step factor)
+        let mut solver = Dop853::from_param(
+            Rhs { sys, ws: &ws },
+            a,
+            b,
+            b - a,
+            y.clone(),
+            opts.rtol,
+            opts.atol,
+            0.9,
+            0.0,
+            0.333,
+            6.0,
+            b - a,
+            h,
+            opts.max_steps,
+            if opts.stiffness_check { 1000 } else { u32::MAX },
+            OutputType::Sparse,
+        );
+        let stats = solver.integrate();
+        let (ts, ys) = solver.results().get();
+        let last_step = match ts.len() {
+            n if n >= 2 => Some(ts[n - 1] - ts[n - 2]),
+            _ => None,
         };
+        let (t_end, y_end) = (ts.last().copied(), ys.last().cloned());
         if let Some(why) = F::failure(&ws.borrow()) {
             return Err(Error::Integration { t: a, message: why });
         }
@@ -183,19 +296,8 @@ pub fn integrate<F: Flow>(
             h = step.abs();
         }
         y = y_end;
-        if let Some(i) = y.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Diverged {
-                what: "ODE",
-                t: b,
-                detail: format!("state component {i} is not finite"),
-            });
-        }
-        if y.amax() > 1e150 {
-            return Err(Error::Diverged {
-                what: "ODE",
-                t: b,
-                detail: "state overflow (|y| > 1e150)".into(),
-            });
+        if let Some(e) = divergence(b, y.as_slice()) {
+            return Err(e);
         }
         out.push(OdeState { t: b, y: y.clone() });
         progress(b);
