@@ -108,3 +108,52 @@ fn evaluator_equals_emitted_code_on_every_declared_activation() {
     }
     assert!(compared > 1000, "{compared}");
 }
+
+/// The printed forms (general means, and zero means) are the derived integrals rewritten — over
+/// common denominators, variance floors dropped — and evaluate to the same numbers (to 1e-10).
+#[test]
+fn printed_forms_equal_the_derived_integrals() {
+    use aedyn_symbolic::activation::Outcome;
+    use aedyn_symbolic::render;
+    let mut compared = 0;
+    for act in all() {
+        let g =
+            parse_expression(act.expression()).unwrap_or_else(|e| panic!("{}: {e}", act.name()));
+        let mut d = derive_activation(g.clone(), false)
+            .or_else(|_| derive_activation(g, true))
+            .unwrap_or_else(|e| panic!("{}: {}", act.name(), e.message));
+        let roots: Vec<(usize, usize)> = d
+            .integrals
+            .iter()
+            .map(|i| match i.outcome {
+                Outcome::Closed(root) => Some(root),
+                _ => None,
+            })
+            .enumerate()
+            .filter_map(|(i, r)| r.map(|r| (i, r)))
+            .collect();
+        for (i, root) in roots {
+            let general = d.graph.display_form(root);
+            let zero = d.graph.zero_mean_form(root);
+            let a = Integral::ALL[i].arity();
+            for n in gaussians() {
+                let cov: Vec<Vec<f64>> = (0..a).map(|r| n.cov[r][..a].to_vec()).collect();
+                for (shown, mean) in [(general, n.mean[..a].to_vec()), (zero, vec![0.0; a])] {
+                    let want = render::eval(&d.graph, root, &mean, &cov);
+                    let got = render::eval(&d.graph, shown, &mean, &cov);
+                    if want.is_nan() {
+                        continue;
+                    }
+                    assert!(
+                        (got - want).abs() <= 1e-10 * (1.0 + want.abs()),
+                        "{} {}: printed form {got:e}, derived {want:e}",
+                        act.name(),
+                        Integral::ALL[i].name()
+                    );
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(compared > 1000, "{compared}");
+}

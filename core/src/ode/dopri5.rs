@@ -255,26 +255,26 @@ impl Dopri5 {
             err_old = err.max(1e-4);
             stats.accepted += 1;
             accepted_total += 1;
-            if let Some(every) = opts.n_stiff {
-                if stats.accepted.is_multiple_of(every as u64) || stiff_strikes > 0 {
-                    let num = dist2(k7, k6);
-                    let den = dist2(yn, ys);
-                    let h_lambda = if den > 0.0 {
-                        h * (num / den).sqrt()
-                    } else {
-                        0.0
-                    };
-                    if h_lambda > STIFF_H_LAMBDA {
-                        non_stiff = 0;
-                        stiff_strikes += 1;
-                        if stiff_strikes == STIFF_STRIKES {
-                            return Err(Dopri5Failure::Stiff { t });
-                        }
-                    } else {
-                        non_stiff += 1;
-                        if non_stiff == NON_STIFF_RESET {
-                            stiff_strikes = 0;
-                        }
+            if let Some(every) = opts.n_stiff
+                && (stats.accepted.is_multiple_of(every as u64) || stiff_strikes > 0)
+            {
+                let num = dist2(k7, k6);
+                let den = dist2(yn, ys);
+                let h_lambda = if den > 0.0 {
+                    h * (num / den).sqrt()
+                } else {
+                    0.0
+                };
+                if h_lambda > STIFF_H_LAMBDA {
+                    non_stiff = 0;
+                    stiff_strikes += 1;
+                    if stiff_strikes == STIFF_STRIKES {
+                        return Err(Dopri5Failure::Stiff { t });
+                    }
+                } else {
+                    non_stiff += 1;
+                    if non_stiff == NON_STIFF_RESET {
+                        stiff_strikes = 0;
                     }
                 }
             }

@@ -599,21 +599,265 @@ impl Graph {
         )
     }
 
-    /// The form printed for general means (variance floor dropped).
+    /// The form printed for general means (variance floor dropped, sums over a common
+    /// denominator where that is shorter).
     pub fn display_form(&mut self, root: Id) -> Id {
-        self.rebuild(root, &|_| None, true)
+        let r = self.rebuild(root, &|_| None, true);
+        self.together_all(r)
     }
 
     /// The zero-mean specialisation (all `μ_i = 0`), printed form.
     pub fn zero_mean_form(&mut self, root: Id) -> Id {
-        self.rebuild(
+        let r = self.rebuild(
             root,
             &|n| match n {
                 Node::Mean(_) => Some(0.0),
                 _ => None,
             },
             true,
-        )
+        );
+        self.together_all(r)
+    }
+
+    /// Every sum of `root` (bottom-up) brought over a common denominator by [`Graph::together`]:
+    /// of two passes — one taking each rewrite that makes its sum smaller, one also those that
+    /// make it at most 50 % larger (they can pay off outside: `√(1 + C/(1 + C))` becomes
+    /// `√(1 + 2C)/√(1 + C)`, whose root merges with other powers of 1 + C) — the smaller whole.
+    pub fn together_all(&mut self, root: Id) -> Id {
+        let strict = self.together_pass(root, 1.0);
+        let loose = self.together_pass(root, 1.5);
+        if self.tree_size(loose) < self.tree_size(strict) {
+            loose
+        } else {
+            strict
+        }
+    }
+
+    fn together_pass(&mut self, root: Id, slack: f64) -> Id {
+        let order = self.reachable(&[root]);
+        let mut map: HashMap<Id, Id> = HashMap::new();
+        for id in order {
+            let n = self.nodes[id].clone();
+            let kids = self.children(id);
+            let new = if kids.iter().all(|k| map[k] == *k) {
+                id
+            } else {
+                self.with_children(&n, &|x| map[&x])
+            };
+            let new = match self.nodes[new] {
+                Node::Add(_) => match self.together(new) {
+                    Some(t) if (self.tree_size(t) as f64) < slack * self.tree_size(new) as f64 => t,
+                    _ => new,
+                },
+                _ => new,
+            };
+            map.insert(id, new);
+        }
+        map[&root]
+    }
+
+    /// `n` rebuilt through the constructors with its children mapped by `m`.
+    fn with_children(&mut self, n: &Node, m: &dyn Fn(Id) -> Id) -> Id {
+        match n {
+            Node::Const(_) | Node::Mean(_) | Node::Cov(..) => self.intern(n.clone()),
+            Node::Add(v) => {
+                let v = v.iter().map(|&x| m(x)).collect();
+                self.add(v)
+            }
+            Node::Mul(v) => {
+                let v = v.iter().map(|&x| m(x)).collect();
+                self.mul(v)
+            }
+            Node::Pow(b, h) => self.pow(m(*b), *h),
+            Node::Exp(x) => self.exp(m(*x)),
+            Node::Erf(x) => self.erf(m(*x)),
+            Node::Asin(x) => self.asin(m(*x)),
+            Node::Phi(x) => self.phi(m(*x)),
+            Node::NonNeg(x) => self.non_neg(m(*x)),
+            Node::FloorVar(x) => self.floor_var(m(*x)),
+            Node::Corr(a, b, c) => self.corr(m(*a), m(*b), m(*c)),
+            Node::Orthant1(a, b) => self.orthant1(m(*a), m(*b)),
+            Node::Orthant2(v) => self.orthant2(m(v[0]), m(v[1]), m(v[2]), m(v[3]), m(v[4])),
+            Node::Orthant3(v) => self.orthant3(v.map(m)),
+            Node::Orthant4(v) => self.orthant4(v.map(m)),
+        }
+    }
+
+    /// A sum over its common denominator: the sum is expanded into terms `c·Π b^(h/2)`, the
+    /// denominator is `Π_b b^(−h_b/2)` with `h_b` the most negative exponent of base b over the
+    /// terms (bases that would leave a half power in some numerator term stay where they are),
+    /// and the numerator `Σ term · Π_b b^(h_b/2)` is expanded again, so that like terms
+    /// cancel: `−a/√(1+C) + a·C/(1+C)^(3/2) = −a/(1+C)^(3/2)`. `None` if the expansion would
+    /// exceed [`TOGETHER_MAX_TERMS`] terms or there is no denominator.
+    pub fn together(&mut self, sum: Id) -> Option<Id> {
+        let terms = self.expand_terms(sum)?;
+        let mut den: Vec<(Id, i32)> = Vec::new();
+        for &t in &terms {
+            for (b, h) in self.powers_of(t) {
+                if h < 0 {
+                    match den.iter_mut().find(|(x, _)| *x == b) {
+                        Some(slot) => slot.1 = slot.1.min(h),
+                        None => den.push((b, h)),
+                    }
+                }
+            }
+        }
+        // a base stays in the denominator only if no numerator would get a half power of it
+        // (`C·Φ + μ·φ/√C` keeps its form instead of `(C^(3/2)·Φ + μ·φ)/√C`)
+        let powers: Vec<Vec<(Id, i32)>> = terms.iter().map(|&t| self.powers_of(t)).collect();
+        den.retain(|&(b, h)| {
+            powers.iter().all(|p| {
+                let own = p.iter().find(|(x, _)| *x == b).map_or(0, |&(_, k)| k);
+                (own - h) % 2 == 0
+            })
+        });
+        if den.is_empty() {
+            return None;
+        }
+        let lift: Vec<Id> = den.iter().map(|&(b, h)| self.pow(b, -h)).collect();
+        let mut numerators = Vec::with_capacity(terms.len());
+        for t in terms {
+            let mut fs = lift.clone();
+            fs.push(t);
+            let lifted = self.mul(fs);
+            numerators.extend(self.expand_terms(lifted)?);
+            if numerators.len() > TOGETHER_MAX_TERMS {
+                return None;
+            }
+        }
+        let num = self.add(numerators);
+        let num = self.drop_rounding_residues(num);
+        let num = self.factor_common(num);
+        let mut fs: Vec<Id> = den.iter().map(|&(b, h)| self.pow(b, h)).collect();
+        fs.push(num);
+        Some(self.mul(fs))
+    }
+
+    /// A sum without the terms whose coefficient is rounding left over from a cancellation
+    /// (|c| ≤ 1e-13 of the largest coefficient: `√(2/π)·C − √(2/π)·C` computed in two ways).
+    fn drop_rounding_residues(&mut self, sum: Id) -> Id {
+        let Node::Add(ts) = self.nodes[sum].clone() else {
+            return sum;
+        };
+        let parts: Vec<(f64, Option<Id>)> = ts.iter().map(|&t| self.split_coef(t)).collect();
+        let largest = parts.iter().map(|(c, _)| c.abs()).fold(0.0, f64::max);
+        let kept: Vec<Id> = ts
+            .iter()
+            .zip(&parts)
+            .filter(|(_, (c, _))| c.abs() > 1e-13 * largest)
+            .map(|(&t, _)| t)
+            .collect();
+        if kept.len() == ts.len() {
+            sum
+        } else {
+            self.add(kept)
+        }
+    }
+
+    /// A sum with the factors common to all its terms (and a common coefficient magnitude)
+    /// taken out: `a·u·x + a·u·y → a·u·(x + y)`.
+    fn factor_common(&mut self, sum: Id) -> Id {
+        let Node::Add(ts) = self.nodes[sum].clone() else {
+            return sum;
+        };
+        let mut common: Vec<(Id, i32)> = self.powers_of(ts[0]);
+        for &t in &ts[1..] {
+            let p = self.powers_of(t);
+            common.retain_mut(|(b, h)| match p.iter().find(|(x, _)| x == b) {
+                Some(&(_, k)) if k.signum() == h.signum() => {
+                    *h = if *h > 0 { (*h).min(k) } else { (*h).max(k) };
+                    true
+                }
+                _ => false,
+            });
+        }
+        let coefs: Vec<f64> = ts.iter().map(|&t| self.split_coef(t).0).collect();
+        let c0 = coefs[0].abs();
+        let same = c0 > 0.0 && coefs.iter().all(|c| (c.abs() - c0).abs() <= 1e-14 * c0);
+        let scale = if same && c0 != 1.0 { c0 } else { 1.0 };
+        if common.is_empty() && scale == 1.0 {
+            return sum;
+        }
+        let mut inv: Vec<Id> = common.iter().map(|&(b, h)| self.pow(b, -h)).collect();
+        inv.push(self.konst(1.0 / scale));
+        let rest: Vec<Id> = ts
+            .iter()
+            .map(|&t| {
+                let mut fs = inv.clone();
+                fs.push(t);
+                self.mul(fs)
+            })
+            .collect();
+        let rest = self.add(rest);
+        let mut fs: Vec<Id> = common.iter().map(|&(b, h)| self.pow(b, h)).collect();
+        fs.push(self.konst(scale));
+        fs.push(rest);
+        self.mul(fs)
+    }
+
+    /// The factors of a term as (base, exponent in halves), constants left out.
+    fn powers_of(&self, t: Id) -> Vec<(Id, i32)> {
+        let one = |g: &Graph, f: Id| match &g.nodes[f] {
+            Node::Const(_) => None,
+            Node::Pow(b, h) => Some((*b, *h)),
+            _ => Some((f, 2)),
+        };
+        match &self.nodes[t] {
+            Node::Mul(fs) => fs.iter().filter_map(|&f| one(self, f)).collect(),
+            _ => one(self, t).into_iter().collect(),
+        }
+    }
+
+    /// `x` as a list of terms with products distributed over sums (integer powers of sums
+    /// multiplied out); `None` beyond [`TOGETHER_MAX_TERMS`] terms.
+    fn expand_terms(&mut self, x: Id) -> Option<Vec<Id>> {
+        match self.nodes[x].clone() {
+            Node::Add(ts) => {
+                let mut out = Vec::new();
+                for t in ts {
+                    out.extend(self.expand_terms(t)?);
+                    if out.len() > TOGETHER_MAX_TERMS {
+                        return None;
+                    }
+                }
+                Some(out)
+            }
+            Node::Mul(fs) => {
+                let mut acc: Vec<Id> = vec![self.one()];
+                for f in fs {
+                    let parts = self.expand_terms(f)?;
+                    if acc.len() * parts.len() > TOGETHER_MAX_TERMS {
+                        return None;
+                    }
+                    let mut next = Vec::with_capacity(acc.len() * parts.len());
+                    for &a in &acc {
+                        for &p in &parts {
+                            next.push(self.mul(vec![a, p]));
+                        }
+                    }
+                    acc = next;
+                }
+                Some(acc)
+            }
+            Node::Pow(b, h) if h > 0 && h % 2 == 0 && matches!(self.nodes[b], Node::Add(_)) => {
+                let base = self.expand_terms(b)?;
+                let mut acc: Vec<Id> = vec![self.one()];
+                for _ in 0..h / 2 {
+                    if acc.len() * base.len() > TOGETHER_MAX_TERMS {
+                        return None;
+                    }
+                    let mut next = Vec::with_capacity(acc.len() * base.len());
+                    for &a in &acc {
+                        for &p in &base {
+                            next.push(self.mul(vec![a, p]));
+                        }
+                    }
+                    acc = next;
+                }
+                Some(acc)
+            }
+            _ => Some(vec![x]),
+        }
     }
 
     /// Number of nodes of the expression tree when every shared node is inlined (saturating).
@@ -631,6 +875,9 @@ impl Graph {
         size[&root]
     }
 }
+
+/// Largest number of terms [`Graph::together`] expands a sum into.
+pub const TOGETHER_MAX_TERMS: usize = 64;
 
 /// `v` snapped to a nearby simple rational (relative distance ≤ 8·10⁻¹⁶).
 fn snap(v: f64) -> f64 {
@@ -673,6 +920,33 @@ mod tests {
         assert_eq!(p, g.sqrt(c), "C·C^(−1/2) = √C");
         let x = g.mul(vec![c, c]);
         assert_eq!(g.node(x), &Node::Pow(c, 4));
+    }
+
+    /// −a/√(1+C) + a·C/(1+C)^(3/2) = −a/(1+C)^(3/2) (erf's third-derivative mean at zero mean),
+    /// and a sum whose common denominator is longer is left as it is.
+    #[test]
+    fn sums_over_a_common_denominator() {
+        let mut g = Graph::new();
+        let c = g.cov(0, 0);
+        let one = g.one();
+        let b = g.add(vec![one, c]);
+        let a = g.konst((2.0 / std::f64::consts::PI).sqrt());
+        let r1 = g.pow(b, -1);
+        let t1 = g.mul(vec![a, r1]);
+        let t1 = g.neg(t1);
+        let r3 = g.pow(b, -3);
+        let t2 = g.mul(vec![a, c, r3]);
+        let sum = g.add(vec![t1, t2]);
+        let shown = g.zero_mean_form(sum);
+        let na = g.neg(a);
+        let want = g.mul(vec![na, r3]);
+        assert_eq!(shown, want);
+        // μ2 − μ1·C12/(1 + C11) stays: (μ2 + μ2·C11 − μ1·C12)/(1 + C11) is longer
+        let (m1, m2, c12) = (g.mean(0), g.mean(1), g.cov(0, 1));
+        let rb = g.recip(b);
+        let q = g.mul(vec![m1, c12, rb]);
+        let d = g.sub(m2, q);
+        assert_eq!(g.display_form(d), d);
     }
 
     #[test]
