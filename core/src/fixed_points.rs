@@ -6,7 +6,9 @@
 
 use crate::config::{Config, ModelKind};
 use crate::error::{Error, Result};
-use crate::ode::fixed_points::{jacobian, newton, stability};
+use crate::ode::fixed_points::{
+    Stability, jacobian, jacobian_with_steps, newton_holding, stability_with_floor,
+};
 use crate::ode::{Flow, IntegratorOptions, OdeSystem, integrate};
 use crate::run::Problem;
 use crate::teacher_student::TsSystem;
@@ -45,6 +47,18 @@ pub trait Analysed: Flow {
     fn newton_tol(&self) -> f64 {
         NEWTON_TOL
     }
+    /// Components that move at relative rate O(1/D) and are constant in the limit D → ∞, and whose
+    /// zero is an invariant subspace (the bulk's encoder block): the analysis sets them to zero
+    /// and holds them, so that the fixed points found are those without bulk component, which
+    /// the trajectory approaches as its signal outgrows the frozen bulk (default: none).
+    fn slow_components(&self) -> Vec<usize> {
+        Vec::new()
+    }
+}
+
+/// `v` restricted to the components `free`.
+fn restrict(v: &DVector<f64>, free: &[usize]) -> DVector<f64> {
+    DVector::from_iterator(free.len(), free.iter().map(|&i| v[i]))
 }
 
 /// `Some(why)` when the k×k matrix `m` is not symmetric to 1e-8 of its scale.
@@ -145,6 +159,9 @@ impl Analysed for OdeSystem<'_> {
     fn project(&self, y: &mut DVector<f64>) {
         self.symmetrise(y);
     }
+    fn slow_components(&self) -> Vec<usize> {
+        OdeSystem::slow_components(self)
+    }
     fn unphysical(&self, y: &DVector<f64>) -> Option<String> {
         let o = self.order_params(y);
         let k = self.tr.k;
@@ -172,6 +189,11 @@ pub struct FixedPoint {
     pub residual: f64,
     pub y: DVector<f64>,
     pub values: Vec<f64>,
+    /// the Jacobian's eigenvalues by decreasing real part (over the components not held)
+    pub eigenvalues: Vec<nalgebra::Complex<f64>>,
+    /// estimated error of the finite-difference Jacobian (Frobenius norm of the change when the
+    /// steps are doubled); real parts below it count as zero modes
+    pub jacobian_error: f64,
 }
 
 /// The analysis of one config.
@@ -193,6 +215,80 @@ fn grid(t_max: f64) -> Vec<f64> {
     t.sort_by(f64::total_cmp);
     t.dedup_by(|a, b| (*a - *b).abs() <= 1e-12 * t_max);
     t
+}
+
+/// A zero of F refined by Newton, with its stability.
+pub struct Refined {
+    pub y: DVector<f64>,
+    pub eps: f64,
+    /// `|F|∞` over the components not held
+    pub residual: f64,
+    /// over the components not held, zero modes up to `jacobian_error`
+    pub stability: Stability,
+    /// estimated error of the finite-difference Jacobian (Frobenius norm of the change when the
+    /// steps are doubled)
+    pub jacobian_error: f64,
+    /// `|F|∞` of the held (slow) components: 0 at an exact fixed point
+    pub held_drift: f64,
+}
+
+/// Why a start did not give a fixed point.
+pub enum Refused {
+    Newton(String),
+    /// a zero of F that describes no network (ε < 0, asymmetric overlaps, …)
+    Unphysical(String),
+}
+
+/// Newton from `start` (slow components set to zero and held, see
+/// [`Analysed::slow_components`]) to `|F|∞ <` [`Analysed::newton_tol`], then the Jacobian's
+/// spectrum over the other components, real parts below the Jacobian's own error counted as
+/// zero modes.
+pub fn refine<S: Analysed>(sys: &S, start: &DVector<f64>) -> std::result::Result<Refined, Refused> {
+    let hold = sys.slow_components();
+    let free: Vec<usize> = (0..start.len()).filter(|i| !hold.contains(i)).collect();
+    // with slow components: Newton in the invariant subspace where they vanish (the bulk's
+    // encoder block zero makes the whole bulk block a fixed point of its own, linear flow)
+    let mut y0 = start.clone();
+    for &h in &hold {
+        y0[h] = 0.0;
+    }
+    let c = newton_holding(
+        sys,
+        &y0,
+        sys.newton_tol(),
+        500,
+        Some(std::time::Instant::now() + NEWTON_BUDGET),
+        Some(&|y: &mut DVector<f64>| sys.project(y)),
+        &hold,
+    )
+    .map_err(Refused::Newton)?;
+    let eps = sys.eps(&c.y);
+    let negative = (eps < -1e-10).then(|| format!("ε = {eps:.3e} < 0"));
+    if let Some(why) = negative.or_else(|| sys.unphysical(&c.y)) {
+        return Err(Refused::Unphysical(why));
+    }
+    let mut ws = sys.workspace();
+    let jac = jacobian(sys, &c.y, &mut ws)
+        .select_rows(&free)
+        .select_columns(&free);
+    // the Jacobian's error, from differences with doubled steps (Frobenius norm: it bounds how
+    // far rounding and truncation move the eigenvalues of a well-conditioned eigenbasis)
+    let coarse = jacobian_with_steps(sys, &c.y, &mut ws, 2.0)
+        .select_rows(&free)
+        .select_columns(&free);
+    let jacobian_error = (&jac - coarse).norm();
+    let stability = stability_with_floor(&jac, jacobian_error);
+    let mut f = DVector::zeros(c.y.len());
+    sys.rhs(&c.y, &mut f, &mut ws);
+    let held_drift = hold.iter().map(|&h| f[h].abs()).fold(0.0, f64::max);
+    Ok(Refined {
+        eps,
+        residual: c.residual,
+        stability,
+        jacobian_error,
+        held_drift,
+        y: c.y,
+    })
 }
 
 /// Integrates from `y0` to `t_max` and analyses the fixed points visited.
@@ -225,20 +321,24 @@ pub fn analyse<S: Analysed>(
     candidates.push(states.len() - 1);
     let mut points: Vec<FixedPoint> = Vec::new();
     let mut notes = Vec::new();
+    let hold = sys.slow_components();
+    let free: Vec<usize> = (0..n).filter(|i| !hold.contains(i)).collect();
+    let mut held_drift = 0.0f64;
     for &i in &candidates {
-        let c = match newton(
-            sys,
-            &states[i].y,
-            sys.newton_tol(),
-            500,
-            Some(std::time::Instant::now() + NEWTON_BUDGET),
-            Some(&|y: &mut DVector<f64>| sys.project(y)),
-        ) {
+        let c = match refine(sys, &states[i].y) {
             Ok(c) => c,
-            Err(why) => {
+            Err(Refused::Newton(why)) => {
                 notes.push(format!(
                     "slow point at t = {:.4} (|dy/dt| = {:.2e}): Newton stopped: {why}",
                     states[i].t, speed[i]
+                ));
+                continue;
+            }
+            Err(Refused::Unphysical(why)) => {
+                notes.push(format!(
+                    "Newton from the slow point at t = {:.4} reached a zero of F that describes no \
+                     network ({why}); not reported",
+                    states[i].t
                 ));
                 continue;
             }
@@ -247,34 +347,25 @@ pub fn analyse<S: Analysed>(
         if points.iter().any(|p| (&p.y - &c.y).amax() < 1e-6 * scale) {
             continue;
         }
-        let eps = sys.eps(&c.y);
-        let negative = (eps < -1e-10).then(|| format!("ε = {eps:.3e} < 0"));
-        if let Some(why) = negative.or_else(|| sys.unphysical(&c.y)) {
-            notes.push(format!(
-                "Newton from the slow point at t = {:.4} reached a zero of F that describes no \
-                 network ({why}); not reported",
-                states[i].t
-            ));
-            continue;
-        }
-        let jac = jacobian(sys, &c.y, &mut ws);
-        let st = stability(&jac);
+        held_drift = held_drift.max(c.held_drift);
+        let (st, eps, jac_error) = (&c.stability, c.eps, c.jacobian_error);
         if st.eigenvalues.is_empty() {
             notes.push(format!(
-                "fixed point near t = {:.4}: the eigen-solver did not converge ({} non-finite \
-                 Jacobian entries, max |J| = {:.3e})",
-                states[i].t,
-                jac.iter().filter(|v| !v.is_finite()).count(),
-                jac.amax()
+                "fixed point near t = {:.4}: the eigen-solver did not converge",
+                states[i].t
             ));
         }
-        let dist: Vec<f64> = states.iter().map(|s| (&s.y - &c.y).norm()).collect();
+        let y_free = restrict(&c.y, &free);
+        let dist: Vec<f64> = states
+            .iter()
+            .map(|s| (restrict(&s.y, &free) - &y_free).norm())
+            .collect();
         let (close, &distance) = dist
             .iter()
             .enumerate()
             .min_by(|a, b| a.1.total_cmp(b.1))
             .expect("non-empty");
-        let r = NEAR * c.y.norm().max(0.01);
+        let r = NEAR * y_free.norm().max(0.01);
         if distance > 5.0 * r {
             notes.push(format!(
                 "Newton from the slow point at t = {:.4} converged to a fixed point the trajectory \
@@ -295,7 +386,7 @@ pub fn analyse<S: Analysed>(
             }
             time_spent = states[i1].t - states[i0].t;
             if let Some(p) = &st.unstable_projector {
-                let delta = (p * (&states[i0].y - &c.y)).norm();
+                let delta = (p * (restrict(&states[i0].y, &free) - &y_free)).norm();
                 if delta > 0.0 && delta < r {
                     escape_time = (r / delta).ln() / st.lambda_max;
                 }
@@ -312,10 +403,22 @@ pub fn analyse<S: Analysed>(
             time_spent,
             residual: c.residual,
             values: sys.values(&c.y),
+            eigenvalues: c.stability.eigenvalues.clone(),
             y: c.y,
+            jacobian_error: jac_error,
         });
     }
     points.sort_by(|a, b| a.t.total_cmp(&b.t));
+    if !hold.is_empty() {
+        notes.push(format!(
+            "the bulk's encoder block ({} components, moving at relative rate O(1/D)) was set to \
+             zero and held: fixed points are sought in the invariant subspace without bulk \
+             component, which the trajectory approaches as its signal outgrows the bulk \
+             (|F| of the held components at the fixed points ≤ {held_drift:.1e}); distances and \
+             stability are over the other components",
+            hold.len()
+        ));
+    }
     Ok(Report {
         model: model.to_string(),
         lr,

@@ -374,3 +374,46 @@ fn paper_form_names_a_vanishing_determinant() {
         "{err}"
     );
 }
+
+/// ReLU AE, K = 2, no bias (the default set-up's spikes 25/35, 9/35, D = 1000): Newton from units
+/// placed on PC1 with opposite signs finds the pair that reconstructs PC1 linearly
+/// (relu(λ) − relu(−λ) = λ), ε = ε_PCA(1), stable; from both units on +PC1 the half-variance
+/// saddle, ε = ε_PCA(0) − ρ₁/(4D) (one ReLU unit captures half of its PC's variance); the bulk's
+/// encoder block is held at zero (an exact fixed point: its drift vanishes there).
+#[test]
+fn relu_pair_and_half_variance_fixed_points() {
+    let cfg = aedyn::config::Config::from_toml(
+        "seed = 1\nactivation = \"relu\"\nk = 2\n[sgd]\nseeds = 0",
+        "test",
+    )
+    .expect("config");
+    let pb = aedyn::run::Problem::from_config(&cfg).expect("problem");
+    let (sys, _) = pb.ode_start().expect("system");
+    assert_eq!(
+        sys.slow_components().len(),
+        4,
+        "the bulk's 2×2 encoder block"
+    );
+    let refine = |place: &[(usize, f64)]| {
+        let start = sys
+            .aligned_state(place, 1.0, 0.5)
+            .expect("spikes are vectors");
+        match aedyn::fixed_points::refine(&sys, &start) {
+            Ok(c) => c,
+            Err(_) => panic!("no fixed point from {place:?}"),
+        }
+    };
+    let (pca0, pca1) = (pb.spectrum.pca_error(0), pb.spectrum.pca_error(1));
+    let pair = refine(&[(0, 1.0), (0, -1.0)]);
+    assert!((pair.eps - pca1).abs() < 1e-9, "{} vs {pca1}", pair.eps);
+    assert_eq!(pair.stability.n_unstable, 0);
+    assert!(pair.residual < 1e-12 && pair.held_drift < 1e-12);
+    let half = refine(&[(0, 1.0), (0, 1.0)]);
+    let rho1 = pb.spectrum.rho[0] / pb.spectrum.rho.len() as f64;
+    assert!(
+        (half.eps - (pca0 - rho1 / 4.0)).abs() < 1e-9,
+        "{}",
+        half.eps
+    );
+    assert_eq!(half.stability.n_unstable, 1);
+}

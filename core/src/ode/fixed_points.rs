@@ -16,12 +16,24 @@ pub const ZERO_MODE: f64 = 1e-7;
 /// `J_ij = ∂F_i/∂y_j` by central differences with steps `h_j = ε^{1/3} max(|y_j|, 1e-3)`
 /// (truncation and rounding errors balanced: relative error ~ ε^{2/3} ≈ 4e-11).
 pub fn jacobian<F: Flow>(sys: &F, y: &DVector<f64>, ws: &mut F::Workspace) -> DMatrix<f64> {
+    jacobian_with_steps(sys, y, ws, 1.0)
+}
+
+/// [`jacobian`] with every step multiplied by `factor` (comparing two step sizes measures the
+/// accuracy of the differences: where F is not smooth — ReLU's kernels at exactly antiparallel
+/// units — it is far worse than ε^{2/3}).
+pub fn jacobian_with_steps<F: Flow>(
+    sys: &F,
+    y: &DVector<f64>,
+    ws: &mut F::Workspace,
+    factor: f64,
+) -> DMatrix<f64> {
     let n = y.len();
     let mut j = DMatrix::zeros(n, n);
     let (mut yp, mut fp, mut fm) = (y.clone(), DVector::zeros(n), DVector::zeros(n));
     let cbrt_eps = f64::EPSILON.cbrt();
     for c in 0..n {
-        let h = cbrt_eps * y[c].abs().max(1e-3);
+        let h = factor * cbrt_eps * y[c].abs().max(1e-3);
         yp[c] = y[c] + h;
         sys.rhs(&yp, &mut fp, ws);
         yp[c] = y[c] - h;
@@ -60,11 +72,37 @@ pub fn newton<F: Flow>(
     deadline: Option<std::time::Instant>,
     project: Option<&Projection<'_>>,
 ) -> Result<Converged, String> {
+    newton_holding(sys, y0, tol, max_iter, deadline, project, &[])
+}
+
+/// [`newton`] on the components not in `hold`, those held at their values in `y0` as parameters
+/// (slow variables: the zero is one of `F` restricted to the other components, and the residual
+/// is measured there).
+pub fn newton_holding<F: Flow>(
+    sys: &F,
+    y0: &DVector<f64>,
+    tol: f64,
+    max_iter: usize,
+    deadline: Option<std::time::Instant>,
+    project: Option<&Projection<'_>>,
+    hold: &[usize],
+) -> Result<Converged, String> {
     let mut ws = sys.workspace();
     let n = y0.len();
     let mut y = y0.clone();
+    let mut held = vec![false; n];
+    for &i in hold {
+        held[i] = true;
+    }
+    // F on the free components (held rows zeroed)
+    let eval = |y: &DVector<f64>, f: &mut DVector<f64>, ws: &mut F::Workspace| {
+        sys.rhs(y, f, ws);
+        for &i in hold {
+            f[i] = 0.0;
+        }
+    };
     let mut f = DVector::zeros(n);
-    sys.rhs(&y, &mut f, &mut ws);
+    eval(&y, &mut f, &mut ws);
     let mut trial = DVector::zeros(n);
     // the projection as a matrix S (it is linear: columns S e_i); steps solve min |J S δ + F|
     let s_matrix: Option<DMatrix<f64>> = project.map(|p| {
@@ -79,7 +117,7 @@ pub fn newton<F: Flow>(
     let frozen: Vec<bool> = {
         let jac = jacobian(sys, &y, &mut ws);
         (0..n)
-            .map(|i| f[i] == 0.0 && jac.row(i).iter().all(|v| *v == 0.0))
+            .map(|i| held[i] || (f[i] == 0.0 && jac.row(i).iter().all(|v| *v == 0.0)))
             .collect()
     };
     for it in 0..max_iter {
@@ -103,6 +141,9 @@ pub fn newton<F: Flow>(
         for (c, _) in frozen.iter().enumerate().filter(|(_, f)| **f) {
             jac.column_mut(c).fill(0.0);
         }
+        for &r in hold {
+            jac.row_mut(r).fill(0.0);
+        }
         if let Some(sm) = &s_matrix {
             jac *= sm;
         }
@@ -119,7 +160,7 @@ pub fn newton<F: Flow>(
         let mut accepted = false;
         for _ in 0..30 {
             let yt = &y + alpha * &step;
-            sys.rhs(&yt, &mut trial, &mut ws);
+            eval(&yt, &mut trial, &mut ws);
             if trial.iter().all(|v| v.is_finite()) && trial.norm() < (1.0 - 1e-4 * alpha) * norm0 {
                 y = yt;
                 std::mem::swap(&mut f, &mut trial);
@@ -181,6 +222,12 @@ fn null_space(a: DMatrix<f64>, tol: f64) -> DMatrix<f64> {
 /// Eigen-analysis of the Jacobian `jac` (real Schur form; deflation threshold from machine
 /// precision up to 1e-10 relative if the QR iteration stalls).
 pub fn stability(jac: &DMatrix<f64>) -> Stability {
+    stability_with_floor(jac, 0.0)
+}
+
+/// [`stability`] with real parts up to `floor` (the Jacobian's estimated error) counted as zero
+/// modes as well: an eigenvalue that small is not resolved by the Jacobian.
+pub fn stability_with_floor(jac: &DMatrix<f64>, floor: f64) -> Stability {
     let n = jac.nrows();
     // QR iterations can stall on the exactly degenerate spectra that symmetries produce: retry
     // with looser deflation thresholds (relative to the Jacobian's scale)
@@ -214,7 +261,7 @@ pub fn stability(jac: &DMatrix<f64>) -> Stability {
     let mut ev: Vec<Complex<f64>> = eigen.iter().copied().collect();
     ev.sort_by(|a, b| b.re.total_cmp(&a.re));
     let scale = ev.iter().map(|z| z.norm()).fold(0.0, f64::max).max(1e-300);
-    let zero = ZERO_MODE * scale;
+    let zero = (ZERO_MODE * scale).max(floor);
     let n_unstable = ev.iter().filter(|z| z.re > zero).count();
     let n_zero = ev.iter().filter(|z| z.re.abs() <= zero).count();
     let lambda_max = ev.first().map(|z| z.re).unwrap_or(f64::NAN);

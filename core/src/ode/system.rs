@@ -377,6 +377,44 @@ impl<'a> OdeSystem<'a> {
         }
     }
 
+    /// The state in which hidden unit u's encoder (and decoder, if untied) lie along spike
+    /// `place[u].0` (a mode tracked as a vector, 0 = the largest) with sign `place[u].1`:
+    /// `w_u = s·w·e_τ`, `v̂_u = s·v·e_τ`; everything else zero (no bulk component, β = 0). A start
+    /// for Newton's method towards the fixed points where each unit sits on one principal
+    /// component (pairs, half-variance solutions). `None` if a spike is not tracked as a vector.
+    pub fn aligned_state(&self, place: &[(usize, f64)], w: f64, v: f64) -> Option<DVector<f64>> {
+        let (k, n) = (self.tr.k, self.n);
+        if place.len() != k || place.iter().any(|&(tau, _)| tau >= self.vec_rho.len()) {
+            return None;
+        }
+        let mut y = DVector::zeros(self.len());
+        for (u, &(tau, sign)) in place.iter().enumerate() {
+            y[tau * n + u] = sign * w;
+            if !self.tr.tied {
+                y[tau * n + k + u] = sign * v;
+            }
+        }
+        Some(y)
+    }
+
+    /// The state components that move at relative rate O(1/D), constant in the limit D → ∞: for
+    /// untied weights the encoder block `P_ww` of each aggregated bulk block (its drift is
+    /// `(ρ/D)(M1 P + P M1ᵀ)_ww`, since M0 acts on the decoder rows only), which carries the bulk's
+    /// share `(ρ/D) P_ww` of Q. Empty for tied weights (there `M(ρ)` has a term ∝ ρ).
+    pub fn slow_components(&self) -> Vec<usize> {
+        if self.tr.tied {
+            return Vec::new();
+        }
+        let (k, n) = (self.tr.k, self.n);
+        let base = self.vec_rho.len() * n;
+        (self.single_blocks..self.block_rho.len())
+            .flat_map(|b| {
+                let off = base + b * n * n;
+                (0..k).flat_map(move |i| (0..k).map(move |j| off + i * n + j))
+            })
+            .collect()
+    }
+
     /// Number of leading modes (by decreasing eigenvalue) tracked one by one, whose densities
     /// [`OdeSystem::mode_densities`] can report.
     pub fn single_modes(&self) -> usize {
