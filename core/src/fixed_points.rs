@@ -47,9 +47,10 @@ pub trait Analysed: Flow {
     fn newton_tol(&self) -> f64 {
         NEWTON_TOL
     }
-    /// Components that move at relative rate O(1/D) and are constant in the limit D → ∞, and whose
-    /// zero is an invariant subspace (the bulk's encoder block): the analysis sets them to zero
-    /// and holds them, so that the fixed points found are those without bulk component, which
+    /// Components that move at relative rate O(1/D) and are constant in the limit D → ∞ (the
+    /// bulk's encoder block): the analysis sets them to zero and holds them, and Newton drives
+    /// the rest of the bulk block to zero, which makes the whole block (an invariant set: its
+    /// flow is linear) vanish; the fixed points found are those without bulk component, which
     /// the trajectory approaches as its signal outgrows the frozen bulk (default: none).
     fn slow_components(&self) -> Vec<usize> {
         Vec::new()
@@ -174,7 +175,8 @@ impl Analysed for OdeSystem<'_> {
 pub struct FixedPoint {
     /// the time the trajectory is closest to it
     pub t: f64,
-    /// `|y(t) − y*|₂` at that time
+    /// `|y(t) − y*|₂` at that time, over the components not held
+    /// ([`Analysed::slow_components`])
     pub distance: f64,
     pub eps: f64,
     pub n_unstable: usize,
@@ -189,7 +191,7 @@ pub struct FixedPoint {
     pub residual: f64,
     pub y: DVector<f64>,
     pub values: Vec<f64>,
-    /// the Jacobian's eigenvalues by decreasing real part (over the components not held)
+    /// the Jacobian's eigenvalues by decreasing real part
     pub eigenvalues: Vec<nalgebra::Complex<f64>>,
     /// estimated error of the finite-difference Jacobian (Frobenius norm of the change when the
     /// steps are doubled); real parts below it count as zero modes
@@ -223,8 +225,13 @@ pub struct Refined {
     pub eps: f64,
     /// `|F|∞` over the components not held
     pub residual: f64,
-    /// over the components not held, zero modes up to `jacobian_error`
+    /// of the whole Jacobian (the held bulk directions included: at the fixed point the bulk
+    /// block is zero and its flow linear, so the point is an exact fixed point), zero modes up
+    /// to `jacobian_error`
     pub stability: Stability,
+    /// the same over the components not held (their unstable projector measures the deviation
+    /// of trajectory states, whose bulk is not zero); `None` when nothing is held
+    pub stability_free: Option<Stability>,
     /// estimated error of the finite-difference Jacobian (Frobenius norm of the change when the
     /// steps are doubled)
     pub jacobian_error: f64,
@@ -268,16 +275,19 @@ pub fn refine<S: Analysed>(sys: &S, start: &DVector<f64>) -> std::result::Result
         return Err(Refused::Unphysical(why));
     }
     let mut ws = sys.workspace();
-    let jac = jacobian(sys, &c.y, &mut ws)
-        .select_rows(&free)
-        .select_columns(&free);
-    // the Jacobian's error, from differences with doubled steps (Frobenius norm: it bounds how
-    // far rounding and truncation move the eigenvalues of a well-conditioned eigenbasis)
-    let coarse = jacobian_with_steps(sys, &c.y, &mut ws, 2.0)
-        .select_rows(&free)
-        .select_columns(&free);
-    let jacobian_error = (&jac - coarse).norm();
+    let jac = jacobian(sys, &c.y, &mut ws);
+    // the Jacobian's error, from differences with doubled steps (Frobenius norm: a rough upper
+    // bound on how far rounding and truncation move the eigenvalues of a well-conditioned
+    // eigenbasis)
+    let coarse = jacobian_with_steps(sys, &c.y, &mut ws, 2.0);
+    let jacobian_error = (&jac - &coarse).norm();
     let stability = stability_with_floor(&jac, jacobian_error);
+    let stability_free = (!hold.is_empty()).then(|| {
+        let restricted = |m: &nalgebra::DMatrix<f64>| m.select_rows(&free).select_columns(&free);
+        let (j, e) = (restricted(&jac), restricted(&coarse));
+        let err = (&j - e).norm();
+        stability_with_floor(&j, err)
+    });
     let mut f = DVector::zeros(c.y.len());
     sys.rhs(&c.y, &mut f, &mut ws);
     let held_drift = hold.iter().map(|&h| f[h].abs()).fold(0.0, f64::max);
@@ -285,6 +295,7 @@ pub fn refine<S: Analysed>(sys: &S, start: &DVector<f64>) -> std::result::Result
         eps,
         residual: c.residual,
         stability,
+        stability_free,
         jacobian_error,
         held_drift,
         y: c.y,
@@ -385,10 +396,11 @@ pub fn analyse<S: Analysed>(
                 i1 += 1;
             }
             time_spent = states[i1].t - states[i0].t;
-            if let Some(p) = &st.unstable_projector {
+            let for_escape = c.stability_free.as_ref().unwrap_or(&c.stability);
+            if let Some(p) = &for_escape.unstable_projector {
                 let delta = (p * (restrict(&states[i0].y, &free) - &y_free)).norm();
                 if delta > 0.0 && delta < r {
-                    escape_time = (r / delta).ln() / st.lambda_max;
+                    escape_time = (r / delta).ln() / for_escape.lambda_max;
                 }
             }
         }

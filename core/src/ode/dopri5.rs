@@ -68,6 +68,8 @@ const FAC_GROW: f64 = 0.1;
 const STIFF_H_LAMBDA: f64 = 3.25;
 const STIFF_STRIKES: u32 = 15;
 const NON_STIFF_RESET: u32 = 6;
+/// Consecutive non-finite error estimates (each shrinking the step five-fold) before giving up.
+const NON_FINITE_REJECTIONS: u32 = 30;
 
 /// Tolerances and limits of one integration.
 #[derive(Clone, Copy, Debug)]
@@ -91,8 +93,10 @@ pub struct Dopri5Stats {
 /// Why an integration stopped early, and where.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Dopri5Failure {
-    /// More than `max_steps` steps between two output times.
+    /// `max_steps` steps between two output times without reaching the next.
     StepLimit { t: f64, steps: u32 },
+    /// The error estimate stayed non-finite while the step shrank by 5³⁰: F is not finite near t.
+    NonFinite { t: f64 },
     /// The step size fell below the resolution of t.
     StepUnderflow { t: f64 },
     /// DOPRI5's stiffness test failed fifteen times.
@@ -128,8 +132,8 @@ impl Dopri5 {
         }
     }
 
-    /// Integrates `dy/dt = f(y)` (autonomous) from `y0` at `times[0]` through the increasing
-    /// `times`, calling `output(i, t_i, y(t_i), stats of the interval)` at each (including
+    /// Integrates `dy/dt = f(y)` (autonomous) from `y0` at `times[0]` through the non-decreasing
+    /// `times` (panics otherwise: callers validate), calling `output(i, t_i, y(t_i), stats of the interval)` at each (including
     /// i = 0). `rhs(y, dy)` returns `Control::Stop` when the evaluation failed. Returns the last
     /// accepted step size (a good first step for a continuation).
     pub fn integrate(
@@ -143,6 +147,10 @@ impl Dopri5 {
     ) -> Result<f64, Dopri5Failure> {
         let n = y0.len();
         assert_eq!(n, self.y.len(), "state size");
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "output times must not decrease"
+        );
         let Some(&t0) = times.first() else {
             return Ok(h_start);
         };
@@ -182,6 +190,7 @@ impl Dopri5 {
         let mut steps_in_interval = 0u32;
         let mut accepted_total = 0u64;
         let (mut stiff_strikes, mut non_stiff) = (0u32, 0u32);
+        let mut non_finite = 0u32;
         loop {
             if steps_in_interval >= opts.max_steps {
                 return Err(Dopri5Failure::StepLimit {
@@ -235,7 +244,18 @@ impl Dopri5 {
                 &opts,
                 &mut self.y_out,
             );
-            let err = if err.is_finite() { err } else { f64::INFINITY };
+            let err = if err.is_finite() {
+                non_finite = 0;
+                err
+            } else {
+                // a trial stage left the region where F is finite: shrink (as a rejection), and
+                // give up once that no longer helps
+                non_finite += 1;
+                if non_finite > NON_FINITE_REJECTIONS {
+                    return Err(Dopri5Failure::NonFinite { t });
+                }
+                f64::INFINITY
+            };
             let fac_err = err.powf(ALPHA);
             if err > 1.0 {
                 h /= FAC_SHRINK.min(fac_err / SAFETY);
@@ -307,7 +327,7 @@ impl Dopri5 {
             std::mem::swap(k1, k7);
             t = t_new;
             if last || next == times.len() {
-                return Ok(h);
+                return Ok(h_new);
             }
             h = h_new;
         }

@@ -187,9 +187,10 @@ pub struct Stability {
     /// eigenvalues of the Jacobian, by decreasing real part (empty if the eigen-solver did not
     /// converge)
     pub eigenvalues: Vec<Complex<f64>>,
-    /// eigenvalues with real part `> ZERO_MODE · max|λ|`
+    /// eigenvalues with real part `> max(ZERO_MODE · max|λ|, floor)` (floor: the Jacobian's
+    /// error, see [`stability_with_floor`])
     pub n_unstable: usize,
-    /// eigenvalues with `|Re λ| ≤ ZERO_MODE · max|λ|`
+    /// eigenvalues with `|Re λ| ≤ max(ZERO_MODE · max|λ|, floor)`
     pub n_zero: usize,
     /// the largest real part (1/t; NaN if the eigen-solver did not converge)
     pub lambda_max: f64,

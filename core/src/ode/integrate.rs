@@ -109,6 +109,15 @@ pub fn integrate<F: Flow>(
             detail: "non-finite initial state".into(),
         });
     }
+    if let Some(w) = times
+        .windows(2)
+        .find(|w| w[1] < w[0] || w[0].is_nan() || w[1].is_nan())
+    {
+        return Err(Error::Integration {
+            t: w[0],
+            message: format!("output times must not decrease ({} after {})", w[1], w[0]),
+        });
+    }
     match opts.method {
         Method::Dopri5 => integrate_dopri5(sys, y0, times, opts, progress),
         Method::Dop853 => integrate_segments(sys, y0, times, opts, progress),
@@ -200,6 +209,11 @@ fn integrate_dopri5<F: Flow>(
         Err(Dopri5Failure::StepLimit { t, steps }) => Err(Error::Integration {
             t,
             message: format!("{steps} steps without reaching the next output time (step limit)"),
+        }),
+        Err(Dopri5Failure::NonFinite { t }) => Err(Error::Diverged {
+            what: "ODE",
+            t,
+            detail: "the right-hand side is not finite near this state".into(),
         }),
         Err(Dopri5Failure::StepUnderflow { t }) => Err(Error::Integration {
             t,

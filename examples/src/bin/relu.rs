@@ -53,7 +53,9 @@ fn body() -> Result<(), aedyn::Error> {
     println!(
         "Fixed points reached (Newton, |F| < 1e-12 on the fast components; loadings: share of unit k's"
     );
-    println!("input variance Q_kk from PC1 / PC2, signed by w_k·e_τ; β the bias)");
+    println!(
+        "input variance Q_kk from PC1 / PC2, signed by w_k·e_τ; β the bias; λ_2 the slowest decay outside the bulk)"
+    );
     println!(
         "{:>3} {:>6} {:>10} {:>10} {:>10} {:>4} {:>4} {:>11} {:>11}  loadings (PC1, PC2), β",
         "K", "bias", "ε*", "ε_ode(300)", "ε_sgd(300)", "unst", "zero", "λ_max", "λ_2"
@@ -104,7 +106,7 @@ fn body() -> Result<(), aedyn::Error> {
             let (t2, e2, b2) = at(FP_T_MAX);
             let growth = (b2 / b1).ln() / (t2 / t1).ln();
             println!(
-                "{k:>3} {bias:>6}  no finite fixed point: mean β = {b1:.4} → {b2:.4} (t = {t1:.0} → {t2:.0}, local exponent {growth:.3}), ε = {e1:.5} → {e2:.5}"
+                "{k:>3} {bias:>6}  no stable fixed point reported near the trajectory; along the ODE: mean β = {b1:.4} → {b2:.4} (t = {t1:.0} → {t2:.0}, local exponent {growth:.3}), ε = {e1:.5} → {e2:.5}"
             );
             for n in &report.notes {
                 println!("      note: {n}");
@@ -119,12 +121,23 @@ fn body() -> Result<(), aedyn::Error> {
                 q.t, q.eps, q.n_unstable, q.lambda_max, q.escape_time, q.time_spent
             );
         }
-        // the slowest decaying direction: the largest real part below the zero modes
+        // the slowest decaying direction outside the bulk (the bulk's own directions decay at
+        // rates O(1/D)): the largest real part below the zero modes
+        let refined = aedyn::fixed_points::refine(&sys, &p.y).ok();
+        let spectrum = refined
+            .as_ref()
+            .map(|c| {
+                c.stability_free
+                    .as_ref()
+                    .unwrap_or(&c.stability)
+                    .eigenvalues
+                    .clone()
+            })
+            .unwrap_or_default();
         let zero = (aedyn::ode::fixed_points::ZERO_MODE
-            * p.eigenvalues.iter().map(|z| z.norm()).fold(0.0, f64::max))
+            * spectrum.iter().map(|z| z.norm()).fold(0.0, f64::max))
         .max(p.jacobian_error);
-        let lambda2 = p
-            .eigenvalues
+        let lambda2 = spectrum
             .iter()
             .map(|z| z.re)
             .find(|re| *re < -zero)
@@ -222,6 +235,7 @@ fn body() -> Result<(), aedyn::Error> {
         aligned
             .iter()
             .any(|&(k, b, e, u)| k == 2 && !b && (e - half1).abs() < 1e-6 && u > 0)
+            && aligned.iter().any(|&(k, b, _, u)| k == 2 && !b && u == 0)
             && aligned
                 .iter()
                 .filter(|&&(k, b, _, u)| k == 2 && !b && u == 0)
@@ -241,11 +255,12 @@ fn body() -> Result<(), aedyn::Error> {
     verdict(
         "fixed points: with a bias, K = 2 ends at a stable fixed point below ε_PCA(1), and ODE and SGD at t = 300 approach it from above (within 1.5 %)",
         eps_of(1).is_some_and(|e| {
-            e < rows[1].3 && rows[1].2 > e && rows[1].2 < 1.015 * e && sgd_at(1) < 1.015 * e
+            let above = |x: f64| x > e && x < 1.015 * e;
+            e < rows[1].3 && above(rows[1].2) && above(sgd_at(1))
         }),
     );
     verdict(
-        "fixed points: with a bias, K = 4 has none near its trajectory: the bias keeps growing while ε falls",
+        "fixed points: with a bias, K = 4 has no stable fixed point near its trajectory up to t = 3000: Newton does not converge while the bias keeps growing and ε falls",
         no_fixed
             .iter()
             .any(|&(k, ratio, falling)| k == 4 && ratio > 1.02 && falling),

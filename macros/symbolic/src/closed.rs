@@ -621,7 +621,7 @@ impl Graph {
 
     /// Every sum of `root` (bottom-up) brought over a common denominator by [`Graph::together`]:
     /// of two passes — one taking each rewrite that makes its sum smaller, one also those that
-    /// make it at most 50 % larger (they can pay off outside: `√(1 + C/(1 + C))` becomes
+    /// make it less than 50 % larger (they can pay off outside: `√(1 + C/(1 + C))` becomes
     /// `√(1 + 2C)/√(1 + C)`, whose root merges with other powers of 1 + C) — the smaller whole.
     pub fn together_all(&mut self, root: Id) -> Id {
         let strict = self.together_pass(root, 1.0);
@@ -725,33 +725,41 @@ impl Graph {
                 return None;
             }
         }
-        let num = self.add(numerators);
-        let num = self.drop_rounding_residues(num);
+        let num = self.add_cancelling(numerators);
         let num = self.factor_common(num);
         let mut fs: Vec<Id> = den.iter().map(|&(b, h)| self.pow(b, h)).collect();
         fs.push(num);
         Some(self.mul(fs))
     }
 
-    /// A sum without the terms whose coefficient is rounding left over from a cancellation
-    /// (|c| ≤ 1e-13 of the largest coefficient: `√(2/π)·C − √(2/π)·C` computed in two ways).
-    fn drop_rounding_residues(&mut self, sum: Id) -> Id {
-        let Node::Add(ts) = self.nodes[sum].clone() else {
-            return sum;
-        };
-        let parts: Vec<(f64, Option<Id>)> = ts.iter().map(|&t| self.split_coef(t)).collect();
-        let largest = parts.iter().map(|(c, _)| c.abs()).fold(0.0, f64::max);
-        let kept: Vec<Id> = ts
-            .iter()
-            .zip(&parts)
-            .filter(|(_, (c, _))| c.abs() > 1e-13 * largest)
-            .map(|(&t, _)| t)
-            .collect();
-        if kept.len() == ts.len() {
-            sum
-        } else {
-            self.add(kept)
+    /// Σ terms with like terms collected, where a collected coefficient that is rounding left
+    /// over from a cancellation (|Σ c| ≤ 1e-13 Σ |c| over the contributions: `√(2/π)·C` computed
+    /// in two ways, minus each other) is set to zero.
+    fn add_cancelling(&mut self, terms: Vec<Id>) -> Id {
+        // (monomial without its coefficient, Σ c, Σ |c|); `None` is the constant term
+        let mut acc: Vec<(Option<Id>, f64, f64)> = Vec::new();
+        for t in terms {
+            let (c, r) = self.split_coef(t);
+            match acc.iter_mut().find(|(x, ..)| *x == r) {
+                Some(slot) => {
+                    slot.1 += c;
+                    slot.2 += c.abs();
+                }
+                None => acc.push((r, c, c.abs())),
+            }
         }
+        let kept: Vec<Id> = acc
+            .into_iter()
+            .filter(|&(_, sum, abs)| sum.abs() > 1e-13 * abs)
+            .map(|(r, sum, _)| {
+                let c = self.konst(sum);
+                match r {
+                    Some(r) => self.mul(vec![c, r]),
+                    None => c,
+                }
+            })
+            .collect();
+        self.add(kept)
     }
 
     /// A sum with the factors common to all its terms (and a common coefficient magnitude)
