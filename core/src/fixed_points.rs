@@ -192,11 +192,11 @@ pub struct FixedPoint {
     pub residual: f64,
     pub y: DVector<f64>,
     pub values: Vec<f64>,
-    /// the Jacobian's eigenvalues by decreasing real part
-    pub eigenvalues: Vec<nalgebra::Complex<f64>>,
-    /// estimated error of the finite-difference Jacobian (Frobenius norm of the change when the
-    /// steps are doubled); real parts below it count as zero modes
-    pub jacobian_error: f64,
+    /// the whole Jacobian's spectrum (n_unstable, n_zero, lambda_max above are its summary)
+    pub stability: Stability,
+    /// the spectrum over the components not held ([`Analysed::slow_components`]); `None` when
+    /// nothing is held
+    pub stability_free: Option<Stability>,
 }
 
 /// The analysis of one config.
@@ -360,7 +360,7 @@ pub fn analyse<S: Analysed>(
             continue;
         }
         held_drift = held_drift.max(c.held_drift);
-        let (st, eps, jac_error) = (&c.stability, c.eps, c.jacobian_error);
+        let (st, eps) = (&c.stability, c.eps);
         if st.eigenvalues.is_empty() {
             notes.push(format!(
                 "fixed point near t = {:.4}: the eigen-solver did not converge",
@@ -416,9 +416,9 @@ pub fn analyse<S: Analysed>(
             time_spent,
             residual: c.residual,
             values: sys.values(&c.y),
-            eigenvalues: c.stability.eigenvalues.clone(),
             y: c.y,
-            jacobian_error: jac_error,
+            stability: c.stability,
+            stability_free: c.stability_free,
         });
     }
     points.sort_by(|a, b| a.t.total_cmp(&b.t));

@@ -194,6 +194,8 @@ pub struct Stability {
     pub n_zero: usize,
     /// the largest real part (1/t; NaN if the eigen-solver did not converge)
     pub lambda_max: f64,
+    /// real parts within ± this count as zero modes: `max(ZERO_MODE · max|λ|, floor)`
+    pub zero_threshold: f64,
     /// multiplicity of the leading eigenvalue (symmetries make it degenerate, e.g. K! permutations
     /// of hidden units)
     pub leading_multiplicity: usize,
@@ -255,6 +257,7 @@ pub fn stability_with_floor(jac: &DMatrix<f64>, floor: f64) -> Stability {
             n_unstable: 0,
             n_zero: 0,
             lambda_max: f64::NAN,
+            zero_threshold: floor,
             leading_multiplicity: 0,
             unstable_projector: None,
         };
@@ -293,8 +296,20 @@ pub fn stability_with_floor(jac: &DMatrix<f64>, floor: f64) -> Stability {
         n_unstable,
         n_zero,
         lambda_max,
+        zero_threshold: zero,
         leading_multiplicity,
         unstable_projector,
+    }
+}
+
+impl Stability {
+    /// The slowest decay: the largest real part below the zero modes (NaN if there is none).
+    pub fn slowest_decay(&self) -> f64 {
+        self.eigenvalues
+            .iter()
+            .map(|z| z.re)
+            .find(|re| *re < -self.zero_threshold)
+            .unwrap_or(f64::NAN)
     }
 }
 

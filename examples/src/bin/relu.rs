@@ -122,26 +122,12 @@ fn body() -> Result<(), aedyn::Error> {
             );
         }
         // the slowest decaying direction outside the bulk (the bulk's own directions decay at
-        // rates O(1/D)): the largest real part below the zero modes
-        let refined = aedyn::fixed_points::refine(&sys, &p.y).ok();
-        let spectrum = refined
+        // rates O(1/D))
+        let lambda2 = p
+            .stability_free
             .as_ref()
-            .map(|c| {
-                c.stability_free
-                    .as_ref()
-                    .unwrap_or(&c.stability)
-                    .eigenvalues
-                    .clone()
-            })
-            .unwrap_or_default();
-        let zero = (aedyn::ode::fixed_points::ZERO_MODE
-            * spectrum.iter().map(|z| z.norm()).fold(0.0, f64::max))
-        .max(p.jacobian_error);
-        let lambda2 = spectrum
-            .iter()
-            .map(|z| z.re)
-            .find(|re| *re < -zero)
-            .unwrap_or(f64::NAN);
+            .unwrap_or(&p.stability)
+            .slowest_decay();
         let o = sys.order_params(&p.y);
         let n = 2 * k;
         let d = pb.spectrum.rho.len() as f64;

@@ -544,39 +544,11 @@ impl Graph {
         let mut map: HashMap<Id, Id> = HashMap::new();
         for id in order {
             let n = self.nodes[id].clone();
-            let m = |x: &Id| map[x];
             let new = match &n {
                 Node::Const(_) => id,
                 Node::Mean(_) | Node::Cov(..) => leaf(self, &n).unwrap_or(id),
-                Node::Add(v) => {
-                    let v = v.iter().map(m).collect();
-                    self.add(v)
-                }
-                Node::Mul(v) => {
-                    let v = v.iter().map(m).collect();
-                    self.mul(v)
-                }
-                Node::Pow(b, h) => self.pow(m(b), *h),
-                Node::Exp(x) => self.exp(m(x)),
-                Node::Erf(x) => self.erf(m(x)),
-                Node::Asin(x) => self.asin(m(x)),
-                Node::Phi(x) => self.phi(m(x)),
-                Node::FloorVar(x) | Node::NonNeg(x) if display => m(x),
-                Node::NonNeg(x) => self.non_neg(m(x)),
-                Node::FloorVar(x) => self.floor_var(m(x)),
-                Node::Corr(a, b, c) => self.corr(m(a), m(b), m(c)),
-                Node::Orthant1(a, b) => self.orthant1(m(a), m(b)),
-                Node::Orthant2(v) => {
-                    self.orthant2(m(&v[0]), m(&v[1]), m(&v[2]), m(&v[3]), m(&v[4]))
-                }
-                Node::Orthant3(v) => {
-                    let w = v.map(|x| map[&x]);
-                    self.orthant3(w)
-                }
-                Node::Orthant4(v) => {
-                    let w = v.map(|x| map[&x]);
-                    self.orthant4(w)
-                }
+                Node::FloorVar(x) | Node::NonNeg(x) if display => map[x],
+                _ => self.with_children(&n, &|x| map[&x]),
             };
             map.insert(id, new);
         }
@@ -831,41 +803,37 @@ impl Graph {
                 Some(out)
             }
             Node::Mul(fs) => {
-                let mut acc: Vec<Id> = vec![self.one()];
+                let mut acc = vec![self.one()];
                 for f in fs {
                     let parts = self.expand_terms(f)?;
-                    if acc.len() * parts.len() > TOGETHER_MAX_TERMS {
-                        return None;
-                    }
-                    let mut next = Vec::with_capacity(acc.len() * parts.len());
-                    for &a in &acc {
-                        for &p in &parts {
-                            next.push(self.mul(vec![a, p]));
-                        }
-                    }
-                    acc = next;
+                    acc = self.distribute(&acc, &parts)?;
                 }
                 Some(acc)
             }
             Node::Pow(b, h) if h > 0 && h % 2 == 0 && matches!(self.nodes[b], Node::Add(_)) => {
                 let base = self.expand_terms(b)?;
-                let mut acc: Vec<Id> = vec![self.one()];
+                let mut acc = vec![self.one()];
                 for _ in 0..h / 2 {
-                    if acc.len() * base.len() > TOGETHER_MAX_TERMS {
-                        return None;
-                    }
-                    let mut next = Vec::with_capacity(acc.len() * base.len());
-                    for &a in &acc {
-                        for &p in &base {
-                            next.push(self.mul(vec![a, p]));
-                        }
-                    }
-                    acc = next;
+                    acc = self.distribute(&acc, &base)?;
                 }
                 Some(acc)
             }
             _ => Some(vec![x]),
         }
+    }
+
+    /// The terms of `(Σ a)(Σ p)`; `None` beyond [`TOGETHER_MAX_TERMS`] terms.
+    fn distribute(&mut self, a: &[Id], p: &[Id]) -> Option<Vec<Id>> {
+        if a.len() * p.len() > TOGETHER_MAX_TERMS {
+            return None;
+        }
+        let mut out = Vec::with_capacity(a.len() * p.len());
+        for &x in a {
+            for &y in p {
+                out.push(self.mul(vec![x, y]));
+            }
+        }
+        Some(out)
     }
 
     /// Number of nodes of the expression tree when every shared node is inlined (saturating).
