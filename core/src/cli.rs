@@ -170,6 +170,11 @@ fn execute(cmd: Command) -> Result<(), crate::Error> {
             write_atomically(&csv, &report.csv())?;
             print!("{}", report.summary());
             println!("wrote {csv}");
+            if let Some(text) = report.plateaus_csv() {
+                let path = format!("{out}/plateaus.csv");
+                write_atomically(&path, &text)?;
+                println!("wrote {path}");
+            }
             Ok(())
         }
     }

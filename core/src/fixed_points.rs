@@ -2,7 +2,9 @@
 //! the slow points its trajectory visits (local minima of |dy/dt| far below its maximum) and its
 //! end state, refine each by Newton to |F|∞ < 1e-12, and report ε, the Jacobian's unstable
 //! directions, zero modes, λ_max, and for saddles the predicted escape time `ln(r/δ)/λ_max` next to
-//! the time the trajectory actually spent within the radius r.
+//! the time the trajectory actually spent within the radius r. For the autoencoder it also
+//! predicts the escape of every principal component from the plateau before it
+//! ([`crate::ode::escape`]), where the plateaus are no finite fixed points.
 
 use crate::config::{Config, ModelKind};
 use crate::error::{Error, Result};
@@ -209,6 +211,35 @@ pub struct Report {
     pub points: Vec<FixedPoint>,
     /// slow points where Newton did not converge, and why
     pub notes: Vec<String>,
+    /// the escapes of sequential learning, one per principal component the autoencoder can
+    /// learn (modes tracked as vectors, at most K); empty for the teacher–student model
+    pub plateaus: Vec<PlateauEscape>,
+    /// the analysed trajectory: grid times and ε
+    pub times: Vec<f64>,
+    pub eps: Vec<f64>,
+}
+
+/// The escape of one principal component from the plateau before it (docs/theory.md §6.2),
+/// predicted by linearising its growth along its saddle trajectory
+/// ([`crate::ode::escape::linearised_escape`]) and measured on the trajectory.
+#[derive(Clone, Debug)]
+pub struct PlateauEscape {
+    /// principal component (1 = the largest eigenvalue)
+    pub pc: usize,
+    /// `λ_max(M(ρ_τ))` at the start (the early-time growth rate)
+    pub rate_start: f64,
+    /// `λ_max(M(ρ_τ))` on the saddle trajectory at the predicted escape
+    pub rate_saddle: f64,
+    /// ε of the saddle trajectory at the predicted escape (the plateau it leaves)
+    pub eps_saddle: f64,
+    /// predicted and measured times at which the error falls
+    /// [`ESCAPE_FRACTION`](crate::ode::escape::ESCAPE_FRACTION) of the component's share
+    /// `ρ_τ/2D` below `ε_PCA(τ−1)` (NaN: not reached by t_max)
+    pub escape_pred: f64,
+    pub escape_ode: f64,
+    /// the same at half the share (the midpoint between the plateaus)
+    pub mid_pred: f64,
+    pub mid_ode: f64,
 }
 
 /// The time grid of the analysis: 400 log-spaced and 1600 evenly spaced times up to `t_max`.
@@ -439,6 +470,9 @@ pub fn analyse<S: Analysed>(
         columns: sys.columns(),
         points,
         notes,
+        plateaus: Vec::new(),
+        eps: states.iter().map(|s| sys.eps(&s.y)).collect(),
+        times,
     })
 }
 
@@ -469,12 +503,91 @@ pub fn analyse_config(cfg: &Config) -> Result<Report> {
                         .into(),
                 });
             }
-            analyse(&sys, y0, cfg.t_max, pb.integrator, "autoencoder", cfg.lr)
+            let mut report = analyse(
+                &sys,
+                y0.clone(),
+                cfg.t_max,
+                pb.integrator,
+                "autoencoder",
+                cfg.lr,
+            )?;
+            report.plateaus = plateau_escapes(&sys, &y0, &report, pb.integrator)?;
+            Ok(report)
         }
     }
 }
 
+/// The linearised escape of every principal component the autoencoder can learn (vector modes,
+/// at most K), on the report's grid, next to the report's trajectory.
+fn plateau_escapes(
+    sys: &OdeSystem,
+    y0: &DVector<f64>,
+    report: &Report,
+    opts: IntegratorOptions,
+) -> Result<Vec<PlateauEscape>> {
+    use crate::ode::escape::{ESCAPE_FRACTION, crossing, escape_level, linearised_escape};
+    let modes = sys.vec_rho.len().min(sys.tr.k);
+    let mut out = Vec::with_capacity(modes);
+    for mode in 0..modes {
+        let esc = linearised_escape(sys, y0, mode, &report.times, opts)?;
+        let at = |fraction: f64| {
+            let level = escape_level(sys, mode, fraction);
+            let pred = esc.predicted(level).unwrap_or(f64::NAN);
+            let ode = crossing(&report.times, &report.eps, level).unwrap_or(f64::NAN);
+            (pred, ode)
+        };
+        let (escape_pred, escape_ode) = at(ESCAPE_FRACTION);
+        let (mid_pred, mid_ode) = at(0.5);
+        let (rate_saddle, eps_saddle) = if escape_pred.is_finite() {
+            (
+                esc.rate_at(sys, escape_pred),
+                sys.error(esc.saddle_at(escape_pred)),
+            )
+        } else {
+            (f64::NAN, f64::NAN)
+        };
+        out.push(PlateauEscape {
+            pc: mode + 1,
+            rate_start: esc.rate_start,
+            rate_saddle,
+            eps_saddle,
+            escape_pred,
+            escape_ode,
+            mid_pred,
+            mid_ode,
+        });
+    }
+    Ok(out)
+}
+
 impl Report {
+    /// `pc,rate_start,rate_saddle,eps_saddle,escape_pred,escape_ode,mid_pred,mid_ode` per
+    /// principal component ([`PlateauEscape`]); `None` when there are none.
+    pub fn plateaus_csv(&self) -> Option<String> {
+        use std::fmt::Write;
+        if self.plateaus.is_empty() {
+            return None;
+        }
+        let mut s = String::from(
+            "pc,rate_start,rate_saddle,eps_saddle,escape_pred,escape_ode,mid_pred,mid_ode\n",
+        );
+        for p in &self.plateaus {
+            let _ = writeln!(
+                s,
+                "{},{:.10e},{:.10e},{:.10e},{:.6e},{:.6e},{:.6e},{:.6e}",
+                p.pc,
+                p.rate_start,
+                p.rate_saddle,
+                p.eps_saddle,
+                p.escape_pred,
+                p.escape_ode,
+                p.mid_pred,
+                p.mid_ode
+            );
+        }
+        Some(s)
+    }
+
     /// `t,eps,n_unstable,lambda_max,escape_time,time_spent,n_zero,lambda_max_per_lr,residual,distance`,
     /// then the order parameters of the fixed point.
     pub fn csv(&self) -> String {
@@ -539,6 +652,34 @@ impl Report {
         }
         for n in &self.notes {
             let _ = writeln!(s, "note: {n}");
+        }
+        if !self.plateaus.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nEscapes of sequential learning (docs/theory.md §6.2): PC τ's growth linearised along \
+                 its saddle trajectory\n(the start with PCs τ, τ+1, … removed); escape = the error \
+                 falls {} of PC τ's share ρ_τ/2D below ε_PCA(τ−1), mid = half of it:",
+                crate::ode::escape::ESCAPE_FRACTION
+            );
+            let _ = writeln!(
+                s,
+                "{:>4} {:>10} {:>10} {:>11} {:>10} {:>10} {:>10} {:>10}",
+                "PC", "λ(0)", "λ_saddle", "ε_saddle", "esc_pred", "esc_ode", "mid_pred", "mid_ode"
+            );
+            for p in &self.plateaus {
+                let _ = writeln!(
+                    s,
+                    "{:>4} {:>10.5} {:>10.5} {:>11.6} {:>10.3} {:>10.3} {:>10.3} {:>10.3}",
+                    p.pc,
+                    p.rate_start,
+                    p.rate_saddle,
+                    p.eps_saddle,
+                    p.escape_pred,
+                    p.escape_ode,
+                    p.mid_pred,
+                    p.mid_ode
+                );
+            }
         }
         s
     }

@@ -417,3 +417,70 @@ fn relu_pair_and_half_variance_fixed_points() {
     );
     assert_eq!(half.stability.n_unstable, 1);
 }
+
+/// The sequential example's set-up: erf, K = 3, three spikes, no SGD.
+const SEQUENTIAL: &str = "k = 3\nt_max = 120.0\nseed = 1\n[data]\nd = 1000\nspikes = [0.5, 0.2, 0.08]\nbulk = 0.02\n[sgd]\nseeds = 0";
+
+#[test]
+fn the_tangent_of_a_small_mode_is_its_exact_first_order_growth() {
+    // scale PC 3's components of the start by 1e-6: the full ODE's mode 3 and the tangent
+    // e^s ẑ along the saddle trajectory then agree to first order (relative 1e-5 at t = 30,
+    // after they have changed by a factor of several)
+    use aedyn::ode::escape::linearised_escape;
+    let cfg = Config::from_toml(SEQUENTIAL, "test").expect("config");
+    let pb = Problem::from_config(&cfg).expect("problem");
+    let (sys, mut y0) = pb.ode_start().expect("system");
+    let n = sys.n;
+    for v in y0.rows_mut(2 * n, n).iter_mut() {
+        *v *= 1e-6;
+    }
+    let times = [0.0, 10.0, 30.0];
+    let full = integrate(
+        &sys,
+        y0.clone(),
+        &times,
+        IntegratorOptions::default(),
+        |_| {},
+    )
+    .expect("full");
+    let esc =
+        linearised_escape(&sys, &y0, 2, &times, IntegratorOptions::default()).expect("tangent");
+    for (i, s) in full.iter().enumerate().skip(1) {
+        let exact = s.y.rows(2 * n, n).into_owned();
+        let lin = esc.tangent_at(i);
+        let rel = (&exact - lin).norm() / exact.norm();
+        assert!(rel < 1e-5, "t = {}: relative difference {rel:.2e}", s.t);
+        // the saddle trajectory is the full one without mode 3 (and mode 3 is negligible)
+        let d = (s.y.rows(0, 2 * n) - esc.saddle_at(s.t).rows(0, 2 * n)).norm();
+        assert!(d < 1e-8, "t = {}: saddle differs by {d:.2e}", s.t);
+    }
+    let grown = full[2].y.rows(2 * n, n).norm() / full[0].y.rows(2 * n, n).norm();
+    assert!(!(0.5..2.0).contains(&grown), "mode 3 changed by {grown}");
+}
+
+#[test]
+fn sequential_escapes_are_predicted_within_ten_percent() {
+    let cfg = Config::from_toml(SEQUENTIAL, "test").expect("config");
+    let report = aedyn::fixed_points::analyse_config(&cfg).expect("analysis");
+    assert_eq!(report.plateaus.len(), 3);
+    for p in &report.plateaus {
+        let r = p.escape_pred / p.escape_ode;
+        assert!(
+            (r - 1.0).abs() < 0.1,
+            "PC{}: {} vs {}",
+            p.pc,
+            p.escape_pred,
+            p.escape_ode
+        );
+        // no saturation in the linearisation: it reaches the midpoint early
+        assert!(
+            p.mid_pred < p.mid_ode && p.mid_pred > 0.85 * p.mid_ode,
+            "{p:?}"
+        );
+    }
+    // PC 3 is slowed by the amplitude it has on the plateau, not by its rate: the rate falls by
+    // less than 10 %, the escape comes 2.4× later than the early-time formula's 36
+    let p3 = &report.plateaus[2];
+    assert!(p3.rate_saddle < p3.rate_start && p3.rate_saddle > 0.9 * p3.rate_start);
+    assert!(p3.escape_ode > 2.4 * 36.07, "{}", p3.escape_ode);
+}

@@ -9,6 +9,7 @@
 
 pub mod dopri5;
 pub mod drift;
+pub mod escape;
 pub mod fixed_points;
 pub mod integrate;
 mod modes;

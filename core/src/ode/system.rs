@@ -483,6 +483,55 @@ impl<'a> OdeSystem<'a> {
         self.order_params(y).error(self.act, self.half_trace)
     }
 
+    /// The weights of `M1` and `M2` in `M(ρ) = M0 + c1·M1 + c2·M2` per unit of ρ:
+    /// `(1/D, 0)` untied, `(1/√D, 1)` tied (docs/theory.md §5.2, §5.4).
+    fn drift_scales(&self) -> (f64, f64) {
+        let df = self.d as f64;
+        if self.tr.tied {
+            (1.0 / df.sqrt(), 1.0)
+        } else {
+            (1.0 / df, 0.0)
+        }
+    }
+
+    /// The drift matrix `M(ρ)` of a mode with eigenvalue `rho` at the state `y` (docs/theory.md
+    /// §5.2): `dy_τ/dt = M(ρ_τ) y_τ` for every mode kept as a vector, with
+    /// `M(ρ) = M0 + (ρ/D)·M1` untied and `M0 + (ρ/√D)·M1 + ρ·M2` tied. Exact and linear in `y_τ`
+    /// given the global order parameters, so a mode whose own share of them is negligible grows
+    /// or decays with the eigenvalues of this matrix (the escape from a plateau, §6.2).
+    pub fn mode_drift(&self, y: &DVector<f64>, rho: f64) -> nalgebra::DMatrix<f64> {
+        let mut ws = self.workspace();
+        self.order_params_into(y, &mut ws.order);
+        ws.kv.fill(self.act, &ws.order.o, self.tr.bias);
+        ws.dr.fill(&self.tr, &ws.order.o, &ws.kv);
+        let n = self.n;
+        let (s1, s2) = self.drift_scales();
+        let (c1, c2) = (rho * s1, rho * s2);
+        let dr = &ws.dr;
+        nalgebra::DMatrix::from_fn(n, n, |i, j| {
+            dr.m0[i * n + j] + c1 * dr.m1[i * n + j] + c2 * dr.m2[i * n + j]
+        })
+    }
+
+    /// `dz = M(ρ) z` (one mode's drift, [`OdeSystem::mode_drift`]) at the state last passed to
+    /// [`OdeSystem::rhs_with`] with the same workspace; no allocation.
+    pub fn apply_mode_drift(&self, ws: &RhsWorkspace, rho: f64, z: &[f64], dz: &mut [f64]) {
+        let (scale1, scale2) = self.drift_scales();
+        super::modes::apply_drift(
+            z,
+            dz,
+            &[rho],
+            self.n,
+            &super::modes::DriftMatrices {
+                m0: &ws.dr.m0,
+                m1: &ws.dr.m1,
+                m2: &ws.dr.m2,
+                scale1,
+                scale2,
+            },
+        );
+    }
+
     /// The right-hand side `dy/dt`, with buffers from [`OdeSystem::workspace`] (no allocation).
     pub fn rhs_with(&self, y: &DVector<f64>, dy: &mut DVector<f64>, ws: &mut RhsWorkspace) {
         self.order_params_into(y, &mut ws.order);
@@ -515,11 +564,7 @@ impl<'a> OdeSystem<'a> {
             }
         };
         let nv = self.vec_rho.len();
-        let (scale1, scale2) = if tied {
-            (1.0 / df.sqrt(), 1.0)
-        } else {
-            (1.0 / df, 0.0)
-        };
+        let (scale1, scale2) = self.drift_scales();
         super::modes::apply_drift(
             &y.as_slice()[..nv * n],
             &mut dy.as_mut_slice()[..nv * n],
