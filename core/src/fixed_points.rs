@@ -511,7 +511,13 @@ pub fn analyse_config(cfg: &Config) -> Result<Report> {
                 "autoencoder",
                 cfg.lr,
             )?;
-            report.plateaus = plateau_escapes(&sys, &y0, &report, pb.integrator)?;
+            match plateau_escapes(&sys, &y0, &report, pb.integrator) {
+                Ok(p) => report.plateaus = p,
+                Err(e) => report.notes.push(format!(
+                    "the linearised escapes from the plateaus (docs/theory.md §6.2) could not be \
+                     computed: {e}"
+                )),
+            }
             Ok(report)
         }
     }
