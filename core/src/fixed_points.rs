@@ -269,6 +269,9 @@ pub struct Refined {
     pub jacobian_error: f64,
     /// `|F|∞` of the held (slow) components: 0 at an exact fixed point
     pub held_drift: f64,
+    /// the rounding noise of F at `y` when Newton stopped at it above its tolerance
+    /// ([`crate::ode::fixed_points::Converged::noise_floor`]); 0 otherwise
+    pub noise_floor: f64,
 }
 
 /// Why a start did not give a fixed point.
@@ -325,6 +328,7 @@ pub fn refine<S: Analysed>(sys: &S, start: &DVector<f64>) -> std::result::Result
     let held_drift = hold.iter().map(|&h| f[h].abs()).fold(0.0, f64::max);
     Ok(Refined {
         eps,
+        noise_floor: c.noise_floor,
         residual: c.residual,
         stability,
         stability_free,
@@ -391,6 +395,13 @@ pub fn analyse<S: Analysed>(
             continue;
         }
         held_drift = held_drift.max(c.held_drift);
+        if c.noise_floor > 0.0 {
+            notes.push(format!(
+                "the fixed point near t = {:.4} (ε = {:.6}) is refined to |F|∞ = {:.1e}, the \
+                 rounding noise of F there ({:.1e}; no Newton step descends below it)",
+                states[i].t, c.eps, c.residual, c.noise_floor
+            ));
+        }
         let (st, eps) = (&c.stability, c.eps);
         if st.eigenvalues.is_empty() {
             notes.push(format!(

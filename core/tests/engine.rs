@@ -484,3 +484,37 @@ fn sequential_escapes_are_predicted_within_ten_percent() {
     assert!(p3.rate_saddle < p3.rate_start && p3.rate_saddle > 0.9 * p3.rate_start);
     assert!(p3.escape_ode > 2.4 * 36.07, "{}", p3.escape_ode);
 }
+
+#[test]
+fn newton_stops_at_the_rounding_noise_of_antiparallel_relu_pairs() {
+    // K = 2 ReLU without bias from t = 3000: Newton drives the pair towards exactly antiparallel
+    // units, where F cancels in 1 − ρ² and is evaluated with noise ~1e-10; it stops at that floor
+    // (or below 1e-12) instead of failing
+    let cfg = Config::from_toml(
+        "seed = 1\nactivation = \"relu\"\nk = 2\nt_max = 3000\n[sgd]\nseeds = 0\n[ode]\nstiffness_check = false",
+        "test",
+    )
+    .expect("config");
+    let pb = Problem::from_config(&cfg).expect("problem");
+    let (sys, y0) = pb.ode_start().expect("system");
+    let opts = IntegratorOptions {
+        stiffness_check: false,
+        ..Default::default()
+    };
+    let end = integrate(&sys, y0, &[0.0, 3000.0], opts, |_| {}).expect("ode");
+    let c = match aedyn::fixed_points::refine(&sys, &end[1].y) {
+        Ok(c) => c,
+        Err(_) => panic!("Newton did not reach the noise floor"),
+    };
+    let pca1 = pb.spectrum.pca_error(1);
+    assert!((c.eps - pca1).abs() < 1e-9, "{} vs {pca1}", c.eps);
+    assert!(c.residual < 1e-8, "{}", c.residual);
+    assert!(
+        c.residual < 1e-12
+            || c.residual <= aedyn::ode::fixed_points::NOISE_FLOOR_FACTOR * c.noise_floor,
+        "residual {} above the floor {}",
+        c.residual,
+        c.noise_floor
+    );
+    assert_eq!(c.stability.n_unstable, 0);
+}

@@ -236,14 +236,7 @@ impl Dopri5 {
             if stop {
                 return Err(Dopri5Failure::Stopped { t });
             }
-            let err = error_norm(
-                y,
-                yn,
-                h,
-                [&*k1, &*k3, &*k4, &*k5, &*k6, &*k7],
-                &opts,
-                &mut self.y_out,
-            );
+            let err = error_norm(y, yn, h, [&*k1, &*k3, &*k4, &*k5, &*k6, &*k7], &opts);
             let err = if err.is_finite() {
                 non_finite = 0;
                 err
@@ -406,19 +399,11 @@ fn combine(out: &mut State, y: &State, h: f64, terms: &[(f64, &State)]) {
     }
 }
 
-/// The scaled RMS norm of the error estimate h Σ_j e_j k_j (k = k₁, k₃ … k₇); `scratch` holds
-/// the scaled components.
-fn error_norm(
-    y: &State,
-    y_new: &State,
-    h: f64,
-    k: [&State; 6],
-    opts: &Dopri5Options,
-    scratch: &mut State,
-) -> f64 {
+/// The scaled RMS norm of the error estimate h Σ_j e_j k_j (k = k₁, k₃ … k₇), in one pass.
+fn error_norm(y: &State, y_new: &State, h: f64, k: [&State; 6], opts: &Dopri5Options) -> f64 {
     let [k1, k3, k4, k5, k6, k7] = k.map(|v| v.as_slice());
-    let (y, y_new, r) = (y.as_slice(), y_new.as_slice(), scratch.as_mut_slice());
-    let n = r.len();
+    let (y, y_new) = (y.as_slice(), y_new.as_slice());
+    let n = y.len();
     let (y, y_new, k1, k3, k4, k5, k6, k7) = (
         &y[..n],
         &y_new[..n],
@@ -429,20 +414,31 @@ fn error_norm(
         &k6[..n],
         &k7[..n],
     );
-    for (i, r) in r.iter_mut().enumerate() {
+    let scaled = |i: usize| {
         let e = h * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i] + E7 * k7[i]);
-        *r = e / (opts.atol + opts.rtol * y[i].abs().max(y_new[i].abs()));
+        e / (opts.atol + opts.rtol * y[i].abs().max(y_new[i].abs()))
+    };
+    // one pass in 4-lane vectors
+    use crate::simd::load4;
+    use wide::f64x4;
+    let splat = f64x4::splat;
+    let (e1, e3, e4, e5, e6, e7) = (E1, E3, E4, E5, E6, E7);
+    let (atol, rtol, hv) = (splat(opts.atol), splat(opts.rtol), splat(h));
+    let mut acc = f64x4::ZERO;
+    let whole = n - n % 4;
+    for i in (0..whole).step_by(4) {
+        let e = load4(k1, i) * splat(e1)
+            + load4(k3, i) * splat(e3)
+            + load4(k4, i) * splat(e4)
+            + load4(k5, i) * splat(e5)
+            + load4(k6, i) * splat(e6)
+            + load4(k7, i) * splat(e7);
+        let sc = rtol.mul_add(load4(y, i).abs().max(load4(y_new, i).abs()), atol);
+        let v = hv * e / sc;
+        acc = v.mul_add(v, acc);
     }
-    // four independent partial sums, so the reduction vectorises
-    let mut lanes = [0.0; 4];
-    let chunks = r.chunks_exact(4);
-    let tail: f64 = chunks.remainder().iter().map(|v| v * v).sum();
-    for c in chunks {
-        for (acc, v) in lanes.iter_mut().zip(c) {
-            *acc += v * v;
-        }
-    }
-    ((lanes.iter().sum::<f64>() + tail) / n.max(1) as f64).sqrt()
+    let tail: f64 = (whole..n).map(|i| scaled(i) * scaled(i)).sum();
+    ((acc.reduce_add() + tail) / n.max(1) as f64).sqrt()
 }
 
 /// The continuous extension at t + θh (see the module docs).

@@ -45,6 +45,10 @@ pub fn jacobian_with_steps<F: Flow>(
     j
 }
 
+/// Scalings of the difference steps of the Jacobian tried in turn when a Newton step finds no
+/// descent ([`newton_holding`]).
+pub const JACOBIAN_RETRY_FACTORS: [f64; 5] = [1.0, 0.1, 10.0, 0.01, 100.0];
+
 /// A linear map of states onto the set the dynamics can reach.
 pub type Projection<'a> = dyn Fn(&mut DVector<f64>) + 'a;
 
@@ -55,6 +59,42 @@ pub struct Converged {
     /// `|F(y)|∞`
     pub residual: f64,
     pub iterations: usize,
+    /// The rounding noise of F at `y` when Newton stopped there above `tol` because no step
+    /// descends and `|F|∞` is within [`NOISE_FLOOR_FACTOR`] times that noise (F cannot be
+    /// evaluated more accurately there, e.g. ReLU's kernels at nearly antiparallel units);
+    /// 0 when `|F|∞ < tol`.
+    pub noise_floor: f64,
+}
+
+/// Newton accepts a point above its tolerance where no step descends if `|F|∞` is at most this
+/// many times the rounding noise of F there ([`evaluation_noise`]).
+pub const NOISE_FLOOR_FACTOR: f64 = 10.0;
+
+/// The rounding noise of F at `y`: the largest change of F (∞-norm, over the components not held)
+/// when every component is moved by a few units in the last place (relative 4e-16, three sign
+/// patterns). A smooth F changes by ~1e-15·|J||y| under such moves; where the evaluation cancels
+/// (e.g. `1 − ρ²` of nearly (anti)parallel units) it changes by far more.
+pub fn evaluation_noise<F: Flow>(
+    sys: &F,
+    y: &DVector<f64>,
+    hold: &[usize],
+    ws: &mut F::Workspace,
+) -> f64 {
+    let n = y.len();
+    let (mut f0, mut fp) = (DVector::zeros(n), DVector::zeros(n));
+    sys.rhs(y, &mut f0, ws);
+    let mut worst = 0.0f64;
+    for pattern in 0..3 {
+        let yp = DVector::from_fn(n, |i, _| {
+            let sign = if (i + pattern) % 3 == 0 { 1.0 } else { -1.0 };
+            y[i] * (1.0 + sign * 4.0 * f64::EPSILON)
+        });
+        sys.rhs(&yp, &mut fp, ws);
+        for i in (0..n).filter(|i| !hold.contains(i)) {
+            worst = worst.max((fp[i] - f0[i]).abs());
+        }
+    }
+    worst
 }
 
 /// Newton's method from `y0` until `|F|∞ < tol`: steps `δ = −J⁺F` (SVD pseudo-inverse, singular
@@ -130,6 +170,7 @@ pub fn newton_holding<F: Flow>(
                 y,
                 residual: res,
                 iterations: it,
+                noise_floor: 0.0,
             });
         }
         if deadline.is_some_and(|d| std::time::Instant::now() > d) {
@@ -137,41 +178,60 @@ pub fn newton_holding<F: Flow>(
                 "time budget spent after {it} iterations (|F|∞ = {res:.2e})"
             ));
         }
-        let mut jac = jacobian(sys, &y, &mut ws);
-        for (c, _) in frozen.iter().enumerate().filter(|(_, f)| **f) {
-            jac.column_mut(c).fill(0.0);
-        }
-        for &r in hold {
-            jac.row_mut(r).fill(0.0);
-        }
-        if let Some(sm) = &s_matrix {
-            jac *= sm;
-        }
-        let svd = jac.svd(true, true);
-        let smax = svd.singular_values.max();
-        let mut step = svd
-            .solve(&(-&f), 1e-12 * smax)
-            .map_err(|e| format!("singular Jacobian: {e}"))?;
-        if let Some(sm) = &s_matrix {
-            step = sm * step;
-        }
-        let norm0 = f.norm();
-        let mut alpha = 1.0;
+        // where F is not smooth (ReLU's kernels at exactly antiparallel units) the differences
+        // with the default steps can point nowhere downhill: retry with larger and smaller steps
         let mut accepted = false;
-        for _ in 0..30 {
-            let yt = &y + alpha * &step;
-            eval(&yt, &mut trial, &mut ws);
-            if trial.iter().all(|v| v.is_finite()) && trial.norm() < (1.0 - 1e-4 * alpha) * norm0 {
-                y = yt;
-                std::mem::swap(&mut f, &mut trial);
-                accepted = true;
+        for factor in JACOBIAN_RETRY_FACTORS {
+            let mut jac = jacobian_with_steps(sys, &y, &mut ws, factor);
+            for (c, _) in frozen.iter().enumerate().filter(|(_, f)| **f) {
+                jac.column_mut(c).fill(0.0);
+            }
+            for &r in hold {
+                jac.row_mut(r).fill(0.0);
+            }
+            if let Some(sm) = &s_matrix {
+                jac *= sm;
+            }
+            let svd = jac.svd(true, true);
+            let smax = svd.singular_values.max();
+            let mut step = svd
+                .solve(&(-&f), 1e-12 * smax)
+                .map_err(|e| format!("singular Jacobian: {e}"))?;
+            if let Some(sm) = &s_matrix {
+                step = sm * step;
+            }
+            let norm0 = f.norm();
+            let mut alpha = 1.0;
+            for _ in 0..30 {
+                let yt = &y + alpha * &step;
+                eval(&yt, &mut trial, &mut ws);
+                if trial.iter().all(|v| v.is_finite())
+                    && trial.norm() < (1.0 - 1e-4 * alpha) * norm0
+                {
+                    y = yt;
+                    std::mem::swap(&mut f, &mut trial);
+                    accepted = true;
+                    break;
+                }
+                alpha *= 0.5;
+            }
+            if accepted {
                 break;
             }
-            alpha *= 0.5;
         }
         if !accepted {
+            let noise = evaluation_noise(sys, &y, hold, &mut ws);
+            if res <= NOISE_FLOOR_FACTOR * noise {
+                return Ok(Converged {
+                    y,
+                    residual: res,
+                    iterations: it,
+                    noise_floor: noise,
+                });
+            }
             return Err(format!(
-                "no descent step after {it} iterations (|F|∞ = {res:.2e})"
+                "no descent step after {it} iterations (|F|∞ = {res:.2e}; Jacobian steps scaled \
+                 by {JACOBIAN_RETRY_FACTORS:?} tried; rounding noise of F there {noise:.1e})"
             ));
         }
     }

@@ -311,7 +311,7 @@ impl<'a> OdeSystem<'a> {
     /// The order parameters of a state (docs/theory.md §3).
     pub fn order_params(&self, y: &DVector<f64>) -> OrderParams {
         let mut scratch = self.order_scratch();
-        self.order_params_into(y, &mut scratch);
+        self.order_params_into(y, &mut scratch, true);
         scratch.o
     }
 
@@ -336,7 +336,9 @@ impl<'a> OdeSystem<'a> {
     }
 
     /// The order parameters of `y` into `scratch.o`.
-    fn order_params_into(&self, y: &DVector<f64>, scratch: &mut OrderScratch) {
+    /// Without `with_t`, T may miss the vector modes' share (the right-hand side of the vector
+    /// form does not use it).
+    fn order_params_into(&self, y: &DVector<f64>, scratch: &mut OrderScratch, with_t: bool) {
         let (k, n) = (self.tr.k, self.n);
         let tied = self.tr.tied;
         let df = self.d as f64;
@@ -352,9 +354,12 @@ impl<'a> OdeSystem<'a> {
             s_rho.fill(0.0);
             s_one.fill(0.0);
             let ys = &y.as_slice()[..nv * n];
-            // only the decoder block of S_1 enters (T0) when untied
-            let one_from = if tied { 0 } else { k };
-            super::modes::accumulate_sums(ys, &self.vec_c, n, one_from, s_rho, s_one);
+            if tied {
+                super::modes::accumulate_sums(ys, &self.vec_c, n, 0, s_rho, s_one);
+            } else {
+                // only the blocks of Q, R, T and T0 (S_1's decoder block)
+                super::modes::accumulate_untied_sums(ys, &self.vec_c, k, with_t, s_rho, s_one);
+            }
             add_sums(o, s_rho, s_one, k, tied, df);
         }
         let base = self.vec_rho.len() * n;
@@ -501,7 +506,7 @@ impl<'a> OdeSystem<'a> {
     /// or decays with the eigenvalues of this matrix (the escape from a plateau, §6.2).
     pub fn mode_drift(&self, y: &DVector<f64>, rho: f64) -> nalgebra::DMatrix<f64> {
         let mut ws = self.workspace();
-        self.order_params_into(y, &mut ws.order);
+        self.order_params_into(y, &mut ws.order, true);
         ws.kv.fill(self.act, &ws.order.o, self.tr.bias);
         ws.dr.fill(&self.tr, &ws.order.o, &ws.kv);
         let n = self.n;
@@ -534,7 +539,8 @@ impl<'a> OdeSystem<'a> {
 
     /// The right-hand side `dy/dt`, with buffers from [`OdeSystem::workspace`] (no allocation).
     pub fn rhs_with(&self, y: &DVector<f64>, dy: &mut DVector<f64>, ws: &mut RhsWorkspace) {
-        self.order_params_into(y, &mut ws.order);
+        // the regression form (density blocks only) is the one drift that reads T
+        self.order_params_into(y, &mut ws.order, self.regression);
         ws.kv.fill(self.act, &ws.order.o, self.tr.bias);
         ws.dr.fill(&self.tr, &ws.order.o, &ws.kv);
         if self.regression
@@ -565,19 +571,19 @@ impl<'a> OdeSystem<'a> {
         };
         let nv = self.vec_rho.len();
         let (scale1, scale2) = self.drift_scales();
-        super::modes::apply_drift(
-            &y.as_slice()[..nv * n],
-            &mut dy.as_mut_slice()[..nv * n],
-            &self.vec_rho,
-            n,
-            &super::modes::DriftMatrices {
-                m0: &dr.m0,
-                m1: &dr.m1,
-                m2: &dr.m2,
-                scale1,
-                scale2,
-            },
-        );
+        let matrices = super::modes::DriftMatrices {
+            m0: &dr.m0,
+            m1: &dr.m1,
+            m2: &dr.m2,
+            scale1,
+            scale2,
+        };
+        let (ys, dys) = (&y.as_slice()[..nv * n], &mut dy.as_mut_slice()[..nv * n]);
+        if tied {
+            super::modes::apply_drift(ys, dys, &self.vec_rho, n, &matrices);
+        } else {
+            super::modes::apply_untied_drift(ys, dys, &self.vec_rho, self.tr.k, &matrices);
+        }
         let base = self.vec_rho.len() * n;
         for (b, &rho) in self.block_rho.iter().enumerate() {
             build(rho, m);

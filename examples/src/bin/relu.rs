@@ -51,7 +51,7 @@ fn body() -> Result<(), aedyn::Error> {
     // slow points, the bulk's encoder block held: it moves at relative rate O(1/D))
     println!();
     println!(
-        "Fixed points reached (Newton, |F| < 1e-12 on the fast components; loadings: share of unit k's"
+        "Fixed points reached (Newton on the fast components to |F| < 1e-12, or to F's rounding noise where larger; loadings: share of unit k's"
     );
     println!(
         "input variance Q_kk from PC1 / PC2, signed by w_k·e_τ; β the bias; λ_2 the slowest decay outside the bulk)"
