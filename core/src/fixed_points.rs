@@ -577,6 +577,21 @@ fn plateau_escapes(
     Ok(out)
 }
 
+impl PlateauEscape {
+    /// `rate_start, rate_saddle, eps_saddle, escape_pred, escape_ode, mid_pred, mid_ode`
+    pub fn values(&self) -> [f64; 7] {
+        [
+            self.rate_start,
+            self.rate_saddle,
+            self.eps_saddle,
+            self.escape_pred,
+            self.escape_ode,
+            self.mid_pred,
+            self.mid_ode,
+        ]
+    }
+}
+
 impl Report {
     /// `pc,rate_start,rate_saddle,eps_saddle,escape_pred,escape_ode,mid_pred,mid_ode` per
     /// principal component ([`PlateauEscape`]); `None` when there are none.
@@ -589,18 +604,11 @@ impl Report {
             "pc,rate_start,rate_saddle,eps_saddle,escape_pred,escape_ode,mid_pred,mid_ode\n",
         );
         for p in &self.plateaus {
-            let _ = writeln!(
-                s,
-                "{},{:.10e},{:.10e},{:.10e},{:.6e},{:.6e},{:.6e},{:.6e}",
-                p.pc,
-                p.rate_start,
-                p.rate_saddle,
-                p.eps_saddle,
-                p.escape_pred,
-                p.escape_ode,
-                p.mid_pred,
-                p.mid_ode
-            );
+            let _ = write!(s, "{}", p.pc);
+            for v in p.values() {
+                let _ = write!(s, ",{v:.10e}");
+            }
+            s.push('\n');
         }
         Some(s)
     }
@@ -684,17 +692,11 @@ impl Report {
                 "PC", "λ(0)", "λ_saddle", "ε_saddle", "esc_pred", "esc_ode", "mid_pred", "mid_ode"
             );
             for p in &self.plateaus {
+                let [r0, rs, e, ep, eo, mp, mo] = p.values();
                 let _ = writeln!(
                     s,
-                    "{:>4} {:>10.5} {:>10.5} {:>11.6} {:>10.3} {:>10.3} {:>10.3} {:>10.3}",
-                    p.pc,
-                    p.rate_start,
-                    p.rate_saddle,
-                    p.eps_saddle,
-                    p.escape_pred,
-                    p.escape_ode,
-                    p.mid_pred,
-                    p.mid_ode
+                    "{:>4} {r0:>10.5} {rs:>10.5} {e:>11.6} {ep:>10.3} {eo:>10.3} {mp:>10.3} {mo:>10.3}",
+                    p.pc
                 );
             }
         }

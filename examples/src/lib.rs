@@ -28,6 +28,17 @@ pub fn run_toml(
     Ok((pb, tr))
 }
 
+/// Writes `text` to `out/examples/NAME/file` and says so.
+pub fn write_text(name: &str, file: &str, text: &str) -> Result<(), aedyn::Error> {
+    let path = format!("{}/{file}", out_dir(name));
+    std::fs::write(&path, text).map_err(|source| aedyn::Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    println!("  wrote {path}");
+    Ok(())
+}
+
 /// Writes `NAME/label.csv` and `NAME/label.svg` of an autoencoder trajectory.
 pub fn save(name: &str, label: &str, tr: &Trajectory, title: &str) -> Result<(), aedyn::Error> {
     save_files(name, label, &tr.csv(), &tr.curves(), title)

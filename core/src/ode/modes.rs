@@ -238,17 +238,11 @@ fn untied_sums_no_t<const VK: usize, const K: usize>(
 ) {
     assert_eq!(4 * VK, K);
     let n = 2 * K;
-    let quads = |y: &[f64], from: usize| -> [f64x4; VK] {
-        std::array::from_fn(|v| {
-            let i = from + 4 * v;
-            f64x4::from([y[i], y[i + 1], y[i + 2], y[i + 3]])
-        })
-    };
     let mut q = [[f64x4::ZERO; VK]; K];
     let mut r = [[f64x4::ZERO; VK]; K];
     let mut t0 = [[f64x4::ZERO; VK]; K];
     for (y, &ct) in ys.chunks_exact(n).zip(c) {
-        let (w, v) = (quads(y, 0), quads(y, K));
+        let (w, v) = (quads::<VK>(y, 0), quads::<VK>(y, K));
         for j in 0..K {
             let a = f64x4::splat(ct * y[j]);
             let b = f64x4::splat(y[K + j]);
@@ -285,12 +279,6 @@ fn untied_sums_simd<const VK: usize, const K: usize, const TC: usize>(
         "K = 4·VK in tiles of TC columns"
     );
     let n = 2 * K;
-    let quads = |y: &[f64], from: usize| -> [f64x4; VK] {
-        std::array::from_fn(|v| {
-            let i = from + 4 * v;
-            f64x4::from([y[i], y[i + 1], y[i + 2], y[i + 3]])
-        })
-    };
     let modes = || ys.chunks_exact(n).zip(c);
     let mut j0 = 0;
     while j0 < K {
@@ -299,7 +287,7 @@ fn untied_sums_simd<const VK: usize, const K: usize, const TC: usize>(
         let mut q = [[f64x4::ZERO; VK]; TC];
         let mut r = [[f64x4::ZERO; VK]; TC];
         for (y, &ct) in modes() {
-            let (w, v) = (quads(y, 0), quads(y, K));
+            let (w, v) = (quads::<VK>(y, 0), quads::<VK>(y, K));
             for t in 0..TC {
                 let a = f64x4::splat(ct * y[j0 + t]);
                 for l in 0..VK {
@@ -311,7 +299,7 @@ fn untied_sums_simd<const VK: usize, const K: usize, const TC: usize>(
         let mut t0 = [[f64x4::ZERO; VK]; TC];
         let mut tt = [[f64x4::ZERO; VK]; TC];
         for (y, &ct) in modes() {
-            let v = quads(y, K);
+            let v = quads::<VK>(y, K);
             for t in 0..TC {
                 let b = y[K + j0 + t];
                 let (one, weighted) = (f64x4::splat(b), f64x4::splat(ct * b));
@@ -337,6 +325,15 @@ fn untied_sums_simd<const VK: usize, const K: usize, const TC: usize>(
         }
         j0 += TC;
     }
+}
+
+/// `y[from .. from + 4·VK]` as VK 4-lane vectors.
+#[inline]
+fn quads<const VK: usize>(y: &[f64], from: usize) -> [f64x4; VK] {
+    std::array::from_fn(|v| {
+        let i = from + 4 * v;
+        f64x4::from([y[i], y[i + 1], y[i + 2], y[i + 3]])
+    })
 }
 
 /// Whether the drift matrices have the untied structure of docs/theory.md §5.2 for K units:
@@ -404,14 +401,8 @@ fn untied_drift_simd<const VK: usize, const K: usize>(
     let b = block_col(m.m1, 0, 0);
     let i2 = block_col(m.m0, K, K);
     let (a_wv, a_vw) = (diag(m.m1, 0, K), diag(m.m1, K, 0));
-    let quads = |y: &[f64], from: usize| -> [f64x4; VK] {
-        std::array::from_fn(|v| {
-            let i = from + 4 * v;
-            f64x4::from([y[i], y[i + 1], y[i + 2], y[i + 3]])
-        })
-    };
     for ((y, out), &r) in ys.chunks_exact(n).zip(dys.chunks_exact_mut(n)).zip(rho) {
-        let (w, v) = (quads(y, 0), quads(y, K));
+        let (w, v) = (quads::<VK>(y, 0), quads::<VK>(y, K));
         let mut bw = [f64x4::ZERO; VK];
         let mut iv = [f64x4::ZERO; VK];
         for j in 0..K {

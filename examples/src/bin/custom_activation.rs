@@ -21,11 +21,7 @@ fn body() -> Result<(), aedyn::Error> {
         "  ... ({} lines; see out/examples/custom_activation/formulas.txt)",
         text.lines().count()
     );
-    let dir = out_dir("custom_activation");
-    std::fs::write(format!("{dir}/formulas.txt"), &text).map_err(|source| aedyn::Error::Io {
-        path: dir.clone(),
-        source,
-    })?;
+    write_text("custom_activation", "formulas.txt", &text)?;
     let (_, tr) = run_toml("seed = 1\nk = 2\nt_max = 60.0", Some(&BumpyRelu))?;
     save(
         "custom_activation",

@@ -227,8 +227,7 @@ fn body() -> Result<(), aedyn::Error> {
                 .filter(|&&(k, b, _, u)| k == 2 && !b && u == 0)
                 .all(|&(_, _, e, _)| (e - rows[0].3).abs() < 1e-6),
     );
-    let path = format!("{}/fixed_points.csv", out_dir("relu"));
-    std::fs::write(&path, fp_csv).map_err(|source| aedyn::Error::Io { path, source })?;
+    write_text("relu", "fixed_points.csv", &fp_csv)?;
     let eps_of = |i: usize| fixed[i].as_ref().map(|f: &(f64, String)| f.0);
     verdict(
         "fixed points: K = 2 without bias ends at a stable pair on PC1 with ε* = ε_PCA(1) (to 1e-6)",
@@ -266,5 +265,54 @@ fn body() -> Result<(), aedyn::Error> {
         "a trained bias speeds learning (earlier drop to ε_PCA(1))",
         faster,
     );
+    if std::env::args().any(|a| a == "--long") {
+        long_run()?;
+    }
+    Ok(())
+}
+
+/// `--long`: K = 4 with a bias followed to t = 10⁶ (about 8 minutes): the bias in units of the
+/// field's width, `b_k = β_k/√Q_kk`, and the error against ε_PCA(2) and against ε_PCA(2) less one
+/// bulk mode's share `ρ_bulk/2D` (docs/theory.md §6.5).
+fn long_run() -> Result<(), aedyn::Error> {
+    use aedyn::ode::{IntegratorOptions, integrate};
+    println!();
+    println!("K = 4 with bias, ODE to t = 10⁶ (reference set-up, D = 1000)");
+    let cfg = aedyn::config::Config::from_toml(
+        "seed = 1\nactivation = \"relu\"\nk = 4\nbias = true\nt_max = 1e6\n[sgd]\nseeds = 0\n[ode]\nstiffness_check = false",
+        "example",
+    )?;
+    let pb = aedyn::run::Problem::from_config(&cfg)?;
+    let (sys, y0) = pb.ode_start()?;
+    let times: Vec<f64> = std::iter::once(0.0)
+        .chain((0..=8).map(|i| 10f64.powf(2.0 + 0.5 * i as f64)))
+        .collect();
+    let opts = IntegratorOptions {
+        stiffness_check: false,
+        ..pb.integrator
+    };
+    let states = integrate(&sys, y0, &times, opts, |_| {})?;
+    let pca2 = pb.spectrum.pca_error(2);
+    let d = pb.spectrum.rho.len();
+    let bulk_share = pb.spectrum.rho[d - 1] / (2.0 * d as f64);
+    println!(
+        "{:>10} {:>14} {:>22}  b_k = β_k/√Q_kk",
+        "t", "ε − ε_PCA(2)", "ε − ε_PCA(2) + ρ_b/2D"
+    );
+    for s in &states[1..] {
+        let o = sys.order_params(&s.y);
+        let k = o.k;
+        let eps = sys.error(&s.y);
+        let b: Vec<String> = (0..k)
+            .map(|u| format!("{:.2}", o.beta[u] / o.q[u * k + u].sqrt()))
+            .collect();
+        println!(
+            "{:>10.0} {:>14.3e} {:>22.3e}  {}",
+            s.t,
+            eps - pca2,
+            eps - pca2 + bulk_share,
+            b.join(" ")
+        );
+    }
     Ok(())
 }

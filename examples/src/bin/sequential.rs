@@ -115,13 +115,7 @@ fn body() -> Result<(), aedyn::Error> {
         mid_within &= (mp / mo - 1.0).abs() < 0.15;
         early_worst = early_worst.max((early / mo).max(mo / early));
     }
-    let dir = out_dir("sequential");
-    let path = format!("{dir}/escapes.csv");
-    std::fs::write(&path, csv).map_err(|source| aedyn::Error::Io {
-        path: path.clone(),
-        source,
-    })?;
-    println!("  wrote {path}");
+    write_text("sequential", "escapes.csv", &csv)?;
     verdict(
         "PCs are learnt one after another in order of decreasing eigenvalue",
         ordered,

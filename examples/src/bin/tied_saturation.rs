@@ -163,13 +163,7 @@ fn body() -> Result<(), aedyn::Error> {
         pca_last = pca2;
         gaps.push((d as f64, gap));
     }
-    let dir = out_dir("tied_saturation");
-    let path = format!("{dir}/fixed_points_vs_d.csv");
-    std::fs::write(&path, csv).map_err(|source| aedyn::Error::Io {
-        path: path.clone(),
-        source,
-    })?;
-    println!("  wrote {path}");
+    write_text("tied_saturation", "fixed_points_vs_d.csv", &csv)?;
     // the exponent of ε_sign − ε* ∝ D^(−γ), between consecutive D
     let slopes: Vec<f64> = gaps
         .windows(2)
