@@ -395,6 +395,14 @@ pub fn analyse<S: Analysed>(
             continue;
         }
         held_drift = held_drift.max(c.held_drift);
+        if !c.stability.resolved() {
+            notes.push(format!(
+                "the fixed point near t = {:.4} (ε = {:.6}): its Jacobian is known only to \
+                 {:.1e} (F is not smooth there), comparable with its eigenvalues: the counts of \
+                 unstable and zero directions are not resolved",
+                states[i].t, c.eps, c.jacobian_error
+            ));
+        }
         if c.noise_floor > 0.0 {
             notes.push(format!(
                 "the fixed point near t = {:.4} (ε = {:.6}) is refined to |F|∞ = {:.1e}, the \

@@ -371,6 +371,18 @@ impl Stability {
             .find(|re| *re < -self.zero_threshold)
             .unwrap_or(f64::NAN)
     }
+
+    /// Whether the spectrum is resolved: the zero threshold (at least the Jacobian's own error)
+    /// is below a tenth of the largest |λ|. Where it is not — F not smooth at the point, e.g.
+    /// ReLU units that coincide exactly — `n_unstable` and `n_zero` mean nothing.
+    pub fn resolved(&self) -> bool {
+        let largest = self
+            .eigenvalues
+            .iter()
+            .map(|z| z.norm())
+            .fold(0.0, f64::max);
+        largest > 0.0 && self.zero_threshold < 0.1 * largest
+    }
 }
 
 #[cfg(test)]

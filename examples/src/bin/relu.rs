@@ -185,12 +185,19 @@ fn body() -> Result<(), aedyn::Error> {
                     .iter()
                     .any(|f| (f.0 - c.eps).abs() < 1e-9 && f.1 == c.stability.n_unstable)
             {
+                let mut start = label(&place);
+                if !c.stability.resolved() {
+                    start += &format!(
+                        "  (Jacobian error {:.1e}: counts not resolved)",
+                        c.jacobian_error
+                    );
+                }
                 found.push((
                     c.eps,
                     c.stability.n_unstable,
                     c.stability.n_zero,
                     c.stability.lambda_max,
-                    label(&place),
+                    start,
                 ));
             }
             // next non-decreasing index sequence
@@ -287,8 +294,10 @@ fn long_run() -> Result<(), aedyn::Error> {
     let times: Vec<f64> = std::iter::once(0.0)
         .chain((0..=8).map(|i| 10f64.powf(2.0 + 0.5 * i as f64)))
         .collect();
+    // the fast directions stiffen as the bias grows: small steps, many of them per output
     let opts = IntegratorOptions {
         stiffness_check: false,
+        max_steps: 100_000_000,
         ..pb.integrator
     };
     let states = integrate(&sys, y0, &times, opts, |_| {})?;
