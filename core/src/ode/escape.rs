@@ -258,14 +258,16 @@ pub fn linearised_escape(
     let mut saddle = Vec::with_capacity(states.len());
     let mut tang = Vec::with_capacity(states.len());
     for s in &states {
-        let y = s.y.rows(0, len).into_owned();
-        // beyond e^700 the tangent overflows: no linearised error is defined there
+        // a tangent 10⁴ times the size of the saddle state is far outside the linear regime (and
+        // would overflow the order parameters): no linearised error there
         let log_size = s.y[len + n];
+        let y = s.y.rows(0, len).into_owned();
+        let meaningful = log_size < (1e4 * y.amax().max(1.0)).ln();
         let z = s.y.rows(len, n) * log_size.min(700.0).exp();
         eps_saddle.push(sys.error(&y));
         let mut with = y.clone();
         with.rows_mut(mode * n, n).copy_from(&z);
-        eps_linear.push(if log_size < 700.0 {
+        eps_linear.push(if meaningful {
             sys.error(&with)
         } else {
             f64::NAN

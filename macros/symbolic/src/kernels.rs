@@ -101,6 +101,10 @@ pub fn orthant2(m1: f64, m2: f64, s11: f64, s22: f64, s12: f64) -> f64 {
     }
     let (r1, r2) = (s11.sqrt(), s22.sqrt());
     let rho = (s12 / (r1 * r2)).clamp(-1.0, 1.0);
+    if rho.is_nan() {
+        // infinite variances: no probability to give
+        return f64::NAN;
+    }
     if m1 == 0.0 && m2 == 0.0 {
         // Sheppard: P[y1 > 0, y2 > 0] = 1/4 + asin(ρ)/(2π) at zero mean
         return 0.25 + rho.asin() / (2.0 * PI);
