@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::ode::fixed_points::{
     Stability, jacobian, jacobian_with_steps, newton_holding, stability_with_floor,
 };
-use crate::ode::{Flow, IntegratorOptions, OdeSystem, integrate};
+use crate::ode::{Flow, IntegratorOptions, OdeState, OdeSystem, integrate};
 use crate::run::Problem;
 use crate::teacher_student::TsSystem;
 use crate::teacher_student::run::TsProblem;
@@ -214,9 +214,8 @@ pub struct Report {
     /// the escapes of sequential learning, one per principal component the autoencoder can
     /// learn (modes tracked as vectors, at most K); empty for the teacher–student model
     pub plateaus: Vec<PlateauEscape>,
-    /// the analysed trajectory: grid times and ε
-    pub times: Vec<f64>,
-    pub eps: Vec<f64>,
+    /// the analysed trajectory (400 log-spaced and 1600 evenly spaced times)
+    pub trajectory: Vec<OdeState>,
 }
 
 /// The escape of one principal component from the plateau before it (docs/theory.md §6.2),
@@ -490,8 +489,7 @@ pub fn analyse<S: Analysed>(
         points,
         notes,
         plateaus: Vec::new(),
-        eps: states.iter().map(|s| sys.eps(&s.y)).collect(),
-        times,
+        trajectory: states,
     })
 }
 
@@ -550,16 +548,31 @@ fn plateau_escapes(
     report: &Report,
     opts: IntegratorOptions,
 ) -> Result<Vec<PlateauEscape>> {
-    use crate::ode::escape::{ESCAPE_FRACTION, crossing, escape_level, linearised_escape};
-    let modes = sys.vec_rho.len().min(sys.tr.k);
-    let mut out = Vec::with_capacity(modes);
-    for mode in 0..modes {
-        let esc = linearised_escape(sys, y0, mode, &report.times, opts)?;
+    let times: Vec<f64> = report.trajectory.iter().map(|s| s.t).collect();
+    let eps: Vec<f64> = report.trajectory.iter().map(|s| sys.error(&s.y)).collect();
+    (0..sys.vec_rho.len().min(sys.tr.k))
+        .map(|mode| {
+            let esc = crate::ode::escape::linearised_escape(sys, y0, mode, &times, opts)?;
+            Ok(PlateauEscape::from_escape(sys, &esc, &times, &eps))
+        })
+        .collect()
+}
+
+impl PlateauEscape {
+    /// The predictions of a linearised escape next to the crossings of a trajectory's error
+    /// `eps` on `times` (the same levels, [`crate::ode::escape::escape_level`]).
+    pub fn from_escape(
+        sys: &OdeSystem,
+        esc: &crate::ode::escape::Escape,
+        times: &[f64],
+        eps: &[f64],
+    ) -> Self {
+        use crate::ode::escape::{ESCAPE_FRACTION, crossing, escape_level};
         let at = |fraction: f64| {
-            let level = escape_level(sys, mode, fraction);
+            let level = escape_level(sys, esc.mode, fraction);
             let pred = esc.predicted(level).unwrap_or(f64::NAN);
-            let ode = crossing(&report.times, &report.eps, level).unwrap_or(f64::NAN);
-            (pred, ode)
+            let actual = crossing(times, eps, level).unwrap_or(f64::NAN);
+            (pred, actual)
         };
         let (escape_pred, escape_ode) = at(ESCAPE_FRACTION);
         let (mid_pred, mid_ode) = at(0.5);
@@ -571,8 +584,8 @@ fn plateau_escapes(
         } else {
             (f64::NAN, f64::NAN)
         };
-        out.push(PlateauEscape {
-            pc: mode + 1,
+        PlateauEscape {
+            pc: esc.mode + 1,
             rate_start: esc.rate_start,
             rate_saddle,
             eps_saddle,
@@ -580,12 +593,9 @@ fn plateau_escapes(
             escape_ode,
             mid_pred,
             mid_ode,
-        });
+        }
     }
-    Ok(out)
-}
 
-impl PlateauEscape {
     /// `rate_start, rate_saddle, eps_saddle, escape_pred, escape_ode, mid_pred, mid_ode`
     pub fn values(&self) -> [f64; 7] {
         [

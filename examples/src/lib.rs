@@ -63,16 +63,8 @@ pub fn save_files(
     Ok(())
 }
 
-/// First grid time at which ε drops below `level` (linear interpolation), if any.
-pub fn crossing(times: &[f64], eps: &[f64], level: f64) -> Option<f64> {
-    for j in 1..eps.len() {
-        if eps[j - 1] >= level && eps[j] < level {
-            let f = (eps[j - 1] - level) / (eps[j - 1] - eps[j]);
-            return Some(times[j - 1] + f * (times[j] - times[j - 1]));
-        }
-    }
-    None
-}
+/// First grid time at which a curve drops below a level (linear interpolation), if any.
+pub use aedyn::ode::escape::crossing;
 
 /// Prints a verdict line.
 pub fn verdict(claim: &str, holds: bool) {

@@ -422,17 +422,16 @@ fn error_norm(y: &State, y_new: &State, h: f64, k: [&State; 6], opts: &Dopri5Opt
     use crate::simd::load4;
     use wide::f64x4;
     let splat = f64x4::splat;
-    let (e1, e3, e4, e5, e6, e7) = (E1, E3, E4, E5, E6, E7);
     let (atol, rtol, hv) = (splat(opts.atol), splat(opts.rtol), splat(h));
     let mut acc = f64x4::ZERO;
     let whole = n - n % 4;
     for i in (0..whole).step_by(4) {
-        let e = load4(k1, i) * splat(e1)
-            + load4(k3, i) * splat(e3)
-            + load4(k4, i) * splat(e4)
-            + load4(k5, i) * splat(e5)
-            + load4(k6, i) * splat(e6)
-            + load4(k7, i) * splat(e7);
+        let e = load4(k1, i) * splat(E1)
+            + load4(k3, i) * splat(E3)
+            + load4(k4, i) * splat(E4)
+            + load4(k5, i) * splat(E5)
+            + load4(k6, i) * splat(E6)
+            + load4(k7, i) * splat(E7);
         let sc = rtol.mul_add(load4(y, i).abs().max(load4(y_new, i).abs()), atol);
         let v = hv * e / sc;
         acc = v.mul_add(v, acc);

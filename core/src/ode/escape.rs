@@ -19,10 +19,11 @@
 //! plateau ([`ESCAPE_FRACTION`] of the component's share of the error removed) better than the
 //! arrival on the next one.
 
+use super::fixed_points::stability;
 use super::integrate::{Flow, IntegratorOptions, integrate};
 use super::system::{OdeState, OdeSystem, RhsWorkspace};
 use crate::error::{Error, Result};
-use nalgebra::{DMatrix, DVector};
+use nalgebra::DVector;
 
 /// The escape from a plateau is the time at which this fraction of the escaping component's
 /// share `ρ_τ/(2D)` of the error has been removed (the error crosses
@@ -49,14 +50,6 @@ pub fn without_modes(sys: &OdeSystem, y: &DVector<f64>, from: usize) -> DVector<
         *v = 0.0;
     }
     y
-}
-
-/// Largest real part of the eigenvalues of a square matrix.
-pub fn growth_rate(m: &DMatrix<f64>) -> f64 {
-    m.complex_eigenvalues()
-        .iter()
-        .map(|c| c.re)
-        .fold(f64::NEG_INFINITY, f64::max)
 }
 
 /// The saddle trajectory of one vector mode with that mode's tangent, the tangent kept as a
@@ -131,8 +124,6 @@ pub struct Escape {
     /// 0-based vector mode (PC `mode + 1`)
     pub mode: usize,
     pub times: Vec<f64>,
-    /// ε along the saddle trajectory (PCs `mode + 1, …` not learnt)
-    pub eps_saddle: Vec<f64>,
     /// ε of the saddle state with the mode's components replaced by the tangent `z(t)`
     pub eps_linear: Vec<f64>,
     /// `λ_max(M(ρ_τ))` at the initial state (the early-time rate, docs/theory.md §6.2)
@@ -174,42 +165,18 @@ impl Escape {
 
     /// `λ_max(M(ρ_τ))` at the saddle state nearest `t`: the growth rate of the component there.
     pub fn rate_at(&self, sys: &OdeSystem, t: f64) -> f64 {
-        growth_rate(&sys.mode_drift(self.saddle_at(t), self.rho))
+        stability(&sys.mode_drift(self.saddle_at(t), self.rho)).lambda_max
     }
 
-    /// The tangent's component along the growing eigenvector of `M(ρ_τ)` at the saddle state
-    /// nearest `t` (left eigenvector `l` normalised so that `l·r = 1`, `|r| = 1`), at time `t`:
-    /// the amplitude that grows like `e^{λ t}` on the plateau.
+    /// The tangent's component in the growing eigenspace of `M(ρ_τ)` at the saddle state nearest
+    /// `t` (`|P z|` with P the spectral projector, [`super::fixed_points::Stability`]), at time
+    /// `t`: the amplitude that grows like `e^{λ t}` on the plateau (NaN where nothing grows).
     pub fn amplitude_at(&self, sys: &OdeSystem, t: f64) -> f64 {
         let i = self.index(t);
-        let m = sys.mode_drift(&self.saddle[i], self.rho);
-        let Some((r, l)) = leading_eigenvectors(&m) else {
-            return f64::NAN;
-        };
-        (l.dot(&self.tangent[i]) / l.dot(&r)).abs() * r.norm()
+        stability(&sys.mode_drift(&self.saddle[i], self.rho))
+            .unstable_projector
+            .map_or(f64::NAN, |p| (p * &self.tangent[i]).norm())
     }
-}
-
-/// Right and left eigenvectors of the eigenvalue with the largest real part, by inverse iteration
-/// (`None` when it is complex or the iteration fails).
-fn leading_eigenvectors(m: &DMatrix<f64>) -> Option<(DVector<f64>, DVector<f64>)> {
-    let ev = m.complex_eigenvalues();
-    let top = ev.iter().max_by(|a, b| a.re.total_cmp(&b.re))?;
-    if top.im.abs() > 1e-12 * (1.0 + top.re.abs()) {
-        return None;
-    }
-    let n = m.nrows();
-    let shift = top.re + 1e-10 * (1.0 + top.re.abs());
-    let a = (m - DMatrix::identity(n, n) * shift).try_inverse()?;
-    let at = a.transpose();
-    let (mut r, mut l) = (DVector::from_element(n, 1.0), DVector::from_element(n, 1.0));
-    for _ in 0..30 {
-        r = &a * &r;
-        r /= r.norm();
-        l = &at * &l;
-        l /= l.norm();
-    }
-    (r.iter().chain(l.iter()).all(|v| v.is_finite())).then_some((r, l))
 }
 
 /// First time `values` falls below `level` between grid points (linear interpolation).
@@ -253,7 +220,6 @@ pub fn linearised_escape(
     }
     let tangent = Tangent::new(sys, mode);
     let states: Vec<OdeState> = integrate(&tangent, start, times, opts, |_| {})?;
-    let mut eps_saddle = Vec::with_capacity(states.len());
     let mut eps_linear = Vec::with_capacity(states.len());
     let mut saddle = Vec::with_capacity(states.len());
     let mut tang = Vec::with_capacity(states.len());
@@ -264,7 +230,6 @@ pub fn linearised_escape(
         let y = s.y.rows(0, len).into_owned();
         let meaningful = log_size < (1e4 * y.amax().max(1.0)).ln();
         let z = s.y.rows(len, n) * log_size.min(700.0).exp();
-        eps_saddle.push(sys.error(&y));
         let mut with = y.clone();
         with.rows_mut(mode * n, n).copy_from(&z);
         eps_linear.push(if meaningful {
@@ -279,9 +244,8 @@ pub fn linearised_escape(
     Ok(Escape {
         mode,
         times: states.iter().map(|s| s.t).collect(),
-        eps_saddle,
         eps_linear,
-        rate_start: growth_rate(&sys.mode_drift(y0, rho)),
+        rate_start: stability(&sys.mode_drift(y0, rho)).lambda_max,
         saddle,
         tangent: tang,
         rho,

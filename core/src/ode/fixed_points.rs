@@ -235,22 +235,10 @@ pub fn newton_holding<F: Flow>(
             if let Some(sm) = &s_matrix {
                 step = sm * step;
             }
-            let norm0 = f.norm();
-            let mut alpha = 1.0;
-            for _ in 0..30 {
-                let yt = &y + alpha * &step;
-                eval(&yt, &mut trial, &mut ws);
-                if trial.iter().all(|v| v.is_finite())
-                    && trial.norm() < (1.0 - 1e-4 * alpha) * norm0
-                {
-                    y = yt;
-                    std::mem::swap(&mut f, &mut trial);
-                    accepted = true;
-                    break;
-                }
-                alpha *= 0.5;
-            }
-            if accepted {
+            if let Some(yt) = line_search(&y, &step, &f, &mut trial, |y, f| eval(y, f, &mut ws)) {
+                y = yt;
+                std::mem::swap(&mut f, &mut trial);
+                accepted = true;
                 break;
             }
         }
@@ -274,6 +262,28 @@ pub fn newton_holding<F: Flow>(
         "not converged in {max_iter} iterations (|F|∞ = {:.2e})",
         f.amax()
     ))
+}
+
+/// Backtracking from `y` along `step`: the first `y + αstep`, α = 1, 1/2, … (30 halvings), whose
+/// F (left in `trial`) is finite and has `|F|₂ < (1 − 1e-4 α)|f|₂`.
+fn line_search(
+    y: &DVector<f64>,
+    step: &DVector<f64>,
+    f: &DVector<f64>,
+    trial: &mut DVector<f64>,
+    mut eval: impl FnMut(&DVector<f64>, &mut DVector<f64>),
+) -> Option<DVector<f64>> {
+    let norm0 = f.norm();
+    let mut alpha = 1.0;
+    for _ in 0..30 {
+        let yt = y + alpha * step;
+        eval(&yt, trial);
+        if trial.iter().all(|v| v.is_finite()) && trial.norm() < (1.0 - 1e-4 * alpha) * norm0 {
+            return Some(yt);
+        }
+        alpha *= 0.5;
+    }
+    None
 }
 
 /// The linear stability of a fixed point.

@@ -432,6 +432,16 @@ pub struct DriftMatrices<'a> {
     pub scale2: f64,
 }
 
+impl DriftMatrices<'_> {
+    /// `M(ρ)` (n×n row-major) into `out`.
+    pub fn at(&self, rho: f64, out: &mut [f64]) {
+        let (c1, c2) = (rho * self.scale1, rho * self.scale2);
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = self.m0[i] + c1 * self.m1[i] + c2 * self.m2[i];
+        }
+    }
+}
+
 /// `dy_τ = M(ρ_τ) y_τ` for every mode.
 pub fn apply_drift(ys: &[f64], dys: &mut [f64], rho: &[f64], n: usize, m: &DriftMatrices) {
     match n {

@@ -499,6 +499,26 @@ impl<'a> OdeSystem<'a> {
         }
     }
 
+    /// The drift coefficients `M0, M1, M2` (and dβ/dt) at `y` into `ws` (T in the order
+    /// parameters only if `with_t`: the one drift that reads it is the regression form's).
+    fn fill_drift(&self, y: &DVector<f64>, ws: &mut RhsWorkspace, with_t: bool) {
+        self.order_params_into(y, &mut ws.order, with_t);
+        ws.kv.fill(self.act, &ws.order.o, self.tr.bias);
+        ws.dr.fill(&self.tr, &ws.order.o, &ws.kv);
+    }
+
+    /// The drift coefficients `dr` with the weights by which ρ enters `M(ρ)`.
+    fn drift_matrices<'w>(&self, dr: &'w Drift) -> super::modes::DriftMatrices<'w> {
+        let (scale1, scale2) = self.drift_scales();
+        super::modes::DriftMatrices {
+            m0: &dr.m0,
+            m1: &dr.m1,
+            m2: &dr.m2,
+            scale1,
+            scale2,
+        }
+    }
+
     /// The drift matrix `M(ρ)` of a mode with eigenvalue `rho` at the state `y` (docs/theory.md
     /// §5.2): `dy_τ/dt = M(ρ_τ) y_τ` for every mode kept as a vector, with
     /// `M(ρ) = M0 + (ρ/D)·M1` untied and `M0 + (ρ/√D)·M1 + ρ·M2` tied. Exact and linear in `y_τ`
@@ -506,43 +526,21 @@ impl<'a> OdeSystem<'a> {
     /// or decays with the eigenvalues of this matrix (the escape from a plateau, §6.2).
     pub fn mode_drift(&self, y: &DVector<f64>, rho: f64) -> nalgebra::DMatrix<f64> {
         let mut ws = self.workspace();
-        self.order_params_into(y, &mut ws.order, true);
-        ws.kv.fill(self.act, &ws.order.o, self.tr.bias);
-        ws.dr.fill(&self.tr, &ws.order.o, &ws.kv);
-        let n = self.n;
-        let (s1, s2) = self.drift_scales();
-        let (c1, c2) = (rho * s1, rho * s2);
-        let dr = &ws.dr;
-        nalgebra::DMatrix::from_fn(n, n, |i, j| {
-            dr.m0[i * n + j] + c1 * dr.m1[i * n + j] + c2 * dr.m2[i * n + j]
-        })
+        self.fill_drift(y, &mut ws, false);
+        let mut m = vec![0.0; self.n * self.n];
+        self.drift_matrices(&ws.dr).at(rho, &mut m);
+        nalgebra::DMatrix::from_row_slice(self.n, self.n, &m)
     }
 
     /// `dz = M(ρ) z` (one mode's drift, [`OdeSystem::mode_drift`]) at the state last passed to
     /// [`OdeSystem::rhs_with`] with the same workspace; no allocation.
     pub fn apply_mode_drift(&self, ws: &RhsWorkspace, rho: f64, z: &[f64], dz: &mut [f64]) {
-        let (scale1, scale2) = self.drift_scales();
-        super::modes::apply_drift(
-            z,
-            dz,
-            &[rho],
-            self.n,
-            &super::modes::DriftMatrices {
-                m0: &ws.dr.m0,
-                m1: &ws.dr.m1,
-                m2: &ws.dr.m2,
-                scale1,
-                scale2,
-            },
-        );
+        super::modes::apply_drift(z, dz, &[rho], self.n, &self.drift_matrices(&ws.dr));
     }
 
     /// The right-hand side `dy/dt`, with buffers from [`OdeSystem::workspace`] (no allocation).
     pub fn rhs_with(&self, y: &DVector<f64>, dy: &mut DVector<f64>, ws: &mut RhsWorkspace) {
-        // the regression form (density blocks only) is the one drift that reads T
-        self.order_params_into(y, &mut ws.order, self.regression);
-        ws.kv.fill(self.act, &ws.order.o, self.tr.bias);
-        ws.dr.fill(&self.tr, &ws.order.o, &ws.kv);
+        self.fill_drift(y, ws, self.regression);
         if self.regression
             && let Err(why) =
                 super::regression::encoder_decoder(self.act, &self.tr, &ws.order.o, &mut ws.dr)
@@ -550,43 +548,19 @@ impl<'a> OdeSystem<'a> {
             // keep the first failure: later evaluations only see its NaN consequences
             ws.failure.get_or_insert(why);
         }
-        let RhsWorkspace {
-            dr,
-            order: OrderScratch { m, s_rho: mp, .. },
-            ..
-        } = ws;
-        let dr = &*dr;
-        let n = self.n;
-        let df = self.d as f64;
-        let tied = self.tr.tied;
-        let build = |rho: f64, m: &mut [f64]| {
-            let (c1, c2) = if tied {
-                (rho / df.sqrt(), rho)
-            } else {
-                (rho / df, 0.0)
-            };
-            for i in 0..n * n {
-                m[i] = dr.m0[i] + c1 * dr.m1[i] + c2 * dr.m2[i];
-            }
-        };
-        let nv = self.vec_rho.len();
-        let (scale1, scale2) = self.drift_scales();
-        let matrices = super::modes::DriftMatrices {
-            m0: &dr.m0,
-            m1: &dr.m1,
-            m2: &dr.m2,
-            scale1,
-            scale2,
-        };
+        let (n, nv) = (self.n, self.vec_rho.len());
+        let matrices = self.drift_matrices(&ws.dr);
         let (ys, dys) = (&y.as_slice()[..nv * n], &mut dy.as_mut_slice()[..nv * n]);
-        if tied {
+        if self.tr.tied {
             super::modes::apply_drift(ys, dys, &self.vec_rho, n, &matrices);
         } else {
             super::modes::apply_untied_drift(ys, dys, &self.vec_rho, self.tr.k, &matrices);
         }
-        let base = self.vec_rho.len() * n;
+        // the density blocks: M(ρ) of each into the order scratch (m; s_rho holds MP)
+        let (m, mp) = (&mut ws.order.m, &mut ws.order.s_rho);
+        let base = nv * n;
         for (b, &rho) in self.block_rho.iter().enumerate() {
-            build(rho, m);
+            matrices.at(rho, m);
             let off = base + b * n * n;
             // dP = MP + PMᵀ = X + Xᵀ with X = MP (P is symmetric)
             let p = &y.as_slice()[off..off + n * n];
@@ -614,7 +588,7 @@ impl<'a> OdeSystem<'a> {
         }
         let bo = self.beta_offset();
         for u in 0..self.tr.k {
-            dy[bo + u] = dr.dbeta[u];
+            dy[bo + u] = ws.dr.dbeta[u];
         }
     }
 }

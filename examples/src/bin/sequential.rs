@@ -4,7 +4,8 @@
 //! same initial state with that PC and the later ones removed, an invariant subspace) and
 //! compared with the ODE and SGD; the early-time formula √(π/2)·D/(ηρ)·ln(1/σ0) is shown beside.
 
-use aedyn::ode::escape::{ESCAPE_FRACTION, crossing as cross, escape_level, linearised_escape};
+use aedyn::fixed_points::PlateauEscape;
+use aedyn::ode::escape::{ESCAPE_FRACTION, escape_level, linearised_escape};
 use aedyn_examples::*;
 
 fn main() -> std::process::ExitCode {
@@ -57,19 +58,13 @@ fn body() -> Result<(), aedyn::Error> {
     let mut early_worst = 1.0f64;
     for (tau, s) in spikes.iter().enumerate() {
         let esc = linearised_escape(&sys, &y0, tau, &grid, pb.integrator)?;
-        let at = |level: f64| {
-            let pred = esc.predicted(level).unwrap_or(f64::NAN);
-            let ode = cross(&tr.times, &tr.eps_ode, level).unwrap_or(f64::NAN);
-            let sgd = cross(&tr.times, &tr.eps_sgd, level).unwrap_or(f64::NAN);
-            (pred, ode, sgd)
+        let p = PlateauEscape::from_escape(&sys, &esc, &tr.times, &tr.eps_ode);
+        let sgd = |fraction: f64| {
+            crossing(&tr.times, &tr.eps_sgd, escape_level(&sys, tau, fraction)).unwrap_or(f64::NAN)
         };
-        let (ep, eo, es) = at(escape_level(&sys, tau, ESCAPE_FRACTION));
-        let (mp, mo, ms) = at(escape_level(&sys, tau, 0.5));
-        let rate_saddle = esc.rate_at(&sys, ep);
-        let eps_saddle = esc.eps_saddle[esc
-            .times
-            .partition_point(|&t| t < ep)
-            .min(esc.times.len() - 1)];
+        let (ep, eo, es) = (p.escape_pred, p.escape_ode, sgd(ESCAPE_FRACTION));
+        let (mp, mo, ms) = (p.mid_pred, p.mid_ode, sgd(0.5));
+        let (rate_saddle, eps_saddle) = (p.rate_saddle, p.eps_saddle);
         // the amplitude on the plateau's growing direction, extrapolated back to t = 0 at the
         // saddle's rate, against the component's size at the start
         let t_plateau = 0.5 * ep;
