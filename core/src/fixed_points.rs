@@ -20,13 +20,6 @@ use nalgebra::DVector;
 /// Residual to which fixed points are refined (`|F|∞`).
 pub const NEWTON_TOL: f64 = 1e-12;
 
-/// Newton's tolerance when the right-hand side uses Gauss–Hermite quadrature (the teacher–student
-/// model of an activation without closed forms): the quadrature is not smooth at the boundary of
-/// the states that describe networks (aligned units), where plateaus lie, so |F| stalls between
-/// 1e-10 and 2e-9 there, depending on the start (tanh, K = M = 2: 1.8e-9 from the slow point of a
-/// dense-output trajectory).
-pub const NEWTON_TOL_QUADRATURE: f64 = 1e-8;
-
 /// Wall-clock budget of Newton's method per candidate (systems whose right-hand side needs many
 /// four-orthant probabilities cost milliseconds per evaluation).
 pub const NEWTON_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
@@ -46,10 +39,6 @@ pub trait Analysed: Flow {
     fn unphysical(&self, y: &DVector<f64>) -> Option<String>;
     /// Maps a state onto the set the dynamics can reach (default: nothing to do).
     fn project(&self, _y: &mut DVector<f64>) {}
-    /// The residual Newton must reach ([`NEWTON_TOL`] unless stated otherwise).
-    fn newton_tol(&self) -> f64 {
-        NEWTON_TOL
-    }
     /// Components that move at relative rate O(1/D) and are constant in the limit D → ∞ (the
     /// bulk's encoder block): the analysis sets them to zero and holds them, and Newton drives
     /// the rest of the bulk block to zero, which makes the whole block (an invariant set: its
@@ -122,13 +111,6 @@ impl Analysed for TsSystem {
                  {margin:.2e} of their scale)"
             )
         })
-    }
-    fn newton_tol(&self) -> f64 {
-        if self.uses_quadrature() {
-            NEWTON_TOL_QUADRATURE
-        } else {
-            NEWTON_TOL
-        }
     }
 }
 
@@ -281,7 +263,7 @@ pub enum Refused {
 }
 
 /// Newton from `start` (slow components set to zero and held, see
-/// [`Analysed::slow_components`]) to `|F|∞ <` [`Analysed::newton_tol`], then the Jacobian's
+/// [`Analysed::slow_components`]) to `|F|∞ <` [`NEWTON_TOL`], then the Jacobian's
 /// spectrum over the other components, real parts below the Jacobian's own error counted as
 /// zero modes.
 pub fn refine<S: Analysed>(sys: &S, start: &DVector<f64>) -> std::result::Result<Refined, Refused> {
@@ -296,7 +278,7 @@ pub fn refine<S: Analysed>(sys: &S, start: &DVector<f64>) -> std::result::Result
     let c = newton_holding(
         sys,
         &y0,
-        sys.newton_tol(),
+        NEWTON_TOL,
         500,
         Some(std::time::Instant::now() + NEWTON_BUDGET),
         Some(&|y: &mut DVector<f64>| sys.project(y)),
@@ -484,7 +466,7 @@ pub fn analyse<S: Analysed>(
     Ok(Report {
         model: model.to_string(),
         lr,
-        newton_tol: sys.newton_tol(),
+        newton_tol: NEWTON_TOL,
         columns: sys.columns(),
         points,
         notes,

@@ -42,6 +42,71 @@ pub fn cholesky_psd<const N: usize>(d: usize, c: impl Fn(usize, usize) -> f64) -
     l
 }
 
+/// [`cholesky_psd`] with diagonal pivoting among the first `free` variables of `order` (each
+/// step factors the variable with the largest share of its variance still unexplained; the
+/// variables `order[free..d]` keep their places at the end): the variables' factoring order
+/// (level → variable of `c`) and the factor in that order, `C[order[i]][order[j]] = (LLᵀ)_ij`.
+///
+/// Pivoting matters for nearly singular covariances: in a fixed order, a variable that is almost
+/// a combination of the earlier ones has a pivot `p ≈ 0` while its correlations with the later
+/// ones can still be of first order (`s ~ √p`, not `p`), and a pivot that rounding makes vanish
+/// drops them; factored last, such a variable loses only its pivot.
+pub fn cholesky_psd_pivoted<const N: usize>(
+    d: usize,
+    free: usize,
+    mut order: [usize; N],
+    c: impl Fn(usize, usize) -> f64,
+) -> ([usize; N], [[f64; N]; N]) {
+    // the Schur complement still to factor, in the current order
+    let mut a = [[0.0; N]; N];
+    for i in 0..d {
+        for j in 0..d {
+            a[i][j] = c(order[i], order[j]);
+        }
+    }
+    let var: [f64; N] = std::array::from_fn(|i| if i < d { a[i][i].abs() } else { 0.0 });
+    let mut var = var;
+    let mut l = [[0.0; N]; N];
+    for j in 0..d {
+        if j < free {
+            let share = |k: usize| a[k][k] / var[k].max(1e-300);
+            let best = (j..free).fold(j, |b, k| if share(k) > share(b) { k } else { b });
+            if best != j {
+                order.swap(j, best);
+                var.swap(j, best);
+                a.swap(j, best);
+                for row in a.iter_mut() {
+                    row.swap(j, best);
+                }
+                l.swap(j, best);
+            }
+        }
+        let p = a[j][j];
+        let piv = if p > 1e-14 * var[j].max(1e-300) {
+            p.sqrt()
+        } else {
+            0.0
+        };
+        l[j][j] = piv;
+        for i in j + 1..d {
+            // the unexplained variance bounds the coefficient up to its rounding (a bound without
+            // slack binds at correlations of the size of √rounding, and cuts first-order terms)
+            let room = (a[i][i].max(0.0) + 1e-14 * var[i]).sqrt();
+            l[i][j] = if piv > 0.0 {
+                (a[i][j] / piv).clamp(-room, room)
+            } else {
+                0.0
+            };
+        }
+        for i in j + 1..d {
+            for m in j + 1..d {
+                a[i][m] -= l[i][j] * l[m][j];
+            }
+        }
+    }
+    (order, l)
+}
+
 /// Lower Cholesky factor of the leading `k×k` block of `n` ([`cholesky_psd`]).
 fn cholesky(n: &Gauss3, k: usize) -> [[f64; 3]; 3] {
     cholesky_psd(k, |i, j| n.cov[i][j])
@@ -112,4 +177,40 @@ pub fn gh_linear_middle(z: &[f64], w: &[f64], n: &Gauss3, f: impl Fn(f64, f64) -
         acc += wa * inner;
     }
     acc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `x1 = z1`, `x2 = z1 + s z2`, `x3 = z2` with `s = 1e-8`: x2 nearly coincides with x1 but
+    /// correlates with x3 at first order in s. In the given order x2's pivot `s²` is below
+    /// rounding and its column — with the correlation s — is dropped; pivoted, x2 is factored
+    /// last and `LLᵀ = C` to rounding.
+    #[test]
+    fn pivoting_keeps_first_order_correlations_of_a_nearly_dependent_variable() {
+        let s = 1e-8;
+        let c = [[1.0, 1.0, 0.0], [1.0, 1.0 + s * s, s], [0.0, s, 1.0]];
+        let worst = |order: [usize; 3], l: [[f64; 3]; 3]| {
+            let mut w = 0.0f64;
+            for i in 0..3 {
+                for j in 0..3 {
+                    let llt: f64 = (0..3).map(|k| l[i][k] * l[j][k]).sum();
+                    w = w.max((llt - c[order[i]][order[j]]).abs());
+                }
+            }
+            w
+        };
+        let plain: [[f64; 3]; 3] = cholesky_psd(3, |i, j| c[i][j]);
+        assert!(
+            worst([0, 1, 2], plain) > 0.5 * s,
+            "the fixed order drops the correlation"
+        );
+        let (order, l) = cholesky_psd_pivoted(3, 3, [0, 1, 2], |i, j| c[i][j]);
+        assert_eq!(order[2], 1, "the nearly dependent variable goes last");
+        assert!(worst(order, l) < 1e-15, "{}", worst(order, l));
+        // a variable held at the end keeps its place
+        let (order, _) = cholesky_psd_pivoted(3, 2, [0, 1, 2], |i, j| c[i][j]);
+        assert_eq!(order[2], 2);
+    }
 }

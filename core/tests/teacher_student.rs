@@ -558,3 +558,73 @@ fn erf_squared_needs_quadrature_for_its_four_point_integral() {
     let got = sys.error(&sys.state(&[0.7], &[0.4], &[]));
     assert!((got - want).abs() < 1e-12, "{got} vs {want}");
 }
+
+/// Quadrature at the boundary of the cone of Gram matrices, where the plateaus (coinciding
+/// students) and the perfectly learned state (students = teachers) lie and where Newton's and
+/// the Jacobian's steps leave it (tanh, K = M = 2, η = 0.5, N = 500, `TsIntegrals::eval`):
+/// - the plateau saddle found by Newton from the ODE's state at t = 25 has `λ_max` equal to
+///   the growth rate of the students' difference `(Q_11 − Q_22, R_1m − R_2m)` measured on the
+///   ODE trajectory between t = 25 and 40, to 1 % (0.08467 vs 0.0846; with the covariance
+///   clamped onto the cone it came out 0.0120, or 0.0234 by one-sided differences);
+/// - the perfectly learned state is a zero of F to 1e-13 and stable, with the same spectrum from
+///   difference steps 100 times apart, to 5e-3 of the largest |λ| (it had three spurious unstable directions: a Cholesky
+///   factor that drops a vanishing pivot drops its first-order correlations too).
+#[test]
+fn tanh_plateau_and_perfect_state_are_resolved_on_the_cone_boundary() {
+    use aedyn::config::Config;
+    use aedyn::fixed_points::{Refused, refine};
+    use aedyn::ode::fixed_points::{jacobian_with_steps, stability};
+    use aedyn::ode::integrate;
+    use aedyn::teacher_student::run::TsProblem;
+    let cfg = Config::from_toml(
+        "model = \"teacher_student\"\nactivation = \"tanh\"\nk = 2\nlr = 0.5\nt_max = 40.0\n\
+         init_std = 0.01\n[data]\nd = 500",
+        "test",
+    )
+    .unwrap();
+    let pb = TsProblem::from_config(&cfg).unwrap();
+    let (sys, y0) = pb.system().unwrap();
+    let states = integrate(&sys, y0, &[0.0, 25.0, 40.0], pb.integrator, |_| {}).unwrap();
+    let split = |y: &DVector<f64>| {
+        let o = sys.order(y);
+        let d = [o.q[0] - o.q[3], o.r[0] - o.r[2], o.r[1] - o.r[3]];
+        d.iter().map(|v| v * v).sum::<f64>().sqrt()
+    };
+    let rate = (split(&states[2].y) / split(&states[1].y)).ln() / 15.0;
+    let saddle = match refine(&sys, &states[1].y) {
+        Ok(r) => r,
+        Err(Refused::Newton(w) | Refused::Unphysical(w)) => panic!("plateau: {w}"),
+    };
+    let lambda = saddle.stability.lambda_max;
+    println!(
+        "tanh plateau: ε = {:.7}, λ_max = {lambda:.5} vs growth rate {rate:.5}, |F| = {:.1e}",
+        saddle.eps, saddle.residual
+    );
+    assert!((saddle.eps - 0.0313928).abs() < 1e-6, "{}", saddle.eps);
+    assert!((lambda / rate - 1.0).abs() < 0.01, "{lambda} vs {rate}");
+
+    let perfect = sys.state(&[1.0, 0.0, 0.0, 1.0], &[1.0, 0.0, 0.0, 1.0], &[]);
+    let mut ws = sys.workspace();
+    let mut f = DVector::zeros(perfect.len());
+    sys.rhs(&perfect, &mut f, &mut ws);
+    assert!(
+        f.amax() < 1e-13,
+        "|F| = {:.1e} at the perfect state",
+        f.amax()
+    );
+    let mut spectrum = |factor: f64| {
+        let st = stability(&jacobian_with_steps(&sys, &perfect, &mut ws, factor));
+        let mut re: Vec<f64> = st.eigenvalues.iter().map(|c| c.re).collect();
+        re.sort_by(|a, b| b.total_cmp(a));
+        re
+    };
+    let (fine, coarse) = (spectrum(1.0), spectrum(100.0));
+    println!("perfect state: {fine:.5?} (steps ×100: {coarse:.5?})");
+    assert!(fine[0] < -0.02, "λ_max = {}", fine[0]);
+    // I4's 20-node rule leaves ~1e-4 relative noise in F: the spectra agree to 5e-3 of the
+    // largest |λ|
+    let scale = fine.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for (a, b) in fine.iter().zip(&coarse) {
+        assert!((a - b).abs() < 5e-3 * scale, "{a} vs {b}");
+    }
+}

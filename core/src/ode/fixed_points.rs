@@ -21,9 +21,7 @@ pub fn jacobian<F: Flow>(sys: &F, y: &DVector<f64>, ws: &mut F::Workspace) -> DM
 
 /// [`jacobian`] with every step multiplied by `factor` (comparing two step sizes measures the
 /// accuracy of the differences: where F is not smooth — ReLU's kernels at exactly antiparallel
-/// units — it is far worse than ε^{2/3}). Where one of the two steps of a column leaves the
-/// states where F is smooth ([`Flow::smoothness_margin`] negative) and the other does not go
-/// as far out, the column is the second-order one-sided difference from the inner side.
+/// units — it is far worse than ε^{2/3}).
 pub fn jacobian_with_steps<F: Flow>(
     sys: &F,
     y: &DVector<f64>,
@@ -34,48 +32,14 @@ pub fn jacobian_with_steps<F: Flow>(
     let mut j = DMatrix::zeros(n, n);
     let (mut yp, mut fp, mut fm) = (y.clone(), DVector::zeros(n), DVector::zeros(n));
     let cbrt_eps = f64::EPSILON.cbrt();
-    // near the boundary of the states where F is smooth, differences from the inner side
-    let bounded = sys.smoothness_margin(y).is_finite();
-    let mut f0: Option<DVector<f64>> = None;
     for c in 0..n {
         let h = factor * cbrt_eps * y[c].abs().max(1e-3);
-        let side = if bounded {
-            let mut at = |step: f64| {
-                yp[c] = y[c] + step;
-                let m = sys.smoothness_margin(&yp);
-                yp[c] = y[c];
-                m
-            };
-            let (up, down) = (at(h), at(-h));
-            if up.min(down) < 0.0 && up != down {
-                if up > down { 1.0 } else { -1.0 }
-            } else {
-                0.0
-            }
-        } else {
-            0.0
-        };
-        let col = if side == 0.0 {
-            yp[c] = y[c] + h;
-            sys.rhs(&yp, &mut fp, ws);
-            yp[c] = y[c] - h;
-            sys.rhs(&yp, &mut fm, ws);
-            (&fp - &fm) / (2.0 * h)
-        } else {
-            // second-order one-sided: (−3F(y) + 4F(y + sh) − F(y + 2sh)) / (2sh)
-            let f0 = f0.get_or_insert_with(|| {
-                let mut f = DVector::zeros(n);
-                sys.rhs(y, &mut f, ws);
-                f
-            });
-            yp[c] = y[c] + side * h;
-            sys.rhs(&yp, &mut fp, ws);
-            yp[c] = y[c] + 2.0 * side * h;
-            sys.rhs(&yp, &mut fm, ws);
-            (&fp * 4.0 - &*f0 * 3.0 - &fm) / (2.0 * side * h)
-        };
+        yp[c] = y[c] + h;
+        sys.rhs(&yp, &mut fp, ws);
+        yp[c] = y[c] - h;
+        sys.rhs(&yp, &mut fm, ws);
         yp[c] = y[c];
-        j.set_column(c, &col);
+        j.set_column(c, &((&fp - &fm) / (2.0 * h)));
     }
     j
 }
@@ -433,41 +397,6 @@ impl Stability {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// `dy0/dt = y0 (inside, y0 ≥ 0) continued as `3 y0` outside, `dy1/dt = −y1`: smooth only up
-    /// to the boundary y0 = 0.
-    struct Kinked;
-
-    impl Flow for Kinked {
-        type Workspace = ();
-        fn workspace(&self) {}
-        fn rhs(&self, y: &DVector<f64>, dy: &mut DVector<f64>, _: &mut ()) {
-            dy[0] = if y[0] >= 0.0 {
-                y[0] + y[0] * y[0]
-            } else {
-                3.0 * y[0]
-            };
-            dy[1] = -y[1];
-        }
-        fn failure(_: &()) -> Option<String> {
-            None
-        }
-        fn smoothness_margin(&self, y: &DVector<f64>) -> f64 {
-            y[0]
-        }
-    }
-
-    #[test]
-    fn jacobian_differences_from_the_smooth_side_of_a_boundary() {
-        // central differences at y0 = 0 would give (1 + 3)/2 = 2; from the inside the derivative
-        // of y0 + y0² is 1 (second-order one-sided: exact for a quadratic)
-        let j = jacobian(&Kinked, &DVector::from_vec(vec![0.0, 0.5]), &mut ());
-        assert!((j[(0, 0)] - 1.0).abs() < 1e-9, "{}", j[(0, 0)]);
-        assert!((j[(1, 1)] + 1.0).abs() < 1e-9);
-        // away from the boundary: central differences
-        let j = jacobian(&Kinked, &DVector::from_vec(vec![0.3, 0.5]), &mut ());
-        assert!((j[(0, 0)] - 1.6).abs() < 1e-8, "{}", j[(0, 0)]);
-    }
 
     /// `dy/dt = (y0 − y0³, −2 y1 + y0 y1, 0)`: a saddle at 0 (λ = 1, −2 and a zero mode), stable
     /// nodes at y0 = ±1 (λ = −2, −1 / −3), and a line of fixed points along y2 (the zero mode of a

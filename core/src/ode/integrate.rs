@@ -60,13 +60,6 @@ pub trait Flow {
     fn rhs(&self, y: &DVector<f64>, dy: &mut DVector<f64>, ws: &mut Self::Workspace);
     /// Why an evaluation could not be completed, if one could not.
     fn failure(ws: &Self::Workspace) -> Option<String>;
-    /// How far `y` lies inside the states where F is evaluated as a smooth function: negative
-    /// outside, where F is only continued (e.g. quadrature on a clamped covariance). At such a
-    /// boundary the Jacobian differences from the inner side
-    /// ([`super::fixed_points::jacobian_with_steps`]). Default: smooth everywhere.
-    fn smoothness_margin(&self, _y: &DVector<f64>) -> f64 {
-        f64::INFINITY
-    }
 }
 
 impl Flow for OdeSystem<'_> {

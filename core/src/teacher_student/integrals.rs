@@ -11,7 +11,9 @@
 //! fields it is evaluated at.
 //!
 //! A pattern without a closed form (tanh, or five and more step/erf factors) is evaluated by
-//! tensor Gauss–Hermite quadrature on the Cholesky factor of its covariance — only if one of the
+//! tensor Gauss–Hermite quadrature on the pivoted Cholesky factor of its covariance, continued
+//! across the boundary of the cone of covariances where the overlaps are singular (plateaus, the
+//! perfectly learned state; [`nearest_psd`], docs/theory.md §8.3) — only if one of the
 //! activations is declared with quadrature and both are smooth (no kinks or jumps: a rule cannot
 //! see Dirac terms, and converges slowly across kinks). The rule's order depends on the number of factors only
 //! ([`GH_ORDER_FEW`] for I2, J2, I3; [`GH_ORDER_I4`] for I4), never on how many fields coincide,
@@ -19,12 +21,12 @@
 //! Cholesky column vanishes) gives exactly the value of the merged pattern — the manifold of
 //! identical students stays invariant, as it is for the exact ODE (with orders chosen by
 //! dimension, the quadrature error pushed the state across det Q = 0 and the integrator stalled).
-//! A field that enters only linearly (`b` in I3) is integrated exactly (its conditional mean), so
-//! I3 needs at most a 2-D rule.
+//! A field that enters only linearly (`b` in I3) is integrated exactly where the other fields'
+//! covariance is well conditioned, so I3 then needs at most a 2-D rule.
 
 use crate::activation::Activation;
 use crate::error::{Error, Result};
-use crate::quad::cholesky_psd;
+use crate::quad::cholesky_psd_pivoted;
 use aedyn_symbolic::closed::Graph;
 use aedyn_symbolic::derive::DeriveError;
 use aedyn_symbolic::product::{Factor, expect_product};
@@ -329,49 +331,46 @@ impl TsIntegrals {
         }
     }
 
-    /// `E[Π factors]` over N(0, cov) by tensor Gauss–Hermite on the Cholesky factor, the
-    /// linear-only variable (if any) replaced by its conditional mean.
+    /// `E[Π factors]` over N(0, cov) by tensor Gauss–Hermite on the (pivoted) Cholesky factor of
+    /// the covariance, continued outside the cone of covariances ([`Self::continued`]).
     ///
-    /// With a linear field `b` (last in the order), `E[h · x_b] = Σ_j L_bj E[h z_j]`: the moments
-    /// `E[h z_j]` depend only on the integrated fields and their covariance, so they are cached in
-    /// the scratch space and shared by all `b`.
+    /// A field `b` that enters only linearly is integrated exactly where the other fields' (the
+    /// integrated ones') covariance `C_II` is well conditioned: `E[h x_b] = Σ_j L_bj E[h z_j]`
+    /// with `x_I = L_II z` and `L_b = L_II⁻¹ C_Ib` (linear in `C_Ib`, so it continues exactly
+    /// where `C` is not positive semidefinite). The moments `E[h z_j]` depend only on the
+    /// integrated fields and their covariance, so they are cached in the scratch space and shared
+    /// by all `b`. Where `C_II` is (nearly) singular, `C_Ib` can have a part outside its range
+    /// (a teacher's overlap with a student that coincides with another teacher, stepped by
+    /// Newton or the integrator) that a conditional mean loses: there `b` is summed like the
+    /// others ([`Self::continued`], pivoted), which costs nothing extra where a pivot vanishes.
     fn quadrature(&self, term: &Term, q: &Numeric, s: &mut Scratch) -> f64 {
-        let Some(pw) = self.pointwise else {
-            return f64::NAN;
-        };
         let d = q.factors.len();
-        // order: the integrated variables, then the linear one
-        let mut order = [0usize; 4];
-        let mut m = 0;
-        for v in (0..d).filter(|&v| Some(v) != q.linear) {
-            order[m] = v;
-            m += 1;
-        }
-        if let Some(v) = q.linear {
-            order[m] = v;
-        }
-        let l: [[f64; 4]; 4] = cholesky_psd(d, |i, j| s.cov[order[i] * d + order[j]]);
-        let integrated = d - usize::from(q.linear.is_some());
-        let (z, w) = &self.rules[q.rule];
-        let ctx = Nest {
-            pw,
-            q,
-            l: &l,
-            order: &order,
-            integrated,
-            z,
-            w,
+        let all = [0, 1, 2, 3];
+        let mut out = 0.0;
+        let Some(b) = q.linear else {
+            self.continued(q, &all, d, &s.cov, &mut out);
+            return out;
         };
-        if q.linear.is_none() {
-            let mut acc = [0.0; 3];
-            ctx.sum(0, &mut [0.0; 4], 1.0, &mut acc);
-            return acc[0];
+        let m = d - 1;
+        let mut vars = [0usize; 4];
+        for (p, v) in (0..d).filter(|&v| v != b).enumerate() {
+            vars[p] = v;
         }
         let mut cov = [0.0; 9];
-        for i in 0..integrated {
-            for j in 0..integrated {
-                cov[i * 3 + j] = s.cov[order[i] * d + order[j]];
+        for i in 0..m {
+            for j in 0..m {
+                cov[i * 3 + j] = s.cov[vars[i] * d + vars[j]];
             }
+        }
+        let Some(l) = cholesky_well_conditioned(m, |i, j| cov[i * 3 + j]) else {
+            self.continued(q, &all, d, &s.cov, &mut out);
+            return out;
+        };
+        // L_b = L_II⁻¹ C_Ib by forward substitution
+        let mut lb = [0.0; 3];
+        for i in 0..m {
+            let r: f64 = (0..i).map(|j| l[i][j] * lb[j]).sum();
+            lb[i] = (s.cov[b * d + vars[i]] - r) / l[i][i];
         }
         let hit = s
             .moments
@@ -379,10 +378,27 @@ impl TsIntegrals {
             .find(|e| e.program == term.program && e.cov == cov)
             .map(|e| e.m);
         let moments = match hit {
-            Some(m) => m,
+            Some(mo) => mo,
             None => {
+                let Some(pw) = self.pointwise else {
+                    return f64::NAN;
+                };
+                let (z, w) = &self.rules[q.rule];
+                let mut l4 = [[0.0; 4]; 4];
+                for i in 0..m {
+                    l4[i][..m].copy_from_slice(&l[i][..m]);
+                }
+                let ctx = Nest {
+                    pw,
+                    q,
+                    l: &l4,
+                    var: vars,
+                    levels: m,
+                    z,
+                    w,
+                };
                 let mut acc = [0.0; 3];
-                ctx.sum(0, &mut [0.0; 4], 1.0, &mut acc);
+                ctx.moments(0, &mut [0.0; 4], 1.0, &mut acc);
                 if s.moments.len() >= 512 {
                     s.moments.clear();
                 }
@@ -394,43 +410,207 @@ impl TsIntegrals {
                 acc
             }
         };
-        (0..integrated).map(|j| l[integrated][j] * moments[j]).sum()
+        (0..m).map(|j| lb[j] * moments[j]).sum()
+    }
+
+    /// `E[h]` over the `m` variables `vars` of the pattern, `m × m` covariance `c` (row-major),
+    /// into `out`: by [`Self::gauss_hermite`] where `c` is well conditioned, else on the nearest
+    /// point of the cone and continued linearly along its negative eigendirections,
+    /// `E(C) = 2 E(C₊) − E(C₊ + N) + O(|N|²)` (the expectation is a smooth function of C on the
+    /// closed cone; [`nearest_psd`]).
+    fn continued(&self, q: &Numeric, vars: &[usize; 4], m: usize, c: &[f64; 16], out: &mut f64) {
+        let Some(psd) = nearest_psd(m, c) else {
+            *out = self.gauss_hermite(q, vars, m, c);
+            return;
+        };
+        *out = self.gauss_hermite(q, vars, m, &psd.plus);
+        if let Some(r) = psd.reflected {
+            *out = 2.0 * *out - self.gauss_hermite(q, vars, m, &r);
+        }
+    }
+
+    /// Tensor Gauss–Hermite sum of [`Self::continued`] at a positive semidefinite `c`.
+    fn gauss_hermite(&self, q: &Numeric, vars: &[usize; 4], m: usize, c: &[f64; 16]) -> f64 {
+        let Some(pw) = self.pointwise else {
+            return f64::NAN;
+        };
+        let (pos, l) = cholesky_psd_pivoted(m, m, [0, 1, 2, 3], |i, j| c[i * m + j]);
+        let (z, w) = &self.rules[q.rule];
+        let ctx = Nest {
+            pw,
+            q,
+            l: &l,
+            var: std::array::from_fn(|lvl| vars[pos[lvl]]),
+            levels: m,
+            z,
+            w,
+        };
+        let mut acc = 0.0;
+        ctx.sum(0, &mut [0.0; 4], 1.0, &mut acc);
+        acc
     }
 }
 
-/// The nested Gauss–Hermite sums of one quadrature pattern.
+/// Lower Cholesky factor of the `m × m` covariance `c(i, j)` when every pivot is above
+/// [`WELL_CONDITIONED`] of its variance (the factor is then backward stable), else `None`.
+fn cholesky_well_conditioned(m: usize, c: impl Fn(usize, usize) -> f64) -> Option<[[f64; 4]; 4]> {
+    let mut l = [[0.0f64; 4]; 4];
+    for j in 0..m {
+        let mut p = c(j, j);
+        for k in 0..j {
+            p -= l[j][k] * l[j][k];
+        }
+        // (NaN fails too)
+        if p.partial_cmp(&(WELL_CONDITIONED * c(j, j).abs())) != Some(std::cmp::Ordering::Greater) {
+            return None;
+        }
+        l[j][j] = p.sqrt();
+        for i in j + 1..m {
+            let mut s = c(i, j);
+            for k in 0..j {
+                s -= l[i][k] * l[j][k];
+            }
+            l[i][j] = s / l[j][j];
+        }
+    }
+    Some(l)
+}
+
+/// Smallest Cholesky pivot, relative to its variance, of a covariance factored directly: below it
+/// [`nearest_psd`] decides by eigenvalues.
+const WELL_CONDITIONED: f64 = 1e-10;
+
+/// Eigenvalues within this fraction of the largest variance are zero ([`nearest_psd`]); below
+/// it [`cholesky_psd`] drops a pivot.
+const ZERO_EIGENVALUE: f64 = 1e-14;
+
+/// A covariance replaced by the nearest point of the cone ([`nearest_psd`]).
+struct NearestPsd {
+    /// `C₊ = V max(Λ, 0) Vᵀ` with eigenvalues within [`ZERO_EIGENVALUE`] set to zero
+    plus: [f64; 16],
+    /// `C₊ + N`, `N = Σ_{λ_i < 0} |λ_i| e_i e_iᵀ`, when C has negative eigenvalues beyond them
+    reflected: Option<[f64; 16]>,
+}
+
+/// `None` when the `d × d` covariance `cov` (row-major, `d ≤ 4`) is well conditioned (every
+/// Cholesky pivot above [`WELL_CONDITIONED`] of its variance: the factor is backward stable);
+/// otherwise the nearest positive semidefinite matrix with its zero eigenvalues exact, and the
+/// reflection of the negative ones.
+///
+/// Where the overlaps are singular (aligned units: the plateaus and the perfectly learned state
+/// lie on the boundary of the cone of Gram matrices) the integrator's and Newton's finite
+/// differences step a little outside or along it. Factoring such a covariance directly drops
+/// the vanishing pivot's column *and its off-diagonal entries*, an error of first order in the
+/// step (a student that coincides with a teacher, stepped by h in its overlap with another
+/// teacher, lost that overlap: Jacobians at the perfectly learned tanh state came out with
+/// three spurious unstable directions). Eigenvalues near zero are set to zero, which moves C
+/// by their size only, and the factor of `C₊` is consistent. The exact ODE continues
+/// analytically across the boundary; quadrature cannot evaluate an indefinite Gaussian, so
+/// [`TsIntegrals::eval`] continues it linearly, `E(C) ≈ 2E(C₊) − E(C₊ + N)`, with error
+/// `O(|N|²)`.
+fn nearest_psd(d: usize, cov: &[f64; 16]) -> Option<NearestPsd> {
+    if cholesky_well_conditioned(d, |i, j| cov[i * d + j]).is_some() {
+        return None;
+    }
+    let scale = (0..d).map(|i| cov[i * d + i].abs()).fold(0.0, f64::max);
+    // padded with an identity block to a fixed size (no allocation)
+    let c = nalgebra::Matrix4::from_fn(|i, j| match (i < d && j < d, i == j) {
+        (true, _) => cov[i * d + j],
+        (false, true) => 1.0,
+        (false, false) => 0.0,
+    });
+    let eig = c.symmetric_eigen();
+    let (mut plus, mut reflected) = ([0.0; 16], [0.0; 16]);
+    let mut negative = false;
+    for (k, &lam) in eig.eigenvalues.iter().enumerate() {
+        let e = eig.eigenvectors.column(k);
+        let (kept, reflect) = if lam > ZERO_EIGENVALUE * scale {
+            (lam, lam)
+        } else if lam < -ZERO_EIGENVALUE * scale {
+            negative = true;
+            (0.0, -lam)
+        } else {
+            (0.0, 0.0)
+        };
+        for a in 0..d {
+            for b in 0..d {
+                plus[a * d + b] += kept * e[a] * e[b];
+                reflected[a * d + b] += reflect * e[a] * e[b];
+            }
+        }
+    }
+    Some(NearestPsd {
+        plus,
+        reflected: negative.then_some(reflected),
+    })
+}
+
+/// The nested Gauss–Hermite sums of one quadrature pattern, `x = L z` with L lower triangular:
+/// level `lvl` sums over `z_lvl`, which fixes the variable `var[lvl]`. A level whose pivot
+/// vanishes (a variable that is a combination of the earlier ones) is evaluated once.
 struct Nest<'a> {
     pw: Pointwise,
     q: &'a Numeric,
     l: &'a [[f64; 4]; 4],
-    order: &'a [usize; 4],
-    integrated: usize,
+    var: [usize; 4],
+    levels: usize,
     z: &'a [f64],
     w: &'a [f64],
 }
 
 impl Nest<'_> {
-    /// The nested sums `Σ w h(x)` over the integrated levels, `x = L z` in the permuted order
-    /// (`weight`: the product of the outer levels' `w h`). Without a linear field the sum goes to
-    /// `acc[0]`; with one, the moments `Σ w h(x) z_j` go to `acc[j]`.
-    fn sum(&self, lvl: usize, zs: &mut [f64; 4], weight: f64, acc: &mut [f64; 3]) {
+    /// The nodes of level `lvl`: the rule's, or the single node 0 of weight 1 where its pivot
+    /// vanishes (the rule's weights sum to 1).
+    fn nodes(&self, lvl: usize) -> (&[f64], &[f64]) {
+        if self.l[lvl][lvl] == 0.0 {
+            (&[0.0], &[1.0])
+        } else {
+            (self.z, self.w)
+        }
+    }
+
+    /// `x` at level `lvl` for node `z` there, the outer levels' nodes in `zs`.
+    #[inline]
+    fn x(&self, lvl: usize, zs: &[f64; 4], z: f64) -> f64 {
         let row = &self.l[lvl];
-        let base: f64 = (0..lvl).map(|j| row[j] * zs[j]).sum();
-        let var = self.order[lvl];
-        for (&z, &w) in self.z.iter().zip(self.w) {
-            zs[lvl] = z;
-            let h = weight * w * self.factors(var, base + row[lvl] * z);
+        (0..lvl).map(|j| row[j] * zs[j]).sum::<f64>() + row[lvl] * z
+    }
+
+    /// `Σ w h(x)` over levels `lvl..` into `acc` (`weight`: the product of the outer levels'
+    /// `w h`).
+    fn sum(&self, lvl: usize, zs: &mut [f64; 4], weight: f64, acc: &mut f64) {
+        let var = self.var[lvl];
+        let (nodes, weights) = self.nodes(lvl);
+        for (&z, &w) in nodes.iter().zip(weights) {
+            let h = weight * w * self.factors(var, self.x(lvl, zs, z));
             if h == 0.0 {
                 continue;
             }
-            if lvl + 1 < self.integrated {
+            zs[lvl] = z;
+            if lvl + 1 < self.levels {
                 self.sum(lvl + 1, zs, h, acc);
-            } else if self.q.linear.is_some() {
-                for j in 0..self.integrated {
+            } else {
+                *acc += h;
+            }
+        }
+    }
+
+    /// The moments `Σ w h(x) z_j` over levels `lvl..` into `acc[j]` (a linear field's, with a
+    /// well-conditioned factor: every level has the rule's nodes).
+    fn moments(&self, lvl: usize, zs: &mut [f64; 4], weight: f64, acc: &mut [f64; 3]) {
+        let var = self.var[lvl];
+        for (&z, &w) in self.z.iter().zip(self.w) {
+            let h = weight * w * self.factors(var, self.x(lvl, zs, z));
+            if h == 0.0 {
+                continue;
+            }
+            zs[lvl] = z;
+            if lvl + 1 < self.levels {
+                self.moments(lvl + 1, zs, h, acc);
+            } else {
+                for j in 0..self.levels {
                     acc[j] += h * zs[j];
                 }
-            } else {
-                acc[0] += h;
             }
         }
     }
@@ -480,4 +660,60 @@ fn describe(factors: &[(usize, Slot, bool)]) -> String {
         })
         .collect();
     format!("E[{}]", parts.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::f64::consts::PI;
+
+    /// The quadrature of erf(x/√2) patterns (erf is entire: Gauss–Hermite converges fast) at
+    /// covariances on and just outside the cone, against the closed forms, which continue
+    /// analytically: the linear continuation along the negative eigendirection is exact to
+    /// `O(h²)`, and a linear field whose overlap lies outside the range of the others'
+    /// singular covariance keeps it.
+    #[test]
+    fn quadrature_continues_the_closed_forms_across_the_cone_boundary() {
+        let erf = crate::registry::resolve("erf", false).unwrap();
+        let ints = TsIntegrals::with_series(
+            [None, None, None],
+            [None, None],
+            2,
+            Some(Pointwise {
+                student: erf,
+                teacher: erf,
+            }),
+        );
+        let eval = |factors: &[(usize, Slot, bool)], dim: usize, cov: &[f64]| {
+            let q = numeric(dim, factors, factors.len());
+            let term = Term {
+                program: 0,
+                fields: [0, 1, 2, 3],
+                dim,
+            };
+            let mut s = Scratch::default();
+            s.cov[..dim * dim].copy_from_slice(cov);
+            ints.quadrature(&term, &q, &mut s)
+        };
+        // I2 = (2/π) asin(C12 / √((1 + C11)(1 + C22))), at C12 = 1 + h: eigenvalue −h
+        let i2 = [(0, Slot::Act, false), (1, Slot::Act, true)];
+        for h in [1e-4, 1e-3] {
+            let got = eval(&i2, 2, &[1.0, 1.0 + h, 1.0 + h, 1.0]);
+            let want = 2.0 / PI * ((1.0 + h) / 2.0).asin();
+            assert!((got - want).abs() < 2.0 * h * h, "h = {h}: {got} vs {want}");
+        }
+        // I3 = E[g'(x1) x2 g(x3)] = (2/π)(C23(1 + C11) − C12 C13) / ((1 + C11)√((1 + C11)(1 +
+        // C33) − C13²)) with x3 = x1 (singular) and x2 correlated with x1 only: −h/(π√3)
+        let i3 = [
+            (0, Slot::Dg, false),
+            (1, Slot::X, false),
+            (2, Slot::Act, true),
+        ];
+        for h in [1e-8, 1e-4] {
+            let cov = [1.0, h, 1.0, h, 1.0, 0.0, 1.0, 0.0, 1.0];
+            let got = eval(&i3, 3, &cov);
+            let want = -h / (PI * 3f64.sqrt());
+            assert!((got - want).abs() < 1e-6 * h, "h = {h}: {got} vs {want}");
+        }
+    }
 }

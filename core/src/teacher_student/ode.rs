@@ -366,15 +366,4 @@ impl Flow for TsSystem {
     fn failure(_ws: &TsWorkspace) -> Option<String> {
         None
     }
-
-    /// Under quadrature the expectations are taken over the covariance clamped onto the cone of
-    /// Gram matrices, which is not smooth across its boundary (where plateaus lie): the cone
-    /// margin. Closed forms continue analytically across it: no boundary.
-    fn smoothness_margin(&self, y: &DVector<f64>) -> f64 {
-        if self.uses_quadrature() {
-            self.cone_margin(y)
-        } else {
-            f64::INFINITY
-        }
-    }
 }
