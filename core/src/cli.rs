@@ -170,10 +170,15 @@ fn execute(cmd: Command) -> Result<(), crate::Error> {
             write_atomically(&csv, &report.csv())?;
             print!("{}", report.summary());
             println!("wrote {csv}");
-            if let Some(text) = report.plateaus_csv() {
-                let path = format!("{out}/plateaus.csv");
-                write_atomically(&path, &text)?;
-                println!("wrote {path}");
+            for (name, text) in [
+                ("plateaus", report.plateaus_csv()),
+                ("specialisation", report.specialisation_csv()),
+            ] {
+                if let Some(text) = text {
+                    let path = format!("{out}/{name}.csv");
+                    write_atomically(&path, &text)?;
+                    println!("wrote {path}");
+                }
             }
             Ok(())
         }

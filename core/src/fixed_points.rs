@@ -4,7 +4,9 @@
 //! directions, zero modes, λ_max, and for saddles the predicted escape time `ln(r/δ)/λ_max` next to
 //! the time the trajectory actually spent within the radius r. For the autoencoder it also
 //! predicts the escape of every principal component from the plateau before it
-//! ([`crate::ode::escape`]), where the plateaus are no finite fixed points.
+//! ([`crate::ode::escape`]), where the plateaus are no finite fixed points; for the
+//! teacher–student model with exchangeable students, their departure from the
+//! permutation-symmetric trajectory ([`crate::ode::departure`]).
 
 use crate::config::{Config, ModelKind};
 use crate::error::{Error, Result};
@@ -196,8 +198,32 @@ pub struct Report {
     /// the escapes of sequential learning, one per principal component the autoencoder can
     /// learn (modes tracked as vectors, at most K); empty for the teacher–student model
     pub plateaus: Vec<PlateauEscape>,
+    /// the students' departure from their permutation-symmetric trajectory (teacher–student
+    /// model with exchangeable students), one row per [`DEPARTURE_LEVELS`]; empty otherwise
+    pub specialisation: Vec<Specialisation>,
     /// the analysed trajectory (400 log-spaced and 1600 evenly spaced times)
     pub trajectory: Vec<OdeState>,
+}
+
+/// Relative deviations `|y − Py| / |Py|` from the permutation-symmetric trajectory at which the
+/// departure is timed ([`Specialisation`]).
+pub const DEPARTURE_LEVELS: [f64; 2] = [0.01, 0.1];
+
+/// When the students break their permutation symmetry (specialise, leaving the Saad–Solla
+/// plateau): the time at which the deviation from the symmetric trajectory reaches `level` of
+/// its size, linearised along the symmetric trajectory
+/// ([`crate::ode::departure::linearised_departure`]) and measured on the trajectory
+/// (`|y − Py| / |Py|`, P the average over permutations of the students); NaN where not
+/// reached by `t_max` (docs/theory.md §9).
+#[derive(Clone, Debug)]
+pub struct Specialisation {
+    pub level: f64,
+    pub predicted: f64,
+    pub ode: f64,
+    /// ε of the symmetric trajectory at the predicted time (the plateau it leaves)
+    pub eps_symmetric: f64,
+    /// the linearised deviation's growth rate `d ln|z|/dt` there
+    pub rate: f64,
 }
 
 /// The escape of one principal component from the plateau before it (docs/theory.md §6.2),
@@ -471,6 +497,7 @@ pub fn analyse<S: Analysed>(
         points,
         notes,
         plateaus: Vec::new(),
+        specialisation: Vec::new(),
         trajectory: states,
     })
 }
@@ -481,14 +508,22 @@ pub fn analyse_config(cfg: &Config) -> Result<Report> {
         ModelKind::TeacherStudent => {
             let pb = TsProblem::from_config(cfg)?;
             let (sys, y0) = pb.system()?;
-            analyse(
+            let mut report = analyse(
                 &sys,
-                y0,
+                y0.clone(),
                 cfg.t_max,
                 pb.integrator,
                 "teacher_student",
                 cfg.lr,
-            )
+            )?;
+            match specialisation(&sys, &y0, &report, pb.integrator) {
+                Ok(sp) => report.specialisation = sp,
+                Err(e) => report.notes.push(format!(
+                    "the students' linearised departure from their symmetric trajectory \
+                     (docs/theory.md §9) could not be computed: {e}"
+                )),
+            }
+            Ok(report)
         }
         ModelKind::Autoencoder => {
             let pb = Problem::from_config(cfg)?;
@@ -520,6 +555,49 @@ pub fn analyse_config(cfg: &Config) -> Result<Report> {
             Ok(report)
         }
     }
+}
+
+/// The students' departure from their permutation-symmetric trajectory at each of
+/// [`DEPARTURE_LEVELS`], on the report's grid, next to the report's trajectory (empty when the
+/// students are not exchangeable).
+fn specialisation(
+    sys: &TsSystem,
+    y0: &DVector<f64>,
+    report: &Report,
+    opts: IntegratorOptions,
+) -> Result<Vec<Specialisation>> {
+    if sys.symmetrised(y0).is_none() {
+        return Ok(Vec::new());
+    }
+    let project = |y: &DVector<f64>| sys.symmetrised(y).expect("exchangeable students");
+    let times: Vec<f64> = report.trajectory.iter().map(|s| s.t).collect();
+    let dep = crate::ode::departure::linearised_departure(sys, y0, project, &times, opts)?;
+    let predicted = dep.relative();
+    let actual: Vec<f64> = report
+        .trajectory
+        .iter()
+        .map(|s| {
+            let p = project(&s.y);
+            (&s.y - &p).norm() / p.norm().max(1e-300)
+        })
+        .collect();
+    use crate::ode::departure::upward_crossing;
+    Ok(DEPARTURE_LEVELS
+        .iter()
+        .map(|&level| {
+            let pred = upward_crossing(&dep.times, &predicted, level);
+            let (eps_symmetric, rate) = pred.map_or((f64::NAN, f64::NAN), |t| {
+                (sys.error(dep.symmetric_at(t)), dep.rate_at(t))
+            });
+            Specialisation {
+                level,
+                predicted: pred.unwrap_or(f64::NAN),
+                ode: upward_crossing(&times, &actual, level).unwrap_or(f64::NAN),
+                eps_symmetric,
+                rate,
+            }
+        })
+        .collect())
 }
 
 /// The linearised escape of every principal component the autoencoder can learn (vector modes,
@@ -613,6 +691,24 @@ impl Report {
         Some(s)
     }
 
+    /// `level,t_pred,t_ode,eps_symmetric,rate` per departure level ([`Specialisation`]); `None`
+    /// when there are none.
+    pub fn specialisation_csv(&self) -> Option<String> {
+        use std::fmt::Write;
+        if self.specialisation.is_empty() {
+            return None;
+        }
+        let mut s = String::from("level,t_pred,t_ode,eps_symmetric,rate\n");
+        for p in &self.specialisation {
+            let _ = writeln!(
+                s,
+                "{},{:.10e},{:.10e},{:.10e},{:.10e}",
+                p.level, p.predicted, p.ode, p.eps_symmetric, p.rate
+            );
+        }
+        Some(s)
+    }
+
     /// `t,eps,n_unstable,lambda_max,escape_time,time_spent,n_zero,lambda_max_per_lr,residual,distance`,
     /// then the order parameters of the fixed point.
     pub fn csv(&self) -> String {
@@ -677,6 +773,26 @@ impl Report {
         }
         for n in &self.notes {
             let _ = writeln!(s, "note: {n}");
+        }
+        if !self.specialisation.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nSpecialisation (docs/theory.md §9): the students' deviation from their \
+                 permutation-symmetric trajectory\n(the start averaged over permutations of the \
+                 students), linearised along it, against the trajectory's own |y − Py|/|Py|:"
+            );
+            let _ = writeln!(
+                s,
+                "{:>8} {:>10} {:>10} {:>11} {:>10}",
+                "level", "t_pred", "t_ode", "ε_sym", "rate"
+            );
+            for p in &self.specialisation {
+                let _ = writeln!(
+                    s,
+                    "{:>8} {:>10.3} {:>10.3} {:>11.7} {:>10.5}",
+                    p.level, p.predicted, p.ode, p.eps_symmetric, p.rate
+                );
+            }
         }
         if !self.plateaus.is_empty() {
             let _ = writeln!(

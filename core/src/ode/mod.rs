@@ -7,6 +7,7 @@
 //! spike+bulk reduction keeps the spikes as vectors and all bulk modes of one eigenvalue as one
 //! aggregated density block, which is exact when the bulk eigenvalue is shared.
 
+pub mod departure;
 pub mod dopri5;
 pub mod drift;
 pub mod escape;

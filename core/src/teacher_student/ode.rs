@@ -272,6 +272,34 @@ impl TsSystem {
         omega.symmetric_eigenvalues().min() / omega.amax().max(1e-300)
     }
 
+    /// The average of `y` over the permutations of the student units — the projection onto the
+    /// states in which all students are alike (`Q_kk = q`, `Q_kl = c`, `R_km = r_m`, `v_k = v̄`),
+    /// an invariant subspace of the flow, where the Saad–Solla plateau lies — or `None` when the
+    /// students are not exchangeable (K = 1, or a fixed second layer with unequal entries).
+    pub fn symmetrised(&self, y: &DVector<f64>) -> Option<DVector<f64>> {
+        let (k, m) = (self.p.k, self.p.m);
+        let fixed = &self.p.v_fixed;
+        if k < 2 || (!self.p.train_v && fixed.iter().any(|v| *v != fixed[0])) {
+            return None;
+        }
+        let o = self.order(y);
+        let pairs = (0..k).flat_map(|a| (0..k).map(move |b| (a, b)));
+        let diag = (0..k).map(|a| o.q[a * k + a]).sum::<f64>() / k as f64;
+        let off = pairs
+            .filter(|(a, b)| a != b)
+            .map(|(a, b)| o.q[a * k + b])
+            .sum::<f64>()
+            / (k * (k - 1)) as f64;
+        let q: Vec<f64> = (0..k * k)
+            .map(|i| if i / k == i % k { diag } else { off })
+            .collect();
+        let r: Vec<f64> = (0..k * m)
+            .map(|i| (0..k).map(|a| o.r[a * m + i % m]).sum::<f64>() / k as f64)
+            .collect();
+        let v = vec![o.v.iter().sum::<f64>() / k as f64; k];
+        Some(self.state(&q, &r, &v))
+    }
+
     /// The generalisation error of a state.
     pub fn error(&self, y: &DVector<f64>) -> f64 {
         self.error_with(y, &mut Flow::workspace(self))

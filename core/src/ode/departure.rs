@@ -1,0 +1,257 @@
+//! Departure from an invariant subspace, linearised along the trajectory inside it
+//! (docs/theory.md §9).
+//!
+//! Where the flow is equivariant under a group of symmetries (the permutations of hidden units
+//! that are exchangeable), the states the group fixes form an invariant subspace, and the
+//! projection P onto it (the group average) maps the initial state onto the *symmetric
+//! trajectory* `y_s(t)`, which never leaves the subspace: for the teacher–student model it is
+//! the trajectory whose students stay alike and settles on the Saad–Solla plateau. The deviation
+//! `z = y − y_s` grows, to first order, by the tangent equation along it,
+//!
+//! ```text
+//! dz/dt = J(y_s(t)) z,      z(0) = y(0) − P y(0),
+//! ```
+//!
+//! from the start through the approach and the plateau, where its growth rate tends to the
+//! plateau's unstable eigenvalue. The predicted departure is when `|z|` reaches a fraction of
+//! `|y_s|`, next to when the trajectory's own deviation `|y − Py|` reaches it: unlike
+//! `ln(r/δ)/λ_max` at the plateau's fixed point, this needs no assumption that the trajectory
+//! came close to the fixed point and stayed in its linear neighbourhood (short plateaus).
+
+use super::integrate::{Flow, IntegratorOptions, integrate};
+use super::system::OdeState;
+use crate::error::Result;
+use nalgebra::DVector;
+
+/// A system with its tangent along the trajectory, the tangent kept as a direction and a
+/// log-amplitude (`z = e^s ẑ`) so that exponential growth cannot overflow: the state is
+/// `[y (n); ẑ (n); s]` with
+///
+/// ```text
+/// dy/dt = F(y),   dẑ/dt = Jẑ − σẑ,   ds/dt = σ,   σ = ẑᵀJẑ / ẑᵀẑ,
+/// ```
+///
+/// `Jẑ` by central differences along ẑ (step `ε^{1/3} · max(|y|, 10⁻³)`, relative error ~1e-11:
+/// a forward difference's rounding noise, ~1e-8, made the step control crawl).
+pub struct Tangent<'a, F: Flow> {
+    sys: &'a F,
+    /// the system's state length
+    n: usize,
+}
+
+/// Buffers of one evaluation of [`Tangent`].
+pub struct TangentWorkspace<W> {
+    inner: W,
+    y: DVector<f64>,
+    f: DVector<f64>,
+    shifted: DVector<f64>,
+    f_shifted: DVector<f64>,
+    f_back: DVector<f64>,
+}
+
+impl<F: Flow> Flow for Tangent<'_, F> {
+    type Workspace = TangentWorkspace<F::Workspace>;
+    fn workspace(&self) -> Self::Workspace {
+        let n = self.n;
+        TangentWorkspace {
+            inner: self.sys.workspace(),
+            y: DVector::zeros(n),
+            f: DVector::zeros(n),
+            shifted: DVector::zeros(n),
+            f_shifted: DVector::zeros(n),
+            f_back: DVector::zeros(n),
+        }
+    }
+    fn rhs(&self, y: &DVector<f64>, dy: &mut DVector<f64>, ws: &mut Self::Workspace) {
+        let n = ws.y.len();
+        ws.y.copy_from(&y.rows(0, n));
+        self.sys.rhs(&ws.y, &mut ws.f, &mut ws.inner);
+        let dir = y.rows(n, n);
+        let h = f64::EPSILON.cbrt() * ws.y.norm().max(1e-3);
+        ws.shifted.copy_from(&ws.y);
+        ws.shifted.axpy(h, &dir, 1.0);
+        self.sys.rhs(&ws.shifted, &mut ws.f_shifted, &mut ws.inner);
+        ws.shifted.axpy(-2.0 * h, &dir, 1.0);
+        self.sys.rhs(&ws.shifted, &mut ws.f_back, &mut ws.inner);
+        // Jẑ into f_shifted
+        ws.f_shifted -= &ws.f_back;
+        ws.f_shifted /= 2.0 * h;
+        let norm2 = dir.norm_squared();
+        let sigma = if norm2 > 0.0 {
+            dir.dot(&ws.f_shifted) / norm2
+        } else {
+            0.0
+        };
+        dy.rows_mut(0, n).copy_from(&ws.f);
+        let mut dz = dy.rows_mut(n, n);
+        dz.copy_from(&ws.f_shifted);
+        dz.axpy(-sigma, &dir, 1.0);
+        dy[2 * n] = sigma;
+    }
+    fn failure(ws: &Self::Workspace) -> Option<String> {
+        F::failure(&ws.inner)
+    }
+}
+
+/// Relative tolerance of the integration of the symmetric trajectory and its tangent (the
+/// config's own where tighter; absolute tolerance a thousandth of it): the departure is timed to
+/// 1e-3 and better with it (relu, erf, tanh soft committee machines: the same times to 4 digits
+/// as at 1e-9), and the tangent costs three evaluations of F per stage.
+pub const DEPARTURE_RTOL: f64 = 1e-7;
+
+/// The symmetric trajectory and the linearised deviation from it, on a grid of times.
+pub struct Departure {
+    pub times: Vec<f64>,
+    /// `y_s(t)`
+    pub symmetric: Vec<DVector<f64>>,
+    /// `ln |z(t)|`
+    pub log_size: Vec<f64>,
+}
+
+impl Departure {
+    /// `|z| / |y_s|` on the grid.
+    pub fn relative(&self) -> Vec<f64> {
+        self.symmetric
+            .iter()
+            .zip(&self.log_size)
+            .map(|(y, s)| (s - y.norm().max(1e-300).ln()).exp())
+            .collect()
+    }
+
+    /// The growth rate `d ln|z| / dt` at (the grid interval nearest before) `t`.
+    pub fn rate_at(&self, t: f64) -> f64 {
+        let j = self
+            .times
+            .partition_point(|&s| s < t)
+            .clamp(1, self.times.len() - 1);
+        (self.log_size[j] - self.log_size[j - 1]) / (self.times[j] - self.times[j - 1])
+    }
+
+    /// The symmetric state at the grid time nearest `t`.
+    pub fn symmetric_at(&self, t: f64) -> &DVector<f64> {
+        let j = self
+            .times
+            .partition_point(|&s| s < t)
+            .min(self.times.len() - 1);
+        let j = if j > 0 && t - self.times[j - 1] < self.times[j] - t {
+            j - 1
+        } else {
+            j
+        };
+        &self.symmetric[j]
+    }
+}
+
+/// First upward crossing of `level` by `values` on `times` — from below it to at or above it,
+/// so a deviation that starts above the level and first shrinks is counted when it comes
+/// back — interpolated linearly in `ln values`.
+pub fn upward_crossing(times: &[f64], values: &[f64], level: f64) -> Option<f64> {
+    (1..values.len()).find_map(|j| {
+        let (a, b) = (values[j - 1], values[j]);
+        (a < level && b >= level && a > 0.0).then(|| {
+            let f = (level / a).ln() / (b / a).ln();
+            times[j - 1] + f * (times[j] - times[j - 1])
+        })
+    })
+}
+
+/// The symmetric trajectory from `project(y0)` and the tangent along it from
+/// `y0 − project(y0)`, on `times`.
+pub fn linearised_departure<F: Flow>(
+    sys: &F,
+    y0: &DVector<f64>,
+    project: impl Fn(&DVector<f64>) -> DVector<f64>,
+    times: &[f64],
+    opts: IntegratorOptions,
+) -> Result<Departure> {
+    let n = y0.len();
+    let ys = project(y0);
+    let z0 = y0 - &ys;
+    let size = z0.norm();
+    if size == 0.0 {
+        // nothing to break: the trajectory is the symmetric one
+        let states: Vec<OdeState> = integrate(sys, ys, times, opts, |_| {})?;
+        return Ok(Departure {
+            times: states.iter().map(|s| s.t).collect(),
+            log_size: vec![f64::NEG_INFINITY; states.len()],
+            symmetric: states.into_iter().map(|s| s.y).collect(),
+        });
+    }
+    let mut start = DVector::zeros(2 * n + 1);
+    start.rows_mut(0, n).copy_from(&ys);
+    start.rows_mut(n, n).copy_from(&(z0 / size));
+    start[2 * n] = size.ln();
+    // a departure time to a fraction of a percent needs no more than DEPARTURE_RTOL
+    let opts = IntegratorOptions {
+        rtol: opts.rtol.max(DEPARTURE_RTOL),
+        atol: opts.atol.max(DEPARTURE_RTOL * 1e-3),
+        ..opts
+    };
+    let states = integrate(&Tangent { sys, n }, start, times, opts, |_| {})?;
+    Ok(Departure {
+        times: states.iter().map(|s| s.t).collect(),
+        log_size: states.iter().map(|s| s.y[2 * n]).collect(),
+        symmetric: states
+            .into_iter()
+            .map(|s| s.y.rows(0, n).into_owned())
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `du/dt = 1 − u`, `dv/dt = c (u − 1/2) v − v³`: `v = 0` is invariant, the symmetric
+    /// trajectory is `u(t) = 1 − (1 − u₀)e^{−t}` and the tangent grows exactly as
+    /// `ln z(t) = ln v₀ + c (t/2 − (1 − u₀)(1 − e^{−t}))`.
+    struct Toy {
+        c: f64,
+    }
+
+    impl Flow for Toy {
+        type Workspace = ();
+        fn workspace(&self) {}
+        fn rhs(&self, y: &DVector<f64>, dy: &mut DVector<f64>, _: &mut ()) {
+            dy[0] = 1.0 - y[0];
+            dy[1] = self.c * (y[0] - 0.5) * y[1] - y[1].powi(3);
+        }
+        fn failure(_: &()) -> Option<String> {
+            None
+        }
+    }
+
+    #[test]
+    fn the_tangent_along_the_symmetric_trajectory_is_the_exact_linear_growth() {
+        let (c, u0, v0) = (0.8, 0.1, 1e-6);
+        let times: Vec<f64> = (0..=400).map(|i| i as f64 * 0.1).collect();
+        let y0 = DVector::from_vec(vec![u0, v0]);
+        let project = |y: &DVector<f64>| DVector::from_vec(vec![y[0], 0.0]);
+        let dep = linearised_departure(
+            &Toy { c },
+            &y0,
+            project,
+            &times,
+            IntegratorOptions::default(),
+        )
+        .unwrap();
+        for (j, &t) in dep.times.iter().enumerate() {
+            let want = v0.ln() + c * (0.5 * t - (1.0 - u0) * (1.0 - (-t).exp()));
+            // integrated at DEPARTURE_RTOL
+            assert!((dep.log_size[j] - want).abs() < 1e-5, "t = {t}");
+            let u = 1.0 - (1.0 - u0) * (-t).exp();
+            assert!((dep.symmetric[j][0] - u).abs() < 1e-6, "t = {t}");
+        }
+        // the relative deviation v/u starts at 1e-5, falls while u grows, then rises through
+        // 1e-5 again: the first *upward* crossing is the second passage
+        let rel = dep.relative();
+        let t = upward_crossing(&dep.times, &rel, 1e-5).unwrap();
+        let at = |t: f64| {
+            c * (0.5 * t - (1.0 - u0) * (1.0 - (-t).exp())) - (1.0 - (1.0 - u0) * (-t).exp()).ln()
+        };
+        // z/u = 1e-5 where ln(z/v₀) − ln u = ln(1e-5/v₀)
+        let miss = at(t) - 10f64.ln();
+        assert!(t > 1.0 && miss.abs() < 1e-3, "t = {t}: {miss}");
+        assert!((dep.rate_at(30.0) - 0.5 * c).abs() < 1e-4);
+    }
+}
