@@ -435,6 +435,15 @@ impl<'g> Deriver<'g> {
                 }
             }
         }
+        // the largest orthant (every erf's noisy form next to the steps') sets the dimension
+        let n = steps.len() + erfs.len();
+        if n > 4 {
+            return Err(DeriveError::NoClosedForm(format!(
+                "{n} step/erf factors ({}) need orthant probabilities in {n} dimensions; \
+                 closed forms and the numerical base case reach four",
+                mt.text()
+            )));
+        }
         let g = self.gauss[gi].clone();
         let mut terms = Vec::new();
         let mut pieces = Vec::new();
@@ -448,13 +457,6 @@ impl<'g> Deriver<'g> {
                 } else {
                     coef *= -1.0;
                 }
-            }
-            if ys.len() > 4 {
-                return Err(DeriveError::NoClosedForm(format!(
-                    "orthant probability of {} step/erf factors ({})",
-                    ys.len(),
-                    mt.text()
-                )));
             }
             pieces.push(format!("{}·P{}", text_number(coef), ys.len()));
             let m: Vec<Id> = ys
