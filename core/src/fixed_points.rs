@@ -103,9 +103,9 @@ impl Analysed for TsSystem {
     }
     fn unphysical(&self, y: &DVector<f64>) -> Option<String> {
         // plateaus lie on the boundary of the cone (aligned units), and the closed forms continue
-        // the ODE analytically across it: the saddle that governs a visited plateau can sit a
-        // little outside (erf, K = M = 2, η = 0.02: λ_min = −1.7e-4). Only clear violations are
-        // refused.
+        // the ODE analytically across it (the quadrature linearly, docs/theory.md §8.3): the
+        // saddle that governs a visited plateau can sit a little outside (erf, K = M = 2,
+        // η = 0.02: λ_min = −1.7e-4). Only clear violations are refused.
         let margin = self.cone_margin(y);
         (margin < -1e-2).then(|| {
             format!(
@@ -189,8 +189,6 @@ pub struct FixedPoint {
 pub struct Report {
     pub model: String,
     pub lr: f64,
-    /// the residual Newton reached at every point
-    pub newton_tol: f64,
     pub columns: Vec<String>,
     pub points: Vec<FixedPoint>,
     /// slow points where Newton did not converge, and why
@@ -492,7 +490,6 @@ pub fn analyse<S: Analysed>(
     Ok(Report {
         model: model.to_string(),
         lr,
-        newton_tol: NEWTON_TOL,
         columns: sys.columns(),
         points,
         notes,
@@ -566,10 +563,10 @@ fn specialisation(
     report: &Report,
     opts: IntegratorOptions,
 ) -> Result<Vec<Specialisation>> {
-    if sys.symmetrised(y0).is_none() {
+    if !sys.exchangeable() {
         return Ok(Vec::new());
     }
-    let project = |y: &DVector<f64>| sys.symmetrised(y).expect("exchangeable students");
+    let project = |y: &DVector<f64>| sys.symmetrised(y).unwrap_or_else(|| y.clone());
     let times: Vec<f64> = report.trajectory.iter().map(|s| s.t).collect();
     let dep = crate::ode::departure::linearised_departure(sys, y0, project, &times, opts)?;
     let predicted = dep.relative();
@@ -587,7 +584,8 @@ fn specialisation(
         .map(|&level| {
             let pred = upward_crossing(&dep.times, &predicted, level);
             let (eps_symmetric, rate) = pred.map_or((f64::NAN, f64::NAN), |t| {
-                (sys.error(dep.symmetric_at(t)), dep.rate_at(t))
+                let eps = dep.symmetric_at(t).map_or(f64::NAN, |y| sys.error(y));
+                (eps, dep.rate_at(t))
             });
             Specialisation {
                 level,
@@ -750,7 +748,7 @@ impl Report {
             "{} fixed point(s) of the {} ODE visited by its trajectory (Newton to |F| < {:e}):\n",
             self.points.len(),
             self.model,
-            self.newton_tol
+            NEWTON_TOL
         );
         let _ = writeln!(
             s,

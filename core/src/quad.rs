@@ -5,12 +5,48 @@
 
 use crate::activation::Gauss3;
 
+/// A Cholesky pivot below this fraction of its variable's variance is dropped (its column set to
+/// zero): rounding, not variance.
+pub const DROPPED_PIVOT: f64 = 1e-14;
+
+/// Smallest Cholesky pivot, relative to its variance, of a covariance that
+/// [`cholesky_well_conditioned`] factors: above it the factor is backward stable.
+pub const WELL_CONDITIONED: f64 = 1e-10;
+
+/// Lower Cholesky factor of the `m × m` covariance `c(i, j)` (`m ≤ 4`) when every pivot is above
+/// [`WELL_CONDITIONED`] of its variance, else `None` (NaN entries give `None` too).
+pub fn cholesky_well_conditioned(
+    m: usize,
+    c: impl Fn(usize, usize) -> f64,
+) -> Option<[[f64; 4]; 4]> {
+    let mut l = [[0.0f64; 4]; 4];
+    for j in 0..m {
+        let mut p = c(j, j);
+        for k in 0..j {
+            p -= l[j][k] * l[j][k];
+        }
+        if p.partial_cmp(&(WELL_CONDITIONED * c(j, j).abs())) != Some(std::cmp::Ordering::Greater) {
+            return None;
+        }
+        l[j][j] = p.sqrt();
+        for i in j + 1..m {
+            let mut s = c(i, j);
+            for k in 0..j {
+                s -= l[i][k] * l[j][k];
+            }
+            l[i][j] = s / l[j][j];
+        }
+    }
+    Some(l)
+}
+
 /// Lower Cholesky factor `L` (`C = L Lᵀ`) of the `d × d` covariance `c(i, j)` (`d ≤ N`),
 /// semidefinite-safe: a vanishing pivot gives a zero column, and each row is capped at the
 /// variable's standard deviation (`Σ_j L_ij² ≤ C_ii`), so a covariance that integration error has
 /// pushed a hair outside the positive semidefinite cone (aligned units) cannot produce huge
-/// conditional coefficients — the analogue of clamping a correlation to [−1, 1]. Shared by the
-/// autoencoder's quadrature fallback and the teacher–student one.
+/// conditional coefficients — the analogue of clamping a correlation to [−1, 1]. Used by the
+/// autoencoder's quadrature fallback; the teacher–student one pivots
+/// ([`cholesky_psd_pivoted`]).
 pub fn cholesky_psd<const N: usize>(d: usize, c: impl Fn(usize, usize) -> f64) -> [[f64; N]; N] {
     let mut l = [[0.0; N]; N];
     for j in 0..d {
@@ -18,7 +54,7 @@ pub fn cholesky_psd<const N: usize>(d: usize, c: impl Fn(usize, usize) -> f64) -
         for m in 0..j {
             p -= l[j][m] * l[j][m];
         }
-        let piv = if p > 1e-14 * c(j, j).abs().max(1e-300) {
+        let piv = if p > DROPPED_PIVOT * c(j, j).abs().max(1e-300) {
             p.sqrt()
         } else {
             0.0
@@ -82,7 +118,7 @@ pub fn cholesky_psd_pivoted<const N: usize>(
             }
         }
         let p = a[j][j];
-        let piv = if p > 1e-14 * var[j].max(1e-300) {
+        let piv = if p > DROPPED_PIVOT * var[j].max(1e-300) {
             p.sqrt()
         } else {
             0.0
@@ -91,7 +127,7 @@ pub fn cholesky_psd_pivoted<const N: usize>(
         for i in j + 1..d {
             // the unexplained variance bounds the coefficient up to its rounding (a bound without
             // slack binds at correlations of the size of √rounding, and cuts first-order terms)
-            let room = (a[i][i].max(0.0) + 1e-14 * var[i]).sqrt();
+            let room = (a[i][i].max(0.0) + DROPPED_PIVOT * var[i]).sqrt();
             l[i][j] = if piv > 0.0 {
                 (a[i][j] / piv).clamp(-room, room)
             } else {
@@ -209,7 +245,8 @@ mod tests {
         let (order, l) = cholesky_psd_pivoted(3, 3, [0, 1, 2], |i, j| c[i][j]);
         assert_eq!(order[2], 1, "the nearly dependent variable goes last");
         assert!(worst(order, l) < 1e-15, "{}", worst(order, l));
-        // a variable held at the end keeps its place
+        // a held variable keeps its place at the end although pivoting over all three would
+        // move it (to the middle, above)
         let (order, _) = cholesky_psd_pivoted(3, 2, [0, 1, 2], |i, j| c[i][j]);
         assert_eq!(order[2], 2);
     }

@@ -76,17 +76,11 @@ impl<F: Flow> Flow for Tangent<'_, F> {
         // Jẑ into f_shifted
         ws.f_shifted -= &ws.f_back;
         ws.f_shifted /= 2.0 * h;
-        let norm2 = dir.norm_squared();
-        let sigma = if norm2 > 0.0 {
-            dir.dot(&ws.f_shifted) / norm2
-        } else {
-            0.0
-        };
-        dy.rows_mut(0, n).copy_from(&ws.f);
-        let mut dz = dy.rows_mut(n, n);
-        dz.copy_from(&ws.f_shifted);
-        dz.axpy(-sigma, &dir, 1.0);
-        dy[2 * n] = sigma;
+        let (head, tail) = dy.as_mut_slice().split_at_mut(n);
+        head.copy_from_slice(ws.f.as_slice());
+        let (dz, ds) = tail.split_at_mut(n);
+        dz.copy_from_slice(ws.f_shifted.as_slice());
+        ds[0] = split_growth(&y.as_slice()[n..2 * n], dz);
     }
     fn failure(ws: &Self::Workspace) -> Option<String> {
         F::failure(&ws.inner)
@@ -118,41 +112,72 @@ impl Departure {
             .collect()
     }
 
-    /// The growth rate `d ln|z| / dt` at (the grid interval nearest before) `t`.
+    /// The growth rate `d ln|z| / dt` over the grid interval that ends at or after `t` (NaN on
+    /// a grid of fewer than two times, or without deviation).
     pub fn rate_at(&self, t: f64) -> f64 {
+        if self.times.len() < 2 {
+            return f64::NAN;
+        }
         let j = self
             .times
             .partition_point(|&s| s < t)
             .clamp(1, self.times.len() - 1);
-        (self.log_size[j] - self.log_size[j - 1]) / (self.times[j] - self.times[j - 1])
+        let rate = (self.log_size[j] - self.log_size[j - 1]) / (self.times[j] - self.times[j - 1]);
+        if rate.is_finite() { rate } else { f64::NAN }
     }
 
-    /// The symmetric state at the grid time nearest `t`.
-    pub fn symmetric_at(&self, t: f64) -> &DVector<f64> {
-        let j = self
-            .times
-            .partition_point(|&s| s < t)
-            .min(self.times.len() - 1);
-        let j = if j > 0 && t - self.times[j - 1] < self.times[j] - t {
-            j - 1
-        } else {
-            j
-        };
-        &self.symmetric[j]
+    /// The symmetric state at the grid time nearest `t` (`None` on an empty grid).
+    pub fn symmetric_at(&self, t: f64) -> Option<&DVector<f64>> {
+        nearest_index(&self.times, t).map(|j| &self.symmetric[j])
     }
 }
 
-/// First upward crossing of `level` by `values` on `times` — from below it to at or above it,
-/// so a deviation that starts above the level and first shrinks is counted when it comes
-/// back — interpolated linearly in `ln values`.
+/// Index of the time in the sorted `times` nearest `t` (`None` when empty).
+pub fn nearest_index(times: &[f64], t: f64) -> Option<usize> {
+    if times.is_empty() {
+        return None;
+    }
+    let i = times.partition_point(|&s| s < t);
+    Some(if i == 0 {
+        0
+    } else if i == times.len() || t - times[i - 1] < times[i] - t {
+        i - 1
+    } else {
+        i
+    })
+}
+
+/// First upward crossing of `level` (> 0) by `values` on `times` — from below it to at or
+/// above it, so a deviation that starts above the level and first shrinks is counted when it
+/// comes back — interpolated linearly in `ln values` (linearly in the values from 0).
 pub fn upward_crossing(times: &[f64], values: &[f64], level: f64) -> Option<f64> {
     (1..values.len()).find_map(|j| {
         let (a, b) = (values[j - 1], values[j]);
-        (a < level && b >= level && a > 0.0).then(|| {
-            let f = (level / a).ln() / (b / a).ln();
+        (a < level && b >= level).then(|| {
+            let f = if a > 0.0 {
+                (level / a).ln() / (b / a).ln()
+            } else {
+                level / b
+            };
             times[j - 1] + f * (times[j] - times[j - 1])
         })
     })
+}
+
+/// The tangent's direction and log-amplitude in one: with `jz = Jẑ` on entry, leaves
+/// `dẑ/dt = Jẑ − σẑ` in `jz` and returns `ds/dt = σ = ẑᵀJẑ / ẑᵀẑ` (0 for ẑ = 0), so that
+/// `z = e^s ẑ` solves `dz/dt = Jz` without overflowing.
+pub fn split_growth(dir: &[f64], jz: &mut [f64]) -> f64 {
+    let norm2: f64 = dir.iter().map(|v| v * v).sum();
+    let sigma = if norm2 > 0.0 {
+        dir.iter().zip(jz.iter()).map(|(a, b)| a * b).sum::<f64>() / norm2
+    } else {
+        0.0
+    };
+    for (d, v) in jz.iter_mut().zip(dir) {
+        *d -= sigma * v;
+    }
+    sigma
 }
 
 /// The symmetric trajectory from `project(y0)` and the tangent along it from
@@ -168,6 +193,12 @@ pub fn linearised_departure<F: Flow>(
     let ys = project(y0);
     let z0 = y0 - &ys;
     let size = z0.norm();
+    // a departure time to a fraction of a percent needs no more than DEPARTURE_RTOL
+    let opts = IntegratorOptions {
+        rtol: opts.rtol.max(DEPARTURE_RTOL),
+        atol: opts.atol.max(DEPARTURE_RTOL * 1e-3),
+        ..opts
+    };
     if size == 0.0 {
         // nothing to break: the trajectory is the symmetric one
         let states: Vec<OdeState> = integrate(sys, ys, times, opts, |_| {})?;
@@ -181,12 +212,6 @@ pub fn linearised_departure<F: Flow>(
     start.rows_mut(0, n).copy_from(&ys);
     start.rows_mut(n, n).copy_from(&(z0 / size));
     start[2 * n] = size.ln();
-    // a departure time to a fraction of a percent needs no more than DEPARTURE_RTOL
-    let opts = IntegratorOptions {
-        rtol: opts.rtol.max(DEPARTURE_RTOL),
-        atol: opts.atol.max(DEPARTURE_RTOL * 1e-3),
-        ..opts
-    };
     let states = integrate(&Tangent { sys, n }, start, times, opts, |_| {})?;
     Ok(Departure {
         times: states.iter().map(|s| s.t).collect(),

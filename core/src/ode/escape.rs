@@ -102,16 +102,7 @@ impl Flow for Tangent<'_, '_> {
         let dir = &y.as_slice()[len..len + n];
         let (dz, ds) = tail.split_at_mut(n);
         self.sys.apply_mode_drift(&ws.rhs, self.rho, dir, dz);
-        let norm2: f64 = dir.iter().map(|v| v * v).sum();
-        let sigma = if norm2 > 0.0 {
-            dir.iter().zip(dz.iter()).map(|(a, b)| a * b).sum::<f64>() / norm2
-        } else {
-            0.0
-        };
-        for (d, v) in dz.iter_mut().zip(dir) {
-            *d -= sigma * v;
-        }
-        ds[0] = sigma;
+        ds[0] = super::departure::split_growth(dir, dz);
     }
     fn failure(ws: &TangentWorkspace) -> Option<String> {
         ws.rhs.failure.clone()
@@ -141,16 +132,9 @@ impl Escape {
         crossing(&self.times, &self.eps_linear, level)
     }
 
-    /// Index of the grid time nearest `t`.
+    /// Index of the grid time nearest `t` (the grid is never empty: it holds the start).
     fn index(&self, t: f64) -> usize {
-        let i = self.times.partition_point(|&s| s < t);
-        if i == 0 {
-            0
-        } else if i == self.times.len() || t - self.times[i - 1] < self.times[i] - t {
-            i - 1
-        } else {
-            i
-        }
+        super::departure::nearest_index(&self.times, t).unwrap_or(0)
     }
 
     /// The saddle state at (the grid time nearest) `t`.

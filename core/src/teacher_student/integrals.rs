@@ -26,7 +26,7 @@
 
 use crate::activation::Activation;
 use crate::error::{Error, Result};
-use crate::quad::cholesky_psd_pivoted;
+use crate::quad::{DROPPED_PIVOT, cholesky_psd_pivoted, cholesky_well_conditioned};
 use aedyn_symbolic::closed::Graph;
 use aedyn_symbolic::derive::DeriveError;
 use aedyn_symbolic::product::{Factor, expect_product};
@@ -71,7 +71,8 @@ enum Evaluator {
 }
 
 /// A pattern evaluated by quadrature: `factors[v]` multiply at variable `v`; `linear` is a
-/// variable whose only factor is the variable itself (integrated exactly, moved last); `rule`
+/// variable whose only factor is the variable itself (integrated exactly where the others'
+/// covariance is well conditioned, [`TsIntegrals::eval`]); `rule`
 /// indexes `[GH_ORDER_FEW, GH_ORDER_I4]`.
 #[derive(Clone)]
 struct Numeric {
@@ -451,38 +452,9 @@ impl TsIntegrals {
     }
 }
 
-/// Lower Cholesky factor of the `m × m` covariance `c(i, j)` when every pivot is above
-/// [`WELL_CONDITIONED`] of its variance (the factor is then backward stable), else `None`.
-fn cholesky_well_conditioned(m: usize, c: impl Fn(usize, usize) -> f64) -> Option<[[f64; 4]; 4]> {
-    let mut l = [[0.0f64; 4]; 4];
-    for j in 0..m {
-        let mut p = c(j, j);
-        for k in 0..j {
-            p -= l[j][k] * l[j][k];
-        }
-        // (NaN fails too)
-        if p.partial_cmp(&(WELL_CONDITIONED * c(j, j).abs())) != Some(std::cmp::Ordering::Greater) {
-            return None;
-        }
-        l[j][j] = p.sqrt();
-        for i in j + 1..m {
-            let mut s = c(i, j);
-            for k in 0..j {
-                s -= l[i][k] * l[j][k];
-            }
-            l[i][j] = s / l[j][j];
-        }
-    }
-    Some(l)
-}
-
-/// Smallest Cholesky pivot, relative to its variance, of a covariance factored directly: below it
-/// [`nearest_psd`] decides by eigenvalues.
-const WELL_CONDITIONED: f64 = 1e-10;
-
-/// Eigenvalues within this fraction of the largest variance are zero ([`nearest_psd`]); below
-/// it [`cholesky_psd`] drops a pivot.
-const ZERO_EIGENVALUE: f64 = 1e-14;
+/// Eigenvalues within this fraction of the largest variance are zero ([`nearest_psd`]): the size
+/// below which the pivoted factor drops a pivot ([`DROPPED_PIVOT`]).
+const ZERO_EIGENVALUE: f64 = DROPPED_PIVOT;
 
 /// A covariance replaced by the nearest point of the cone ([`nearest_psd`]).
 struct NearestPsd {
@@ -493,7 +465,7 @@ struct NearestPsd {
 }
 
 /// `None` when the `d × d` covariance `cov` (row-major, `d ≤ 4`) is well conditioned (every
-/// Cholesky pivot above [`WELL_CONDITIONED`] of its variance: the factor is backward stable);
+/// Cholesky pivot above [`crate::quad::WELL_CONDITIONED`] of its variance: the factor is backward stable);
 /// otherwise the nearest positive semidefinite matrix with its zero eigenvalues exact, and the
 /// reflection of the negative ones.
 ///
@@ -513,10 +485,11 @@ fn nearest_psd(d: usize, cov: &[f64; 16]) -> Option<NearestPsd> {
         return None;
     }
     let scale = (0..d).map(|i| cov[i * d + i].abs()).fold(0.0, f64::max);
-    // padded with an identity block to a fixed size (no allocation)
+    // padded with a multiple of the identity to a fixed size (no allocation; at the covariance's
+    // scale, so that the eigen-solver's rounding is relative to it)
     let c = nalgebra::Matrix4::from_fn(|i, j| match (i < d && j < d, i == j) {
         (true, _) => cov[i * d + j],
-        (false, true) => 1.0,
+        (false, true) => scale,
         (false, false) => 0.0,
     });
     let eig = c.symmetric_eigen();
@@ -569,20 +542,21 @@ impl Nest<'_> {
         }
     }
 
-    /// `x` at level `lvl` for node `z` there, the outer levels' nodes in `zs`.
+    /// The outer levels' part of `x` at level `lvl`, `Σ_{j<lvl} L_lvl,j z_j` (fixed while the
+    /// level's node runs).
     #[inline]
-    fn x(&self, lvl: usize, zs: &[f64; 4], z: f64) -> f64 {
+    fn base(&self, lvl: usize, zs: &[f64; 4]) -> f64 {
         let row = &self.l[lvl];
-        (0..lvl).map(|j| row[j] * zs[j]).sum::<f64>() + row[lvl] * z
+        (0..lvl).map(|j| row[j] * zs[j]).sum()
     }
 
     /// `Σ w h(x)` over levels `lvl..` into `acc` (`weight`: the product of the outer levels'
     /// `w h`).
     fn sum(&self, lvl: usize, zs: &mut [f64; 4], weight: f64, acc: &mut f64) {
-        let var = self.var[lvl];
+        let (var, base, pivot) = (self.var[lvl], self.base(lvl, zs), self.l[lvl][lvl]);
         let (nodes, weights) = self.nodes(lvl);
         for (&z, &w) in nodes.iter().zip(weights) {
-            let h = weight * w * self.factors(var, self.x(lvl, zs, z));
+            let h = weight * w * self.factors(var, base + pivot * z);
             if h == 0.0 {
                 continue;
             }
@@ -598,9 +572,9 @@ impl Nest<'_> {
     /// The moments `Σ w h(x) z_j` over levels `lvl..` into `acc[j]` (a linear field's, with a
     /// well-conditioned factor: every level has the rule's nodes).
     fn moments(&self, lvl: usize, zs: &mut [f64; 4], weight: f64, acc: &mut [f64; 3]) {
-        let var = self.var[lvl];
+        let (var, base, pivot) = (self.var[lvl], self.base(lvl, zs), self.l[lvl][lvl]);
         for (&z, &w) in self.z.iter().zip(self.w) {
-            let h = weight * w * self.factors(var, self.x(lvl, zs, z));
+            let h = weight * w * self.factors(var, base + pivot * z);
             if h == 0.0 {
                 continue;
             }
@@ -703,7 +677,10 @@ mod tests {
             assert!((got - want).abs() < 2.0 * h * h, "h = {h}: {got} vs {want}");
         }
         // I3 = E[g'(x1) x2 g(x3)] = (2/π)(C23(1 + C11) − C12 C13) / ((1 + C11)√((1 + C11)(1 +
-        // C33) − C13²)) with x3 = x1 (singular) and x2 correlated with x1 only: −h/(π√3)
+        // C33) − C13²)) with x3 = x1 (singular) and x2 correlated with x1 only: −h/(π√3). The
+        // covariance is indefinite at order h² (below the zero threshold for h = 1e-8, reflected
+        // for h = 1e-4); what matters is that the correlation h is kept (x2 is summed, not
+        // integrated as a linear field, since the others' covariance is singular)
         let i3 = [
             (0, Slot::Dg, false),
             (1, Slot::X, false),

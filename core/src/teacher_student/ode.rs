@@ -272,16 +272,22 @@ impl TsSystem {
         omega.symmetric_eigenvalues().min() / omega.amax().max(1e-300)
     }
 
+    /// Whether the flow is equivariant under permutations of the student units: K ≥ 2 and the
+    /// second layer trained or fixed with equal entries.
+    pub fn exchangeable(&self) -> bool {
+        let fixed = &self.p.v_fixed;
+        self.p.k >= 2 && (self.p.train_v || fixed.iter().all(|v| *v == fixed[0]))
+    }
+
     /// The average of `y` over the permutations of the student units — the projection onto the
     /// states in which all students are alike (`Q_kk = q`, `Q_kl = c`, `R_km = r_m`, `v_k = v̄`),
     /// an invariant subspace of the flow, where the Saad–Solla plateau lies — or `None` when the
     /// students are not exchangeable (K = 1, or a fixed second layer with unequal entries).
     pub fn symmetrised(&self, y: &DVector<f64>) -> Option<DVector<f64>> {
-        let (k, m) = (self.p.k, self.p.m);
-        let fixed = &self.p.v_fixed;
-        if k < 2 || (!self.p.train_v && fixed.iter().any(|v| *v != fixed[0])) {
+        if !self.exchangeable() {
             return None;
         }
+        let (k, m) = (self.p.k, self.p.m);
         let o = self.order(y);
         let pairs = (0..k).flat_map(|a| (0..k).map(move |b| (a, b)));
         let diag = (0..k).map(|a| o.q[a * k + a]).sum::<f64>() / k as f64;

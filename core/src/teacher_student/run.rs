@@ -152,9 +152,9 @@ impl TsProblem {
 /// `Q_kl = c` (k ≠ l), `R_km = r` for all k, l, m (invariant when K = M, T = I, v = v* = 1 and g = g*), divided by η:
 /// its fixed point at η → 0 is the symmetric plateau. The plateau lies on the boundary of the
 /// states that describe networks (all students the same vector `r Σ_m B_m`, so `c = q = M r²`);
-/// closed forms extend smoothly across it, but a quadrature on clamped covariances has a kink
-/// there that Newton's finite differences cannot cross, so smaller invariant manifolds are
-/// offered too (see [`Symmetry`]).
+/// closed forms extend analytically across it and the quadrature linearly (docs/theory.md §8.3);
+/// smaller invariant manifolds, on which the plateau is an interior point, are offered too (see
+/// [`Symmetry`]).
 struct SymmetricSubspace<'a> {
     sys: &'a TsSystem,
     symmetry: Symmetry,
