@@ -356,6 +356,7 @@ pub fn analyse<S: Analysed>(
     let states = integrate(sys, y0, &times, opts, |_| {})?;
     let mut ws = sys.workspace();
     let n = states[0].y.len();
+    let eps0 = sys.eps(&states[0].y);
     let mut f = DVector::zeros(n);
     let speed: Vec<f64> = states
         .iter()
@@ -380,9 +381,20 @@ pub fn analyse<S: Analysed>(
         let c = match refine(sys, &states[i].y) {
             Ok(c) => c,
             Err(Refused::Newton(why)) => {
+                let eps = sys.eps(&states[i].y);
+                let learnt = eps.abs() < 1e-6 * eps0.abs();
                 notes.push(format!(
-                    "slow point at t = {:.4} (|dy/dt| = {:.2e}): Newton stopped: {why}",
-                    states[i].t, speed[i]
+                    "slow point at t = {:.4} (ε = {eps:.3e}, |dy/dt| = {:.2e}): Newton stopped: \
+                     {why}{}",
+                    states[i].t,
+                    speed[i],
+                    if learnt {
+                        " — ε ≈ 0: the trajectory approaches a perfectly learned state, where \
+                         the kernels of an activation with kinks have square-root singularities \
+                         in the overlaps (docs/theory.md §9)"
+                    } else {
+                        ""
+                    }
                 ));
                 continue;
             }
