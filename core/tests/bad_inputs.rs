@@ -229,3 +229,51 @@ fn stiffness_names_the_time_and_the_switch_that_lets_the_run_go_on() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(dir.join("out/trajectory.csv").exists());
 }
+
+/// The Gauss–Hermite fallback is trusted only up to a field variance
+/// (`QUADRATURE_MAX_VARIANCE`): a tied tanh autoencoder at η = 1, whose units saturate, stops
+/// with the variance and the way out instead of integrating wrong kernels (it ran off to
+/// ε = 5.3 while SGD stayed below 0.5), and so does a teacher–student run whose students grow;
+/// the untied autoencoder, whose fields stay below it, runs.
+#[test]
+fn quadrature_beyond_its_trusted_variance_stops_with_the_variance_named() {
+    let base = "activation = \"tanh\"\nk = 2\nlr = 1.0\nt_max = 30.0\n[data]\nd = 500\n\
+                [sgd]\nseeds = 0\n[output]\npoints = 20";
+    fails(
+        "quadrature_variance",
+        &format!("tied = true\n{base}"),
+        &[
+            "ODE integration failed at t = ",
+            "reached variance Q_11",
+            "Gauss–Hermite fallback of activation `tanh`",
+        ],
+    );
+    // the teacher–student quadrature too (a teacher with a large second layer drives the
+    // students' norms up)
+    fails(
+        "quadrature_variance_ts",
+        "model = \"teacher_student\"\nactivation = \"tanh\"\nk = 2\nlr = 0.5\nt_max = 30.0\n\
+         [teacher]\nweights = \"gaussian\"\nsecond_layer = [3.0, 3.0]\n[data]\nd = 500\n\
+         [sgd]\nseeds = 0",
+        &[
+            "ODE integration failed at t = ",
+            "reached variance",
+            "Gauss–Hermite",
+        ],
+    );
+    let dir = scratch().join("quadrature_ok");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cfg = dir.join("config.toml");
+    std::fs::write(&cfg, base).expect("write");
+    let o = Command::new(env!("CARGO_BIN_EXE_aedyn"))
+        .args([
+            "run",
+            cfg.to_str().expect("utf-8"),
+            "--out",
+            dir.join("out").to_str().expect("utf-8"),
+            "--quiet",
+        ])
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

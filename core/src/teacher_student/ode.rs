@@ -61,6 +61,8 @@ pub struct TsWorkspace {
     a: Vec<f64>,
     b4: Vec<f64>,
     scratch: Scratch,
+    /// why an evaluation was refused (a field's variance beyond what quadrature is trusted at)
+    failure: Option<String>,
 }
 
 /// Order parameters of a state: `Q` (K×K), `R` (K×M), `v` (K).
@@ -324,6 +326,7 @@ impl Flow for TsSystem {
             a: vec![0.0; k * n],
             b4: vec![0.0; k * k],
             scratch: Scratch::default(),
+            failure: None,
         }
     }
 
@@ -331,6 +334,27 @@ impl Flow for TsSystem {
         self.fill(y, ws);
         ws.scratch.new_state();
         let (k, m, n) = (self.p.k, self.p.m, self.fields());
+        if self.uses_quadrature() && ws.failure.is_none() {
+            let max = crate::ode::system::QUADRATURE_MAX_VARIANCE;
+            if let Some(c) = (0..n).find(|&c| ws.omega[c * n + c] > max) {
+                let name = if c < k {
+                    format!("student field λ_{} (Q_{}{})", c + 1, c + 1, c + 1)
+                } else {
+                    format!(
+                        "teacher field ν_{} (T_{}{})",
+                        c - k + 1,
+                        c - k + 1,
+                        c - k + 1
+                    )
+                };
+                ws.failure = Some(format!(
+                    "the {name} reached variance {:.3}, beyond {max} where the Gauss–Hermite \
+                     fallback is trusted (its expectations would be wrong by 1e-4 and more); use \
+                     activations with closed forms or a smaller learning rate",
+                    ws.omega[c * n + c]
+                ));
+            }
+        }
         let TsWorkspace {
             omega,
             u,
@@ -338,6 +362,7 @@ impl Flow for TsSystem {
             a,
             b4,
             scratch,
+            ..
         } = ws;
         // A_k(b) = E[g'(λ_k) f_b Δ̄]
         for (i, t) in self.i3.iter().enumerate() {
@@ -397,7 +422,7 @@ impl Flow for TsSystem {
         }
     }
 
-    fn failure(_ws: &TsWorkspace) -> Option<String> {
-        None
+    fn failure(ws: &TsWorkspace) -> Option<String> {
+        ws.failure.clone()
     }
 }
