@@ -31,6 +31,31 @@ fn fails(name: &str, config: &str, expect: &[&str]) {
     );
 }
 
+/// Runs `aedyn run CONFIG --out OUT --quiet` and checks that it succeeds and writes the
+/// trajectory.
+fn succeeds(name: &str, config: &str) {
+    let dir = scratch().join(name);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cfg = dir.join("config.toml");
+    std::fs::write(&cfg, config).expect("write");
+    let o = Command::new(env!("CARGO_BIN_EXE_aedyn"))
+        .args([
+            "run",
+            cfg.to_str().expect("utf-8"),
+            "--out",
+            dir.join("out").to_str().expect("utf-8"),
+            "--quiet",
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        o.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(dir.join("out/trajectory.csv").exists(), "{name}");
+}
+
 fn check(name: &str, args: &[&str], expect: &[&str], out: &Path) {
     let o = Command::new(env!("CARGO_BIN_EXE_aedyn"))
         .args(args)
@@ -212,22 +237,10 @@ fn stiffness_names_the_time_and_the_switch_that_lets_the_run_go_on() {
             "ode.stiffness_check = false",
         ],
     );
-    let dir = scratch().join("stiff_ok");
-    std::fs::create_dir_all(&dir).expect("dir");
-    let cfg = dir.join("config.toml");
-    std::fs::write(&cfg, format!("{base}\n[ode]\nstiffness_check = false")).expect("write");
-    let o = Command::new(env!("CARGO_BIN_EXE_aedyn"))
-        .args([
-            "run",
-            cfg.to_str().expect("utf-8"),
-            "--out",
-            dir.join("out").to_str().expect("utf-8"),
-            "--quiet",
-        ])
-        .output()
-        .expect("runs");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(dir.join("out/trajectory.csv").exists());
+    succeeds(
+        "stiff_ok",
+        &format!("{base}\n[ode]\nstiffness_check = false"),
+    );
 }
 
 /// The Gauss–Hermite fallback is trusted only up to a field variance
@@ -261,19 +274,5 @@ fn quadrature_beyond_its_trusted_variance_stops_with_the_variance_named() {
             "Gauss–Hermite",
         ],
     );
-    let dir = scratch().join("quadrature_ok");
-    std::fs::create_dir_all(&dir).expect("dir");
-    let cfg = dir.join("config.toml");
-    std::fs::write(&cfg, base).expect("write");
-    let o = Command::new(env!("CARGO_BIN_EXE_aedyn"))
-        .args([
-            "run",
-            cfg.to_str().expect("utf-8"),
-            "--out",
-            dir.join("out").to_str().expect("utf-8"),
-            "--quiet",
-        ])
-        .output()
-        .expect("runs");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    succeeds("quadrature_ok", base);
 }
