@@ -578,7 +578,7 @@ fn specialisation(
     if !sys.exchangeable() {
         return Ok(Vec::new());
     }
-    let project = |y: &DVector<f64>| sys.symmetrised(y).unwrap_or_else(|| y.clone());
+    let project = |y: &DVector<f64>| sys.symmetrised(y);
     let times: Vec<f64> = report.trajectory.iter().map(|s| s.t).collect();
     let dep = crate::ode::departure::linearised_departure(sys, y0, project, &times, opts)?;
     let predicted = dep.relative();

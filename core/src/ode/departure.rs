@@ -87,8 +87,8 @@ impl<F: Flow> Flow for Tangent<'_, F> {
     }
 }
 
-/// Relative tolerance of the integration of the symmetric trajectory and its tangent (the
-/// config's own where tighter; absolute tolerance a thousandth of it): the departure is timed to
+/// Relative tolerance of the integration of the symmetric trajectory and its tangent (or the
+/// config's own where that is looser; absolute tolerance a thousandth of it): the departure is timed to
 /// 1e-3 and better with it (relu, erf, tanh soft committee machines: the same times to 4 digits
 /// as at 1e-9), and the tangent costs three evaluations of F per stage.
 pub const DEPARTURE_RTOL: f64 = 1e-7;

@@ -83,18 +83,9 @@ pub struct OdeSystem<'a> {
     /// The drift of the x_τ-averages by Gaussian regression ([`Form::Paper`]).
     regression: bool,
     /// Some of the activation's integrals are Gauss–Hermite quadrature
-    /// ([`QUADRATURE_MAX_VARIANCE`]).
+    /// ([`crate::quad::QUADRATURE_MAX_VARIANCE`]).
     quadrature: bool,
 }
-
-/// The largest variance of a local field (`Q_kk`) at which an activation's Gauss–Hermite
-/// fallback is trusted: its fixed rules resolve g', g'' on the scale of the Gaussian only while
-/// that is not much wider than g's own (tanh, relative error of E[g'(x)] with 96 nodes: 2e-6
-/// at variance 3, 7e-5 at 5, 3e-3 at 10, 3e-2 at 20; the 2-D rule's 80 nodes
-/// about four times worse). Beyond it the integration stops with an error naming the variance,
-/// instead of integrating wrong kernels (a tied tanh autoencoder at η = 1 ran off to ε = 5.3
-/// while SGD stayed below 0.5).
-pub const QUADRATURE_MAX_VARIANCE: f64 = 4.0;
 
 /// Adds `Σ (ρ/D) y yᵀ` and `Σ y yᵀ` of vector modes to the order parameters.
 fn add_sums(o: &mut OrderParams, s_rho: &[f64], s_one: &[f64], k: usize, tied: bool, df: f64) {
@@ -558,22 +549,16 @@ impl<'a> OdeSystem<'a> {
     pub fn rhs_with(&self, y: &DVector<f64>, dy: &mut DVector<f64>, ws: &mut RhsWorkspace) {
         self.fill_drift(y, ws, self.regression);
         if self.quadrature && ws.failure.is_none() {
-            let k = self.tr.k;
-            let o = &ws.order.o;
-            if let Some(a) = (0..k).find(|&a| o.q[a * k + a] > QUADRATURE_MAX_VARIANCE) {
-                ws.failure = Some(format!(
-                    "the local field of unit {} reached variance Q_{}{} = {:.3}, beyond {} where \
-                     the Gauss–Hermite fallback of activation `{}` is trusted (its kernels would \
-                     be wrong by 1e-4 and more); use an activation with closed forms (e.g. erf) \
-                     or a smaller learning rate",
-                    a + 1,
-                    a + 1,
-                    a + 1,
-                    o.q[a * k + a],
-                    QUADRATURE_MAX_VARIANCE,
-                    self.act.name()
-                ));
-            }
+            let (k, q) = (self.tr.k, &ws.order.o.q);
+            ws.failure = (0..k).find_map(|a| {
+                let name = || {
+                    (
+                        format!("local field of unit {}", a + 1),
+                        format!("Q_{0}{0}", a + 1),
+                    )
+                };
+                crate::quad::untrusted_variance(q[a * k + a], name, self.act.name())
+            });
         }
         if self.regression
             && let Err(why) =

@@ -220,6 +220,13 @@ impl TsIntegrals {
         }
     }
 
+    /// The names of the student's and the teacher's activation when some pattern so far is
+    /// evaluated by quadrature.
+    pub fn quadrature_activations(&self) -> Option<(&'static str, &'static str)> {
+        let pw = self.pointwise.filter(|_| self.uses_quadrature())?;
+        Some((pw.student.name(), pw.teacher.name()))
+    }
+
     /// Whether any pattern so far is evaluated by quadrature.
     pub fn uses_quadrature(&self) -> bool {
         self.programs
@@ -345,12 +352,13 @@ impl TsIntegrals {
     /// Newton or the integrator) that a conditional mean loses: there `b` is summed like the
     /// others ([`Self::continued`], pivoted), which costs nothing extra where a pivot vanishes.
     fn quadrature(&self, term: &Term, q: &Numeric, s: &mut Scratch) -> f64 {
+        let Some(pw) = self.pointwise else {
+            return f64::NAN;
+        };
         let d = q.factors.len();
         let all = [0, 1, 2, 3];
-        let mut out = 0.0;
         let Some(b) = q.linear else {
-            self.continued(q, &all, d, &s.cov, &mut out);
-            return out;
+            return self.continued(pw, q, &all, d, &s.cov);
         };
         let m = d - 1;
         let mut vars = [0usize; 4];
@@ -364,8 +372,7 @@ impl TsIntegrals {
             }
         }
         let Some(l) = cholesky_well_conditioned(m, |i, j| cov[i * 3 + j]) else {
-            self.continued(q, &all, d, &s.cov, &mut out);
-            return out;
+            return self.continued(pw, q, &all, d, &s.cov);
         };
         // L_b = L_II⁻¹ C_Ib by forward substitution
         let mut lb = [0.0; 3];
@@ -381,25 +388,13 @@ impl TsIntegrals {
         let moments = match hit {
             Some(mo) => mo,
             None => {
-                let Some(pw) = self.pointwise else {
-                    return f64::NAN;
-                };
-                let (z, w) = &self.rules[q.rule];
-                let mut l4 = [[0.0; 4]; 4];
-                for i in 0..m {
-                    l4[i][..m].copy_from_slice(&l[i][..m]);
-                }
-                let ctx = Nest {
-                    pw,
-                    q,
-                    l: &l4,
-                    var: vars,
-                    levels: m,
-                    z,
-                    w,
-                };
                 let mut acc = [0.0; 3];
-                ctx.moments(0, &mut [0.0; 4], 1.0, &mut acc);
+                self.nest(pw, q, &l, vars, m)
+                    .walk(0, &mut [0.0; 4], 1.0, &mut |zs, h| {
+                        for j in 0..m {
+                            acc[j] += h * zs[j];
+                        }
+                    });
                 if s.moments.len() >= 512 {
                     s.moments.clear();
                 }
@@ -414,41 +409,68 @@ impl TsIntegrals {
         (0..m).map(|j| lb[j] * moments[j]).sum()
     }
 
-    /// `E[h]` over the `m` variables `vars` of the pattern, `m × m` covariance `c` (row-major),
-    /// into `out`: by [`Self::gauss_hermite`] where `c` is well conditioned, else on the nearest
-    /// point of the cone and continued linearly along its negative eigendirections,
+    /// `E[h]` over the `m` variables `vars` of the pattern, `m × m` covariance `c` (row-major), on
+    /// the pivoted factor of `c` where it is well conditioned, else on that of the nearest point
+    /// of the cone, continued linearly along its negative eigendirections,
     /// `E(C) = 2 E(C₊) − E(C₊ + N) + O(|N|²)` (the expectation is a smooth function of C on the
-    /// closed cone; [`nearest_psd`]).
-    fn continued(&self, q: &Numeric, vars: &[usize; 4], m: usize, c: &[f64; 16], out: &mut f64) {
-        let Some(psd) = nearest_psd(m, c) else {
-            *out = self.gauss_hermite(q, vars, m, c);
-            return;
-        };
-        *out = self.gauss_hermite(q, vars, m, &psd.plus);
-        if let Some(r) = psd.reflected {
-            *out = 2.0 * *out - self.gauss_hermite(q, vars, m, &r);
+    /// closed cone; [`nearest_psd`]). The same (pivoted) factor on both sides of the
+    /// conditioning test keeps the sum continuous where a state crosses it.
+    fn continued(
+        &self,
+        pw: Pointwise,
+        q: &Numeric,
+        vars: &[usize; 4],
+        m: usize,
+        c: &[f64; 16],
+    ) -> f64 {
+        if cholesky_well_conditioned(m, |i, j| c[i * m + j]).is_some() {
+            return self.pivoted_sum(pw, q, vars, m, c);
+        }
+        let psd = nearest_psd(m, c);
+        let on_cone = self.pivoted_sum(pw, q, vars, m, &psd.plus);
+        match psd.reflected {
+            Some(r) => 2.0 * on_cone - self.pivoted_sum(pw, q, vars, m, &r),
+            None => on_cone,
         }
     }
 
-    /// Tensor Gauss–Hermite sum of [`Self::continued`] at a positive semidefinite `c`.
-    fn gauss_hermite(&self, q: &Numeric, vars: &[usize; 4], m: usize, c: &[f64; 16]) -> f64 {
-        let Some(pw) = self.pointwise else {
-            return f64::NAN;
-        };
+    /// `Σ w h(x)` on the pivoted factor `x = L z` of a positive semidefinite `c`
+    /// ([`Self::continued`]).
+    fn pivoted_sum(
+        &self,
+        pw: Pointwise,
+        q: &Numeric,
+        vars: &[usize; 4],
+        m: usize,
+        c: &[f64; 16],
+    ) -> f64 {
         let (pos, l) = cholesky_psd_pivoted(m, m, [0, 1, 2, 3], |i, j| c[i * m + j]);
+        let var = std::array::from_fn(|lvl| vars[pos[lvl]]);
+        let mut acc = 0.0;
+        self.nest(pw, q, &l, var, m)
+            .walk(0, &mut [0.0; 4], 1.0, &mut |_, h| acc += h);
+        acc
+    }
+
+    /// The nested sums of pattern `q` on the factor `l` (level → variable `var`, `m` levels).
+    fn nest<'a>(
+        &'a self,
+        pw: Pointwise,
+        q: &'a Numeric,
+        l: &'a [[f64; 4]; 4],
+        var: [usize; 4],
+        m: usize,
+    ) -> Nest<'a> {
         let (z, w) = &self.rules[q.rule];
-        let ctx = Nest {
+        Nest {
             pw,
             q,
-            l: &l,
-            var: std::array::from_fn(|lvl| vars[pos[lvl]]),
+            l,
+            var,
             levels: m,
             z,
             w,
-        };
-        let mut acc = 0.0;
-        ctx.sum(0, &mut [0.0; 4], 1.0, &mut acc);
-        acc
+        }
     }
 }
 
@@ -464,10 +486,10 @@ struct NearestPsd {
     reflected: Option<[f64; 16]>,
 }
 
-/// `None` when the `d × d` covariance `cov` (row-major, `d ≤ 4`) is well conditioned (every
-/// Cholesky pivot above [`crate::quad::WELL_CONDITIONED`] of its variance: the factor is backward stable);
-/// otherwise the nearest positive semidefinite matrix with its zero eigenvalues exact, and the
-/// reflection of the negative ones.
+/// The nearest positive semidefinite matrix to the `d × d` covariance `cov` (row-major, `d ≤ 4`)
+/// with its zero eigenvalues exact, and the reflection of the negative ones — for covariances
+/// that are not well conditioned (a Cholesky pivot at or below
+/// [`crate::quad::WELL_CONDITIONED`] of its variance; the others are factored directly).
 ///
 /// Where the overlaps are singular (aligned units: the plateaus and the perfectly learned state
 /// lie on the boundary of the cone of Gram matrices) the integrator's and Newton's finite
@@ -480,10 +502,7 @@ struct NearestPsd {
 /// analytically across the boundary; quadrature cannot evaluate an indefinite Gaussian, so
 /// [`TsIntegrals::eval`] continues it linearly, `E(C) ≈ 2E(C₊) − E(C₊ + N)`, with error
 /// `O(|N|²)`.
-fn nearest_psd(d: usize, cov: &[f64; 16]) -> Option<NearestPsd> {
-    if cholesky_well_conditioned(d, |i, j| cov[i * d + j]).is_some() {
-        return None;
-    }
+fn nearest_psd(d: usize, cov: &[f64; 16]) -> NearestPsd {
     let scale = (0..d).map(|i| cov[i * d + i].abs()).fold(0.0, f64::max);
     // padded with a multiple of the identity to a fixed size (no allocation; at the covariance's
     // scale, so that the eigen-solver's rounding is relative to it)
@@ -512,10 +531,10 @@ fn nearest_psd(d: usize, cov: &[f64; 16]) -> Option<NearestPsd> {
             }
         }
     }
-    Some(NearestPsd {
+    NearestPsd {
         plus,
         reflected: negative.then_some(reflected),
-    })
+    }
 }
 
 /// The nested Gauss–Hermite sums of one quadrature pattern, `x = L z` with L lower triangular:
@@ -550,9 +569,15 @@ impl Nest<'_> {
         (0..lvl).map(|j| row[j] * zs[j]).sum()
     }
 
-    /// `Σ w h(x)` over levels `lvl..` into `acc` (`weight`: the product of the outer levels'
-    /// `w h`).
-    fn sum(&self, lvl: usize, zs: &mut [f64; 4], weight: f64, acc: &mut f64) {
+    /// The nested sums over levels `lvl..`: `leaf(z, h)` at every node of the last level with the
+    /// nodes `z` and `h = Π w·(factors)` (`weight`: the product over the outer levels).
+    fn walk(
+        &self,
+        lvl: usize,
+        zs: &mut [f64; 4],
+        weight: f64,
+        leaf: &mut impl FnMut(&[f64; 4], f64),
+    ) {
         let (var, base, pivot) = (self.var[lvl], self.base(lvl, zs), self.l[lvl][lvl]);
         let (nodes, weights) = self.nodes(lvl);
         for (&z, &w) in nodes.iter().zip(weights) {
@@ -562,29 +587,9 @@ impl Nest<'_> {
             }
             zs[lvl] = z;
             if lvl + 1 < self.levels {
-                self.sum(lvl + 1, zs, h, acc);
+                self.walk(lvl + 1, zs, h, leaf);
             } else {
-                *acc += h;
-            }
-        }
-    }
-
-    /// The moments `Σ w h(x) z_j` over levels `lvl..` into `acc[j]` (a linear field's, with a
-    /// well-conditioned factor: every level has the rule's nodes).
-    fn moments(&self, lvl: usize, zs: &mut [f64; 4], weight: f64, acc: &mut [f64; 3]) {
-        let (var, base, pivot) = (self.var[lvl], self.base(lvl, zs), self.l[lvl][lvl]);
-        for (&z, &w) in self.z.iter().zip(self.w) {
-            let h = weight * w * self.factors(var, base + pivot * z);
-            if h == 0.0 {
-                continue;
-            }
-            zs[lvl] = z;
-            if lvl + 1 < self.levels {
-                self.moments(lvl + 1, zs, h, acc);
-            } else {
-                for j in 0..self.levels {
-                    acc[j] += h * zs[j];
-                }
+                leaf(zs, h);
             }
         }
     }

@@ -283,12 +283,9 @@ impl TsSystem {
 
     /// The average of `y` over the permutations of the student units — the projection onto the
     /// states in which all students are alike (`Q_kk = q`, `Q_kl = c`, `R_km = r_m`, `v_k = v̄`),
-    /// an invariant subspace of the flow, where the Saad–Solla plateau lies — or `None` when the
-    /// students are not exchangeable (K = 1, or a fixed second layer with unequal entries).
-    pub fn symmetrised(&self, y: &DVector<f64>) -> Option<DVector<f64>> {
-        if !self.exchangeable() {
-            return None;
-        }
+    /// an invariant subspace of the flow where the students are [`Self::exchangeable`], and
+    /// where the Saad–Solla plateau lies.
+    pub fn symmetrised(&self, y: &DVector<f64>) -> DVector<f64> {
         let (k, m) = (self.p.k, self.p.m);
         let o = self.order(y);
         let pairs = (0..k).flat_map(|a| (0..k).map(move |b| (a, b)));
@@ -305,7 +302,7 @@ impl TsSystem {
             .map(|i| (0..k).map(|a| o.r[a * m + i % m]).sum::<f64>() / k as f64)
             .collect();
         let v = vec![o.v.iter().sum::<f64>() / k as f64; k];
-        Some(self.state(&q, &r, &v))
+        self.state(&q, &r, &v)
     }
 
     /// The generalisation error of a state.
@@ -334,26 +331,18 @@ impl Flow for TsSystem {
         self.fill(y, ws);
         ws.scratch.new_state();
         let (k, m, n) = (self.p.k, self.p.m, self.fields());
-        if self.uses_quadrature() && ws.failure.is_none() {
-            let max = crate::ode::system::QUADRATURE_MAX_VARIANCE;
-            if let Some(c) = (0..n).find(|&c| ws.omega[c * n + c] > max) {
-                let name = if c < k {
-                    format!("student field λ_{} (Q_{}{})", c + 1, c + 1, c + 1)
+        if let Some((student, teacher)) = self.ints.quadrature_activations()
+            && ws.failure.is_none()
+        {
+            ws.failure = (0..n).find_map(|c| {
+                let (field, sym, i, act) = if c < k {
+                    ("student field λ", "Q", c + 1, student)
                 } else {
-                    format!(
-                        "teacher field ν_{} (T_{}{})",
-                        c - k + 1,
-                        c - k + 1,
-                        c - k + 1
-                    )
+                    ("teacher field ν", "T", c - k + 1, teacher)
                 };
-                ws.failure = Some(format!(
-                    "the {name} reached variance {:.3}, beyond {max} where the Gauss–Hermite \
-                     fallback is trusted (its expectations would be wrong by 1e-4 and more); use \
-                     activations with closed forms or a smaller learning rate",
-                    ws.omega[c * n + c]
-                ));
-            }
+                let name = || (format!("{field}_{i}"), format!("{sym}_{i}{i}"));
+                crate::quad::untrusted_variance(ws.omega[c * n + c], name, act)
+            });
         }
         let TsWorkspace {
             omega,
