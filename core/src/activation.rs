@@ -180,7 +180,7 @@ impl Integral {
 pub enum Method {
     /// Exact closed form derived symbolically.
     ClosedForm,
-    /// Gauss–Hermite quadrature (only with `#[activation(quadrature)]`).
+    /// Quadrature (only with `#[activation(quadrature)]`): composite Gauss–Legendre (`quad::composite`).
     Quadrature,
     /// The expectation is not defined (e.g. a product of Dirac deltas at one point); evaluates to NaN.
     Undefined,
@@ -259,11 +259,17 @@ pub trait Activation: Send + Sync {
     fn expression(&self) -> &'static str {
         ""
     }
-    /// Whether Gauss–Hermite quadrature may stand in where no closed form exists
+    /// Whether quadrature may stand in where no closed form exists (composite Gauss–Legendre
+    /// for the 16 integrals, Gauss–Hermite for the teacher–student model's)
     /// (`#[activation(quadrature)]`, `quadrature = true`). Models with integrals beyond the 16 of
     /// [`Integral`] (the teacher–student I4) consult it before falling back to quadrature.
     fn allows_quadrature(&self) -> bool {
         false
+    }
+    /// The composite quadrature's rule (where g's features lie, how finely to follow them),
+    /// when some integral has no closed form; its `refusal` says why g cannot be resolved.
+    fn quadrature_rule(&self) -> Option<&crate::quad::Rule> {
+        None
     }
     /// g(x)
     fn g(&self, x: f64) -> f64;

@@ -32,7 +32,7 @@ pub fn gelu(x: f64) -> f64 {
     0.5 * x * (1.0 + erf(x / SQRT_2))
 }
 
-/// `g(x) = tanh(x)` (no closed forms: Gauss–Hermite quadrature).
+/// `g(x) = tanh(x)` (no closed forms: quadrature).
 #[activation(name = "tanh", quadrature)]
 pub fn tanh_act(x: f64) -> f64 {
     x.tanh()

@@ -45,7 +45,7 @@ enum Command {
         /// print LaTeX instead of text
         #[arg(long)]
         latex: bool,
-        /// allow Gauss–Hermite quadrature for an expression's integrals without a closed form
+        /// allow quadrature for an expression's integrals without a closed form
         #[arg(long)]
         quadrature: bool,
     },

@@ -140,7 +140,7 @@ pub struct Config {
     /// `#[activation]` linked into the binary), or an expression in `x` in the attribute's syntax,
     /// derived at run time (e.g. "(x + 0.3).max(0.0).min(1.2)"). Default "erf".
     pub activation: String,
-    /// Allow Gauss–Hermite quadrature for an expression's integrals without a closed form (as
+    /// Allow quadrature for an expression's integrals without a closed form (as
     /// `#[activation(quadrature)]`). Default false.
     pub quadrature: bool,
     /// Hidden units K ≥ 1, K ≤ D. Default 2.

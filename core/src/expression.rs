@@ -10,7 +10,6 @@ use crate::error::{Error, Result};
 use aedyn_symbolic::activation::{
     ActivationDerivation, Outcome, derive_activation, latex_trace, parse_expression,
 };
-use aedyn_symbolic::catalogue::{CATALOGUE, Piece};
 use aedyn_symbolic::expr::{self, Expr};
 use aedyn_symbolic::render::Program;
 use std::cell::RefCell;
@@ -27,8 +26,8 @@ pub struct ExprActivation {
     outcomes: Vec<Method>,
     formulas: &'static [Formula],
     texts: [&'static str; 4],
-    /// Gauss–Hermite rules for the 1-, 2- and 3-variable fallbacks
-    rules: Vec<(Vec<f64>, Vec<f64>)>,
+    /// the composite quadrature's rule, when some integral has no closed form
+    rule: Option<crate::quad::Rule>,
     /// fused ODE kernels (general means, zero means), as the attribute generates them
     fused: Option<Fused>,
     /// declared with `quadrature = true`
@@ -100,7 +99,7 @@ impl ExprActivation {
                 Outcome::Quadrature(why) => (
                     Method::Quadrature,
                     None,
-                    format!("no closed form ({why}); Gauss–Hermite quadrature"),
+                    format!("no closed form ({why}); composite Gauss–Legendre quadrature"),
                 ),
                 Outcome::Undefined(why) => (Method::Undefined, None, format!("undefined: {why}")),
             };
@@ -121,10 +120,10 @@ impl ExprActivation {
             outcomes.push(method);
         }
         let texts = d.derivatives_text().map(leak);
-        let rules = aedyn_symbolic::hermite::ORDERS
-            .iter()
-            .map(|&n| aedyn_symbolic::hermite::rule(n))
-            .collect();
+        let rule = outcomes.contains(&Method::Quadrature).then(|| {
+            let pointwise = &d.pointwise;
+            crate::quad::Rule::resolve(&|k, x| expr::eval(&pointwise[k], x))
+        });
         ExprActivation {
             name: leak(src.trim().to_string()),
             pointwise: d.pointwise,
@@ -132,7 +131,7 @@ impl ExprActivation {
             outcomes,
             formulas: Box::leak(formulas.into_boxed_slice()),
             texts,
-            rules,
+            rule,
             fused,
             quadrature,
         }
@@ -142,34 +141,13 @@ impl ExprActivation {
         expr::eval(&self.pointwise[k], x)
     }
 
-    /// Gauss–Hermite value of catalogue entry `i` (the attribute's fallback, same orders).
+    /// Composite-quadrature value of catalogue entry `i` (as the attribute's fallback).
     fn quadrature(&self, i: usize, n: &Gauss3) -> f64 {
-        let spec = &CATALOGUE[i];
-        let value = |xs: [f64; 3]| -> f64 {
-            spec.pieces
-                .iter()
-                .map(|p| match *p {
-                    Piece::G(v, k) => self.piece(k, xs[v]),
-                    Piece::X(v, p) => xs[v].powi(p as i32),
-                })
-                .product()
-        };
-        let (z2, w2) = &self.rules[1];
-        if spec.variant == "I3" {
-            return crate::quad::gh_linear_middle(z2, w2, n, |x0, x2| {
-                self.piece(1, x0) * self.piece(0, x2)
-            });
-        }
-        match spec.arity {
-            1 => {
-                let (z, w) = &self.rules[0];
-                crate::quad::gh1(z, w, n, |x| value([x, 0.0, 0.0]))
+        match &self.rule {
+            Some(rule) => {
+                crate::quad::composite::expectation_of(&|k, x| self.piece(k, x), rule, i, n)
             }
-            2 => crate::quad::gh2(z2, w2, n, |x, y| value([x, y, 0.0])),
-            _ => {
-                let (z, w) = &self.rules[2];
-                crate::quad::gh3(z, w, n, |x, y, u| value([x, y, u]))
-            }
+            None => f64::NAN,
         }
     }
 }
@@ -183,6 +161,9 @@ impl Activation for ExprActivation {
     }
     fn allows_quadrature(&self) -> bool {
         self.quadrature
+    }
+    fn quadrature_rule(&self) -> Option<&crate::quad::Rule> {
+        self.rule.as_ref()
     }
     fn g(&self, x: f64) -> f64 {
         self.piece(0, x)

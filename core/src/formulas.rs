@@ -22,7 +22,7 @@ fn formula(act: &dyn Activation, i: Integral) -> &'static Formula {
 fn method_text(m: Method) -> &'static str {
     match m {
         Method::ClosedForm => "closed form",
-        Method::Quadrature => "Gauss–Hermite quadrature",
+        Method::Quadrature => "composite Gauss–Legendre quadrature",
         Method::Undefined => "undefined",
     }
 }

@@ -2,7 +2,7 @@
 //! (the pattern of serde_derive / pyo3-macros-backend). The proc-macro entry only calls this.
 
 use aedyn_symbolic::activation::{Outcome, derive_activation};
-use aedyn_symbolic::catalogue::{Piece, Spec};
+use aedyn_symbolic::catalogue::Spec;
 use aedyn_symbolic::{expr, render};
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
@@ -11,7 +11,7 @@ use syn::spanned::Spanned;
 /// Options of `#[activation(...)]`.
 #[derive(Default, Debug)]
 pub struct Options {
-    /// Allow Gauss–Hermite quadrature where no closed form exists.
+    /// Allow quadrature where no closed form exists.
     pub quadrature: bool,
     /// The run-time name (default: the function's name).
     pub name: Option<String>,
@@ -39,9 +39,6 @@ fn parse_options(attr: TokenStream) -> syn::Result<Options> {
     Ok(opts)
 }
 
-/// Gauss–Hermite orders for 1-, 2- and 3-variable integrals.
-use aedyn_symbolic::hermite::ORDERS as GH_ORDERS;
-
 /// The result of deriving one integral for emission.
 struct Derived {
     method: &'static str,
@@ -49,66 +46,26 @@ struct Derived {
     trace: String,
 }
 
+/// An integral without closed form: the run-time composite Gauss–Legendre quadrature of
+/// `aedyn::quad::composite`, on the rule the activation resolves once (its panels follow g's
+/// features at any variance).
 fn derive_quadrature(spec: &Spec) -> Derived {
-    let vars: Vec<_> = (0..spec.arity).map(|v| format_ident!("x{}", v)).collect();
-    let factors: Vec<TokenStream> = spec
-        .pieces
-        .iter()
-        .map(|p| match *p {
-            Piece::G(v, k) => {
-                let x = &vars[v];
-                let f = [quote!(g), quote!(dg), quote!(d2g), quote!(d3g)][k].clone();
-                quote!(self.#f(#x))
-            }
-            Piece::X(v, p) => {
-                let x = &vars[v];
-                let p = p as i32;
-                quote!(#x.powi(#p))
-            }
-        })
-        .collect();
-    let (f, nodes, weights) = match spec.arity {
-        1 => (
-            quote!(gh1),
-            quote!(Self::GH_NODES_1),
-            quote!(Self::GH_WEIGHTS_1),
-        ),
-        2 => (
-            quote!(gh2),
-            quote!(Self::GH_NODES_2),
-            quote!(Self::GH_WEIGHTS_2),
-        ),
-        _ => (
-            quote!(gh3),
-            quote!(Self::GH_NODES_3),
-            quote!(Self::GH_WEIGHTS_3),
-        ),
+    let variant = format_ident!("{}", spec.variant);
+    let trace = if spec.variant == "I3" {
+        "composite Gauss–Legendre quadrature over (x1, x3), exact in x2 (its conditional mean is linear)"
+            .to_string()
+    } else {
+        format!(
+            "composite Gauss–Legendre quadrature in {} variable(s), panels following g's features",
+            spec.arity
+        )
     };
-    if spec.variant == "I3" {
-        // linear in x2: integrate it exactly, leaving a 2-d rule
-        let order = GH_ORDERS[1];
-        return Derived {
-            method: "Quadrature",
-            body: quote! {
-                ::aedyn::quad::gh_linear_middle(&Self::GH_NODES_2, &Self::GH_WEIGHTS_2, n, |x0, x2| self.dg(x0) * self.g(x2))
-            },
-            trace: format!(
-                "Gauss–Hermite quadrature, {order}^2 nodes on the Cholesky factor of (x1, x3), exact in x2"
-            ),
-        };
-    }
-    let product = expr::join(&factors, quote!(*));
-    let body = quote! {
-        ::aedyn::quad::#f(&#nodes, &#weights, n, |#(#vars),*| #product)
-    };
-    let order = GH_ORDERS[spec.arity - 1];
     Derived {
         method: "Quadrature",
-        body,
-        trace: format!(
-            "Gauss–Hermite quadrature, {order}^{} nodes on the Cholesky factor of the covariance",
-            spec.arity
-        ),
+        body: quote! {
+            ::aedyn::quad::expectation(self, Self::resolved_quadrature_rule(), ::aedyn::Integral::#variant, n)
+        },
+        trace,
     }
 }
 
@@ -308,26 +265,23 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     let texts: Vec<String> = derivation.derivatives_text().to_vec();
     let latex: Vec<String> = derivation.pointwise.iter().map(expr::to_latex).collect();
     let source = quote!(#body).to_string();
-    let gh_consts = if uses_quadrature {
-        let mut out = Vec::new();
-        for (i, order) in GH_ORDERS.iter().enumerate() {
-            let (z, w) = aedyn_symbolic::hermite::rule(*order);
-            let (zn, wn) = (
-                format_ident!("GH_NODES_{}", i + 1),
-                format_ident!("GH_WEIGHTS_{}", i + 1),
-            );
-            let (z, w): (Vec<_>, Vec<_>) = (
-                z.iter().map(|v| render::float_tokens(*v)).collect(),
-                w.iter().map(|v| render::float_tokens(*v)).collect(),
-            );
-            out.push(quote! {
-                const #zn: [f64; #order] = [#(#z),*];
-                const #wn: [f64; #order] = [#(#w),*];
-            });
-        }
-        quote!(#(#out)*)
+    let (rule_fn, rule_method) = if uses_quadrature {
+        (
+            quote! {
+                /// The composite quadrature's rule for this activation, resolved on first use.
+                fn resolved_quadrature_rule() -> &'static ::aedyn::quad::Rule {
+                    static RULE: ::std::sync::OnceLock<::aedyn::quad::Rule> = ::std::sync::OnceLock::new();
+                    RULE.get_or_init(|| ::aedyn::quad::Rule::of_activation(&#struct_ident))
+                }
+            },
+            quote! {
+                fn quadrature_rule(&self) -> Option<&::aedyn::quad::Rule> {
+                    Some(Self::resolved_quadrature_rule())
+                }
+            },
+        )
     } else {
-        quote!()
+        (quote!(), quote!())
     };
     let allows_quadrature = if opts.quadrature {
         quote!(
@@ -345,7 +299,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
 
         #[allow(clippy::all)]
         impl #struct_ident {
-            #gh_consts
+            #rule_fn
             #(#methods)*
         }
 
@@ -354,6 +308,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             fn name(&self) -> &'static str { #name }
             fn expression(&self) -> &'static str { #source }
             #allows_quadrature
+            #rule_method
             fn g(&self, x: f64) -> f64 { #fn_ident(x) }
             fn dg(&self, x: f64) -> f64 { #dg }
             fn d2g(&self, x: f64) -> f64 { #d2g }

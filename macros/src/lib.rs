@@ -11,7 +11,7 @@ mod expand;
 
 /// Declares an activation. See the `aedyn` crate documentation (docs/architecture.md §4).
 ///
-/// `#[activation]` requires closed forms; `#[activation(quadrature)]` allows Gauss–Hermite
+/// `#[activation]` requires closed forms; `#[activation(quadrature)]` allows numerical
 /// quadrature where none exists; `#[activation(name = "erf")]` sets the run-time name.
 #[proc_macro_attribute]
 pub fn activation(

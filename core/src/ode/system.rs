@@ -82,9 +82,6 @@ pub struct OdeSystem<'a> {
     pub rank_one_modes: bool,
     /// The drift of the x_τ-averages by Gaussian regression ([`Form::Paper`]).
     regression: bool,
-    /// Some of the activation's integrals are Gauss–Hermite quadrature
-    /// ([`crate::quad::QUADRATURE_MAX_VARIANCE`]).
-    quadrature: bool,
 }
 
 /// Adds `Σ (ρ/D) y yᵀ` and `Σ y yᵀ` of vector modes to the order parameters.
@@ -174,6 +171,12 @@ impl<'a> OdeSystem<'a> {
                 });
             }
         }
+        if let Some(why) = act.quadrature_rule().and_then(|r| r.refusal.as_deref()) {
+            return Err(Error::NoOde {
+                activation: act.name().to_string(),
+                message: why.to_string(),
+            });
+        }
         if form == Form::Paper && tr.tied {
             return Err(crate::error::config_err(
                 "ode.form",
@@ -211,10 +214,6 @@ impl<'a> OdeSystem<'a> {
             single_blocks: if form == Form::Vector { 0 } else { head.len() },
             rank_one_modes: true,
             regression: form == Form::Paper,
-            quadrature: act
-                .formulas()
-                .iter()
-                .any(|f| f.method == crate::activation::Method::Quadrature),
         })
     }
 
@@ -548,18 +547,6 @@ impl<'a> OdeSystem<'a> {
     /// The right-hand side `dy/dt`, with buffers from [`OdeSystem::workspace`] (no allocation).
     pub fn rhs_with(&self, y: &DVector<f64>, dy: &mut DVector<f64>, ws: &mut RhsWorkspace) {
         self.fill_drift(y, ws, self.regression);
-        if self.quadrature && ws.failure.is_none() {
-            let (k, q) = (self.tr.k, &ws.order.o.q);
-            ws.failure = (0..k).find_map(|a| {
-                let name = || {
-                    (
-                        format!("local field of unit {}", a + 1),
-                        format!("Q_{0}{0}", a + 1),
-                    )
-                };
-                crate::quad::untrusted_variance(q[a * k + a], name, self.act.name())
-            });
-        }
         if self.regression
             && let Err(why) =
                 super::regression::encoder_decoder(self.act, &self.tr, &ws.order.o, &mut ws.dr)

@@ -15,7 +15,7 @@ use crate::series::{self, NotInAlgebra, Series};
 pub enum Outcome {
     /// Exact closed form: the root node in the graph.
     Closed(Id),
-    /// Gauss–Hermite quadrature (only when allowed), with the reason no closed form exists.
+    /// quadrature (only when allowed), with the reason no closed form exists.
     Quadrature(String),
     /// Not a defined expectation, with the reason.
     Undefined(String),
@@ -111,7 +111,7 @@ fn integrand(
 }
 
 /// Derives every integral of the catalogue for g. With `quadrature`, integrals without a closed
-/// form fall back to Gauss–Hermite quadrature — but only for smooth g: where g has kinks or jumps,
+/// form fall back to quadrature — but only for smooth g: where g has kinks or jumps,
 /// quadrature would miss the Dirac terms of its derivatives, so that is refused.
 pub fn derive_activation(g: Expr, quadrature: bool) -> Result<ActivationDerivation, Refusal> {
     let mut pointwise = vec![g.clone()];
@@ -152,7 +152,7 @@ pub fn derive_activation(g: Expr, quadrature: bool) -> Result<ActivationDerivati
                         message: format!(
                             "integral {} = {} has no closed form: {why}; add `quadrature` \
                              (`#[activation(quadrature)]`, or `quadrature = true` in a config) to \
-                             allow Gauss–Hermite quadrature",
+                             allow quadrature",
                             spec.variant, spec.definition
                         ),
                     });

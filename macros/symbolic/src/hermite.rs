@@ -3,11 +3,6 @@
 //! off-diagonal √k), the weights the squared first components of its unit eigenvectors.
 //! `E[f(z)] ≈ Σ wᵢ f(zᵢ)`, exact for polynomials of degree ≤ 2n − 1.
 
-/// Gauss–Hermite orders of the autoencoder's quadrature fallback for 1-, 2- and 3-variable
-/// integrals (I3 is exact in its linear middle variable and uses the 2-variable rule). The
-/// teacher–student model has its own orders (`aedyn::teacher_student::integrals`).
-pub const ORDERS: [usize; 3] = [96, 80, 20];
-
 /// Nodes and weights of the n-point rule, nodes ascending, weights summing to 1.
 pub fn rule(n: usize) -> (Vec<f64>, Vec<f64>) {
     let mut a = vec![vec![0.0; n]; n];

@@ -14,7 +14,7 @@
 //! - [`product`]: expectations of any product of activations and powers over any small
 //!   dimension (the teacher–student integrals);
 //! - [`kernels`]: the run-time special functions the closed forms call;
-//! - [`hermite`]: Gauss–Hermite rules for the opt-in quadrature fallback.
+//! - [`hermite`]: Gauss–Hermite rules (the teacher–student model's quadrature fallback).
 // Numerical kernels index several arrays with one loop variable; iterator chains read worse.
 #![allow(clippy::needless_range_loop)]
 

@@ -1,9 +1,9 @@
-//! Gauss–Hermite expectations for `#[activation(quadrature)]` (nodes and weights are emitted by the
-//! macro as constants). `x = μ + L z` with `L` the Cholesky factor of the covariance, computed so
-//! that semidefinite covariances (aligned units, zero variance) are handled: a vanishing pivot
-//! gives a zero column ([`cholesky_psd`]).
+//! Quadrature for activations without closed forms: the autoencoder's composite Gauss–Legendre
+//! rule ([`composite`]), and the semidefinite-safe Cholesky factors and variance guard of the
+//! teacher–student model's Gauss–Hermite quadrature.
 
-use crate::activation::Gauss3;
+pub mod composite;
+pub use composite::{Rule, expectation};
 
 /// The largest variance of a field at which a Gauss–Hermite fallback is trusted: its fixed rules
 /// resolve g', g'' on the scale of the Gaussian only while that is not much wider than g's own
@@ -71,9 +71,9 @@ pub fn cholesky_well_conditioned(
 /// semidefinite-safe: a vanishing pivot gives a zero column, and each row is capped at the
 /// variable's standard deviation (`Σ_j L_ij² ≤ C_ii`), so a covariance that integration error has
 /// pushed a hair outside the positive semidefinite cone (aligned units) cannot produce huge
-/// conditional coefficients — the analogue of clamping a correlation to [−1, 1]. Used by the
-/// autoencoder's quadrature fallback; the teacher–student one pivots
-/// ([`cholesky_psd_pivoted`]).
+/// conditional coefficients — the analogue of clamping a correlation to [−1, 1]. Without
+/// pivoting it can drop first-order correlations of a nearly dependent variable (the test
+/// below); the teacher–student quadrature pivots ([`cholesky_psd_pivoted`]).
 pub fn cholesky_psd<const N: usize>(d: usize, c: impl Fn(usize, usize) -> f64) -> [[f64; N]; N] {
     let mut l = [[0.0; N]; N];
     for j in 0..d {
@@ -168,78 +168,6 @@ pub fn cholesky_psd_pivoted<const N: usize>(
         }
     }
     (order, l)
-}
-
-/// Lower Cholesky factor of the leading `k×k` block of `n` ([`cholesky_psd`]).
-fn cholesky(n: &Gauss3, k: usize) -> [[f64; 3]; 3] {
-    cholesky_psd(k, |i, j| n.cov[i][j])
-}
-
-/// `E[f(x1)]`, x1 the first variable of `n`.
-pub fn gh1(z: &[f64], w: &[f64], n: &Gauss3, f: impl Fn(f64) -> f64) -> f64 {
-    let s = n.cov[0][0].max(0.0).sqrt();
-    z.iter().zip(w).map(|(z, w)| w * f(n.mean[0] + s * z)).sum()
-}
-
-/// `E[f(x1, x2)]`.
-pub fn gh2(z: &[f64], w: &[f64], n: &Gauss3, f: impl Fn(f64, f64) -> f64) -> f64 {
-    let l = cholesky(n, 2);
-    let mut acc = 0.0;
-    for (za, wa) in z.iter().zip(w) {
-        let x1 = n.mean[0] + l[0][0] * za;
-        let base = n.mean[1] + l[1][0] * za;
-        let mut inner = 0.0;
-        for (zb, wb) in z.iter().zip(w) {
-            inner += wb * f(x1, base + l[1][1] * zb);
-        }
-        acc += wa * inner;
-    }
-    acc
-}
-
-/// `E[f(x1, x2, x3)]`.
-pub fn gh3(z: &[f64], w: &[f64], n: &Gauss3, f: impl Fn(f64, f64, f64) -> f64) -> f64 {
-    let l = cholesky(n, 3);
-    let mut acc = 0.0;
-    for (za, wa) in z.iter().zip(w) {
-        let x1 = n.mean[0] + l[0][0] * za;
-        for (zb, wb) in z.iter().zip(w) {
-            let x2 = n.mean[1] + l[1][0] * za + l[1][1] * zb;
-            let base3 = n.mean[2] + l[2][0] * za + l[2][1] * zb;
-            let mut inner = 0.0;
-            for (zc, wc) in z.iter().zip(w) {
-                inner += wc * f(x1, x2, base3 + l[2][2] * zc);
-            }
-            acc += wa * wb * inner;
-        }
-    }
-    acc
-}
-
-/// `E[f(x1, x3) · x2]` exactly in x2: with the variables ordered (x1, x3, x2) and `x = μ + Lz`,
-/// `E[x2 | z1, z2] = μ2 + L31 z1 + L32 z2`, leaving a 2-d rule (used for I3).
-pub fn gh_linear_middle(z: &[f64], w: &[f64], n: &Gauss3, f: impl Fn(f64, f64) -> f64) -> f64 {
-    let perm = [0usize, 2, 1];
-    let mut p = Gauss3::zero();
-    for i in 0..3 {
-        p.mean[i] = n.mean[perm[i]];
-        for j in 0..3 {
-            p.cov[i][j] = n.cov[perm[i]][perm[j]];
-        }
-    }
-    let l = cholesky(&p, 3);
-    let mut acc = 0.0;
-    for (za, wa) in z.iter().zip(w) {
-        let x1 = p.mean[0] + l[0][0] * za;
-        let mut inner = 0.0;
-        for (zb, wb) in z.iter().zip(w) {
-            let x3 = p.mean[1] + l[1][0] * za + l[1][1] * zb;
-            let x2 = p.mean[2] + l[2][0] * za + l[2][1] * zb;
-            inner += wb * f(x1, x3) * x2;
-        }
-        acc += wa * inner;
-    }
-    acc
 }
 
 #[cfg(test)]
