@@ -243,11 +243,10 @@ fn stiffness_names_the_time_and_the_switch_that_lets_the_run_go_on() {
     );
 }
 
-/// The Gauss–Hermite fallback is trusted only up to a field variance
-/// (`QUADRATURE_MAX_VARIANCE`): a tied tanh autoencoder at η = 1, whose units saturate, stops
-/// with the variance and the way out instead of integrating wrong kernels (it ran off to
-/// ε = 5.3 while SGD stayed below 0.5), and so does a teacher–student run whose students grow;
-/// the untied autoencoder, whose fields stay below it, runs.
+/// The teacher–student Gauss–Hermite fallback is trusted only up to a field variance
+/// (`QUADRATURE_MAX_VARIANCE`): a run whose students grow stops with the variance and the way
+/// out instead of integrating wrong kernels. The autoencoder's composite quadrature has no such
+/// limit: the tied tanh autoencoder (saturating units) and the untied one run.
 #[test]
 fn quadrature_beyond_its_trusted_variance_stops_with_the_variance_named() {
     // the teacher–student quadrature (fixed Gauss–Hermite rules) stops once a field is wide (a

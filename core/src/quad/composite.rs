@@ -3,7 +3,7 @@
 //! autoencoder's ODE (docs/integrals.md §Quadrature).
 //!
 //! `E[f(x)] = ∫ φ_σ(x − m) f(x) dx` over `m ± 9σ` (the tail beyond holds < 3e-19 of the mass), cut
-//! into panels with [`NODES`]-point Gauss–Legendre each. A panel is no wider than `1.5σ` (the
+//! into panels with [`NODES`]-point Gauss–Legendre each. A panel is no wider than `4.5σ` (the
 //! Gaussian's own scale) and no wider than the activation's [`Rule`] allows where its derivatives
 //! vary: `p` inside the window `|x| ≤ W` where g'''' is not negligible, `p + (|x| − W)/2` outside.
 //! A rule with fixed Gauss–Hermite nodes resolves g only while the Gaussian is not much wider than
@@ -221,7 +221,7 @@ impl Rule {
 /// g … g''' sampled over ±[`PROBE_RANGE`]: a grid of step 0.05, each interval bisected (down to
 /// 1e-9) while it hides a feature by the mean value theorem — a change of g⁽ᵏ⁾ across it larger
 /// than twice its length times the larger |g⁽ᵏ⁺¹⁾| at its ends (k = 0, 1, 2), as a step of width
-/// 1e-4 between two grid points does.
+/// 1e-3 between two grid points does.
 fn probe(pieces: &dyn Fn(usize, f64) -> f64) -> Option<Vec<(f64, [f64; 4])>> {
     const STEP: f64 = 0.05;
     const FINEST: f64 = 1e-9;
@@ -355,8 +355,7 @@ struct Pair {
 
 impl Pair {
     fn of(c11: f64, c12: f64, c22: f64) -> Self {
-        let scale = c11.abs().max(c22.abs()).max(1e-300);
-        if c11 <= super::DROPPED_PIVOT * scale {
+        if c11.is_nan() || c11 <= 0.0 {
             return Self {
                 s1: 0.0,
                 beta: 0.0,
@@ -430,6 +429,13 @@ fn expect2_product(
     with_z2: bool,
 ) -> f64 {
     let (m1, m2) = (n.mean[0], n.mean[1]);
+    let finite = n.mean[..2].iter().all(|v| v.is_finite())
+        && n.cov[..2]
+            .iter()
+            .all(|row| row[..2].iter().all(|v| v.is_finite()));
+    if !finite {
+        return f64::NAN;
+    }
     let p = Pair::of(n.cov[0][0], n.cov[0][1], n.cov[1][1]);
     let general = || {
         expect2(rule, n, |x1, x2, z1, z2| {
@@ -453,7 +459,8 @@ fn expect2_product(
         grid.clear();
         let width2 = |x2: f64| (GAUSS_PANEL * r).min(rule.feature_width(x2));
         if !for_each_node(lo, hi, width2, |x2, w| grid.push((x2, w, b(x2)))) {
-            return f64::NAN;
+            drop(grid);
+            return general();
         }
         let inv_r = 1.0 / r;
         let width1 = |z1: f64| {
