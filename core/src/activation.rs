@@ -65,6 +65,18 @@ impl Gauss3 {
             cov: [[0.0; 3]; 3],
         }
     }
+    /// The marginal of the first `arity` variables of N(mean, cov), embedded (the other entries
+    /// zero) as an integral of that arity takes it.
+    pub fn leading(arity: usize, mean: [f64; 3], cov: [[f64; 3]; 3]) -> Self {
+        let mut g = Self::zero();
+        for i in 0..arity.min(3) {
+            g.mean[i] = mean[i];
+            for j in 0..arity.min(3) {
+                g.cov[i][j] = cov[i][j];
+            }
+        }
+        g
+    }
 }
 
 /// The integrals an activation provides. The first five are the paper's (docs/theory.md §4); the rest are the

@@ -125,16 +125,7 @@ fn gaussians(arity: usize) -> Vec<Gauss3> {
         ),
     ];
     base.iter()
-        .map(|(m, c)| {
-            let mut g = Gauss3::zero();
-            for i in 0..arity {
-                g.mean[i] = m[i];
-                for j in 0..arity {
-                    g.cov[i][j] = c[i][j];
-                }
-            }
-            g
-        })
+        .map(|(m, c)| Gauss3::leading(arity, *m, *c))
         .collect()
 }
 
@@ -520,13 +511,7 @@ fn quadrature_follows_g_at_any_variance() {
     for act in [&TanhAct as &dyn Activation, &Soft, &Silu] {
         for which in Integral::ALL {
             for (m, c) in &gaussians {
-                let mut n = Gauss3::zero();
-                for i in 0..which.arity() {
-                    n.mean[i] = m[i];
-                    for j in 0..which.arity() {
-                        n.cov[i][j] = c[i][j];
-                    }
-                }
+                let n = Gauss3::leading(which.arity(), *m, *c);
                 let got = act.integral(which, &n);
                 let want = reference(act, which, &n, &[0.0], None);
                 // relative, or 1e-14 absolute for integrals that vanish (odd g at zero mean)

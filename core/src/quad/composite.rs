@@ -12,6 +12,7 @@
 //! panels also follow x₂'s features through the conditional mean `m₂ + β(x₁ − m₁)`.
 
 use crate::activation::{Activation, Gauss3, Integral};
+use crate::kernels::phi;
 use aedyn_symbolic::catalogue::{CATALOGUE, Piece};
 use std::sync::OnceLock;
 
@@ -35,38 +36,10 @@ const ROUNDING_FLOOR: f64 = 1e-13;
 /// Half-width of the range over which [`Rule::resolve`] looks for g's features.
 pub const PROBE_RANGE: f64 = 100.0;
 
-/// `(P_n(t), P_n'(t))` by the three-term recurrence.
-fn legendre_at(n: usize, t: f64) -> (f64, f64) {
-    let (mut p0, mut p1) = (1.0, t);
-    for k in 2..=n {
-        let k = k as f64;
-        (p0, p1) = (p1, ((2.0 * k - 1.0) * t * p1 - (k - 1.0) * p0) / k);
-    }
-    (p1, n as f64 * (t * p1 - p0) / (t * t - 1.0))
-}
-
-/// Gauss–Legendre nodes (ascending) and weights on [−1, 1] (Newton from Tricomi's initial guesses).
+/// Gauss–Legendre nodes (ascending) and weights on [−1, 1].
 fn legendre() -> &'static ([f64; NODES], [f64; NODES]) {
     static RULE: OnceLock<([f64; NODES], [f64; NODES])> = OnceLock::new();
-    RULE.get_or_init(|| {
-        let n = NODES;
-        let (mut x, mut w) = ([0.0; NODES], [0.0; NODES]);
-        for i in 0..n {
-            let mut t = (std::f64::consts::PI * (i as f64 + 0.75) / (n as f64 + 0.5)).cos();
-            for _ in 0..100 {
-                let (p, dp) = legendre_at(n, t);
-                let step = p / dp;
-                t -= step;
-                if step.abs() < 1e-16 {
-                    break;
-                }
-            }
-            let (_, dp) = legendre_at(n, t);
-            x[n - 1 - i] = t;
-            w[n - 1 - i] = 2.0 / ((1.0 - t * t) * dp * dp);
-        }
-        (x, w)
-    })
+    RULE.get_or_init(crate::kernels::gauss_legendre::<NODES>)
 }
 
 /// Where an activation's derivatives vary and how finely panels must follow them there.
@@ -312,13 +285,6 @@ fn composite(lo: f64, hi: f64, width: impl Fn(f64) -> f64, mut f: impl FnMut(f64
     }
 }
 
-/// Density of N(0, 1) at z.
-#[inline]
-fn phi(z: f64) -> f64 {
-    (-0.5 * z * z).exp()
-        * (0.5 * std::f64::consts::FRAC_2_SQRT_PI * std::f64::consts::FRAC_1_SQRT_2)
-}
-
 /// `E[f(x)]`, x ~ N(m, var), panels refined by `refine` (1 = the rule's own).
 fn expect1(rule: &Rule, m: f64, var: f64, refine: f64, mut f: impl FnMut(f64) -> f64) -> f64 {
     if var.is_nan() {
@@ -354,6 +320,20 @@ struct Pair {
 }
 
 impl Pair {
+    /// Widest outer panel at z₁ (`s₁ > 0`): the Gaussian's, g's features at x₁, and x₂'s
+    /// features seen along x₁ through the conditional mean `m₂ + β s₁ z₁` (the inner expectation
+    /// smooths them on the scale r).
+    fn outer_width<'a>(&'a self, rule: &'a Rule, m1: f64, m2: f64) -> impl Fn(f64) -> f64 + 'a {
+        move |z1: f64| {
+            let own = GAUSS_PANEL.min(rule.feature_width(m1 + self.s1 * z1) / self.s1);
+            if self.beta == 0.0 {
+                return own;
+            }
+            let mu = m2 + self.beta * self.s1 * z1;
+            own.min(rule.feature_width(mu).max(GAUSS_PANEL * self.r) / (self.beta.abs() * self.s1))
+        }
+    }
+
     fn of(c11: f64, c12: f64, c22: f64) -> Self {
         if c11.is_nan() || c11 <= 0.0 {
             return Self {
@@ -393,17 +373,10 @@ fn expect2(rule: &Rule, n: &Gauss3, f: impl Fn(f64, f64, f64, f64) -> f64) -> f6
     if p.s1 == 0.0 {
         return inner(m1, 0.0);
     }
-    let (s1, beta) = (p.s1, p.beta.abs());
-    // x₂'s features seen along x₁: the inner expectation smooths g on the scale r
-    let width = |z1: f64| {
-        let own = GAUSS_PANEL.min(rule.feature_width(m1 + s1 * z1) / s1);
-        if beta == 0.0 {
-            return own;
-        }
-        let mu = m2 + p.beta * s1 * z1;
-        own.min(rule.feature_width(mu).max(GAUSS_PANEL * p.r) / (beta * s1))
-    };
-    composite(-RANGE, RANGE, width, |z1| phi(z1) * inner(m1 + s1 * z1, z1))
+    let s1 = p.s1;
+    composite(-RANGE, RANGE, p.outer_width(rule, m1, m2), |z1| {
+        phi(z1) * inner(m1 + s1 * z1, z1)
+    })
 }
 
 /// Panels of the shared inner grid beyond which [`expect2_product`] integrates x₂ per outer node.
@@ -463,15 +436,7 @@ fn expect2_product(
             return general();
         }
         let inv_r = 1.0 / r;
-        let width1 = |z1: f64| {
-            let own = GAUSS_PANEL.min(rule.feature_width(m1 + s1 * z1) / s1);
-            if beta == 0.0 {
-                return own;
-            }
-            let mu = m2 + beta * s1 * z1;
-            own.min(rule.feature_width(mu).max(GAUSS_PANEL * r) / (beta.abs() * s1))
-        };
-        composite(-RANGE, RANGE, width1, |z1| {
+        composite(-RANGE, RANGE, p.outer_width(rule, m1, m2), |z1| {
             let (a0, a1) = a(m1 + s1 * z1, z1);
             if a0 == 0.0 && a1 == 0.0 {
                 return 0.0;
@@ -742,13 +707,7 @@ mod tests {
             assert!(rule.refusal.is_none(), "{}: {rule:?}", act.name());
             for which in Integral::ALL {
                 for (m, c) in &gaussians {
-                    let mut n = Gauss3::zero();
-                    for i in 0..which.arity() {
-                        n.mean[i] = m[i];
-                        for j in 0..which.arity() {
-                            n.cov[i][j] = c[i][j];
-                        }
-                    }
+                    let n = Gauss3::leading(which.arity(), *m, *c);
                     let want = act.integral(which, &n);
                     let got = expectation(act, &rule, which, &n);
                     // 1e-10 relative, 1e-13 absolute (zero integrals of odd g: rounding)

@@ -67,47 +67,10 @@ pub fn cholesky_well_conditioned(
     Some(l)
 }
 
-/// Lower Cholesky factor `L` (`C = L Lᵀ`) of the `d × d` covariance `c(i, j)` (`d ≤ N`),
-/// semidefinite-safe: a vanishing pivot gives a zero column, and each row is capped at the
-/// variable's standard deviation (`Σ_j L_ij² ≤ C_ii`), so a covariance that integration error has
-/// pushed a hair outside the positive semidefinite cone (aligned units) cannot produce huge
-/// conditional coefficients — the analogue of clamping a correlation to [−1, 1]. Without
-/// pivoting it can drop first-order correlations of a nearly dependent variable (the test
-/// below); the teacher–student quadrature pivots ([`cholesky_psd_pivoted`]).
-pub fn cholesky_psd<const N: usize>(d: usize, c: impl Fn(usize, usize) -> f64) -> [[f64; N]; N] {
-    let mut l = [[0.0; N]; N];
-    for j in 0..d {
-        let mut p = c(j, j);
-        for m in 0..j {
-            p -= l[j][m] * l[j][m];
-        }
-        let piv = if p > DROPPED_PIVOT * c(j, j).abs().max(1e-300) {
-            p.sqrt()
-        } else {
-            0.0
-        };
-        l[j][j] = piv;
-        for i in j + 1..d {
-            let mut s = c(i, j);
-            let mut used = 0.0;
-            for m in 0..j {
-                s -= l[i][m] * l[j][m];
-                used += l[i][m] * l[i][m];
-            }
-            let room = (c(i, i) - used).max(0.0).sqrt();
-            l[i][j] = if piv > 0.0 {
-                (s / piv).clamp(-room, room)
-            } else {
-                0.0
-            };
-        }
-    }
-    l
-}
-
-/// [`cholesky_psd`] with diagonal pivoting among the first `free` variables of `order` (each
-/// step factors the variable with the largest share of its variance still unexplained; the
-/// variables `order[free..d]` keep their places at the end): the variables' factoring order
+/// Semidefinite-safe lower Cholesky factor (a vanishing pivot gives a zero column, each row is
+/// capped at its variable's standard deviation) with diagonal pivoting among the first `free`
+/// variables of `order` (each step factors the variable with the largest share of its variance
+/// still unexplained; the variables `order[free..d]` keep their places at the end): the variables' factoring order
 /// (level → variable of `c`) and the factor in that order, `C[order[i]][order[j]] = (LLᵀ)_ij`.
 ///
 /// Pivoting matters for nearly singular covariances: in a fixed order, a variable that is almost
@@ -173,6 +136,44 @@ pub fn cholesky_psd_pivoted<const N: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Lower Cholesky factor `L` (`C = L Lᵀ`) of the `d × d` covariance `c(i, j)` (`d ≤ N`),
+    /// semidefinite-safe: a vanishing pivot gives a zero column, and each row is capped at the
+    /// variable's standard deviation (`Σ_j L_ij² ≤ C_ii`), so a covariance that integration error has
+    /// pushed a hair outside the positive semidefinite cone (aligned units) cannot produce huge
+    /// conditional coefficients — the analogue of clamping a correlation to [−1, 1]. Without
+    /// pivoting it can drop first-order correlations of a nearly dependent variable (the test
+    /// below); the teacher–student quadrature pivots ([`cholesky_psd_pivoted`]).
+    fn cholesky_psd<const N: usize>(d: usize, c: impl Fn(usize, usize) -> f64) -> [[f64; N]; N] {
+        let mut l = [[0.0; N]; N];
+        for j in 0..d {
+            let mut p = c(j, j);
+            for m in 0..j {
+                p -= l[j][m] * l[j][m];
+            }
+            let piv = if p > DROPPED_PIVOT * c(j, j).abs().max(1e-300) {
+                p.sqrt()
+            } else {
+                0.0
+            };
+            l[j][j] = piv;
+            for i in j + 1..d {
+                let mut s = c(i, j);
+                let mut used = 0.0;
+                for m in 0..j {
+                    s -= l[i][m] * l[j][m];
+                    used += l[i][m] * l[i][m];
+                }
+                let room = (c(i, i) - used).max(0.0).sqrt();
+                l[i][j] = if piv > 0.0 {
+                    (s / piv).clamp(-room, room)
+                } else {
+                    0.0
+                };
+            }
+        }
+        l
+    }
 
     /// `x1 = z1`, `x2 = z1 + s z2`, `x3 = z2` with `s = 1e-8`: x2 nearly coincides with x1 but
     /// correlates with x3 at first order in s. In the given order x2's pivot `s²` is below

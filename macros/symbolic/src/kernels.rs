@@ -156,28 +156,37 @@ fn legendre(n: usize, z: f64) -> (f64, f64) {
     (p1, n as f64 * (z * p1 - p0) / (z * z - 1.0))
 }
 
-/// Gauss–Legendre nodes and weights on [0, 1] (20 points, by Newton's method on P₂₀).
+/// Gauss–Legendre nodes (ascending) and weights on [−1, 1], N points, by Newton's method on P_N
+/// from Tricomi's initial guesses.
+pub fn gauss_legendre<const N: usize>() -> ([f64; N], [f64; N]) {
+    let (mut x, mut w) = ([0.0; N], [0.0; N]);
+    for i in 0..N {
+        let mut z = (PI * (i as f64 + 0.75) / (N as f64 + 0.5)).cos();
+        for _ in 0..100 {
+            let (p, dp) = legendre(N, z);
+            let dz = p / dp;
+            z -= dz;
+            if dz.abs() < 1e-16 {
+                break;
+            }
+        }
+        let (_, dp) = legendre(N, z);
+        // z runs through the roots in descending order
+        x[N - 1 - i] = z;
+        w[N - 1 - i] = 2.0 / ((1.0 - z * z) * dp * dp);
+    }
+    (x, w)
+}
+
+/// Gauss–Legendre nodes and weights on [0, 1] (20 points, [`gauss_legendre`] mapped).
 fn legendre20() -> &'static ([f64; 20], [f64; 20]) {
     static RULE: std::sync::OnceLock<([f64; 20], [f64; 20])> = std::sync::OnceLock::new();
     RULE.get_or_init(|| {
-        const N: usize = 20;
-        let (mut x, mut w) = ([0.0; N], [0.0; N]);
-        for i in 0..N {
-            // Chebyshev-like initial guess, then Newton on P_N
-            let mut z = (PI * (i as f64 + 0.75) / (N as f64 + 0.5)).cos();
-            for _ in 0..100 {
-                let (p, dp) = legendre(N, z);
-                let dz = p / dp;
-                z -= dz;
-                if dz.abs() < 1e-16 {
-                    break;
-                }
-            }
-            let (_, dp) = legendre(N, z);
-            x[i] = 0.5 * (1.0 - z);
-            w[i] = 1.0 / ((1.0 - z * z) * dp * dp);
-        }
-        (x, w)
+        let (t, w) = gauss_legendre::<20>();
+        (
+            std::array::from_fn(|i| 0.5 * (1.0 - t[19 - i])),
+            std::array::from_fn(|i| 0.5 * w[19 - i]),
+        )
     })
 }
 
