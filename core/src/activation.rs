@@ -283,6 +283,27 @@ pub trait Activation: Send + Sync {
     fn quadrature_rule(&self) -> Option<&crate::quad::Rule> {
         None
     }
+    /// Where g or one of its derivatives jumps (ascending, within ±100): the sign changes of the
+    /// arguments of its max/min/relu/Θ/sign/abs, found by the derivation when some integral
+    /// falls back to quadrature. The quadrature puts panel edges there and adds the Dirac terms
+    /// of g's derivatives (`quad::dirac`). Empty for smooth g.
+    fn break_points(&self) -> &[f64] {
+        &[]
+    }
+    /// Why integral `which` is not a defined expectation for this g (Dirac terms meeting at one
+    /// point, e.g. δ² in sign's E[g'²]), if it is not: from the closed-form derivation or, for
+    /// quadrature, from the jumps at g's breaks ([`crate::quad::Rule::undefined`]).
+    fn undefined_reason(&self, which: Integral) -> Option<String> {
+        let f = self.formulas().get(which.index())?;
+        match f.method {
+            Method::Undefined => Some(f.derivation.to_string()),
+            Method::Quadrature => self
+                .quadrature_rule()
+                .and_then(|r| r.undefined(which.index()))
+                .map(|why| format!("undefined: {why}")),
+            Method::ClosedForm => None,
+        }
+    }
     /// g(x)
     fn g(&self, x: f64) -> f64;
     /// g'(x), derived symbolically (distributional parts such as δ are zero pointwise).

@@ -28,6 +28,8 @@ pub struct ExprActivation {
     texts: [&'static str; 4],
     /// the composite quadrature's rule, when some integral has no closed form
     rule: Option<crate::quad::Rule>,
+    /// where g or a derivative jumps (quadrature only)
+    breaks: Vec<f64>,
     /// fused ODE kernels (general means, zero means), as the attribute generates them
     fused: Option<Fused>,
     /// declared with `quadrature = true`
@@ -122,9 +124,10 @@ impl ExprActivation {
         let texts = d.derivatives_text().map(leak);
         let rule = outcomes.contains(&Method::Quadrature).then(|| {
             let pointwise = &d.pointwise;
-            crate::quad::Rule::resolve(&|k, x| expr::eval(&pointwise[k], x))
+            crate::quad::Rule::resolve(&|k, x| expr::eval(&pointwise[k], x), &d.breaks)
         });
         ExprActivation {
+            breaks: std::mem::take(&mut d.breaks),
             name: leak(src.trim().to_string()),
             pointwise: d.pointwise,
             programs,
@@ -164,6 +167,9 @@ impl Activation for ExprActivation {
     }
     fn quadrature_rule(&self) -> Option<&crate::quad::Rule> {
         self.rule.as_ref()
+    }
+    fn break_points(&self) -> &[f64] {
+        &self.breaks
     }
     fn g(&self, x: f64) -> f64 {
         self.piece(0, x)

@@ -49,13 +49,30 @@ pub fn render(act: &dyn Activation, opts: RenderOptions) -> String {
         "\nGaussian integrals, x ~ N(μ, C) (means μ1.., covariance entries C11, C12, ..; \
          Φ, φ standard normal CDF and density, Φ₂ the bivariate normal CDF; docs/integrals.md):"
     );
+    if let Some(rule) = act.quadrature_rule() {
+        s.push_str(&quadrature_text(rule));
+    }
     for f in act.formulas() {
+        let undefined = (f.method == Method::Quadrature)
+            .then(|| act.undefined_reason(f.integral))
+            .flatten();
+        let method = if undefined.is_some() {
+            Method::Undefined
+        } else {
+            f.method
+        };
+        let refused = f.method == Method::Quadrature
+            && act.quadrature_rule().is_some_and(|r| r.refusal.is_some());
         let _ = writeln!(
             s,
             "\n{} = {}   [{}{}]",
             f.integral.name(),
             f.definition,
-            method_text(f.method),
+            if refused {
+                "refused: composite Gauss–Legendre quadrature does not resolve g (above)".into()
+            } else {
+                format!("{}{}", method_text(method), dirac_note(act, f.integral))
+            },
             if f.general.contains("Φ₄[numerical") {
                 "; with the numerical base case Φ₄, error ≤ 1e-10 (docs/integrals.md §3)"
             } else {
@@ -68,7 +85,8 @@ pub fn render(act: &dyn Activation, opts: RenderOptions) -> String {
                 let _ = writeln!(s, "  zero mean: {}", f.zero_mean);
             }
             _ => {
-                let _ = writeln!(s, "  {}", f.derivation.lines().next().unwrap_or(""));
+                let first = f.derivation.lines().next().unwrap_or("");
+                let _ = writeln!(s, "  {}", undefined.as_deref().unwrap_or(first));
             }
         }
         if opts.trace && f.method == Method::ClosedForm {
@@ -81,6 +99,71 @@ pub fn render(act: &dyn Activation, opts: RenderOptions) -> String {
     s.push('\n');
     s.push_str(&ode_text(act, false));
     s
+}
+
+/// What the composite quadrature found about g: its feature window and panel width, its breaks
+/// with the jumps of g … g''' there, or why it is refused.
+fn quadrature_text(rule: &crate::quad::Rule) -> String {
+    let mut s = String::from(
+        "\nQuadrature (composite Gauss–Legendre, 16 nodes per panel; docs/integrals.md \
+         §Quadrature):\n",
+    );
+    if let Some(why) = &rule.refusal {
+        let _ = writeln!(s, "  refused: {why}");
+        return s;
+    }
+    if rule.panel.is_finite() {
+        let _ = writeln!(
+            s,
+            "  g's features lie within |x| ≤ {:.3}; panels there at most {:.3} wide",
+            rule.window, rule.panel
+        );
+    } else {
+        let _ = writeln!(s, "  g has no features (panels follow the Gaussian only)");
+    }
+    for b in &rule.breaks {
+        let _ = writeln!(
+            s,
+            "  break at x = {}: jumps of g, g', g'', g''' = {}, {}, {}, {} (panel edge; Dirac \
+             terms added exactly)",
+            number(b.at),
+            number(b.jump[0]),
+            number(b.jump[1]),
+            number(b.jump[2]),
+            number(b.jump[3]),
+        );
+    }
+    s
+}
+
+/// ` + Dirac terms at x = b, …` for a quadrature integral whose integrand has Dirac terms at
+/// g's breaks (added exactly), else empty.
+fn dirac_note(act: &dyn Activation, i: Integral) -> String {
+    let Some(Ok(parts)) = act.quadrature_rule().and_then(|r| r.diracs.get(i.index())) else {
+        return String::new();
+    };
+    let mut at: Vec<f64> = parts.iter().flat_map(|d| d.0.iter().map(|t| t.0)).collect();
+    at.sort_by(f64::total_cmp);
+    at.dedup();
+    if at.is_empty() {
+        return String::new();
+    }
+    let at: Vec<String> = at.into_iter().map(number).collect();
+    format!(" + exact Dirac terms at x = {}", at.join(", "))
+}
+
+/// A number for the printed rule: up to 12 significant digits, trailing zeros dropped.
+fn number(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let t = format!("{:.12}", v);
+    let t = t.trim_end_matches('0').trim_end_matches('.');
+    if t.len() > 16 {
+        format!("{v:.6e}")
+    } else {
+        t.to_string()
+    }
 }
 
 fn render_latex(act: &dyn Activation, opts: RenderOptions) -> String {

@@ -140,6 +140,11 @@ fn bad_config_values_name_the_key() {
             "activation = \"x.tanh() * relu(x)\"",
             vec!["activation", "quadrature"],
         ),
+        (
+            "undefined_under_quadrature",
+            "activation = \"sigmoid(x) + heaviside(x)\"\nquadrature = true",
+            vec!["activation", "E[g'(x)²]", "undefined", "δ·δ"],
+        ),
     ] {
         fails(
             name,

@@ -13,3 +13,15 @@ fn formula_text_of_builtins() {
         );
     }
 }
+
+/// A non-smooth activation without closed forms: the printed quadrature rule names its break,
+/// the jumps there, and the integral that is undefined (δ·δ).
+#[test]
+fn formula_text_of_a_jumping_quadrature_activation() {
+    let act = aedyn::registry::resolve("sigmoid(x) + 0.5 * heaviside(x - 0.3)", true)
+        .expect("derives under quadrature");
+    insta::assert_snapshot!(
+        "integrals_sigmoid_step",
+        aedyn::formulas::render(act, Default::default())
+    );
+}

@@ -78,6 +78,33 @@ pub fn silu(x: f64) -> f64 {
     x * sigmoid(x)
 }
 
+// Non-smooth activations without closed forms: quadrature piecewise between their breaks, the
+// Dirac terms of their derivatives added exactly (once refused).
+
+/// A rectified tanh: a kink at 0 (g' jumps by 1).
+#[activation(quadrature)]
+pub fn tanh_relu(x: f64) -> f64 {
+    x.tanh().max(0.0)
+}
+
+/// Softsign: g'' jumps at 0 (a Dirac term in g''').
+#[activation(quadrature)]
+pub fn softsign(x: f64) -> f64 {
+    x / (1.0 + x.abs())
+}
+
+/// exp capped at 2: a kink at ln 2, where the argument of min is not affine.
+#[activation(quadrature)]
+pub fn capped_exp(x: f64) -> f64 {
+    x.exp().min(2.0)
+}
+
+/// sigmoid with a jump at 0.3: E[g'²] is δ² (undefined), the others are defined.
+#[activation(quadrature)]
+pub fn sigmoid_step(x: f64) -> f64 {
+    sigmoid(x) + 0.5 * heaviside(x - 0.3)
+}
+
 // The cases of "never silently wrong": each was once derived wrongly or refused.
 
 /// A clamp written with max/min of a non-affine argument (once routed to a quadrature that

@@ -274,9 +274,22 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
                     RULE.get_or_init(|| ::aedyn::quad::Rule::of_activation(&#struct_ident))
                 }
             },
-            quote! {
-                fn quadrature_rule(&self) -> Option<&::aedyn::quad::Rule> {
-                    Some(Self::resolved_quadrature_rule())
+            {
+                let breaks = derivation.breaks.iter().map(|&b| expr::float_tokens(b));
+                let break_points = if derivation.breaks.is_empty() {
+                    quote!()
+                } else {
+                    quote! {
+                        fn break_points(&self) -> &[f64] {
+                            &[#(#breaks),*]
+                        }
+                    }
+                };
+                quote! {
+                    fn quadrature_rule(&self) -> Option<&::aedyn::quad::Rule> {
+                        Some(Self::resolved_quadrature_rule())
+                    }
+                    #break_points
                 }
             },
         )

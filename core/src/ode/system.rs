@@ -1,7 +1,7 @@
 //! The ODE problem: state layout, order parameters from the state, and the right-hand side.
 
 use super::drift::{Drift, KernelValues};
-use crate::activation::{Activation, Integral, Method};
+use crate::activation::{Activation, Integral};
 use crate::error::{Error, Result};
 use crate::model::{Algorithm, Training};
 use crate::order::{ModeDensity, OrderParams};
@@ -160,14 +160,14 @@ impl<'a> OdeSystem<'a> {
         reduction: Reduction,
     ) -> Result<Self> {
         for need in needed_integrals(&tr) {
-            if let Some(f) = act
-                .formulas()
-                .iter()
-                .find(|f| f.integral == need && f.method == Method::Undefined)
-            {
+            if let Some(why) = act.undefined_reason(need) {
                 return Err(Error::NoOde {
                     activation: act.name().to_string(),
-                    message: format!("{} = {} is {}", need.name(), f.definition, f.derivation),
+                    message: format!(
+                        "{} = {} is {why}",
+                        need.name(),
+                        act.formulas()[need.index()].definition
+                    ),
                 });
             }
         }

@@ -3,6 +3,7 @@
 //! teacher–student model's Gauss–Hermite quadrature.
 
 pub mod composite;
+pub mod dirac;
 pub use composite::{Rule, expectation};
 
 /// The largest variance of a field at which a Gauss–Hermite fallback is trusted: its fixed rules

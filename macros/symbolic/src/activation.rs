@@ -60,6 +60,9 @@ pub struct ActivationDerivation {
     pub series: [Result<Series, NotInAlgebra>; 4],
     pub graph: Graph,
     pub integrals: Vec<IntegralDerivation>,
+    /// Where g or a derivative jumps within ±[`BREAK_RANGE`](crate::breaks::BREAK_RANGE)
+    /// (found only when some integral falls back to quadrature; empty for smooth g).
+    pub breaks: Vec<f64>,
 }
 
 /// Parses an activation written as an expression in `x` (the attribute's syntax).
@@ -111,8 +114,9 @@ fn integrand(
 }
 
 /// Derives every integral of the catalogue for g. With `quadrature`, integrals without a closed
-/// form fall back to quadrature — but only for smooth g: where g has kinks or jumps,
-/// quadrature would miss the Dirac terms of its derivatives, so that is refused.
+/// form fall back to quadrature; where g has kinks or jumps, their places are found
+/// ([`ActivationDerivation::breaks`]) so that the quadrature can integrate piecewise and add the
+/// Dirac terms of g's derivatives.
 pub fn derive_activation(g: Expr, quadrature: bool) -> Result<ActivationDerivation, Refusal> {
     let mut pointwise = vec![g.clone()];
     for k in 0..3 {
@@ -157,19 +161,6 @@ pub fn derive_activation(g: Expr, quadrature: bool) -> Result<ActivationDerivati
                         ),
                     });
                 }
-                if !is_smooth(&g) {
-                    return Err(Refusal {
-                        culprit: culprit(&why),
-                        message: format!(
-                            "integral {} = {} has no closed form ({why}), and quadrature is \
-                             refused because g has kinks or jumps: its derivatives carry Dirac \
-                             terms that a quadrature rule cannot see. Write the non-smooth part \
-                             with relu, heaviside, sign, abs, max, min or clamp of piecewise-affine \
-                             arguments (closed form), or use a smooth activation",
-                            spec.variant, spec.definition
-                        ),
-                    });
-                }
                 Outcome::Quadrature(why)
             }
         };
@@ -192,7 +183,16 @@ pub fn derive_activation(g: Expr, quadrature: bool) -> Result<ActivationDerivati
             });
         }
     }
+    let quadrature_used = integrals
+        .iter()
+        .any(|i| matches!(i.outcome, Outcome::Quadrature(_)));
+    let breaks = if quadrature_used && !is_smooth(&g) {
+        crate::breaks::break_points(&g, crate::breaks::BREAK_RANGE)
+    } else {
+        Vec::new()
+    };
     Ok(ActivationDerivation {
+        breaks,
         g,
         pointwise,
         series,

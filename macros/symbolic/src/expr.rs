@@ -477,13 +477,46 @@ pub fn eval_func(f: Func, x: f64) -> f64 {
     }
 }
 
+/// A Dirac term, or a product with one: zero pointwise.
+fn pointwise_zero(e: &Expr) -> bool {
+    match e {
+        Expr::Call(Func::Delta(_), _) => true,
+        Expr::Mul(v) => v.iter().any(pointwise_zero),
+        Expr::Powi(a, n) => *n > 0 && pointwise_zero(a),
+        _ => false,
+    }
+}
+
+/// A factor that is exactly zero on a region: Θ, relu, δ (pointwise 0).
+fn is_gate(e: &Expr) -> bool {
+    matches!(
+        e,
+        Expr::Call(Func::Heaviside | Func::Relu | Func::Delta(_), _)
+    )
+}
+
 /// Evaluates the expression at `x` (pointwise: Dirac terms are 0, Θ(0) = ½).
 pub fn eval(e: &Expr, x: f64) -> f64 {
     match e {
         Expr::Const(v) => *v,
         Expr::X => x,
         Expr::Add(v) => v.iter().map(|t| eval(t, x)).sum(),
-        Expr::Mul(v) => v.iter().map(|t| eval(t, x)).product(),
+        Expr::Mul(v) => {
+            // a factor that vanishes on a region (Θ, relu, δ) makes the product 0 there, even
+            // where another factor overflows (exp(x)·Θ(2 − exp(x)) at x = 800)
+            let mut p = 1.0;
+            for t in v.iter().filter(|t| is_gate(t)) {
+                let g = eval(t, x);
+                if g == 0.0 {
+                    return 0.0;
+                }
+                p *= g;
+            }
+            for t in v.iter().filter(|t| !is_gate(t)) {
+                p *= eval(t, x);
+            }
+            p
+        }
         Expr::Div(a, b) => eval(a, x) / eval(b, x),
         Expr::Powi(a, n) => eval(a, x).powi(*n),
         Expr::Max(a, k) => eval(a, x).max(*k),
@@ -536,12 +569,36 @@ pub fn to_tokens(e: &Expr) -> TokenStream {
         Expr::Const(v) => float_tokens(*v),
         Expr::X => quote!(x),
         Expr::Add(v) => {
-            let t: Vec<_> = v.iter().map(to_tokens).collect();
+            let t: Vec<_> = v
+                .iter()
+                .filter(|t| !pointwise_zero(t))
+                .map(to_tokens)
+                .collect();
+            if t.is_empty() {
+                return quote!(0.0_f64);
+            }
             join(&t, quote!(+))
         }
+        Expr::Mul(_) | Expr::Powi(..) if pointwise_zero(e) => quote!(0.0_f64),
         Expr::Mul(v) => {
+            let (gates, rest): (Vec<&Expr>, Vec<&Expr>) = v.iter().partition(|t| is_gate(t));
             let t: Vec<_> = v.iter().map(to_tokens).collect();
-            join(&t, quote!(*))
+            // constants and powers of x stay finite where a gate is 0: a plain product
+            let finite = |t: &&Expr| match t {
+                Expr::Const(_) | Expr::X => true,
+                Expr::Powi(a, _) => matches!(**a, Expr::X),
+                _ => false,
+            };
+            if gates.is_empty() || rest.iter().all(finite) {
+                return join(&t, quote!(*));
+            }
+            let g: Vec<_> = gates.into_iter().map(to_tokens).collect();
+            let r: Vec<_> = rest.into_iter().map(to_tokens).collect();
+            let (g, r) = (join(&g, quote!(*)), join(&r, quote!(*)));
+            quote!({
+                let gate = #g;
+                if gate == 0.0 { 0.0 } else { gate * #r }
+            })
         }
         Expr::Div(a, b) => {
             let (a, b) = (to_tokens(a), to_tokens(b));

@@ -19,6 +19,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod activation;
+pub mod breaks;
 pub mod catalogue;
 pub mod closed;
 pub mod derive;
