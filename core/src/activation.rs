@@ -283,7 +283,7 @@ pub trait Activation: Send + Sync {
     fn quadrature_rule(&self) -> Option<&crate::quad::Rule> {
         None
     }
-    /// Where g or one of its derivatives jumps (ascending, within ±100): the sign changes of the
+    /// Where g or one of its derivatives jumps (ascending, within |x| ≤ 1e8): the sign changes of the
     /// arguments of its max/min/relu/Θ/sign/abs, found by the derivation when some integral
     /// falls back to quadrature. The quadrature puts panel edges there and adds the Dirac terms
     /// of g's derivatives (`quad::dirac`). Empty for smooth g.

@@ -49,6 +49,13 @@ pub trait Analysed: Flow {
     fn slow_components(&self) -> Vec<usize> {
         Vec::new()
     }
+    /// A fixed point known exactly near `near`, for where Newton cannot converge because F is
+    /// not differentiable there (the perfectly learned state of a student with kinks, whose
+    /// kernels have square-root singularities in the overlaps); checked by the analysis to
+    /// |F|∞ < [`NEWTON_TOL`] (default: none).
+    fn exact_state(&self, _near: &DVector<f64>) -> Option<DVector<f64>> {
+        None
+    }
 }
 
 /// `v` restricted to the components `free`.
@@ -100,6 +107,9 @@ impl Analysed for TsSystem {
         v.extend(o.r);
         v.extend(o.v);
         v
+    }
+    fn exact_state(&self, near: &DVector<f64>) -> Option<DVector<f64>> {
+        self.perfect_state(near)
     }
     fn unphysical(&self, y: &DVector<f64>) -> Option<String> {
         // plateaus lie on the boundary of the cone (aligned units), and the closed forms continue
@@ -343,6 +353,78 @@ pub fn refine<S: Analysed>(sys: &S, start: &DVector<f64>) -> std::result::Result
     })
 }
 
+/// The exactly known fixed point near the slow point `states[i]` ([`Analysed::exact_state`])
+/// where Newton could not converge, if F vanishes there to [`NEWTON_TOL`]. F has no Jacobian
+/// there, so its stability is read from the trajectory: `λ_max` is the rate at which
+/// `|y(t) − y*|` decays over the last decade of its approach (negative: attracting), and the
+/// unstable count is 0 when it does decay; a note says so.
+fn exact_fixed_point<S: Analysed>(
+    sys: &S,
+    states: &[OdeState],
+    i: usize,
+    notes: &mut Vec<String>,
+) -> Option<FixedPoint> {
+    let y = sys.exact_state(&states[i].y)?;
+    let mut ws = sys.workspace();
+    let mut f = DVector::zeros(y.len());
+    sys.rhs(&y, &mut f, &mut ws);
+    let residual = f.amax();
+    let eps = sys.eps(&y);
+    if residual.is_nan() || residual >= NEWTON_TOL || eps < -1e-10 || sys.unphysical(&y).is_some() {
+        return None;
+    }
+    let dist: Vec<f64> = states.iter().map(|s| (&s.y - &y).norm()).collect();
+    let (close, &distance) = dist
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .expect("non-empty");
+    // the last decade of the approach: from where |y − y*| was ten times its final value
+    let end = dist.len() - 1;
+    let start = (0..end).rev().find(|&j| dist[j] >= 10.0 * dist[end]);
+    let rate = start.map_or(f64::NAN, |j| {
+        (dist[end] / dist[j]).ln() / (states[end].t - states[j].t)
+    });
+    let attracting = rate < 0.0;
+    let r = NEAR * y.norm().max(0.01);
+    let entered = dist.iter().position(|&d| d < r);
+    notes.push(format!(
+        "the perfectly learned state (ε = {eps:.1e}, |F|∞ = {residual:.1e} exactly there) is not \
+         reached by Newton: F is not differentiable at it (the kernels of an activation with kinks \
+         have square-root singularities in the overlaps), so it has no Jacobian; its stability is \
+         read from the trajectory, whose distance to it decays by a factor 10 at the average rate \
+         {rate:.4e} over its last decade ({}; docs/theory.md §9)",
+        if attracting {
+            "attracting: 0 unstable directions reported, λ_max = that rate"
+        } else {
+            "not attracting: the unstable count is not known"
+        }
+    ));
+    Some(FixedPoint {
+        t: states[close].t,
+        distance,
+        eps,
+        n_unstable: if attracting { 0 } else { usize::MAX },
+        n_zero: 0,
+        lambda_max: rate,
+        escape_time: f64::NAN,
+        time_spent: entered.map_or(f64::NAN, |j| states[end].t - states[j].t),
+        residual,
+        values: sys.values(&y),
+        stability: Stability {
+            eigenvalues: Vec::new(),
+            n_unstable: 0,
+            n_zero: 0,
+            lambda_max: rate,
+            zero_threshold: 0.0,
+            leading_multiplicity: 0,
+            unstable_projector: None,
+        },
+        stability_free: None,
+        y,
+    })
+}
+
 /// Integrates from `y0` to `t_max` and analyses the fixed points visited.
 pub fn analyse<S: Analysed>(
     sys: &S,
@@ -383,6 +465,15 @@ pub fn analyse<S: Analysed>(
             Err(Refused::Newton(why)) => {
                 let eps = sys.eps(&states[i].y);
                 let learnt = eps.abs() < 1e-6 * eps0.abs();
+                if let Some(p) = exact_fixed_point(sys, &states, i, &mut notes) {
+                    if !points
+                        .iter()
+                        .any(|q| (&q.y - &p.y).amax() < 1e-9 * (1.0 + p.y.amax()))
+                    {
+                        points.push(p);
+                    }
+                    continue;
+                }
                 notes.push(format!(
                     "slow point at t = {:.4} (ε = {eps:.3e}, |dy/dt| = {:.2e}): Newton stopped: \
                      {why}{}",

@@ -152,18 +152,10 @@ fn dirac_note(act: &dyn Activation, i: Integral) -> String {
     format!(" + exact Dirac terms at x = {}", at.join(", "))
 }
 
-/// A number for the printed rule: up to 12 significant digits, trailing zeros dropped.
+/// A number for the printed rule: rounded to 12 significant digits, shortest form.
 fn number(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    let t = format!("{:.12}", v);
-    let t = t.trim_end_matches('0').trim_end_matches('.');
-    if t.len() > 16 {
-        format!("{v:.6e}")
-    } else {
-        t.to_string()
-    }
+    let rounded: f64 = format!("{v:.11e}").parse().unwrap_or(v);
+    format!("{rounded}")
 }
 
 fn render_latex(act: &dyn Activation, opts: RenderOptions) -> String {

@@ -685,3 +685,46 @@ fn tanh_plateau_and_perfect_state_are_resolved_on_the_cone_boundary() {
         assert!((a - b).abs() < 5e-3 * scale, "{a} vs {b}");
     }
 }
+
+/// ReLU, K = M = 2: the perfectly learned state is an exact fixed point where F is not
+/// differentiable (its kernels have square-root singularities in the overlaps), so Newton cannot
+/// reach it. `aedyn fixed-points` lists it from the exact state (ε = 0, |F| < 1e-12, attracting:
+/// λ_max is the trajectory's rate of approach), and a long run holds it instead of stalling
+/// (the integrator's steps once fell below the resolution of t at t ≈ 985, η = 0.1).
+#[test]
+fn relu_perfect_state_is_listed_and_held() {
+    use aedyn::config::Config;
+    use aedyn::teacher_student::run::TsProblem;
+    let toml = |lr: f64, t: f64| {
+        format!(
+            "model = \"teacher_student\"\nactivation = \"relu\"\nk = 2\nlr = {lr}\nt_max = {t}\n\
+             init_std = 0.01\n[data]\nd = 500\n[sgd]\nseeds = 0"
+        )
+    };
+    let cfg = Config::from_toml(&toml(0.1, 400.0), "test").unwrap();
+    let report = aedyn::fixed_points::analyse_config(&cfg).unwrap();
+    let perfect = report
+        .points
+        .iter()
+        .find(|p| p.eps.abs() < 1e-12)
+        .unwrap_or_else(|| panic!("no perfect state: {:?}", report.notes));
+    println!(
+        "perfect state: λ_max = {:.4e}, |F| = {:.1e}",
+        perfect.lambda_max, perfect.residual
+    );
+    assert_eq!(perfect.n_unstable, 0);
+    assert!(perfect.residual < 1e-12 && perfect.lambda_max < -1e-3);
+    // the plateau saddle is still found next to it
+    assert!(
+        report
+            .points
+            .iter()
+            .any(|p| p.n_unstable == 1 && p.eps > 0.07)
+    );
+
+    let cfg = Config::from_toml(&toml(0.5, 300.0), "test").unwrap();
+    let pb = TsProblem::from_config(&cfg).unwrap();
+    let tr = aedyn::teacher_student::run::run(&pb, false).expect("holds the perfect state");
+    assert_eq!(tr.times.last().copied(), Some(300.0));
+    assert_eq!(tr.eps_ode.last().copied(), Some(0.0));
+}

@@ -60,6 +60,13 @@ pub trait Flow {
     fn rhs(&self, y: &DVector<f64>, dy: &mut DVector<f64>, ws: &mut Self::Workspace);
     /// Why an evaluation could not be completed, if one could not.
     fn failure(ws: &Self::Workspace) -> Option<String>;
+    /// An exact fixed point that `y` has reached to within the integration's accuracy, where F
+    /// is not differentiable (a teacher–student student with kinks at its perfectly learned
+    /// state): when the integrator's steps stall there, it holds this state for the remaining
+    /// output times instead of failing (default: none).
+    fn settled(&self, _y: &DVector<f64>) -> Option<DVector<f64>> {
+        None
+    }
 }
 
 impl Flow for OdeSystem<'_> {
@@ -143,6 +150,10 @@ fn divergence(t: f64, y: &[f64]) -> Option<Error> {
     None
 }
 
+/// RHS evaluations within one output interval beyond which the integration asks the flow
+/// whether it has settled at a non-differentiable fixed point ([`Flow::settled`]).
+const CREEPING: u64 = 2000;
+
 fn integrate_dopri5<F: Flow>(
     sys: &F,
     y0: DVector<f64>,
@@ -154,6 +165,8 @@ fn integrate_dopri5<F: Flow>(
     let mut out: Vec<OdeState> = Vec::with_capacity(times.len());
     let mut ws = sys.workspace();
     let mut diverged = None;
+    // (time, |y − y*|∞ there, y*)
+    let mut settled: Option<(f64, f64, DVector<f64>)> = None;
     let mut stepper = Dopri5::new(n);
     let result = stepper.integrate(
         y0.as_slice(),
@@ -188,6 +201,13 @@ fn integrate_dopri5<F: Flow>(
                     diverged = Some(e);
                     return Control::Stop;
                 }
+                // creeping towards a non-differentiable fixed point: hold it
+                if stats.evaluations > CREEPING
+                    && let Some(star) = sys.settled(y)
+                {
+                    settled = Some((t, (y - &star).amax(), star));
+                    return Control::Stop;
+                }
                 progress(t);
             }
             out.push(OdeState { t, y: y.clone() });
@@ -203,6 +223,33 @@ fn integrate_dopri5<F: Flow>(
     }
     if let Some(e) = diverged {
         return Err(e);
+    }
+    let stalled = matches!(
+        result,
+        Err(Dopri5Failure::StepUnderflow { .. }
+            | Dopri5Failure::StepLimit { .. }
+            | Dopri5Failure::Stiff { .. })
+    );
+    if settled.is_none()
+        && stalled
+        && let Some(last) = out.last()
+        && let Some(star) = sys.settled(&last.y)
+    {
+        settled = Some((last.t, (&last.y - &star).amax(), star));
+    }
+    if let Some((t_hold, from, star)) = settled {
+        eprintln!(
+            "note: the ODE reached an exact fixed point where its right-hand side is not \
+             differentiable (|y − y*|∞ = {from:.1e} at t = {t_hold:.4}) and is held there; the \
+             integrator's steps shrink on the way in"
+        );
+        if out.last().is_some_and(|s| s.t == t_hold) {
+            out.pop();
+        }
+        for &t in &times[out.len()..] {
+            out.push(OdeState { t, y: star.clone() });
+        }
+        return Ok(out);
     }
     match result {
         Ok(_) => Ok(out),

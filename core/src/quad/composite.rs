@@ -57,6 +57,13 @@ pub struct Rule {
     /// Per catalogue entry, the Dirac parts of its factors in each variable (`[x₁, x₂]`; for I3
     /// `[x₁, x₃]`), or why the integrand is not a distribution (the integral is then undefined).
     pub diracs: Vec<Result<[Diracs; 2], String>>,
+    /// Exponential growth rate a of g's pieces far out (`|g⁽ᵏ⁾(x)| ~ e^{a|x|}`; 0 when they grow
+    /// at most like a polynomial): the integrand's mass moves out by up to 2a·s standard
+    /// deviations (two such factors), and the integration range with it.
+    pub growth: f64,
+    /// Extra half-width of the integration range in standard deviations (the self-check's finer
+    /// rule reaches 3 further, so a range too short shows as a disagreement).
+    pub extra_reach: f64,
 }
 
 impl Rule {
@@ -68,7 +75,16 @@ impl Rule {
             refusal: None,
             breaks: Vec::new(),
             diracs: Vec::new(),
+            growth: 0.0,
+            extra_reach: 0.0,
         }
+    }
+
+    /// Half-width of the integration range, in standard deviations, for a Gaussian of standard
+    /// deviation `s`: 9 (the tail holds < 3e-19 of the mass) plus the shift `2a·s` of a growing
+    /// integrand's mass.
+    fn reach(&self, s: f64) -> f64 {
+        RANGE + self.extra_reach + 2.0 * self.growth * s
     }
 
     /// Why catalogue entry `index` is undefined for this g (a Dirac term against another at the
@@ -94,8 +110,7 @@ impl Rule {
             window: PROBE_RANGE,
             panel: 0.0,
             refusal: Some(why.into()),
-            breaks: Vec::new(),
-            diracs: Vec::new(),
+            ..Self::featureless()
         };
         let breaks = probe_breaks(pieces, breaks);
         let Some(samples) = probe(pieces, &breaks) else {
@@ -128,10 +143,12 @@ impl Rule {
             .collect();
         max[4] = fourth.iter().map(|f| f.1).fold(0.0, f64::max);
         let diracs = entry_diracs(&breaks);
+        let growth = exponential_growth(pieces);
         if max[4] <= 0.0 {
             return Self {
                 breaks,
                 diracs,
+                growth,
                 ..Self::featureless()
             };
         }
@@ -150,6 +167,8 @@ impl Rule {
             refusal: None,
             breaks,
             diracs,
+            growth,
+            extra_reach: 0.0,
         };
         // rounding floor of each piece: its size in the window (1 − tanh² far out is all rounding)
         let mut floor = [0.0f64; 4];
@@ -189,14 +208,19 @@ impl Rule {
     ) -> Option<f64> {
         let fine = Self {
             panel: self.panel / 3.0,
+            extra_reach: self.extra_reach + 3.0,
             ..self.clone()
         };
         let w = self.window;
         let means = [0.0, 0.5, -1.3, 3.0, 0.5 * w, -w, w + 2.0];
-        let vars = [1e-4, 0.05, 0.7, 3.0, 40.0, 1e3, 1e5];
+        let vars: [f64; 7] = [1e-4, 0.05, 0.7, 3.0, 40.0, 1e3, 1e5];
         let mut worst = 0.0f64;
         for &m in &means {
             for &v in &vars {
+                let s = v.sqrt();
+                if self.growth * (m.abs() + fine.reach(s) * s) > 700.0 {
+                    continue; // e^{a|x|} overflows within the range: no finite expectation
+                }
                 for k in 0..4 {
                     let f = |x: f64| pieces(k, x);
                     let a = expect1(self, m, v, 1.0, f);
@@ -230,27 +254,31 @@ impl Rule {
     }
 }
 
+/// The exponential growth rate of g far out: `(ln|g(±100)| − ln|g(±75)|)/25`, counted where it
+/// exceeds 0.06 (a polynomial of degree 5 gives 0.058, e^{x/2} gives 0.5) and agrees within a
+/// factor 2 with the rate over [50, 75] on the same side (steady growth, not oscillation).
+fn exponential_growth(pieces: &dyn Fn(usize, f64) -> f64) -> f64 {
+    let mut a = 0.0f64;
+    for side in [-1.0, 1.0] {
+        let ln = |x: f64| pieces(0, x * side).abs().ln();
+        let (outer, inner) = ((ln(100.0) - ln(75.0)) / 25.0, (ln(75.0) - ln(50.0)) / 25.0);
+        if outer.is_finite() && outer > 0.06 && inner > 0.5 * outer && inner < 2.0 * outer {
+            a = a.max(outer);
+        }
+    }
+    a
+}
+
 /// Step of the probe's grid.
 const PROBE_STEP: f64 = 0.05;
 
-/// The breaks at `points` with their one-sided limits and jumps ([`dirac::breaks_of`]), the
-/// pieces' sizes taken on the probe's grid.
+/// The breaks at `points` with their one-sided limits and jumps ([`dirac::breaks_of`]).
 fn probe_breaks(pieces: &dyn Fn(usize, f64) -> f64, points: &[f64]) -> Vec<Break> {
-    if points.is_empty() {
-        return Vec::new();
-    }
-    let count = (2.0 * PROBE_RANGE / PROBE_STEP) as usize;
-    let mut size = [0.0f64; 4];
-    for i in 0..=count {
-        let x = -PROBE_RANGE + PROBE_STEP * i as f64;
-        for (k, s) in size.iter_mut().enumerate() {
-            let v = pieces(k, x);
-            if v.is_finite() {
-                *s = s.max(v.abs());
-            }
-        }
-    }
-    dirac::breaks_of(pieces, points, &size)
+    // ascending, distinct and finite, whatever an `Activation::break_points` returns
+    let mut at: Vec<f64> = points.iter().copied().filter(|b| b.is_finite()).collect();
+    at.sort_by(f64::total_cmp);
+    at.dedup();
+    dirac::breaks_of(pieces, &at)
 }
 
 /// The Dirac parts of every catalogue entry's factors at `breaks` ([`Rule::diracs`]).
@@ -297,7 +325,7 @@ fn probe(pieces: &dyn Fn(usize, f64) -> f64, breaks: &[Break]) -> Option<Vec<(f6
         .filter(|&x| !near_break(x))
         .map(at)
         .collect();
-    for b in breaks {
+    for b in breaks.iter().filter(|b| b.at.abs() <= PROBE_RANGE) {
         let side =
             |s: f64| -> [f64; 4] { std::array::from_fn(|k| b.value[k] + s * 0.5 * b.jump[k]) };
         grid.push((b.at, side(-1.0)));
@@ -423,7 +451,8 @@ pub(super) fn expect_standard(
 ) -> f64 {
     let width = |z: f64| GAUSS_PANEL.min(rule.feature_width(m + s * z) / s) * refine;
     let edges = rule.breaks.iter().map(|b| (b.at - m) / s);
-    composite(-RANGE, RANGE, width, edges, |z| phi(z) * f(m + s * z, z))
+    let reach = rule.reach(s);
+    composite(-reach, reach, width, edges, |z| phi(z) * f(m + s * z, z))
 }
 
 /// The standardised coordinates of a pair: `x₁ = m₁ + s₁z₁`, `x₂ = m₂ + β(x₁ − m₁) + r z₂` with
@@ -513,9 +542,10 @@ fn expect2(rule: &Rule, n: &Gauss3, f: impl Fn(f64, f64, f64, f64) -> f64) -> f6
         return inner(m1, 0.0);
     }
     let s1 = p.s1;
+    let reach = rule.reach(s1 * (1.0 + p.beta.abs()));
     composite(
-        -RANGE,
-        RANGE,
+        -reach,
+        reach,
         p.outer_width(rule, m1, m2),
         p.outer_edges(rule, m1, m2),
         |z1| phi(z1) * inner(m1 + s1 * z1, z1),
@@ -563,11 +593,13 @@ fn expect2_product(
         return f64::NAN;
     }
     let (s1, beta, r) = (p.s1, p.beta, p.r);
-    let spread = RANGE * beta.abs() * s1;
+    // outer reach: x₁'s own growth and x₂'s seen through the conditional mean
+    let (reach1, reach2) = (rule.reach(s1 * (1.0 + beta.abs())), rule.reach(r));
+    let spread = reach1 * beta.abs() * s1;
     if r == 0.0 || s1 == 0.0 || spread > MAX_GRID_PANELS * GAUSS_PANEL * r {
         return general();
     }
-    let (lo, hi) = (m2 - spread - RANGE * r, m2 + spread + RANGE * r);
+    let (lo, hi) = (m2 - spread - reach2 * r, m2 + spread + reach2 * r);
     GRID.with(|grid| {
         let Ok(mut grid) = grid.try_borrow_mut() else {
             return general();
@@ -581,8 +613,8 @@ fn expect2_product(
         }
         let inv_r = 1.0 / r;
         composite(
-            -RANGE,
-            RANGE,
+            -reach1,
+            reach1,
             p.outer_width(rule, m1, m2),
             p.outer_edges(rule, m1, m2),
             |z1| {
@@ -591,10 +623,10 @@ fn expect2_product(
                     return 0.0;
                 }
                 let mu = m2 + beta * s1 * z1;
-                let start = grid.partition_point(|g| g.0 < mu - RANGE * r);
+                let start = grid.partition_point(|g| g.0 < mu - reach2 * r);
                 let (mut s0, mut sz) = (0.0, 0.0);
                 for &(x2, w, bv) in &grid[start..] {
-                    if x2 > mu + RANGE * r {
+                    if x2 > mu + reach2 * r {
                         break;
                     }
                     let z2 = (x2 - mu) * inv_r;
@@ -741,6 +773,15 @@ fn i3_diracs(pieces: &impl Fn(usize, f64) -> f64, rule: &Rule, d: &Diracs, n: &G
             expect_standard(rule, mu3, s3, 1.0, |x3, w| {
                 (mu2 + c23 / s3 * w) * pieces(0, x3)
             })
+        } else if let Some(br) = rule.breaks.iter().find(|br| dirac::at_point(br.at, mu3)) {
+            // x₃ = μ₃ sits on a break of g: δ(x₁ − b)·g(x₃) is defined where g does not jump
+            // there, or where x₃ ≡ x₁ (g'·g = (g²/2)': g's mean value)
+            let same = c[2][0] == c[0][0] && m[2] == m[0];
+            if br.jump[0] == 0.0 || same {
+                mu2 * br.value[0]
+            } else {
+                return f64::NAN;
+            }
         } else {
             mu2 * pieces(0, mu3)
         };
@@ -954,6 +995,9 @@ mod tests {
             "relu(x) + erf(x)",
             "x * relu(x - 0.5) - 0.5 * sign(x + 0.25)",
             "relu(x).powi(3) - x",
+            // growing pieces: a jump is judged against g's size near the break, not at |x| = 100
+            "relu(x) * (0.5 * x).exp()",
+            "heaviside(x + 0.5) * (0.3 * x).exp()",
         ];
         let gaussians = [
             (

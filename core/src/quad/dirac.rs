@@ -32,10 +32,11 @@ pub struct Break {
     pub jump: [f64; 4],
 }
 
-/// One-sided limits of g … g''' at each point of `at`, by cubic extrapolation from four
-/// points `b ± iε`, i = 1 … 4 (error O(ε⁴ g⁽ᵏ⁺⁴⁾), ε = 1e-4 or an eighth of the distance to the
-/// next break); `size[k]` scales the threshold below which a jump is rounding.
-pub fn breaks_of(pieces: &dyn Fn(usize, f64) -> f64, at: &[f64], size: &[f64; 4]) -> Vec<Break> {
+/// One-sided limits of g … g''' at each point of `at` (ascending, distinct, finite), by cubic
+/// extrapolation from four points `b ± iε`, i = 1 … 4 (error O(ε⁴ g⁽ᵏ⁺⁴⁾), ε = 1e-4 or an
+/// eighth of the distance to the next break). A jump below 1e-9 of the piece's size near b
+/// (its largest |g⁽ᵏ⁾| at b ± {ε, 0.01, 0.1, 1} and the limits) is rounding, and zero.
+pub fn breaks_of(pieces: &dyn Fn(usize, f64) -> f64, at: &[f64]) -> Vec<Break> {
     at.iter()
         .enumerate()
         .map(|(i, &b)| {
@@ -55,7 +56,12 @@ pub fn breaks_of(pieces: &dyn Fn(usize, f64) -> f64, at: &[f64], size: &[f64; 4]
                 let (l, r) = (limit(k, -1.0), limit(k, 1.0));
                 value[k] = 0.5 * (l + r);
                 let d = r - l;
-                let scale = size[k].max(l.abs()).max(r.abs());
+                let near = [eps, 0.01, 0.1, 1.0]
+                    .iter()
+                    .flat_map(|&h| [pieces(k, b - h), pieces(k, b + h)])
+                    .filter(|v| v.is_finite())
+                    .fold(0.0f64, |m, v| m.max(v.abs()));
+                let scale = near.max(l.abs()).max(r.abs());
                 jump[k] = if d.abs() > 1e-9 * scale { d } else { 0.0 };
             }
             Break { at: b, value, jump }
@@ -170,6 +176,11 @@ fn binomial(n: usize, k: usize) -> f64 {
     (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
 }
 
+/// Whether `x` is the break `b` to rounding (1e-12 relative).
+pub fn at_point(b: f64, x: f64) -> bool {
+    (x - b).abs() <= 1e-12 * (1.0 + b.abs())
+}
+
 /// (−1)ⁿ.
 fn minus_one_pow(n: usize) -> f64 {
     if n.is_multiple_of(2) { 1.0 } else { -1.0 }
@@ -202,7 +213,12 @@ pub fn point(d: &Diracs, m: f64, var: f64) -> f64 {
         return 0.0;
     }
     if var.is_nan() || var <= 0.0 {
-        return f64::NAN;
+        // a point mass at m: the Dirac terms are zero unless one sits at m
+        return if var.is_nan() || d.0.iter().any(|t| at_point(t.0, m)) {
+            f64::NAN
+        } else {
+            0.0
+        };
     }
     let s = var.sqrt();
     d.0.iter()
@@ -254,7 +270,10 @@ pub fn line(rule: &Rule, d: &Diracs, c: &Conditioned, other: &dyn Fn(f64) -> f64
     let mut total = 0.0;
     for &(b, j, coef) in &d.0 {
         if c.s.is_nan() || c.s <= 0.0 {
-            return f64::NAN;
+            if c.s.is_nan() || at_point(b, c.m) {
+                return f64::NAN;
+            }
+            continue; // x is the constant m ≠ b
         }
         let mu = c.m_o + c.beta * (b - c.m);
         // M⁽ⁱ⁾(b), i ≤ j
@@ -264,7 +283,21 @@ pub fn line(rule: &Rule, d: &Diracs, c: &Conditioned, other: &dyn Fn(f64) -> f64
                 (c.beta / c.r).powi(i as i32)
                     * expect_standard(rule, mu, c.r, 1.0, |y, w| hermite(i, w) * other(y))
             } else if i == 0 {
-                other(mu)
+                // y = μ(x) exactly: B there, if B is continuous at μ (else δ meets its jump,
+                // defined only for y ≡ x: g'·g = (g²/2)' takes g's mean value)
+                match rule.breaks.iter().find(|br| at_point(br.at, mu)) {
+                    None => other(mu),
+                    Some(br) => {
+                        let h = 1e-9 * (1.0 + br.at.abs());
+                        let (l, r) = (other(br.at - h), other(br.at + h));
+                        let same = c.beta == 1.0 && c.m_o == c.m;
+                        if same || (l - r).abs() <= 1e-7 * (1.0 + l.abs().max(r.abs())) {
+                            0.5 * (l + r)
+                        } else {
+                            return f64::NAN;
+                        }
+                    }
+                }
             } else {
                 return f64::NAN;
             };

@@ -189,6 +189,50 @@ impl TsSystem {
         DVector::from_vec(y)
     }
 
+    /// The perfectly learned state nearest to `near` when K = M: each student takes the teacher
+    /// unit it overlaps most with (|R| largest, with R's sign), so that `Q = T`, `R = T` and
+    /// `v = v*` up to that permutation and those signs.
+    pub fn perfect_state(&self, near: &DVector<f64>) -> Option<DVector<f64>> {
+        let (k, m) = (self.p.k, self.p.m);
+        if k != m {
+            return None;
+        }
+        let o = self.order(near);
+        let t = &self.p.t;
+        let mut pick = vec![(0usize, 1.0f64); k];
+        for (a, p) in pick.iter_mut().enumerate() {
+            let best = (0..m)
+                .max_by(|&b, &c| {
+                    let score = |b: usize| o.r[a * m + b].abs() / t[b * m + b].sqrt();
+                    score(b).total_cmp(&score(c))
+                })
+                .expect("m > 0");
+            *p = (best, o.r[a * m + best].signum());
+        }
+        let mut taken = vec![false; m];
+        for &(b, _) in &pick {
+            if std::mem::replace(&mut taken[b], true) {
+                return None;
+            }
+        }
+        let q: Vec<f64> = (0..k * k)
+            .map(|i| {
+                let ((b, s), (c, u)) = (pick[i / k], pick[i % k]);
+                s * u * t[b * m + c]
+            })
+            .collect();
+        let r: Vec<f64> = (0..k * m)
+            .map(|i| {
+                let (b, s) = pick[i / m];
+                s * t[b * m + i % m]
+            })
+            .collect();
+        let v: Vec<f64> = pick.iter().map(|&(b, s)| s * self.p.v_star[b]).collect();
+        if !self.p.train_v && v.iter().zip(&self.p.v_fixed).any(|(a, b)| a != b) {
+            return None;
+        }
+        Some(self.state(&q, &r, &v))
+    }
     /// The order parameters of a state.
     pub fn order(&self, y: &DVector<f64>) -> TsOrder {
         let (k, m) = (self.p.k, self.p.m);
@@ -313,6 +357,20 @@ impl TsSystem {
 
 impl Flow for TsSystem {
     type Workspace = TsWorkspace;
+
+    /// The perfectly learned state ([`TsSystem::perfect_state`]) once `y` is within 1e-6 of it
+    /// (relative) and F vanishes there to 1e-12: for students with kinks F is not
+    /// differentiable at it, and the integrator's steps stall on the way in.
+    fn settled(&self, y: &DVector<f64>) -> Option<DVector<f64>> {
+        let star = self.perfect_state(y)?;
+        if (y - &star).amax() > 1e-6 * (1.0 + star.amax()) {
+            return None;
+        }
+        let mut ws = self.workspace();
+        let mut f = DVector::zeros(star.len());
+        self.rhs(&star, &mut f, &mut ws);
+        (f.amax() < 1e-12).then_some(star)
+    }
 
     fn workspace(&self) -> TsWorkspace {
         let (k, n) = (self.p.k, self.fields());

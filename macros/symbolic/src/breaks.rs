@@ -52,59 +52,72 @@ fn collect(e: &Expr, out: &mut Vec<Expr>) {
     }
 }
 
-/// The points in `[−range, range]` where one of g's non-smooth arguments changes sign, ascending,
-/// each to the last bit (bisection down to adjacent floating-point numbers). A scan of step 0.05
-/// finds the sign changes; an interval is split further (down to 1e-9) while a pair of roots may
-/// hide inside it by the mean value theorem (|a| at both ends below twice its length times the
-/// larger |a'|).
+/// Where one of g's non-smooth arguments changes sign, ascending, each to the last bit
+/// (bisection down to adjacent floating-point numbers). A scan of step 0.05 over
+/// `[−range, range]`, and with steps growing by 1 % beyond it out to |x| = 1e8, finds the sign
+/// changes; an interval is split further (down to 1e-9 relative) while a pair of roots may hide
+/// inside it by the mean value theorem (|a| at both ends below twice its length times the larger
+/// |a'|).
 pub fn break_points(g: &Expr, range: f64) -> Vec<f64> {
+    let grid = scan_grid(range);
     let mut roots = Vec::new();
     for a in break_arguments(g) {
         let da = expr::diff(&a);
         let f = |x: f64| expr::eval(&a, x);
         let df = |x: f64| expr::eval(&da, x);
-        sign_changes(&f, &df, -range, range, &mut roots);
+        sign_changes(&f, &df, &grid, &mut roots);
     }
     roots.sort_by(f64::total_cmp);
     roots.dedup_by(|a, b| (*a - *b).abs() <= 1e-12 * (1.0 + a.abs()));
     roots
 }
 
-/// Sign changes of `f` on [lo, hi] (see [`break_points`]).
-fn sign_changes(
-    f: &dyn Fn(f64) -> f64,
-    df: &dyn Fn(f64) -> f64,
-    lo: f64,
-    hi: f64,
-    out: &mut Vec<f64>,
-) {
+/// Ascending scan points: step 0.05 over [−range, range], then growing by 1 % out to ±1e8.
+fn scan_grid(range: f64) -> Vec<f64> {
     const STEP: f64 = 0.05;
+    const FAR: f64 = 1e8;
+    let mut outer = Vec::new();
+    let mut x = range * 1.01;
+    while x < FAR {
+        outer.push(x);
+        x *= 1.01;
+    }
+    outer.push(FAR);
+    let n = (2.0 * range / STEP).round() as usize;
+    let mut grid: Vec<f64> = outer.iter().rev().map(|x| -x).collect();
+    grid.extend((0..=n).map(|i| -range + STEP * i as f64));
+    grid.extend(outer);
+    grid
+}
+
+/// Sign changes of `f` between consecutive points of `grid` (see [`break_points`]).
+fn sign_changes(f: &dyn Fn(f64) -> f64, df: &dyn Fn(f64) -> f64, grid: &[f64], out: &mut Vec<f64>) {
     const FINEST: f64 = 1e-9;
     const MAX_SPLITS: usize = 100_000;
-    let n = ((hi - lo) / STEP).ceil() as usize;
     let mut splits = 0;
     let mut stack: Vec<(f64, f64)> = Vec::new();
-    for i in 0..n {
-        let (a, b) = (lo + STEP * i as f64, (lo + STEP * (i + 1) as f64).min(hi));
-        stack.push((a, b));
+    if let (Some(&lo), Some(&next)) = (grid.first(), grid.get(1))
+        && f(lo) == 0.0
+        && f(lo - FINEST * (next - lo)).signum() * f(next).signum() < 0.0
+    {
+        // a root at the very start: counted if f changes sign across it
+        out.push(lo);
+    }
+    for w in grid.windows(2) {
+        stack.push((w[0], w[1]));
         while let Some((a, b)) = stack.pop() {
             let (fa, fb) = (f(a), f(b));
             if !(fa.is_finite() && fb.is_finite()) {
                 continue;
             }
-            if fa == 0.0 && i == 0 && a == lo {
-                // a root at the very start: counted if f changes sign across it
-                if f(a - FINEST).signum() * f(a + FINEST).signum() < 0.0 {
-                    out.push(a);
-                }
-            }
-            if fa * fb < 0.0 || (fb == 0.0 && f(b + FINEST).signum() * fa.signum() < 0.0) {
+            let tiny = FINEST * (b - a).max(1e-300);
+            if fa * fb < 0.0 || (fb == 0.0 && f(b + tiny).signum() * fa.signum() < 0.0) {
                 out.push(bisect(f, a, b));
                 continue;
             }
             let slope = df(a).abs().max(df(b).abs());
             let may_hide = fa.abs() + fb.abs() <= 2.0 * (b - a) * slope;
-            if may_hide && b - a > FINEST && splits < MAX_SPLITS && fb != 0.0 {
+            if may_hide && b - a > FINEST * (1.0 + a.abs()) && splits < MAX_SPLITS && fb != 0.0 {
                 splits += 1;
                 let m = 0.5 * (a + b);
                 stack.push((m, b));
@@ -167,6 +180,14 @@ mod tests {
             (b[0] + 0.01).abs() < 1e-15 && (b[1] - 0.01).abs() < 1e-15,
             "{b:?}"
         );
+    }
+
+    #[test]
+    fn breaks_far_out_are_found() {
+        let b = breaks("relu(x - 150.0) * x.tanh()");
+        assert_eq!(b, vec![150.0]);
+        let b = breaks("heaviside(-x - 2.5e5) + sigmoid(x)");
+        assert_eq!(b, vec![-2.5e5]);
     }
 
     #[test]
