@@ -38,7 +38,7 @@ pub enum Expr {
 }
 
 pub const SUPPORTED: &str = "supported: float/int literals, consts of std::f64::consts, the argument, \
-`+ - * /`, unary `-`, parentheses, `.powi(N)`, `.abs()`, `.max(c)`, `.min(c)`, `.signum()`, `.exp()`, \
+`+ - * /`, unary `-`, parentheses, `.powi(N)`, `.abs()`, `.max(e)`, `.min(e)`, `.signum()`, `.exp()`, \
 `.tanh()`, `.clamp(lo, hi)`, and erf, exp, relu, heaviside, sign, sigmoid, softplus applied to any sub-expression";
 
 fn unsupported(span: Span, what: &str) -> syn::Error {
@@ -148,7 +148,29 @@ pub fn parse(e: &syn::Expr, arg: &str) -> syn::Result<Expr> {
                     }
                     Ok(Expr::Powi(Box::new(recv), n as i32))
                 }
-                "max" => Ok(Expr::Max(Box::new(recv), one_const("max")?)),
+                "max" | "min" => {
+                    if m.args.len() != 1 {
+                        return Err(unsupported(
+                            m.span(),
+                            &format!("`.{method}` arity (expected one argument)"),
+                        ));
+                    }
+                    let other = simplify(parse(&m.args[0], arg)?);
+                    Ok(match (method.as_str(), other) {
+                        ("max", Expr::Const(c)) => Expr::Max(Box::new(recv), c),
+                        ("min", Expr::Const(c)) => Expr::Min(Box::new(recv), c),
+                        // max(a, b) = b + relu(a − b), min(a, b) = a − relu(a − b)
+                        (which, b) => {
+                            let diff = Expr::Add(vec![recv.clone(), neg(b.clone())]);
+                            let r = Expr::Call(Func::Relu, Box::new(diff));
+                            if which == "max" {
+                                Expr::Add(vec![b, r])
+                            } else {
+                                Expr::Add(vec![recv, neg(r)])
+                            }
+                        }
+                    })
+                }
                 "clamp" => {
                     if m.args.len() != 2 {
                         return Err(unsupported(
@@ -171,7 +193,6 @@ pub fn parse(e: &syn::Expr, arg: &str) -> syn::Result<Expr> {
                     }
                     Ok(Expr::Min(Box::new(Expr::Max(Box::new(recv), lo)), hi))
                 }
-                "min" => Ok(Expr::Min(Box::new(recv), one_const("min")?)),
                 "abs" | "signum" | "exp" | "tanh" if !m.args.is_empty() => Err(unsupported(
                     m.span(),
                     &format!("arguments of `.{method}()`"),
@@ -831,6 +852,18 @@ mod tests {
     fn p(src: &str) -> Expr {
         let e: syn::Expr = syn::parse_str(src).expect("valid rust");
         simplify(parse(&e, "x").expect("supported"))
+    }
+
+    /// `.max(e)`, `.min(e)` with a non-constant e: `b + relu(a − b)`, `a − relu(a − b)`.
+    #[test]
+    fn max_and_min_of_two_expressions() {
+        let leaky = p("x.max(0.01 * x)");
+        let lower = p("x.min(x.tanh())");
+        for x in [-2.0f64, -0.3, 0.0, 0.7, 3.1] {
+            assert!((eval(&leaky, x) - x.max(0.01 * x)).abs() < 1e-15, "{x}");
+            assert!((eval(&lower, x) - x.min(x.tanh())).abs() < 1e-15, "{x}");
+        }
+        assert!(matches!(p("x.max(0.5)"), Expr::Max(..)));
     }
 
     #[test]
