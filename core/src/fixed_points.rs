@@ -362,8 +362,7 @@ fn exact_fixed_point<S: Analysed>(
     sys: &S,
     states: &[OdeState],
     i: usize,
-    notes: &mut Vec<String>,
-) -> Option<FixedPoint> {
+) -> Option<(FixedPoint, String)> {
     let y = sys.exact_state(&states[i].y)?;
     let mut ws = sys.workspace();
     let mut f = DVector::zeros(y.len());
@@ -379,36 +378,37 @@ fn exact_fixed_point<S: Analysed>(
         .enumerate()
         .min_by(|a, b| a.1.total_cmp(b.1))
         .expect("non-empty");
-    // the last decade of the approach: from where |y − y*| was ten times its final value
-    let end = dist.len() - 1;
-    let start = (0..end).rev().find(|&j| dist[j] >= 10.0 * dist[end]);
-    let rate = start.map_or(f64::NAN, |j| {
-        (dist[end] / dist[j]).ln() / (states[end].t - states[j].t)
-    });
-    let attracting = rate < 0.0;
     let r = NEAR * y.norm().max(0.01);
+    if distance > r {
+        return None; // the trajectory never came near it
+    }
+    // the last decade of the approach: from where |y − y*| was ten times its last value before
+    // the integration held y* (held states are at distance 0)
+    let end = (0..dist.len()).rev().find(|&j| dist[j] > 0.0)?;
+    let start = (0..end).rev().find(|&j| dist[j] >= 10.0 * dist[end])?;
+    let rate = (dist[end] / dist[start]).ln() / (states[end].t - states[start].t);
+    if !(rate.is_finite() && rate < 0.0) {
+        return None;
+    }
+    let last = states.len() - 1;
     let entered = dist.iter().position(|&d| d < r);
-    notes.push(format!(
-        "the perfectly learned state (ε = {eps:.1e}, |F|∞ = {residual:.1e} exactly there) is not \
-         reached by Newton: F is not differentiable at it (the kernels of an activation with kinks \
-         have square-root singularities in the overlaps), so it has no Jacobian; its stability is \
-         read from the trajectory, whose distance to it decays by a factor 10 at the average rate \
-         {rate:.4e} over its last decade ({}; docs/theory.md §9)",
-        if attracting {
-            "attracting: 0 unstable directions reported, λ_max = that rate"
-        } else {
-            "not attracting: the unstable count is not known"
-        }
-    ));
-    Some(FixedPoint {
+    let note = format!(
+        "the perfectly learned state (ε = {eps:.1e}, |F|∞ = {residual:.1e} exactly there) is a \
+         point where F is not differentiable (the kernels of an activation with kinks have \
+         square-root singularities in the overlaps), so Newton does not reach it and it has no \
+         Jacobian; its stability is read from the trajectory, whose distance to it fell by a \
+         factor 10 at the average rate {rate:.4e} over its last decade (attracting: 0 unstable \
+         directions reported, λ_max = that rate; docs/theory.md §9)"
+    );
+    let point = FixedPoint {
         t: states[close].t,
         distance,
         eps,
-        n_unstable: if attracting { 0 } else { usize::MAX },
+        n_unstable: 0,
         n_zero: 0,
         lambda_max: rate,
         escape_time: f64::NAN,
-        time_spent: entered.map_or(f64::NAN, |j| states[end].t - states[j].t),
+        time_spent: entered.map_or(f64::NAN, |j| states[last].t - states[j].t),
         residual,
         values: sys.values(&y),
         stability: Stability {
@@ -422,7 +422,8 @@ fn exact_fixed_point<S: Analysed>(
         },
         stability_free: None,
         y,
-    })
+    };
+    Some((point, note))
 }
 
 /// Integrates from `y0` to `t_max` and analyses the fixed points visited.
@@ -459,21 +460,36 @@ pub fn analyse<S: Analysed>(
     let hold = sys.slow_components();
     let free: Vec<usize> = (0..n).filter(|i| !hold.contains(i)).collect();
     let mut held_drift = 0.0f64;
+    let add_exact = |points: &mut Vec<FixedPoint>, notes: &mut Vec<String>, i: usize| {
+        let Some((p, note)) = exact_fixed_point(sys, &states, i) else {
+            return false;
+        };
+        if !points
+            .iter()
+            .any(|q| (&q.y - &p.y).amax() < 1e-9 * (1.0 + p.y.amax()))
+        {
+            points.push(p);
+            notes.push(note);
+        }
+        true
+    };
     for &i in &candidates {
+        // an exact fixed point the trajectory reached (or the integration held), where F may not
+        // be differentiable: no Newton, no finite-difference Jacobian across its kinks
+        let reached = sys
+            .exact_state(&states[i].y)
+            .is_some_and(|y| (&states[i].y - &y).amax() <= 1e-6 * (1.0 + y.amax()));
+        if reached && add_exact(&mut points, &mut notes, i) {
+            continue;
+        }
         let c = match refine(sys, &states[i].y) {
             Ok(c) => c,
             Err(Refused::Newton(why)) => {
-                let eps = sys.eps(&states[i].y);
-                let learnt = eps.abs() < 1e-6 * eps0.abs();
-                if let Some(p) = exact_fixed_point(sys, &states, i, &mut notes) {
-                    if !points
-                        .iter()
-                        .any(|q| (&q.y - &p.y).amax() < 1e-9 * (1.0 + p.y.amax()))
-                    {
-                        points.push(p);
-                    }
+                if add_exact(&mut points, &mut notes, i) {
                     continue;
                 }
+                let eps = sys.eps(&states[i].y);
+                let learnt = eps.abs() < 1e-6 * eps0.abs();
                 notes.push(format!(
                     "slow point at t = {:.4} (ε = {eps:.3e}, |dy/dt| = {:.2e}): Newton stopped: \
                      {why}{}",

@@ -728,3 +728,24 @@ fn relu_perfect_state_is_listed_and_held() {
     assert_eq!(tr.times.last().copied(), Some(300.0));
     assert_eq!(tr.eps_ode.last().copied(), Some(0.0));
 }
+
+/// A student with kinks on both sides (the clamp of contract 4) needs Φ₃ and Φ₄ with non-zero
+/// means near singular correlations on the plateau: their adaptive bisection is capped, and the
+/// run (ODE and the plateau search) finishes in seconds (it once hung for minutes at t_max = 1).
+#[test]
+fn clamped_student_runs_in_seconds() {
+    use aedyn::config::Config;
+    use aedyn::teacher_student::run::TsProblem;
+    let cfg = Config::from_toml(
+        "model = \"teacher_student\"\nactivation = \"x.clamp(-1.0, 1.0)\"\nk = 2\nlr = 0.2\n\
+         t_max = 5.0\n[data]\nd = 300\n[sgd]\nseeds = 0",
+        "test",
+    )
+    .unwrap();
+    let pb = TsProblem::from_config(&cfg).unwrap();
+    let start = std::time::Instant::now();
+    let tr = aedyn::teacher_student::run::run(&pb, false).expect("runs");
+    println!("{:.1} s", start.elapsed().as_secs_f64());
+    assert_eq!(tr.times.last().copied(), Some(5.0));
+    assert!(tr.eps_ode.iter().all(|e| e.is_finite()));
+}

@@ -239,9 +239,9 @@ fn integrate_dopri5<F: Flow>(
     }
     if let Some((t_hold, from, star)) = settled {
         eprintln!(
-            "note: the ODE reached an exact fixed point where its right-hand side is not \
-             differentiable (|y − y*|∞ = {from:.1e} at t = {t_hold:.4}) and is held there; the \
-             integrator's steps shrink on the way in"
+            "note: the ODE reached an exact fixed point y* (F(y*) = 0; |y − y*|∞ = {from:.1e} at \
+             t = {t_hold:.4}) while its steps kept shrinking (F is not differentiable there for \
+             activations with kinks); it is held there for the remaining output times"
         );
         if out.last().is_some_and(|s| s.t == t_hold) {
             out.pop();

@@ -189,9 +189,12 @@ impl TsSystem {
         DVector::from_vec(y)
     }
 
-    /// The perfectly learned state nearest to `near` when K = M: each student takes the teacher
-    /// unit it overlaps most with (|R| largest, with R's sign), so that `Q = T`, `R = T` and
-    /// `v = v*` up to that permutation and those signs.
+    /// The perfectly learned state nearest to `near` when K = M, if F vanishes there to 1e-12
+    /// (an exact fixed point): each student takes the teacher unit it overlaps most with (|R|
+    /// largest, with R's sign s), so that `Q = T`, `R = T` up to that permutation and those signs,
+    /// and `v = s·v*` (odd g) or `v = v*` (even g), whichever F vanishes at. Not found: the
+    /// rescaled states of positively homogeneous students with a trained second layer
+    /// (`w = c w*`, `v = v*/c`).
     pub fn perfect_state(&self, near: &DVector<f64>) -> Option<DVector<f64>> {
         let (k, m) = (self.p.k, self.p.m);
         if k != m {
@@ -227,11 +230,23 @@ impl TsSystem {
                 s * t[b * m + i % m]
             })
             .collect();
-        let v: Vec<f64> = pick.iter().map(|&(b, s)| s * self.p.v_star[b]).collect();
-        if !self.p.train_v && v.iter().zip(&self.p.v_fixed).any(|(a, b)| a != b) {
-            return None;
+        let mut ws = self.workspace();
+        let mut f = DVector::zeros(self.len());
+        for signed in [true, false] {
+            let v: Vec<f64> = pick
+                .iter()
+                .map(|&(b, s)| if signed { s } else { 1.0 } * self.p.v_star[b])
+                .collect();
+            if !self.p.train_v && v.iter().zip(&self.p.v_fixed).any(|(a, b)| a != b) {
+                continue;
+            }
+            let y = self.state(&q, &r, &v);
+            self.rhs(&y, &mut f, &mut ws);
+            if f.amax() < 1e-12 {
+                return Some(y);
+            }
         }
-        Some(self.state(&q, &r, &v))
+        None
     }
     /// The order parameters of a state.
     pub fn order(&self, y: &DVector<f64>) -> TsOrder {
@@ -363,13 +378,7 @@ impl Flow for TsSystem {
     /// differentiable at it, and the integrator's steps stall on the way in.
     fn settled(&self, y: &DVector<f64>) -> Option<DVector<f64>> {
         let star = self.perfect_state(y)?;
-        if (y - &star).amax() > 1e-6 * (1.0 + star.amax()) {
-            return None;
-        }
-        let mut ws = self.workspace();
-        let mut f = DVector::zeros(star.len());
-        self.rhs(&star, &mut f, &mut ws);
-        (f.amax() < 1e-12).then_some(star)
+        ((y - &star).amax() <= 1e-6 * (1.0 + star.amax())).then_some(star)
     }
 
     fn workspace(&self) -> TsWorkspace {

@@ -273,7 +273,12 @@ fn plateau_error(pb: &TsProblem, sys: &TsSystem) -> f64 {
             symmetry,
         };
         let start = symmetry.start(k);
-        if let Ok(c) = crate::ode::fixed_points::newton(&flow, &start, tol, 200, None, None) {
+        // a budget: activations whose kernels need numerical orthant probabilities (kinks on
+        // both sides, e.g. a clamp) cost milliseconds per evaluation of F
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        if let Ok(c) =
+            crate::ode::fixed_points::newton(&flow, &start, tol, 200, Some(deadline), None)
+        {
             let (q, c, r) = symmetry.unpack(&c.y, m);
             let y = slow.state(&symmetric_q(k, q, c), &vec![r; k * m], &[]);
             // a network: 0 < r < 1 and the overlaps positive semidefinite

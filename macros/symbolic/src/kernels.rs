@@ -235,16 +235,33 @@ fn phi3(h: [f64; 3], r12: f64, r13: f64, r23: f64) -> f64 {
     let panel = |a: f64, b: f64| -> f64 {
         (0..20).map(|i| w[i] * f(a + (b - a) * x[i])).sum::<f64>() * (b - a)
     };
-    fn adapt(panel: &dyn Fn(f64, f64) -> f64, a: f64, b: f64, whole: f64, depth: u32) -> f64 {
+    let start = big_phi(h[0]) * orthant2(h[1], h[2], 1.0, 1.0, r23);
+    start + adaptive_unit(&panel, 1e-15)
+}
+
+/// Panel evaluations beyond which [`adaptive_unit`] stops refining (near-singular correlation
+/// matrices, where the integrand of Plackett's identity is singular at t = 1 and rounding keeps
+/// two halves from agreeing with their whole: unbounded bisection once took minutes).
+const MAX_ADAPTIVE_PANELS: usize = 4000;
+
+/// `∫₀¹` by adaptive bisection of `panel` (a quadrature rule on [a, b]): an interval is accepted
+/// when its halves agree with it to `tol`, at depth 30, or once [`MAX_ADAPTIVE_PANELS`] panels
+/// have been evaluated (the intervals still open then keep their halves' estimates).
+fn adaptive_unit(panel: &dyn Fn(f64, f64) -> f64, tol: f64) -> f64 {
+    let mut stack = vec![(0.0, 1.0, panel(0.0, 1.0), 0u32)];
+    let (mut total, mut evaluated) = (0.0, 1usize);
+    while let Some((a, b, whole, depth)) = stack.pop() {
         let m = 0.5 * (a + b);
         let (l, r) = (panel(a, m), panel(m, b));
-        if depth == 0 || (l + r - whole).abs() <= 1e-15 {
-            return l + r;
+        evaluated += 2;
+        if depth >= 30 || (l + r - whole).abs() <= tol || evaluated >= MAX_ADAPTIVE_PANELS {
+            total += l + r;
+        } else {
+            stack.push((m, b, r, depth + 1));
+            stack.push((a, m, l, depth + 1));
         }
-        adapt(panel, a, m, l, depth - 1) + adapt(panel, m, b, r, depth - 1)
     }
-    let start = big_phi(h[0]) * orthant2(h[1], h[2], 1.0, 1.0, r23);
-    start + adapt(&panel, 0.0, 1.0, panel(0.0, 1.0), 30)
+    total
 }
 
 /// Three orthants: `P[y1 > 0, y2 > 0, y3 > 0]` for `y ~ N(m, S)` with variances `s` and
@@ -330,16 +347,8 @@ fn phi4(h: [f64; 4], r: [[f64; 4]; 4]) -> f64 {
             .sum::<f64>()
             * (b - a)
     };
-    fn adapt(panel: &dyn Fn(f64, f64) -> f64, a: f64, b: f64, whole: f64, depth: u32) -> f64 {
-        let m = 0.5 * (a + b);
-        let (l, r) = (panel(a, m), panel(m, b));
-        if depth == 0 || (l + r - whole).abs() <= ORTHANT4_TOL {
-            return l + r;
-        }
-        adapt(panel, a, m, l, depth - 1) + adapt(panel, m, b, r, depth - 1)
-    }
     let start: f64 = h.iter().map(|&v| big_phi(v)).product();
-    start + adapt(&panel, 0.0, 1.0, panel(0.0, 1.0), 30)
+    start + adaptive_unit(&panel, ORTHANT4_TOL)
 }
 
 /// The six pairs of four variables, in the order of the covariance arguments of [`orthant4`].
