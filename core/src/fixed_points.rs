@@ -373,11 +373,7 @@ fn exact_fixed_point<S: Analysed>(
         return None;
     }
     let dist: Vec<f64> = states.iter().map(|s| (&s.y - &y).norm()).collect();
-    let (close, &distance) = dist
-        .iter()
-        .enumerate()
-        .min_by(|a, b| a.1.total_cmp(b.1))
-        .expect("non-empty");
+    let (close, distance) = closest(&dist);
     let r = NEAR * y.norm().max(0.01);
     if distance > r {
         return None; // the trajectory never came near it
@@ -424,6 +420,15 @@ fn exact_fixed_point<S: Analysed>(
         y,
     };
     Some((point, note))
+}
+
+/// The index and value of the smallest of the trajectory's distances to a point (non-empty).
+fn closest(dist: &[f64]) -> (usize, f64) {
+    dist.iter()
+        .copied()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("a trajectory has at least its initial state")
 }
 
 /// Integrates from `y0` to `t_max` and analyses the fixed points visited.
@@ -546,11 +551,7 @@ pub fn analyse<S: Analysed>(
             .iter()
             .map(|s| (restrict(&s.y, &free) - &y_free).norm())
             .collect();
-        let (close, &distance) = dist
-            .iter()
-            .enumerate()
-            .min_by(|a, b| a.1.total_cmp(b.1))
-            .expect("non-empty");
+        let (close, distance) = closest(&dist);
         let r = NEAR * y_free.norm().max(0.01);
         if distance > 5.0 * r {
             notes.push(format!(
