@@ -353,17 +353,16 @@ pub fn refine<S: Analysed>(sys: &S, start: &DVector<f64>) -> std::result::Result
     })
 }
 
-/// The exactly known fixed point near the slow point `states[i]` ([`Analysed::exact_state`])
-/// where Newton could not converge, if F vanishes there to [`NEWTON_TOL`]. F has no Jacobian
+/// The exactly known fixed point `y` ([`Analysed::exact_state`]) near the trajectory `states`,
+/// if F vanishes there to [`NEWTON_TOL`] and the trajectory came near it. F has no Jacobian
 /// there, so its stability is read from the trajectory: `λ_max` is the rate at which
 /// `|y(t) − y*|` decays over the last decade of its approach (negative: attracting), and the
 /// unstable count is 0 when it does decay; a note says so.
 fn exact_fixed_point<S: Analysed>(
     sys: &S,
     states: &[OdeState],
-    i: usize,
+    y: DVector<f64>,
 ) -> Option<(FixedPoint, String)> {
-    let y = sys.exact_state(&states[i].y)?;
     let mut ws = sys.workspace();
     let mut f = DVector::zeros(y.len());
     sys.rhs(&y, &mut f, &mut ws);
@@ -465,32 +464,37 @@ pub fn analyse<S: Analysed>(
     let hold = sys.slow_components();
     let free: Vec<usize> = (0..n).filter(|i| !hold.contains(i)).collect();
     let mut held_drift = 0.0f64;
-    let add_exact = |points: &mut Vec<FixedPoint>, notes: &mut Vec<String>, i: usize| {
-        let Some((p, note)) = exact_fixed_point(sys, &states, i) else {
-            return false;
+    let add_exact =
+        |points: &mut Vec<FixedPoint>, notes: &mut Vec<String>, exact: &Option<DVector<f64>>| {
+            let Some((p, note)) = exact
+                .clone()
+                .and_then(|y| exact_fixed_point(sys, &states, y))
+            else {
+                return false;
+            };
+            if !points
+                .iter()
+                .any(|q| (&q.y - &p.y).amax() < 1e-9 * (1.0 + p.y.amax()))
+            {
+                points.push(p);
+                notes.push(note);
+            }
+            true
         };
-        if !points
-            .iter()
-            .any(|q| (&q.y - &p.y).amax() < 1e-9 * (1.0 + p.y.amax()))
-        {
-            points.push(p);
-            notes.push(note);
-        }
-        true
-    };
     for &i in &candidates {
         // an exact fixed point the trajectory reached (or the integration held), where F may not
         // be differentiable: no Newton, no finite-difference Jacobian across its kinks
-        let reached = sys
-            .exact_state(&states[i].y)
-            .is_some_and(|y| (&states[i].y - &y).amax() <= 1e-6 * (1.0 + y.amax()));
-        if reached && add_exact(&mut points, &mut notes, i) {
+        let exact = sys.exact_state(&states[i].y);
+        let reached = exact
+            .as_ref()
+            .is_some_and(|y| (&states[i].y - y).amax() <= 1e-6 * (1.0 + y.amax()));
+        if reached && add_exact(&mut points, &mut notes, &exact) {
             continue;
         }
         let c = match refine(sys, &states[i].y) {
             Ok(c) => c,
             Err(Refused::Newton(why)) => {
-                if add_exact(&mut points, &mut notes, i) {
+                if add_exact(&mut points, &mut notes, &exact) {
                     continue;
                 }
                 let eps = sys.eps(&states[i].y);

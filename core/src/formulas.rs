@@ -53,9 +53,10 @@ pub fn render(act: &dyn Activation, opts: RenderOptions) -> String {
         s.push_str(&quadrature_text(rule));
     }
     for f in act.formulas() {
-        let undefined = (f.method == Method::Quadrature)
-            .then(|| act.undefined_reason(f.integral))
-            .flatten();
+        // (closed-form undefined integrals print their derivation's first line below)
+        let undefined = act
+            .undefined_reason(f.integral)
+            .filter(|_| f.method == Method::Quadrature);
         let method = if undefined.is_some() {
             Method::Undefined
         } else {

@@ -241,11 +241,9 @@ fn integrate_dopri5<F: Flow>(
         eprintln!(
             "note: the ODE reached an exact fixed point y* (F(y*) = 0; |y − y*|∞ = {from:.1e} at \
              t = {t_hold:.4}) while its steps kept shrinking (F is not differentiable there for \
-             activations with kinks); it is held there for the remaining output times"
+             activations with kinks); it is held there for the output times after the last one \
+             integrated"
         );
-        if out.last().is_some_and(|s| s.t == t_hold) {
-            out.pop();
-        }
         for &t in &times[out.len()..] {
             out.push(OdeState { t, y: star.clone() });
         }

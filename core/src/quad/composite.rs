@@ -557,23 +557,11 @@ impl Pair {
     }
 
     fn of(c11: f64, c12: f64, c22: f64) -> Self {
-        if c11.is_nan() || c11 <= 0.0 {
-            return Self {
-                s1: 0.0,
-                beta: 0.0,
-                r: c22.max(0.0).sqrt(),
-            };
-        }
-        let beta = c12 / c11;
-        let r2 = c22 - beta * c12;
+        let c = Conditioned::of(0, [0.0, 0.0], c11, c12, c22);
         Self {
-            s1: c11.sqrt(),
-            beta,
-            r: if r2 > super::DROPPED_PIVOT * c22.abs() {
-                r2.sqrt()
-            } else {
-                0.0
-            },
+            s1: c.s,
+            beta: c.beta,
+            r: c.r,
         }
     }
 }
@@ -803,43 +791,35 @@ pub fn expectation_of(
 
 /// The Dirac terms of I3 = E[g'(x₁) x₂ g(x₃)] (g' = g'_pw + Σ J⁰δ(x₁ − b), g has none):
 /// `Σ J⁰ p₁(b) E[x₂ g(x₃) | x₁ = b]`, the conditional expectation by regression of x₂ on x₃:
-/// `μ₂ E[g(x₃)] + (c₂₃/√c₃₃) E[w g(μ₃ + √c₃₃ w)]`.
+/// `μ₂ E[g(x₃)] + (c₂₃/r₃) E[w g(μ₃ + r₃ w)]` (x₃ | x₁ ~ N(μ₃, r₃²), c₂₃ the conditional
+/// covariance).
 fn i3_diracs(pieces: &impl Fn(usize, f64) -> f64, rule: &Rule, d: &Diracs, n: &Gauss3) -> f64 {
     if d.0.is_empty() {
         return 0.0;
     }
     let (m, c) = (&n.mean, &n.cov);
-    if c[0][0].is_nan() || c[0][0] <= 0.0 {
+    let x3 = Conditioned::of(0, [m[0], m[2]], c[0][0], c[0][2], c[2][2]);
+    if x3.s.is_nan() || x3.s <= 0.0 {
         return f64::NAN;
     }
-    let s1 = c[0][0].sqrt();
+    let g = |x: f64| pieces(0, x);
     let mut total = 0.0;
     for &(b, j, coef) in &d.0 {
         if j != 0 {
             return f64::NAN;
         }
-        let t = (b - m[0]) / c[0][0];
-        let (mu2, mu3) = (m[1] + c[1][0] * t, m[2] + c[2][0] * t);
-        let c23 = c[1][2] - c[1][0] * c[2][0] / c[0][0];
-        let c33 = c[2][2] - c[2][0] * c[2][0] / c[0][0];
-        let conditional = if c33 > super::DROPPED_PIVOT * c[2][2].abs() {
-            let s3 = c33.sqrt();
-            expect_standard(rule, mu3, s3, 1.0, |x3, w| {
-                (mu2 + c23 / s3 * w) * pieces(0, x3)
-            })
-        } else if let Some(br) = rule.breaks.iter().find(|br| dirac::at_point(br.at, mu3)) {
-            // x₃ = μ₃ sits on a break of g: δ(x₁ − b)·g(x₃) is defined where g does not jump
-            // there, or where x₃ ≡ x₁ (g'·g = (g²/2)': g's mean value)
-            let same = c[2][0] == c[0][0] && m[2] == m[0];
-            if br.jump[0] == 0.0 || same {
-                mu2 * br.value[0]
-            } else {
-                return f64::NAN;
-            }
+        let mu2 = m[1] + c[1][0] / c[0][0] * (b - m[0]);
+        let mu3 = x3.m_o + x3.beta * (b - x3.m);
+        let conditional = if x3.r > 0.0 {
+            let c23 = c[1][2] - c[1][0] * c[2][0] / c[0][0];
+            expect_standard(rule, mu3, x3.r, 1.0, |x, w| (mu2 + c23 / x3.r * w) * g(x))
         } else {
-            mu2 * pieces(0, mu3)
+            match dirac::aligned_value(rule, mu3, x3.identical(), &g) {
+                Some(v) => mu2 * v,
+                None => return f64::NAN,
+            }
         };
-        total += coef * phi((b - m[0]) / s1) / s1 * conditional;
+        total += coef * phi((b - x3.m) / x3.s) / x3.s * conditional;
     }
     total
 }

@@ -241,6 +241,11 @@ pub struct Conditioned {
 }
 
 impl Conditioned {
+    /// Whether the other variable is this one (β = 1, equal means, no conditional variance).
+    pub fn identical(&self) -> bool {
+        self.beta == 1.0 && self.m_o == self.m && self.r == 0.0
+    }
+
     /// Variable `first` (0 or 1) of the pair with means `m` and covariance entries c11, c12, c22.
     pub fn of(first: usize, m: [f64; 2], c11: f64, c12: f64, c22: f64) -> Self {
         let (m, m_o, v, v_o) = if first == 0 {
@@ -264,6 +269,25 @@ impl Conditioned {
     }
 }
 
+/// B(y) at y = μ exactly, the other variable a function of x (r = 0), against a Dirac term in x:
+/// B(μ) where B is continuous (its mean value across a break where it does not jump); at a jump
+/// of B the product δ·B is defined only for identical variables (g'·g = (g²/2)': B's mean
+/// value), else `None` (undefined).
+pub fn aligned_value(
+    rule: &Rule,
+    mu: f64,
+    identical: bool,
+    other: &dyn Fn(f64) -> f64,
+) -> Option<f64> {
+    let Some(br) = rule.breaks.iter().find(|br| at_point(br.at, mu)) else {
+        return Some(other(mu));
+    };
+    let h = 1e-9 * (1.0 + br.at.abs());
+    let (l, r) = (other(br.at - h), other(br.at + h));
+    let continuous = (l - r).abs() <= 1e-7 * (1.0 + l.abs().max(r.abs()));
+    (identical || continuous).then_some(0.5 * (l + r))
+}
+
 /// `E[Σ c δ⁽ʲ⁾(x − b) · B(y)]` with the pair seen from x (`c`), B the pointwise product of the
 /// other variable's factors.
 pub fn line(rule: &Rule, d: &Diracs, c: &Conditioned, other: &dyn Fn(f64) -> f64) -> f64 {
@@ -283,20 +307,9 @@ pub fn line(rule: &Rule, d: &Diracs, c: &Conditioned, other: &dyn Fn(f64) -> f64
                 (c.beta / c.r).powi(i as i32)
                     * expect_standard(rule, mu, c.r, 1.0, |y, w| hermite(i, w) * other(y))
             } else if i == 0 {
-                // y = μ(x) exactly: B there, if B is continuous at μ (else δ meets its jump,
-                // defined only for y ≡ x: g'·g = (g²/2)' takes g's mean value)
-                match rule.breaks.iter().find(|br| at_point(br.at, mu)) {
-                    None => other(mu),
-                    Some(br) => {
-                        let h = 1e-9 * (1.0 + br.at.abs());
-                        let (l, r) = (other(br.at - h), other(br.at + h));
-                        let same = c.beta == 1.0 && c.m_o == c.m;
-                        if same || (l - r).abs() <= 1e-7 * (1.0 + l.abs().max(r.abs())) {
-                            0.5 * (l + r)
-                        } else {
-                            return f64::NAN;
-                        }
-                    }
+                match aligned_value(rule, mu, c.identical(), other) {
+                    Some(v) => v,
+                    None => return f64::NAN,
                 }
             } else {
                 return f64::NAN;

@@ -5,7 +5,7 @@
 use crate::catalogue::{CATALOGUE, Piece, Spec};
 use crate::closed::{Graph, Id};
 use crate::derive::{DeriveError, Deriver, MTerm};
-use crate::expr::{self, Expr, Func};
+use crate::expr::{self, Expr};
 use crate::product::{Factor, product_terms};
 use crate::render;
 use crate::series::{self, NotInAlgebra, Series};
@@ -74,21 +74,10 @@ pub fn parse_expression(src: &str) -> Result<Expr, String> {
         .map_err(|e| e.to_string().replace("#[activation]: ", ""))
 }
 
-/// Whether g is smooth (no kinks or jumps anywhere in its tree).
+/// Whether g is smooth: no non-smooth operation (whose argument could change sign) anywhere in
+/// its tree ([`crate::breaks::break_arguments`]).
 pub fn is_smooth(e: &Expr) -> bool {
-    match e {
-        Expr::Const(_) | Expr::X => true,
-        Expr::Add(v) | Expr::Mul(v) => v.iter().all(is_smooth),
-        Expr::Div(a, b) => is_smooth(a) && is_smooth(b),
-        Expr::Powi(a, _) => is_smooth(a),
-        Expr::Max(..) | Expr::Min(..) => false,
-        Expr::Call(f, a) => {
-            !matches!(
-                f,
-                Func::Relu | Func::Heaviside | Func::Sign | Func::Abs | Func::Delta(_)
-            ) && is_smooth(a)
-        }
-    }
+    crate::breaks::break_arguments(e).is_empty()
 }
 
 /// The integrand of `spec` as multi-variable terms.

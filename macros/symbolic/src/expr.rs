@@ -526,15 +526,12 @@ pub fn eval(e: &Expr, x: f64) -> f64 {
             // a factor that vanishes on a region (Θ, relu, δ) makes the product 0 there, even
             // where another factor overflows (exp(x)·Θ(2 − exp(x)) at x = 800)
             let mut p = 1.0;
-            for t in v.iter().filter(|t| is_gate(t)) {
-                let g = eval(t, x);
-                if g == 0.0 {
+            for t in v {
+                let f = eval(t, x);
+                if f == 0.0 && is_gate(t) {
                     return 0.0;
                 }
-                p *= g;
-            }
-            for t in v.iter().filter(|t| !is_gate(t)) {
-                p *= eval(t, x);
+                p *= f;
             }
             p
         }
@@ -603,7 +600,6 @@ pub fn to_tokens(e: &Expr) -> TokenStream {
         Expr::Mul(_) | Expr::Powi(..) if pointwise_zero(e) => quote!(0.0_f64),
         Expr::Mul(v) => {
             let (gates, rest): (Vec<&Expr>, Vec<&Expr>) = v.iter().partition(|t| is_gate(t));
-            let t: Vec<_> = v.iter().map(to_tokens).collect();
             // constants and powers of x stay finite where a gate is 0: a plain product
             let finite = |t: &&Expr| match t {
                 Expr::Const(_) | Expr::X => true,
@@ -611,6 +607,7 @@ pub fn to_tokens(e: &Expr) -> TokenStream {
                 _ => false,
             };
             if gates.is_empty() || rest.iter().all(finite) {
+                let t: Vec<_> = v.iter().map(to_tokens).collect();
                 return join(&t, quote!(*));
             }
             let g: Vec<_> = gates.into_iter().map(to_tokens).collect();
