@@ -390,8 +390,8 @@ fn exact_fixed_point<S: Analysed>(
     let note = format!(
         "the perfectly learned state (ε = {eps:.1e}, |F|∞ = {residual:.1e} exactly there) is a \
          point where F is not differentiable (the kernels of an activation with kinks have \
-         square-root singularities in the overlaps), so Newton does not reach it and it has no \
-         Jacobian; its stability is read from the trajectory, whose distance to it fell by a \
+         square-root singularities in the overlaps), so it has no Jacobian and Newton's \
+         finite-difference steps do not converge to it; its stability is read from the trajectory, whose distance to it fell by a \
          factor 10 at the average rate {rate:.4e} over its last decade (attracting: 0 unstable \
          directions reported, λ_max = that rate; docs/theory.md §9)"
     );
@@ -523,6 +523,16 @@ pub fn analyse<S: Analysed>(
                 continue;
             }
         };
+        // Newton came to rest next to an exact fixed point where F is not differentiable (its
+        // finite-difference Jacobian would straddle the kinks): that point, as above
+        let at_exact = sys.exact_state(&c.y);
+        if at_exact
+            .as_ref()
+            .is_some_and(|y| (&c.y - y).amax() <= 1e-6 * (1.0 + y.amax()))
+            && add_exact(&mut points, &mut notes, &at_exact)
+        {
+            continue;
+        }
         let scale = 1.0 + c.y.amax();
         if points.iter().any(|p| (&p.y - &c.y).amax() < 1e-6 * scale) {
             continue;

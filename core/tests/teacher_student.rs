@@ -749,3 +749,71 @@ fn clamped_student_runs_in_seconds() {
     assert_eq!(tr.times.last().copied(), Some(5.0));
     assert!(tr.eps_ode.iter().all(|e| e.is_finite()));
 }
+
+/// A ReLU student with a trained second layer converges to a rescaled copy of the teacher,
+/// `w_a = c_a w*_a`, `v_a = v*_a / c_a` (ReLU is positively homogeneous), with `c_a` set by the
+/// initial weights. There λ_a and ν_a are exactly proportional with unequal variances: the closed
+/// forms must see ρ = 1 and conditional variances and covariances of exactly 0, not rounding
+/// (rounding cost eight digits in √(1 − ρ²), sent an I4 to 1e116, and stopped the run at
+/// t ≈ 426 for η = 0.1 and after minutes at t ≈ 233 for η = 0.5). `aedyn fixed-points` lists the
+/// rescaled state with F = 0 to 1e-12.
+#[test]
+fn relu_with_trained_second_layer_reaches_a_rescaled_teacher() {
+    use aedyn::config::Config;
+    use aedyn::teacher_student::run::TsProblem;
+    let toml = |lr: f64, t: f64| {
+        format!(
+            "model = \"teacher_student\"\nactivation = \"relu\"\nk = 2\nlr = {lr}\nt_max = {t}\n\
+             init_std = 0.01\n[student]\ntrain_second_layer = true\n[data]\nd = 500\n\
+             [sgd]\nseeds = 0"
+        )
+    };
+    for lr in [0.1, 0.5, 1.0] {
+        let cfg = Config::from_toml(&toml(lr, 1000.0), "test").unwrap();
+        let pb = TsProblem::from_config(&cfg).unwrap();
+        let tr = aedyn::teacher_student::run::run(&pb, false)
+            .unwrap_or_else(|e| panic!("η = {lr}: {e}"));
+        assert_eq!(tr.times.last().copied(), Some(1000.0));
+        let eps = *tr.eps_ode.last().unwrap();
+        let o = tr.ode_order.last().unwrap();
+        // each student on one teacher (identity or swapped), rescaled by c = |R|
+        let mut scales = vec![];
+        for a in 0..2 {
+            let (b, r) = (0..2)
+                .map(|b| (b, o.r[a * 2 + b]))
+                .max_by(|x, y| x.1.abs().total_cmp(&y.1.abs()))
+                .unwrap();
+            let c = r.abs();
+            let q = o.q[a * 2 + a];
+            println!(
+                "η = {lr}: student {a} → teacher {b}: c = {c:.6}, Q/c² = {:.2e} − 1, v·c = {:.2e} − 1, ε = {eps:.1e}",
+                q / (c * c) - 1.0,
+                o.v[a] * c - 1.0
+            );
+            assert!((q / (c * c) - 1.0).abs() < 1e-6 && (o.v[a] * c - 1.0).abs() < 1e-6);
+            scales.push(c);
+        }
+        assert!(eps.abs() < 1e-9, "η = {lr}: ε = {eps:e}");
+        assert!(
+            scales.iter().any(|c| (c - 1.0).abs() > 0.05),
+            "the rescaled family is not exercised: c = {scales:?}"
+        );
+    }
+    let cfg = Config::from_toml(&toml(0.1, 600.0), "test").unwrap();
+    let report = aedyn::fixed_points::analyse_config(&cfg).unwrap();
+    let perfect = report
+        .points
+        .iter()
+        .find(|p| p.eps.abs() < 1e-12)
+        .unwrap_or_else(|| panic!("no perfect state: {:?}", report.notes));
+    println!(
+        "perfect state: {:?}, |F| = {:.1e}, λ_max = {:.4e}",
+        perfect.y.as_slice(),
+        perfect.residual,
+        perfect.lambda_max
+    );
+    assert!(perfect.residual < 1e-12 && perfect.n_unstable == 0);
+    // Q_11 = c² with c ≠ 1 and v_1 = 1/c
+    let (q11, v1) = (perfect.y[0], perfect.y[perfect.y.len() - 2]);
+    assert!((q11 - 1.0).abs() > 0.05 && (q11.sqrt() * v1 - 1.0).abs() < 1e-12);
+}

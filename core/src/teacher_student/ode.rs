@@ -190,11 +190,16 @@ impl TsSystem {
     }
 
     /// The perfectly learned state nearest to `near` when K = M, if F vanishes there to 1e-12
-    /// (an exact fixed point): each student takes the teacher unit it overlaps most with (|R|
-    /// largest, with R's sign s), so that `Q = T`, `R = T` up to that permutation and those signs,
-    /// and `v = s·v*` (odd g) or `v = v*` (even g), whichever F vanishes at. Not found: the
-    /// rescaled states of positively homogeneous students with a trained second layer
-    /// (`w = c w*`, `v = v*/c`).
+    /// (an exact fixed point). Each student a takes the teacher unit b(a) it overlaps most with
+    /// (|R_ab| / √T_bb largest, R's sign s_a) and a length c_a along it, `w_a = c_a s_a w*_b`, so
+    /// `Q_ab = c_a c_b s_a s_b T_{b(a)b(b)}` and `R_am = c_a s_a T_{b(a)m}`. Two lengths are tried:
+    /// `c = 1` (the teacher itself) and the student's own, `c_a = |R_ab| / T_bb` rounded to 21
+    /// significant bits (so that `c²` is exact): a positively homogeneous g trades length for
+    /// second-layer weight, `v g(cλ) = v c^p g(λ)` (ReLU with a trained second layer converges to
+    /// `w = c w*`, `v = v*/c` with c set by the initial weights). The second layer is the fixed one,
+    /// or, when trained, `v = s·v*` (odd g), `v = v*` (even g) and the least-squares
+    /// `v = A⁻¹ B v*` (`A_ab = I2(λ_a, λ_b)`, `B_am = I2(λ_a, ν_m)`, the ε-minimising v for those
+    /// first layers), whichever F vanishes at.
     pub fn perfect_state(&self, near: &DVector<f64>) -> Option<DVector<f64>> {
         let (k, m) = (self.p.k, self.p.m);
         if k != m {
@@ -218,36 +223,80 @@ impl TsSystem {
                 return None;
             }
         }
-        let q: Vec<f64> = (0..k * k)
-            .map(|i| {
-                let ((b, s), (c, u)) = (pick[i / k], pick[i % k]);
-                s * u * t[b * m + c]
-            })
+        let own: Vec<f64> = pick
+            .iter()
+            .enumerate()
+            .map(|(a, &(b, _))| significant_bits(o.r[a * m + b].abs() / t[b * m + b], 21))
             .collect();
-        let r: Vec<f64> = (0..k * m)
-            .map(|i| {
-                let (b, s) = pick[i / m];
-                s * t[b * m + i % m]
-            })
-            .collect();
+        // the student's own lengths first: the candidate nearest to `near`
+        let mut lengths = vec![];
+        if own.iter().all(|c| c.is_finite() && *c > 0.0) && own.iter().any(|c| *c != 1.0) {
+            lengths.push(own);
+        }
+        lengths.push(vec![1.0; k]);
         let mut ws = self.workspace();
         let mut f = DVector::zeros(self.len());
-        for signed in [true, false] {
-            let v: Vec<f64> = pick
-                .iter()
-                .map(|&(b, s)| if signed { s } else { 1.0 } * self.p.v_star[b])
+        for c in &lengths {
+            let q: Vec<f64> = (0..k * k)
+                .map(|i| {
+                    let (a, e) = (i / k, i % k);
+                    let ((b, s), (d, u)) = (pick[a], pick[e]);
+                    (c[a] * s) * (c[e] * u) * t[b * m + d]
+                })
                 .collect();
-            if !self.p.train_v && v.iter().zip(&self.p.v_fixed).any(|(a, b)| a != b) {
-                continue;
+            let r: Vec<f64> = (0..k * m)
+                .map(|i| {
+                    let (a, mm) = (i / m, i % m);
+                    let (b, s) = pick[a];
+                    c[a] * s * t[b * m + mm]
+                })
+                .collect();
+            let mut second: Vec<Vec<f64>> = Vec::new();
+            if self.p.train_v {
+                for signed in [true, false] {
+                    second.push(
+                        pick.iter()
+                            .map(|&(b, s)| if signed { s } else { 1.0 } * self.p.v_star[b])
+                            .collect(),
+                    );
+                }
+                let y = self.state(&q, &r, &vec![0.0; k]);
+                second.extend(self.least_squares_v(&y, &mut ws));
+            } else {
+                second.push(self.p.v_fixed.clone());
             }
-            let y = self.state(&q, &r, &v);
-            self.rhs(&y, &mut f, &mut ws);
-            if f.amax() < 1e-12 {
-                return Some(y);
+            for v in &second {
+                let y = self.state(&q, &r, v);
+                self.rhs(&y, &mut f, &mut ws);
+                if f.amax() < 1e-12 {
+                    return Some(y);
+                }
             }
         }
         None
     }
+
+    /// The second layer that minimises ε for the first layers of `y`: `v = A⁻¹ B v*` with
+    /// `A_ab = I2(λ_a, λ_b)` and `B_am = I2(λ_a, ν_m)` (ε is quadratic in v); none where A is
+    /// singular (coinciding students).
+    fn least_squares_v(&self, y: &DVector<f64>, ws: &mut TsWorkspace) -> Option<Vec<f64>> {
+        let (k, m, n) = (self.p.k, self.p.m, self.fields());
+        self.fill(y, ws);
+        ws.scratch.new_state();
+        let mut i2 = |c: usize, d: usize| {
+            self.ints
+                .eval(&self.i2[c * n + d], &ws.omega, n, &mut ws.scratch)
+        };
+        let a = nalgebra::DMatrix::from_fn(k, k, &mut i2);
+        let b = nalgebra::DVector::from_fn(k, |x, _| {
+            (0..m).map(|mm| i2(x, k + mm) * self.p.v_star[mm]).sum()
+        });
+        let v = a.lu().solve(&b)?;
+        v.iter()
+            .all(|x| x.is_finite())
+            .then(|| v.iter().copied().collect())
+    }
+
     /// The order parameters of a state.
     pub fn order(&self, y: &DVector<f64>) -> TsOrder {
         let (k, m) = (self.p.k, self.p.m);
@@ -481,4 +530,14 @@ impl Flow for TsSystem {
     fn failure(ws: &TsWorkspace) -> Option<String> {
         ws.failure.clone()
     }
+}
+
+/// `x` rounded to `bits` significant bits (a dyadic rational whose square is exact in f64 for
+/// `bits ≤ 26`).
+fn significant_bits(x: f64, bits: i32) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let scale = 2f64.powi(bits - 1 - x.abs().log2().floor() as i32);
+    (x * scale).round() / scale
 }

@@ -37,8 +37,15 @@ pub enum Node {
     Phi(Id),
     /// `max(v, MIN_VAR)`: a variance that is divided by (printed as `v`)
     FloorVar(Id),
-    /// `max(v, 0)`: a conditional variance (printed as `v`)
-    NonNeg(Id),
+    /// A conditional mean `a + b`, 0 within rounding of 0 ([`kernels::cond_mean`]; printed as
+    /// `a + b`): `(a, b)`
+    CondMean(Id, Id),
+    /// A conditional covariance `c` of two variables of conditional variances `vi`, `vj`, 0 where
+    /// either is 0 ([`kernels::cond_cov`]; printed as `c`): `(c, vi, vj)`
+    CondCov(Id, Id, Id),
+    /// A conditional variance `v` of unconditional variance `scale`, 0 within rounding of 0
+    /// ([`kernels::cond_var`]; printed as `v`): `(v, scale)`
+    CondVar(Id, Id),
     /// `s12/√(s11 s22)` clamped to [−1, 1]: `(s12, s11, s22)`
     Corr(Id, Id, Id),
     /// `P[y > 0]`, `y ~ N(m, s)` = Φ(m/√s): `(m, s)`
@@ -354,10 +361,35 @@ impl Graph {
         }
     }
 
-    pub fn non_neg(&mut self, x: Id) -> Id {
-        match self.as_const(x) {
-            Some(v) => self.konst(kernels::non_neg(v)),
-            None => self.intern(Node::NonNeg(x)),
+    pub fn cond_var(&mut self, x: Id, scale: Id) -> Id {
+        match (self.as_const(x), self.as_const(scale)) {
+            (Some(v), Some(s)) => self.konst(kernels::cond_var(v, s)),
+            _ => self.intern(Node::CondVar(x, scale)),
+        }
+    }
+
+    pub fn cond_mean(&mut self, a: Id, b: Id) -> Id {
+        if self.is_zero(a) {
+            return b;
+        }
+        if self.is_zero(b) {
+            return a;
+        }
+        match (self.as_const(a), self.as_const(b)) {
+            (Some(x), Some(y)) => self.konst(kernels::cond_mean(x, y)),
+            _ => self.intern(Node::CondMean(a, b)),
+        }
+    }
+
+    pub fn cond_cov(&mut self, c: Id, vi: Id, vj: Id) -> Id {
+        if self.is_zero(c) {
+            return c;
+        }
+        match (self.as_const(c), self.as_const(vi), self.as_const(vj)) {
+            (Some(c), Some(a), Some(b)) => self.konst(kernels::cond_cov(c, a, b)),
+            (_, Some(a), _) | (_, _, Some(a)) if a == 0.0 => self.zero(),
+            (_, Some(_), Some(_)) => c,
+            _ => self.intern(Node::CondCov(c, vi, vj)),
         }
     }
 
@@ -491,14 +523,12 @@ impl Graph {
             Node::Const(_) | Node::Mean(_) | Node::Cov(..) => vec![],
             Node::Add(v) | Node::Mul(v) => v.clone(),
             Node::Pow(b, _) => vec![*b],
-            Node::Exp(x)
-            | Node::Erf(x)
-            | Node::Asin(x)
-            | Node::Phi(x)
-            | Node::FloorVar(x)
-            | Node::NonNeg(x) => {
+            Node::Exp(x) | Node::Erf(x) | Node::Asin(x) | Node::Phi(x) | Node::FloorVar(x) => {
                 vec![*x]
             }
+            Node::CondVar(x, s) => vec![*x, *s],
+            Node::CondMean(a, b) => vec![*a, *b],
+            Node::CondCov(c, a, b) => vec![*c, *a, *b],
             Node::Corr(a, b, c) => vec![*a, *b, *c],
             Node::Orthant1(a, b) => vec![*a, *b],
             Node::Orthant2(v) => v.to_vec(),
@@ -547,7 +577,8 @@ impl Graph {
             let new = match &n {
                 Node::Const(_) => id,
                 Node::Mean(_) | Node::Cov(..) => leaf(self, &n).unwrap_or(id),
-                Node::FloorVar(x) | Node::NonNeg(x) if display => map[x],
+                Node::FloorVar(x) | Node::CondVar(x, _) | Node::CondCov(x, ..) if display => map[x],
+                Node::CondMean(a, b) if display => self.add(vec![map[a], map[b]]),
                 _ => self.with_children(&n, &|x| map[&x]),
             };
             map.insert(id, new);
@@ -645,7 +676,9 @@ impl Graph {
             Node::Erf(x) => self.erf(m(*x)),
             Node::Asin(x) => self.asin(m(*x)),
             Node::Phi(x) => self.phi(m(*x)),
-            Node::NonNeg(x) => self.non_neg(m(*x)),
+            Node::CondVar(x, s) => self.cond_var(m(*x), m(*s)),
+            Node::CondCov(c, a, b) => self.cond_cov(m(*c), m(*a), m(*b)),
+            Node::CondMean(a, b) => self.cond_mean(m(*a), m(*b)),
             Node::FloorVar(x) => self.floor_var(m(*x)),
             Node::Corr(a, b, c) => self.corr(m(*a), m(*b), m(*c)),
             Node::Orthant1(a, b) => self.orthant1(m(*a), m(*b)),

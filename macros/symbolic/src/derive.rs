@@ -464,7 +464,9 @@ impl<'g> Deriver<'g> {
                 .map(|y| {
                     let sh = self.graph.konst(y.shift);
                     let sm = self.graph.scale(y.s, g.mean[y.v]);
-                    self.graph.add(vec![sm, sh])
+                    // the orthant's mean: exactly 0 where rounding alone separates the
+                    // conditional mean from the step's point (Θ(0) = ½, not Θ(±1e-16))
+                    self.graph.cond_mean(sm, sh)
                 })
                 .collect();
             let var: Vec<Id> = ys
@@ -615,17 +617,20 @@ impl<'g> Deriver<'g> {
                 continue;
             }
             let d = gr.mul(vec![g0.cov[i][v], dev, inv]);
-            g.mean[i] = gr.add(vec![g0.mean[i], d]);
-            for j in i..dim {
-                if j == v {
-                    continue;
-                }
+            g.mean[i] = gr.cond_mean(g0.mean[i], d);
+            // a conditional variance: rounding must not leave it negative, nor a few ulps
+            // above an exact 0 (aligned or rescaled units)
+            let d = gr.mul(vec![g0.cov[i][v], g0.cov[i][v], inv]);
+            let x = gr.sub(g0.cov[i][i], d);
+            g.cov[i][i] = gr.cond_var(x, g0.cov[i][i]);
+        }
+        for i in (0..dim).filter(|&i| i != v) {
+            for j in (i + 1..dim).filter(|&j| j != v) {
                 let d = gr.mul(vec![g0.cov[i][v], g0.cov[j][v], inv]);
-                let mut x = gr.sub(g0.cov[i][j], d);
-                if i == j {
-                    // a conditional variance: rounding must not leave it negative (aligned units)
-                    x = gr.non_neg(x);
-                }
+                let x = gr.sub(g0.cov[i][j], d);
+                // a variable that the condition determines has no covariance left (its
+                // computed one would be rounding, divided by later conditioning on it)
+                let x = gr.cond_cov(x, g.cov[i][i], g.cov[j][j]);
                 g.cov[i][j] = x;
                 g.cov[j][i] = x;
             }

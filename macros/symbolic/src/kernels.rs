@@ -51,20 +51,57 @@ pub fn floor_var(v: f64) -> f64 {
     v.max(MIN_VAR)
 }
 
-/// `max(v, 0)` (NaN propagates): a conditional variance, whose rounding may leave it slightly
-/// negative when the conditioning variable determines it (aligned units).
+/// Relative size below which a difference of nearly equal terms is rounding, not signal: a
+/// conditional variance `C_ii − C_iv²/C_vv` computed in f64 carries an error of a few ulps of
+/// `C_ii`, and a correlation `C_12/√(C_11 C_22)` a few ulps of 1.
+pub const ROUNDING: f64 = 8.0 * f64::EPSILON;
+
+/// A conditional variance `v = C_ii − C_iv²/C_vv` whose unconditional variance is `scale = C_ii`
+/// (NaN propagates): 0 where `v ≤ ROUNDING·|scale|`. When the conditioning variable determines
+/// x_i (aligned or rescaled units, `C_iv² = C_ii C_vv`) the exact value is 0 and the computed one
+/// is rounding of either sign; kept, its square root (≈ 1e-8·√C_ii) would enter the closed forms
+/// as an error far above their accuracy.
 #[inline]
-pub fn non_neg(v: f64) -> f64 {
-    if v < 0.0 { 0.0 } else { v }
+pub fn cond_var(v: f64, scale: f64) -> f64 {
+    if v <= ROUNDING * scale.abs() { 0.0 } else { v }
 }
 
-/// The correlation `s12/√(s11 s22)` clamped to [−1, 1]; 0 when a variance vanishes (the
-/// orthant probability then no longer depends on it).
+/// A conditional mean `a + b` (`a = μ_i`, `b = C_iv (c − μ_v)/C_vv`): 0 where the sum is within
+/// rounding of its terms, `|a + b| ≤ ROUNDING·(|a| + |b|)`. When the condition determines x_i
+/// (zero conditional variance) a step of it is `Θ(a + b)`, and a sum that is exactly 0 in exact
+/// arithmetic (aligned or rescaled units) must give `Θ(0) = ½`, not the sign of rounding.
+#[inline]
+pub fn cond_mean(a: f64, b: f64) -> f64 {
+    let s = a + b;
+    if s.abs() <= ROUNDING * (a.abs() + b.abs()) {
+        0.0
+    } else {
+        s
+    }
+}
+
+/// A conditional covariance `c` of two variables with conditional variances `vi`, `vj`
+/// ([`cond_var`]): 0 where either variance is 0 (a variable the condition determines), `c`
+/// otherwise.
+#[inline]
+pub fn cond_cov(c: f64, vi: f64, vj: f64) -> f64 {
+    if vi == 0.0 || vj == 0.0 { 0.0 } else { c }
+}
+
+/// The correlation `s12/√(s11 s22)` clamped to [−1, 1] (±1 within [`ROUNDING`] of it); 0 when a
+/// variance vanishes (the orthant probability then no longer depends on it).
 #[inline]
 pub fn corr(s12: f64, s11: f64, s22: f64) -> f64 {
     let d = (s11 * s22).sqrt();
     if d > 0.0 {
-        (s12 / d).clamp(-1.0, 1.0)
+        let r = s12 / d;
+        // within rounding of ±1: exactly ±1 (aligned or rescaled units), where √(1 − ρ²) and
+        // asin have infinite slope and a last-bit error would cost eight digits
+        if r.abs() >= 1.0 - ROUNDING {
+            r.signum()
+        } else {
+            r
+        }
     } else {
         0.0
     }
@@ -100,7 +137,7 @@ pub fn orthant2(m1: f64, m2: f64, s11: f64, s22: f64, s12: f64) -> f64 {
         return heaviside(m2) * orthant1(m1, s11);
     }
     let (r1, r2) = (s11.sqrt(), s22.sqrt());
-    let rho = (s12 / (r1 * r2)).clamp(-1.0, 1.0);
+    let rho = corr(s12, s11, s22);
     if rho.is_nan() {
         // infinite variances: no probability to give
         return f64::NAN;
@@ -329,8 +366,8 @@ fn phi4(h: [f64; 4], r: [[f64; 4]; 4]) -> f64 {
             let (bk, bl) = (ba(b[0]), ba(b[1]));
             let mk = bk[0] * h[i] + bk[1] * h[j];
             let ml = bl[0] * h[i] + bl[1] * h[j];
-            let skk = non_neg(1.0 - (bk[0] * b[0][0] + bk[1] * b[0][1]));
-            let sll = non_neg(1.0 - (bl[0] * b[1][0] + bl[1] * b[1][1]));
+            let skk = cond_var(1.0 - (bk[0] * b[0][0] + bk[1] * b[0][1]), 1.0);
+            let sll = cond_var(1.0 - (bl[0] * b[1][0] + bl[1] * b[1][1]), 1.0);
             let skl = t * r[k][l] - (bk[0] * b[1][0] + bk[1] * b[1][1]);
             v += rij * phi2(h[i], h[j], rho) * orthant2(h[k] - mk, h[l] - ml, skk, sll, skl);
         }

@@ -108,9 +108,17 @@ fn rust_block(
                 let x = name(*x);
                 quote!(#kernels::floor_var(#x))
             }
-            Node::NonNeg(x) => {
-                let x = name(*x);
-                quote!(#kernels::non_neg(#x))
+            Node::CondVar(x, s) => {
+                let (x, s) = (name(*x), name(*s));
+                quote!(#kernels::cond_var(#x, #s))
+            }
+            Node::CondCov(c, a, b) => {
+                let (c, a, b) = (name(*c), name(*a), name(*b));
+                quote!(#kernels::cond_cov(#c, #a, #b))
+            }
+            Node::CondMean(a, b) => {
+                let (a, b) = (name(*a), name(*b));
+                quote!(#kernels::cond_mean(#a, #b))
             }
             Node::Corr(a, b, c) => {
                 let (a, b, c) = (name(*a), name(*b), name(*c));
@@ -182,7 +190,12 @@ pub fn formula(g: &Graph, root: Id, latex: bool) -> String {
         }
         if matches!(
             g.node(id),
-            Node::Const(_) | Node::Mean(_) | Node::Cov(..) | Node::FloorVar(_) | Node::NonNeg(_)
+            Node::Const(_)
+                | Node::Mean(_)
+                | Node::Cov(..)
+                | Node::FloorVar(_)
+                | Node::CondVar(..)
+                | Node::CondCov(..)
         ) {
             continue;
         }
@@ -258,9 +271,9 @@ impl Renderer<'_> {
                     format!("C{}{}", i + 1, j + 1)
                 }
             }
-            Node::Add(v) => {
+            Node::Add(_) | Node::CondMean(..) => {
                 // constants first, then by creation order
-                let mut terms: Vec<Id> = v.clone();
+                let mut terms: Vec<Id> = g.children(id);
                 terms.sort_by_key(|&t| (g.as_const(t).is_none(), t));
                 let mut s = String::new();
                 for (i, &t) in terms.iter().enumerate() {
@@ -315,7 +328,9 @@ impl Renderer<'_> {
             Node::Erf(x) => self.call(if l { "\\operatorname{erf}" } else { "erf" }, *x),
             Node::Asin(x) => self.call(if l { "\\arcsin" } else { "asin" }, *x),
             Node::Phi(x) => self.call(if l { "\\phi" } else { "φ" }, *x),
-            Node::FloorVar(x) | Node::NonNeg(x) => self.expr(*x, prec, false),
+            Node::FloorVar(x) | Node::CondVar(x, _) | Node::CondCov(x, ..) => {
+                self.expr(*x, prec, false)
+            }
             Node::Corr(a, b, c) => {
                 let s = self.ratio_sqrt(*a, &[*b, *c]);
                 self.paren(s, prec >= 1)
@@ -537,7 +552,9 @@ enum Op {
     Asin(usize),
     Phi(usize),
     FloorVar(usize),
-    NonNeg(usize),
+    CondVar(usize, usize),
+    CondCov(usize, usize, usize),
+    CondMean(usize, usize),
     Corr(usize, usize, usize),
     Orthant1(usize, usize),
     Orthant2([usize; 5]),
@@ -580,7 +597,9 @@ impl Program {
                 Node::Asin(x) => Op::Asin(s(x)),
                 Node::Phi(x) => Op::Phi(s(x)),
                 Node::FloorVar(x) => Op::FloorVar(s(x)),
-                Node::NonNeg(x) => Op::NonNeg(s(x)),
+                Node::CondVar(x, sc) => Op::CondVar(s(x), s(sc)),
+                Node::CondCov(c, a, b) => Op::CondCov(s(c), s(a), s(b)),
+                Node::CondMean(a, b) => Op::CondMean(s(a), s(b)),
                 Node::Corr(a, b, c) => Op::Corr(s(a), s(b), s(c)),
                 Node::Orthant1(a, b) => Op::Orthant1(s(a), s(b)),
                 Node::Orthant2(v) => {
@@ -664,7 +683,9 @@ impl Program {
                 Op::Asin(x) => k::asin(v(x)),
                 Op::Phi(x) => k::phi(v(x)),
                 Op::FloorVar(x) => k::floor_var(v(x)),
-                Op::NonNeg(x) => k::non_neg(v(x)),
+                Op::CondVar(x, sc) => k::cond_var(v(x), v(sc)),
+                Op::CondCov(c, a, b) => k::cond_cov(v(c), v(a), v(b)),
+                Op::CondMean(a, b) => k::cond_mean(v(a), v(b)),
                 Op::Corr(a, b, c) => k::corr(v(a), v(b), v(c)),
                 Op::Orthant1(a, b) => k::orthant1(v(a), v(b)),
                 Op::Orthant2(t) => k::orthant2(v(&t[0]), v(&t[1]), v(&t[2]), v(&t[3]), v(&t[4])),

@@ -261,10 +261,11 @@ fn erf_relu_linear_print_the_textbook_zero_mean_forms() {
 #[test]
 fn conditional_variances_that_round_negative_are_clamped() {
     // aligned units: C22 − C12²/C11 = −5.6e-17 by rounding; before the clamp, C̃22·p(0) with the
-    // variance floor gave ~1e132 (it blew up the regression-form ODE of ReLU). At exactly aligned
-    // units the value depends on the direction of approach (a step at the conditioned point takes
-    // Θ(0) = ½ when the conditional mean is exactly 0, Θ(±10⁻¹⁷) otherwise, e.g. DgG 0.165 vs
-    // 0.272), so only boundedness is asserted: the same order of magnitude, no blow-up.
+    // variance floor gave ~1e132 (it blew up the regression-form ODE of ReLU). A step at the
+    // conditioned point then sees the conditional mean μ2 − μ1·C12/C11, exactly 0 but ±1e-17 by
+    // rounding: it once took Θ(±1e-17) ∈ {0, 1} instead of Θ(0) = ½ (e.g. DgG 0.165 vs 0.272).
+    // Conditional variances, covariances and means within rounding of 0 are 0, so the rounded
+    // aligned covariance gives the exactly aligned values.
     let d = derive("relu(x)");
     let (c11, c12, c22) = (0.30000000000000004, 0.30000000000000004, 0.3);
     assert!(c22 - c12 * c12 / c11 < 0.0);
@@ -276,8 +277,51 @@ fn conditional_variances_that_round_negative_are_clamped() {
             .eval(index(v), &[0.1, 0.1], &[vec![0.3, 0.3], vec![0.3, 0.3]])
             .expect("closed");
         assert!(
-            got.is_finite() && got.abs() <= 2.0 * want.abs() + 1e-3,
+            (got - want).abs() <= 1e-14 * want.abs().max(1e-300),
             "{v}: {got} vs {want}"
+        );
+    }
+}
+
+#[test]
+fn rescaled_units_give_the_values_of_positive_homogeneity() {
+    // x1 = c·x3 exactly, with unequal variances (a ReLU student rescaled along its teacher,
+    // w = c w*): ρ13 = 1 and the conditional variance of x1 given x3 is exactly 0, but both are
+    // computed from rounded entries (ρ = 1 − 1e-16, C11 − C13²/C33 = ±1e-17), where √(1 − ρ²) and
+    // asin have infinite slope. ReLU's homogeneity gives the exact values:
+    // E[relu(x1) relu(x3)] = c E[relu(x3)²], E[Θ(x1) relu(x3)] = E[relu(x3)],
+    // E[Θ(x1) Θ(x3)] = E[Θ(x3)], E[Θ(x1) x2 relu(x3)] = E[x2 relu(x3)] = C23 Φ(μ3/√C33) + μ2 E[relu(x3)].
+    use aedyn_symbolic::kernels::{big_phi, phi};
+    let d = derive("relu(x)");
+    let (c, t, c2, v2) = (0.8234777450561523_f64, 0.7315_f64, 0.4, 1.3);
+    for m3 in [0.0, 0.3] {
+        let (m1, m2) = (c * m3, -0.2);
+        let s = t.sqrt();
+        let relu1 = m3 * big_phi(m3 / s) + s * phi(m3 / s);
+        let relu2 = (m3 * m3 + t) * big_phi(m3 / s) + m3 * s * phi(m3 / s);
+        let pair = |cab: f64, va: f64, vb: f64| vec![vec![va, cab], vec![cab, vb]];
+        let (c11, c13) = (c * c * t, c * t);
+        for (v, want) in [("I2", c * relu2), ("DgG", relu1), ("DgDg", big_phi(m3 / s))] {
+            let got = d
+                .eval(index(v), &[m1, m3], &pair(c13, c11, t))
+                .expect("closed");
+            assert!(
+                (got - want).abs() < 1e-14 * want.abs(),
+                "{v}, μ3 = {m3}: {got} vs {want} ({:.1e})",
+                got / want - 1.0
+            );
+        }
+        let cov = vec![
+            vec![c11, c * c2, c13],
+            vec![c * c2, v2, c2],
+            vec![c13, c2, t],
+        ];
+        let want = c2 * big_phi(m3 / s) + m2 * relu1;
+        let got = d.eval(index("I3"), &[m1, m2, m3], &cov).expect("closed");
+        assert!(
+            (got - want).abs() < 1e-14 * want.abs(),
+            "I3, μ3 = {m3}: {got} vs {want} ({:.1e})",
+            got / want - 1.0
         );
     }
 }
