@@ -532,12 +532,18 @@ impl Flow for TsSystem {
     }
 }
 
-/// `x` rounded to `bits` significant bits (a dyadic rational whose square is exact in f64 for
-/// `bits ≤ 26`).
-fn significant_bits(x: f64, bits: i32) -> f64 {
-    if x == 0.0 || !x.is_finite() {
+/// `x` rounded (to nearest) to `bits` significant bits, 1 ≤ bits ≤ 53: a dyadic rational whose
+/// square is exact in f64 for `bits ≤ 26`. Works on the bits, so for every finite x (the carry of
+/// a mantissa that rounds up moves into the exponent; the largest values may round to ±∞).
+fn significant_bits(x: f64, bits: u32) -> f64 {
+    if !x.is_finite() {
         return x;
     }
-    let scale = 2f64.powi(bits - 1 - x.abs().log2().floor() as i32);
-    (x * scale).round() / scale
+    let drop = 53 - bits.clamp(1, 53);
+    if drop == 0 {
+        return x;
+    }
+    let half = 1u64 << (drop - 1);
+    let mask = !((1u64 << drop) - 1);
+    f64::from_bits((x.to_bits() + half) & mask)
 }

@@ -37,9 +37,9 @@ pub enum Node {
     Phi(Id),
     /// `max(v, MIN_VAR)`: a variance that is divided by (printed as `v`)
     FloorVar(Id),
-    /// A conditional mean `a + b`, 0 within rounding of 0 ([`kernels::cond_mean`]; printed as
-    /// `a + b`): `(a, b)`
-    CondMean(Id, Id),
+    /// A conditional mean `a + b` of a variable of variance `var`, 0 within rounding of 0 where
+    /// `var = 0` ([`kernels::cond_mean`]; printed as `a + b`): `(a, b, var)`
+    CondMean(Id, Id, Id),
     /// A conditional covariance `c` of two variables of conditional variances `vi`, `vj`, 0 where
     /// either is 0 ([`kernels::cond_cov`]; printed as `c`): `(c, vi, vj)`
     CondCov(Id, Id, Id),
@@ -368,16 +368,17 @@ impl Graph {
         }
     }
 
-    pub fn cond_mean(&mut self, a: Id, b: Id) -> Id {
+    pub fn cond_mean(&mut self, a: Id, b: Id, var: Id) -> Id {
         if self.is_zero(a) {
             return b;
         }
         if self.is_zero(b) {
             return a;
         }
-        match (self.as_const(a), self.as_const(b)) {
-            (Some(x), Some(y)) => self.konst(kernels::cond_mean(x, y)),
-            _ => self.intern(Node::CondMean(a, b)),
+        match (self.as_const(a), self.as_const(b), self.as_const(var)) {
+            (Some(x), Some(y), Some(v)) => self.konst(kernels::cond_mean(x, y, v)),
+            (_, _, Some(v)) if v != 0.0 => self.add(vec![a, b]),
+            _ => self.intern(Node::CondMean(a, b, var)),
         }
     }
 
@@ -527,7 +528,7 @@ impl Graph {
                 vec![*x]
             }
             Node::CondVar(x, s) => vec![*x, *s],
-            Node::CondMean(a, b) => vec![*a, *b],
+            Node::CondMean(a, b, v) => vec![*a, *b, *v],
             Node::CondCov(c, a, b) => vec![*c, *a, *b],
             Node::Corr(a, b, c) => vec![*a, *b, *c],
             Node::Orthant1(a, b) => vec![*a, *b],
@@ -578,7 +579,7 @@ impl Graph {
                 Node::Const(_) => id,
                 Node::Mean(_) | Node::Cov(..) => leaf(self, &n).unwrap_or(id),
                 Node::FloorVar(x) | Node::CondVar(x, _) | Node::CondCov(x, ..) if display => map[x],
-                Node::CondMean(a, b) if display => self.add(vec![map[a], map[b]]),
+                Node::CondMean(a, b, _) if display => self.add(vec![map[a], map[b]]),
                 _ => self.with_children(&n, &|x| map[&x]),
             };
             map.insert(id, new);
@@ -678,7 +679,7 @@ impl Graph {
             Node::Phi(x) => self.phi(m(*x)),
             Node::CondVar(x, s) => self.cond_var(m(*x), m(*s)),
             Node::CondCov(c, a, b) => self.cond_cov(m(*c), m(*a), m(*b)),
-            Node::CondMean(a, b) => self.cond_mean(m(*a), m(*b)),
+            Node::CondMean(a, b, v) => self.cond_mean(m(*a), m(*b), m(*v)),
             Node::FloorVar(x) => self.floor_var(m(*x)),
             Node::Corr(a, b, c) => self.corr(m(*a), m(*b), m(*c)),
             Node::Orthant1(a, b) => self.orthant1(m(*a), m(*b)),

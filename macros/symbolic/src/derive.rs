@@ -119,6 +119,9 @@ fn affine_text(a2: f64, y: &str, a1: f64, x: &str, a0: f64) -> String {
 pub struct SymGauss {
     pub mean: Vec<Id>,
     pub cov: Vec<Vec<Id>>,
+    /// The variances `C_ii` of the integral's own Gaussian, before any conditioning or tilt: the
+    /// scale of the rounding in every covariance derived from it (kernels::cond_var).
+    pub scale: Vec<Id>,
 }
 
 /// Upper bound on rule applications per integral (a guard, far above what the algebra needs:
@@ -139,13 +142,17 @@ pub struct Deriver<'g> {
 impl<'g> Deriver<'g> {
     /// A deriver whose Gaussian 0 is `N(μ, C)` over `dim` variables with the graph's leaves.
     pub fn new(graph: &'g mut Graph, dim: usize) -> Self {
-        let mean = (0..dim).map(|i| graph.mean(i)).collect();
-        let cov = (0..dim)
+        let mean: Vec<Id> = (0..dim).map(|i| graph.mean(i)).collect();
+        let cov: Vec<Vec<Id>> = (0..dim)
             .map(|i| (0..dim).map(|j| graph.cov(i, j)).collect())
             .collect();
         Deriver {
             graph,
-            gauss: vec![SymGauss { mean, cov }],
+            gauss: vec![SymGauss {
+                scale: (0..mean.len()).map(|i| cov[i][i]).collect(),
+                mean,
+                cov,
+            }],
             gauss_cache: HashMap::new(),
             memo: HashMap::new(),
             trace: Vec::new(),
@@ -459,21 +466,23 @@ impl<'g> Deriver<'g> {
                 }
             }
             pieces.push(format!("{}·P{}", text_number(coef), ys.len()));
-            let m: Vec<Id> = ys
-                .iter()
-                .map(|y| {
-                    let sh = self.graph.konst(y.shift);
-                    let sm = self.graph.scale(y.s, g.mean[y.v]);
-                    // the orthant's mean: exactly 0 where rounding alone separates the
-                    // conditional mean from the step's point (Θ(0) = ½, not Θ(±1e-16))
-                    self.graph.cond_mean(sm, sh)
-                })
-                .collect();
             let var: Vec<Id> = ys
                 .iter()
                 .map(|y| {
                     let n = self.graph.konst(y.noise);
                     self.graph.add(vec![g.cov[y.v][y.v], n])
+                })
+                .collect();
+            let m: Vec<Id> = ys
+                .iter()
+                .zip(&var)
+                .map(|(y, &var)| {
+                    let sh = self.graph.konst(y.shift);
+                    let sm = self.graph.scale(y.s, g.mean[y.v]);
+                    // the orthant's mean: exactly 0 where the variable is determined (zero
+                    // variance) and rounding alone separates its mean from the step's point
+                    // (Θ(0) = ½, not Θ(±1e-16))
+                    self.graph.cond_mean(sm, sh, var)
                 })
                 .collect();
             let p = match ys.len() {
@@ -616,13 +625,15 @@ impl<'g> Deriver<'g> {
             if i == v {
                 continue;
             }
-            let d = gr.mul(vec![g0.cov[i][v], dev, inv]);
-            g.mean[i] = gr.cond_mean(g0.mean[i], d);
             // a conditional variance: rounding must not leave it negative, nor a few ulps
             // above an exact 0 (aligned or rescaled units)
             let d = gr.mul(vec![g0.cov[i][v], g0.cov[i][v], inv]);
             let x = gr.sub(g0.cov[i][i], d);
-            g.cov[i][i] = gr.cond_var(x, g0.cov[i][i]);
+            g.cov[i][i] = gr.cond_var(x, g0.scale[i]);
+            // its mean: exactly 0 where the condition determines x_i and only rounding
+            // separates the mean from 0
+            let d = gr.mul(vec![g0.cov[i][v], dev, inv]);
+            g.mean[i] = gr.cond_mean(g0.mean[i], d, g.cov[i][i]);
         }
         for i in (0..dim).filter(|&i| i != v) {
             for j in (i + 1..dim).filter(|&j| j != v) {

@@ -116,9 +116,9 @@ fn rust_block(
                 let (c, a, b) = (name(*c), name(*a), name(*b));
                 quote!(#kernels::cond_cov(#c, #a, #b))
             }
-            Node::CondMean(a, b) => {
-                let (a, b) = (name(*a), name(*b));
-                quote!(#kernels::cond_mean(#a, #b))
+            Node::CondMean(a, b, v) => {
+                let (a, b, v) = (name(*a), name(*b), name(*v));
+                quote!(#kernels::cond_mean(#a, #b, #v))
             }
             Node::Corr(a, b, c) => {
                 let (a, b, c) = (name(*a), name(*b), name(*c));
@@ -272,8 +272,11 @@ impl Renderer<'_> {
                 }
             }
             Node::Add(_) | Node::CondMean(..) => {
-                // constants first, then by creation order
+                // constants first, then by creation order (a conditional mean prints as its sum)
                 let mut terms: Vec<Id> = g.children(id);
+                if let Node::CondMean(..) = g.node(id) {
+                    terms.truncate(2);
+                }
                 terms.sort_by_key(|&t| (g.as_const(t).is_none(), t));
                 let mut s = String::new();
                 for (i, &t) in terms.iter().enumerate() {
@@ -554,7 +557,7 @@ enum Op {
     FloorVar(usize),
     CondVar(usize, usize),
     CondCov(usize, usize, usize),
-    CondMean(usize, usize),
+    CondMean(usize, usize, usize),
     Corr(usize, usize, usize),
     Orthant1(usize, usize),
     Orthant2([usize; 5]),
@@ -599,7 +602,7 @@ impl Program {
                 Node::FloorVar(x) => Op::FloorVar(s(x)),
                 Node::CondVar(x, sc) => Op::CondVar(s(x), s(sc)),
                 Node::CondCov(c, a, b) => Op::CondCov(s(c), s(a), s(b)),
-                Node::CondMean(a, b) => Op::CondMean(s(a), s(b)),
+                Node::CondMean(a, b, v) => Op::CondMean(s(a), s(b), s(v)),
                 Node::Corr(a, b, c) => Op::Corr(s(a), s(b), s(c)),
                 Node::Orthant1(a, b) => Op::Orthant1(s(a), s(b)),
                 Node::Orthant2(v) => {
@@ -685,7 +688,7 @@ impl Program {
                 Op::FloorVar(x) => k::floor_var(v(x)),
                 Op::CondVar(x, sc) => k::cond_var(v(x), v(sc)),
                 Op::CondCov(c, a, b) => k::cond_cov(v(c), v(a), v(b)),
-                Op::CondMean(a, b) => k::cond_mean(v(a), v(b)),
+                Op::CondMean(a, b, w) => k::cond_mean(v(a), v(b), v(w)),
                 Op::Corr(a, b, c) => k::corr(v(a), v(b), v(c)),
                 Op::Orthant1(a, b) => k::orthant1(v(a), v(b)),
                 Op::Orthant2(t) => k::orthant2(v(&t[0]), v(&t[1]), v(&t[2]), v(&t[3]), v(&t[4])),

@@ -286,15 +286,16 @@ fn conditional_variances_that_round_negative_are_clamped() {
 #[test]
 fn rescaled_units_give_the_values_of_positive_homogeneity() {
     // x1 = c·x3 exactly, with unequal variances (a ReLU student rescaled along its teacher,
-    // w = c w*): ρ13 = 1 and the conditional variance of x1 given x3 is exactly 0, but both are
-    // computed from rounded entries (ρ = 1 − 1e-16, C11 − C13²/C33 = ±1e-17), where √(1 − ρ²) and
-    // asin have infinite slope. ReLU's homogeneity gives the exact values:
+    // w = c w*): ρ13 = 1 and the conditional variances are exactly 0, but both are computed from
+    // rounded entries (C33 = 0.7315: ρ = 1, C33 − C13²/C11 = 1.1e-16; C33 = 0.9: ρ = 1 − 1.1e-16,
+    // 1.1e-16), where √ and asin have infinite slope, and with means the conditional mean of x3
+    // given x1 is ±6e-17 instead of 0. ReLU's homogeneity gives the exact values:
     // E[relu(x1) relu(x3)] = c E[relu(x3)²], E[Θ(x1) relu(x3)] = E[relu(x3)],
     // E[Θ(x1) Θ(x3)] = E[Θ(x3)], E[Θ(x1) x2 relu(x3)] = E[x2 relu(x3)] = C23 Φ(μ3/√C33) + μ2 E[relu(x3)].
     use aedyn_symbolic::kernels::{big_phi, phi};
     let d = derive("relu(x)");
-    let (c, t, c2, v2) = (0.8234777450561523_f64, 0.7315_f64, 0.4, 1.3);
-    for m3 in [0.0, 0.3] {
+    let (c, c2, v2) = (0.8234777450561523_f64, 0.4, 1.3);
+    for (t, m3) in [(0.7315_f64, 0.0), (0.7315, 0.3), (0.9, 0.0), (0.9, 0.3)] {
         let (m1, m2) = (c * m3, -0.2);
         let s = t.sqrt();
         let relu1 = m3 * big_phi(m3 / s) + s * phi(m3 / s);
