@@ -686,6 +686,21 @@ fn tanh_plateau_and_perfect_state_are_resolved_on_the_cone_boundary() {
     }
 }
 
+/// The fixed-point analysis of a config and its perfectly learned state (ε = 0), which must be
+/// listed.
+fn perfect_state_of(
+    cfg: &aedyn::config::Config,
+) -> (aedyn::fixed_points::Report, aedyn::fixed_points::FixedPoint) {
+    let report = aedyn::fixed_points::analyse_config(cfg).unwrap();
+    let perfect = report
+        .points
+        .iter()
+        .find(|p| p.eps.abs() < 1e-12)
+        .cloned()
+        .unwrap_or_else(|| panic!("no perfect state: {:?}", report.notes));
+    (report, perfect)
+}
+
 /// ReLU, K = M = 2: the perfectly learned state is an exact fixed point where F is not
 /// differentiable (its kernels have square-root singularities in the overlaps), so Newton cannot
 /// reach it. `aedyn fixed-points` lists it from the exact state (ε = 0, |F| < 1e-12, attracting:
@@ -702,12 +717,7 @@ fn relu_perfect_state_is_listed_and_held() {
         )
     };
     let cfg = Config::from_toml(&toml(0.1, 400.0), "test").unwrap();
-    let report = aedyn::fixed_points::analyse_config(&cfg).unwrap();
-    let perfect = report
-        .points
-        .iter()
-        .find(|p| p.eps.abs() < 1e-12)
-        .unwrap_or_else(|| panic!("no perfect state: {:?}", report.notes));
+    let (report, perfect) = perfect_state_of(&cfg);
     println!(
         "perfect state: λ_max = {:.4e}, |F| = {:.1e}",
         perfect.lambda_max, perfect.residual
@@ -800,12 +810,7 @@ fn relu_with_trained_second_layer_reaches_a_rescaled_teacher() {
         );
     }
     let cfg = Config::from_toml(&toml(0.1, 600.0), "test").unwrap();
-    let report = aedyn::fixed_points::analyse_config(&cfg).unwrap();
-    let perfect = report
-        .points
-        .iter()
-        .find(|p| p.eps.abs() < 1e-12)
-        .unwrap_or_else(|| panic!("no perfect state: {:?}", report.notes));
+    let (_, perfect) = perfect_state_of(&cfg);
     println!(
         "perfect state: {:?}, |F| = {:.1e}, λ_max = {:.4e}",
         perfect.y.as_slice(),
