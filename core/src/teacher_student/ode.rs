@@ -189,79 +189,116 @@ impl TsSystem {
         DVector::from_vec(y)
     }
 
-    /// The perfectly learned state nearest to `near` when K = M, if F vanishes there to 1e-12
-    /// (an exact fixed point). Each student a takes the teacher unit b(a) it overlaps most with
-    /// (|R_ab| / √T_bb largest, R's sign s_a) and a length c_a along it, `w_a = c_a s_a w*_b`, so
-    /// `Q_ab = c_a c_b s_a s_b T_{b(a)b(b)}` and `R_am = c_a s_a T_{b(a)m}`. Two lengths are tried:
-    /// `c = 1` (the teacher itself) and the student's own, `c_a = |R_ab| / T_bb` rounded to 21
-    /// significant bits (so that `c²` is exact): a positively homogeneous g trades length for
-    /// second-layer weight, `v g(cλ) = v c^p g(λ)` (ReLU with a trained second layer converges to
-    /// `w = c w*`, `v = v*/c` with c set by the initial weights). The second layer is the fixed one,
-    /// or, when trained, `v = s·v*` (odd g), `v = v*` (even g) and the least-squares
-    /// `v = A⁻¹ B v*` (`A_ab = I2(λ_a, λ_b)`, `B_am = I2(λ_a, ν_m)`, the ε-minimising v for those
-    /// first layers), whichever F vanishes at.
+    /// The perfectly learned state nearest to `near`, if F vanishes there to 1e-12 (an exact
+    /// fixed point); K ≥ M. Each student a is either switched off (`w_a = 0`, where its length
+    /// `Q_aa` is below 1e-6 of the teachers'; exact for g(0) = 0) or takes the teacher unit b(a)
+    /// it overlaps most with (|R_ab| / √T_bb largest, R's sign s_a) and a length c_a along it,
+    /// `w_a = c_a s_a w*_b`, so `Q_ab = c_a c_b s_a s_b T_{b(a)b(b)}` and `R_am = c_a s_a T_{b(a)m}`;
+    /// with K > M several students share a teacher. Lengths tried: 1 (the teacher itself, when
+    /// the students take distinct teachers) and the student's own, `c_a = |R_ab| / T_bb` rounded
+    /// to 21 significant bits (so that `c²` is exact); a positively homogeneous g trades length
+    /// for second-layer weight, `v g(cλ) = v c^p g(λ)` (ReLU with a trained second layer
+    /// converges to `w = c w*`, `v = v*/c`, with c set by the initial weights), and with a fixed
+    /// second layer the own lengths of students sharing a teacher are also tried rescaled so that
+    /// `Σ v_a c_a = v*_b` (degree 1: ReLU, leaky ReLU). The second layer is the fixed one or, when
+    /// trained, `v = s·v*` (odd g), `v = v*` (even g) and the least-squares v nearest to `near`'s
+    /// (`A v = B v*` with `A_ab = I2(λ_a, λ_b)`, `B_am = I2(λ_a, ν_m)`, solved by the
+    /// pseudo-inverse from `near`'s v, which keeps its split between students that share a
+    /// teacher), whichever F vanishes at. For students that share a teacher (K > M) F comes out
+    /// ~3e-10 at these states for ReLU, not 0: three exactly proportional fields meet a limitation
+    /// of the closed forms (docs/integrals.md §4), so such states are not found yet.
     pub fn perfect_state(&self, near: &DVector<f64>) -> Option<DVector<f64>> {
         let (k, m) = (self.p.k, self.p.m);
-        if k != m {
+        if k < m {
             return None;
         }
         let o = self.order(near);
         let t = &self.p.t;
-        let mut pick = vec![(0usize, 1.0f64); k];
-        for (a, p) in pick.iter_mut().enumerate() {
-            let best = (0..m)
-                .max_by(|&b, &c| {
+        let t_max = (0..m).map(|b| t[b * m + b]).fold(0.0, f64::max);
+        // (teacher, sign) per student, None: switched off
+        let pick: Vec<Option<(usize, f64)>> = (0..k)
+            .map(|a| {
+                if o.q[a * k + a] < 1e-6 * t_max {
+                    return None;
+                }
+                let best = (0..m).max_by(|&b, &c| {
                     let score = |b: usize| o.r[a * m + b].abs() / t[b * m + b].sqrt();
                     score(b).total_cmp(&score(c))
-                })
-                .expect("m > 0");
-            *p = (best, o.r[a * m + best].signum());
-        }
-        let mut taken = vec![false; m];
-        for &(b, _) in &pick {
-            if std::mem::replace(&mut taken[b], true) {
-                return None;
-            }
-        }
-        let own: Vec<f64> = pick
-            .iter()
-            .enumerate()
-            .map(|(a, &(b, _))| significant_bits(o.r[a * m + b].abs() / t[b * m + b], 21))
+                })?;
+                Some((best, o.r[a * m + best].signum()))
+            })
             .collect();
-        // the student's own lengths first: the candidate nearest to `near`
-        let mut lengths = vec![];
-        if own.iter().all(|c| c.is_finite() && *c > 0.0) && own.iter().any(|c| *c != 1.0) {
-            lengths.push(own);
+        let mut taken = vec![0usize; m];
+        for &(b, _) in pick.iter().flatten() {
+            taken[b] += 1;
         }
-        lengths.push(vec![1.0; k]);
+        let distinct = taken.iter().all(|&n| n == 1);
+        if k == m && !distinct {
+            return None;
+        }
+        let own: Vec<f64> = (0..k)
+            .map(|a| match pick[a] {
+                Some((b, _)) => significant_bits(o.r[a * m + b].abs() / t[b * m + b], 21),
+                None => 0.0,
+            })
+            .collect();
+        if own.iter().any(|c| !c.is_finite()) {
+            return None;
+        }
+        // the student's own lengths first: the candidate nearest to `near`
+        let mut lengths = vec![own.clone()];
+        if !self.p.train_v && !distinct {
+            // students sharing a teacher, degree-1 homogeneous g: Σ_{a → b} v_a c_a = v*_b
+            let mut sum = vec![0.0; m];
+            for a in 0..k {
+                if let Some((b, _)) = pick[a] {
+                    sum[b] += self.p.v_fixed[a] * own[a];
+                }
+            }
+            lengths.push(
+                (0..k)
+                    .map(|a| match pick[a] {
+                        Some((b, _)) if sum[b] != 0.0 => {
+                            significant_bits(own[a] * self.p.v_star[b] / sum[b], 21)
+                        }
+                        _ => 0.0,
+                    })
+                    .collect(),
+            );
+        }
+        if distinct && own.iter().any(|c| *c != 1.0) {
+            lengths.push(vec![1.0; k]);
+        }
         let mut ws = self.workspace();
         let mut f = DVector::zeros(self.len());
         for c in &lengths {
+            let unit = |a: usize| pick[a].map_or((0, 0.0), |(b, s)| (b, c[a] * s));
             let q: Vec<f64> = (0..k * k)
                 .map(|i| {
-                    let (a, e) = (i / k, i % k);
-                    let ((b, s), (d, u)) = (pick[a], pick[e]);
-                    (c[a] * s) * (c[e] * u) * t[b * m + d]
+                    let ((b, x), (d, z)) = (unit(i / k), unit(i % k));
+                    x * z * t[b * m + d]
                 })
                 .collect();
             let r: Vec<f64> = (0..k * m)
                 .map(|i| {
-                    let (a, mm) = (i / m, i % m);
-                    let (b, s) = pick[a];
-                    c[a] * s * t[b * m + mm]
+                    let (b, x) = unit(i / m);
+                    x * t[b * m + i % m]
                 })
                 .collect();
             let mut second: Vec<Vec<f64>> = Vec::new();
             if self.p.train_v {
-                for signed in [true, false] {
-                    second.push(
-                        pick.iter()
-                            .map(|&(b, s)| if signed { s } else { 1.0 } * self.p.v_star[b])
-                            .collect(),
-                    );
+                if distinct && k == m {
+                    for signed in [true, false] {
+                        second.push(
+                            pick.iter()
+                                .flatten()
+                                .map(|&(b, s)| if signed { s } else { 1.0 } * self.p.v_star[b])
+                                .collect(),
+                        );
+                    }
                 }
-                let y = self.state(&q, &r, &vec![0.0; k]);
-                second.extend(self.least_squares_v(&y, &mut ws));
+                let y = self.state(&q, &r, &o.v);
+                second.extend(self.least_squares_v(&y, &o.v, &mut ws));
             } else {
                 second.push(self.p.v_fixed.clone());
             }
@@ -276,10 +313,16 @@ impl TsSystem {
         None
     }
 
-    /// The second layer that minimises ε for the first layers of `y`: `v = A⁻¹ B v*` with
-    /// `A_ab = I2(λ_a, λ_b)` and `B_am = I2(λ_a, ν_m)` (ε is quadratic in v); none where A is
-    /// singular (coinciding students).
-    fn least_squares_v(&self, y: &DVector<f64>, ws: &mut TsWorkspace) -> Option<Vec<f64>> {
+    /// The second layer that minimises ε for the first layers of `y` nearest to `from`:
+    /// `v = from + A⁺(B v* − A from)` with `A_ab = I2(λ_a, λ_b)` and `B_am = I2(λ_a, ν_m)` (ε is
+    /// quadratic in v; A⁺ the pseudo-inverse, so that students with parallel weights keep
+    /// `from`'s split of their common weight).
+    fn least_squares_v(
+        &self,
+        y: &DVector<f64>,
+        from: &[f64],
+        ws: &mut TsWorkspace,
+    ) -> Option<Vec<f64>> {
         let (k, m, n) = (self.p.k, self.p.m, self.fields());
         self.fill(y, ws);
         ws.scratch.new_state();
@@ -291,7 +334,10 @@ impl TsSystem {
         let b = nalgebra::DVector::from_fn(k, |x, _| {
             (0..m).map(|mm| i2(x, k + mm) * self.p.v_star[mm]).sum()
         });
-        let v = a.lu().solve(&b)?;
+        let from = nalgebra::DVector::from_column_slice(from);
+        let tol = 1e-10 * a.amax();
+        let residual = &b - &a * &from;
+        let v = from + a.pseudo_inverse(tol).ok()? * residual;
         v.iter()
             .all(|x| x.is_finite())
             .then(|| v.iter().copied().collect())
