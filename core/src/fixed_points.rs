@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::ode::fixed_points::{
     Stability, jacobian, jacobian_with_steps, newton_holding, stability_with_floor,
 };
+use crate::ode::integrate::reached;
 use crate::ode::{Flow, IntegratorOptions, OdeState, OdeSystem, integrate};
 use crate::run::Problem;
 use crate::teacher_student::TsSystem;
@@ -391,9 +392,10 @@ fn exact_fixed_point<S: Analysed>(
         "the perfectly learned state (ε = {eps:.1e}, |F|∞ = {residual:.1e} exactly there) is a \
          point where F is not differentiable (the kernels of an activation with kinks have \
          square-root singularities in the overlaps), so it has no Jacobian and Newton's \
-         finite-difference steps do not converge to it; its stability is read from the trajectory, whose distance to it fell by a \
-         factor 10 at the average rate {rate:.4e} over its last decade (attracting: 0 unstable \
-         directions reported, λ_max = that rate; docs/theory.md §9)"
+         finite-difference steps do not converge to it; its stability is read from the \
+         trajectory, whose distance to it fell by a factor 10 at the average rate {rate:.4e} over \
+         its last decade (attracting: 0 unstable directions reported, λ_max = that rate; \
+         docs/theory.md §9)"
     );
     let point = FixedPoint {
         t: states[close].t,
@@ -485,10 +487,8 @@ pub fn analyse<S: Analysed>(
         // an exact fixed point the trajectory reached (or the integration held), where F may not
         // be differentiable: no Newton, no finite-difference Jacobian across its kinks
         let exact = sys.exact_state(&states[i].y);
-        let reached = exact
-            .as_ref()
-            .is_some_and(|y| (&states[i].y - y).amax() <= 1e-6 * (1.0 + y.amax()));
-        if reached && add_exact(&mut points, &mut notes, &exact) {
+        let at_exact = exact.as_ref().is_some_and(|x| reached(&states[i].y, x));
+        if at_exact && add_exact(&mut points, &mut notes, &exact) {
             continue;
         }
         let c = match refine(sys, &states[i].y) {
@@ -525,12 +525,8 @@ pub fn analyse<S: Analysed>(
         };
         // Newton came to rest next to an exact fixed point where F is not differentiable (its
         // finite-difference Jacobian would straddle the kinks): that point, as above
-        let at_exact = sys.exact_state(&c.y);
-        if at_exact
-            .as_ref()
-            .is_some_and(|y| (&c.y - y).amax() <= 1e-6 * (1.0 + y.amax()))
-            && add_exact(&mut points, &mut notes, &at_exact)
-        {
+        let next_to = sys.exact_state(&c.y).filter(|x| reached(&c.y, x));
+        if next_to.is_some() && add_exact(&mut points, &mut notes, &next_to) {
             continue;
         }
         let scale = 1.0 + c.y.amax();

@@ -150,6 +150,13 @@ fn divergence(t: f64, y: &[f64]) -> Option<Error> {
     None
 }
 
+/// Whether `y` is at the exact fixed point `star` to within the integration's accuracy
+/// (`|y − y*|∞ ≤ 1e-6·(1 + |y*|∞)`): where [`Flow::settled`] holds it and the fixed-point analysis
+/// lists it instead of Newton's nearby zero.
+pub fn reached(y: &DVector<f64>, star: &DVector<f64>) -> bool {
+    (y - star).amax() <= 1e-6 * (1.0 + star.amax())
+}
+
 /// RHS evaluations within one output interval beyond which the integration asks the flow
 /// whether it has settled at a non-differentiable fixed point ([`Flow::settled`]).
 const CREEPING: u64 = 2000;

@@ -198,13 +198,11 @@ impl TsSystem {
     /// the students take distinct teachers) and the student's own, `c_a = |R_ab| / T_bb` rounded
     /// to 21 significant bits (so that `c²` is exact); a positively homogeneous g trades length
     /// for second-layer weight, `v g(cλ) = v c^p g(λ)` (ReLU with a trained second layer
-    /// converges to `w = c w*`, `v = v*/c`, with c set by the initial weights), and with a fixed
-    /// second layer the own lengths of students sharing a teacher are also tried rescaled so that
-    /// `Σ v_a c_a = v*_b` (degree 1: ReLU, leaky ReLU). The second layer is the fixed one or, when
-    /// trained, `v = s·v*` (odd g), `v = v*` (even g) and the least-squares v nearest to `near`'s
-    /// (`A v = B v*` with `A_ab = I2(λ_a, λ_b)`, `B_am = I2(λ_a, ν_m)`, solved by the
-    /// pseudo-inverse from `near`'s v, which keeps its split between students that share a
-    /// teacher), whichever F vanishes at. For students that share a teacher (K > M) F comes out
+    /// converges to `w = c w*`, `v = v*/c`, with c set by the initial weights). The second layer
+    /// is the fixed one or, when trained, `v = s·v*` (odd g), `v = v*` (even g) and the
+    /// least-squares v nearest to `near`'s (`A v = B v*` with `A_ab = I2(λ_a, λ_b)`,
+    /// `B_am = I2(λ_a, ν_m)`, solved by the pseudo-inverse from `near`'s v, which keeps its split
+    /// between students that share a teacher), whichever F vanishes at. For students that share a teacher (K > M) F comes out
     /// ~3e-10 at these states for ReLU, not 0: three exactly proportional fields meet a limitation
     /// of the closed forms (docs/integrals.md §4), so such states are not found yet.
     pub fn perfect_state(&self, near: &DVector<f64>) -> Option<DVector<f64>> {
@@ -247,25 +245,6 @@ impl TsSystem {
         }
         // the student's own lengths first: the candidate nearest to `near`
         let mut lengths = vec![own.clone()];
-        if !self.p.train_v && !distinct {
-            // students sharing a teacher, degree-1 homogeneous g: Σ_{a → b} v_a c_a = v*_b
-            let mut sum = vec![0.0; m];
-            for a in 0..k {
-                if let Some((b, _)) = pick[a] {
-                    sum[b] += self.p.v_fixed[a] * own[a];
-                }
-            }
-            lengths.push(
-                (0..k)
-                    .map(|a| match pick[a] {
-                        Some((b, _)) if sum[b] != 0.0 => {
-                            significant_bits(own[a] * self.p.v_star[b] / sum[b], 21)
-                        }
-                        _ => 0.0,
-                    })
-                    .collect(),
-            );
-        }
         if distinct && own.iter().any(|c| *c != 1.0) {
             lengths.push(vec![1.0; k]);
         }
@@ -287,7 +266,8 @@ impl TsSystem {
                 .collect();
             let mut second: Vec<Vec<f64>> = Vec::new();
             if self.p.train_v {
-                if distinct && k == m {
+                if k == m {
+                    // (each student on its own teacher, checked above)
                     for signed in [true, false] {
                         second.push(
                             pick.iter()
@@ -473,7 +453,7 @@ impl Flow for TsSystem {
     /// differentiable at it, and the integrator's steps stall on the way in.
     fn settled(&self, y: &DVector<f64>) -> Option<DVector<f64>> {
         let star = self.perfect_state(y)?;
-        ((y - &star).amax() <= 1e-6 * (1.0 + star.amax())).then_some(star)
+        crate::ode::integrate::reached(y, &star).then_some(star)
     }
 
     fn workspace(&self) -> TsWorkspace {

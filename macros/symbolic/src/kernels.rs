@@ -441,16 +441,19 @@ pub fn orthant4(m: [f64; 4], s: [f64; 4], c: [f64; 6]) -> f64 {
     // the variables in a canonical order (by mean, variance, then their sorted covariances), so
     // that the same four fields in another order are one memo entry and one number
     let cov = |i: usize, j: usize| c[pair4(i, j)];
-    let profile = |i: usize| -> [f64; 5] {
-        let mut o: Vec<f64> = (0..4).filter(|&j| j != i).map(|j| cov(i, j)).collect();
+    let profiles: [[f64; 5]; 4] = std::array::from_fn(|i| {
+        let mut o = [0.0; 3];
+        for (slot, j) in (0..4).filter(|&j| j != i).enumerate() {
+            o[slot] = cov(i, j);
+        }
         o.sort_by(f64::total_cmp);
         [m[i], s[i], o[0], o[1], o[2]]
-    };
+    });
     let mut order = [0usize, 1, 2, 3];
     order.sort_by(|&i, &j| {
-        let (a, b) = (profile(i), profile(j));
-        a.iter()
-            .zip(&b)
+        profiles[i]
+            .iter()
+            .zip(&profiles[j])
             .map(|(x, y)| x.total_cmp(y))
             .find(|o| o.is_ne())
             .unwrap_or(std::cmp::Ordering::Equal)
@@ -475,8 +478,8 @@ pub fn orthant4(m: [f64; 4], s: [f64; 4], c: [f64; 6]) -> f64 {
 }
 
 /// The last [`MEMO_SIZE`] four-orthant probabilities computed on this thread, by the exact bits
-/// of their arguments. One teacher–student right-hand side asks for the same few (one per set of
-/// four fields: 5 distinct among 90 four-point integrals for K = 3, M = 2), each a numerical
+/// of their arguments. One teacher–student right-hand side asks for the same few more than once
+/// (ReLU, K = 3, M = 2: 9 calls, 5 distinct sets of four fields), each a numerical
 /// integral; the memo (over the canonical order of the variables) returns the identical number
 /// without recomputing it.
 struct Memo4 {

@@ -273,10 +273,10 @@ impl Renderer<'_> {
             }
             Node::Add(_) | Node::CondMean(..) => {
                 // constants first, then by creation order (a conditional mean prints as its sum)
-                let mut terms: Vec<Id> = g.children(id);
-                if let Node::CondMean(..) = g.node(id) {
-                    terms.truncate(2);
-                }
+                let mut terms: Vec<Id> = match g.node(id) {
+                    Node::CondMean(a, b, _) => vec![*a, *b],
+                    _ => g.children(id),
+                };
                 terms.sort_by_key(|&t| (g.as_const(t).is_none(), t));
                 let mut s = String::new();
                 for (i, &t) in terms.iter().enumerate() {
