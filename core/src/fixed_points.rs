@@ -27,6 +27,11 @@ pub const NEWTON_TOL: f64 = 1e-12;
 /// four-orthant probabilities cost milliseconds per evaluation).
 pub const NEWTON_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
 
+/// Wall-clock budget of Newton's method over all candidates of one analysis (at most nine:
+/// without it, slow right-hand sides could take minutes); candidates left when it is spent are
+/// named in a note.
+pub const NEWTON_TOTAL_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Radius of the neighbourhood of a fixed point, relative to `max(|y*|₂, 0.01)`, in which the
 /// trajectory counts as "near" it (time spent, escape-time prediction).
 pub const NEAR: f64 = 0.1;
@@ -218,6 +223,11 @@ pub struct Report {
 /// departure is timed ([`Specialisation`]).
 pub const DEPARTURE_LEVELS: [f64; 2] = [0.01, 0.1];
 
+/// Wall-clock budget of the linearised departure ([`Specialisation`]): it stops once every
+/// level is crossed, but where that takes long (the symmetric trajectory of an activation with
+/// kinks nearing coinciding students, where F is not differentiable) it stops here.
+pub const DEPARTURE_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// When the students break their permutation symmetry (specialise, leaving the Saad–Solla
 /// plateau): the time at which the deviation from the symmetric trajectory reaches `level` of
 /// its size, linearised along the symmetric trajectory
@@ -302,6 +312,15 @@ pub enum Refused {
 /// spectrum over the other components, real parts below the Jacobian's own error counted as
 /// zero modes.
 pub fn refine<S: Analysed>(sys: &S, start: &DVector<f64>) -> std::result::Result<Refined, Refused> {
+    refine_until(sys, start, std::time::Instant::now() + NEWTON_BUDGET)
+}
+
+/// [`refine`] with Newton stopped at the wall-clock `deadline`.
+pub fn refine_until<S: Analysed>(
+    sys: &S,
+    start: &DVector<f64>,
+    deadline: std::time::Instant,
+) -> std::result::Result<Refined, Refused> {
     let hold = sys.slow_components();
     let free: Vec<usize> = (0..start.len()).filter(|i| !hold.contains(i)).collect();
     // with slow components: Newton in the invariant subspace where they vanish (the bulk's
@@ -315,7 +334,7 @@ pub fn refine<S: Analysed>(sys: &S, start: &DVector<f64>) -> std::result::Result
         &y0,
         NEWTON_TOL,
         500,
-        Some(std::time::Instant::now() + NEWTON_BUDGET),
+        Some(deadline),
         Some(&|y: &mut DVector<f64>| sys.project(y)),
         &hold,
     )
@@ -460,7 +479,8 @@ pub fn analyse<S: Analysed>(
         .collect();
     candidates.sort_by(|a, b| speed[*a].total_cmp(&speed[*b]));
     candidates.truncate(8);
-    candidates.push(states.len() - 1);
+    // the end state first: with the total Newton budget spent, slow points go unrefined first
+    candidates.insert(0, states.len() - 1);
     let mut points: Vec<FixedPoint> = Vec::new();
     let mut notes = Vec::new();
     let hold = sys.slow_components();
@@ -483,6 +503,7 @@ pub fn analyse<S: Analysed>(
             }
             true
         };
+    let newton_deadline = std::time::Instant::now() + NEWTON_TOTAL_BUDGET;
     for &i in &candidates {
         // an exact fixed point the trajectory reached (or the integration held), where F may not
         // be differentiable: no Newton, no finite-difference Jacobian across its kinks
@@ -491,7 +512,18 @@ pub fn analyse<S: Analysed>(
         if at_exact && add_exact(&mut points, &mut notes, &exact) {
             continue;
         }
-        let c = match refine(sys, &states[i].y) {
+        let now = std::time::Instant::now();
+        if now >= newton_deadline {
+            notes.push(format!(
+                "slow point at t = {:.4} (ε = {:.3e}): not refined, Newton's budget of {} s for \
+                 the whole analysis was spent",
+                states[i].t,
+                sys.eps(&states[i].y),
+                NEWTON_TOTAL_BUDGET.as_secs()
+            ));
+            continue;
+        }
+        let c = match refine_until(sys, &states[i].y, newton_deadline.min(now + NEWTON_BUDGET)) {
             Ok(c) => c,
             Err(Refused::Newton(why)) => {
                 if add_exact(&mut points, &mut notes, &exact) {
@@ -643,7 +675,10 @@ pub fn analyse_config(cfg: &Config) -> Result<Report> {
                 "teacher_student",
                 cfg.lr,
             )?;
-            match specialisation(&sys, &y0, &report, pb.integrator) {
+            let mut notes = Vec::new();
+            let found = specialisation(&sys, &y0, &report, pb.integrator, &mut notes);
+            report.notes.append(&mut notes);
+            match found {
                 Ok(sp) => report.specialisation = sp,
                 Err(e) => report.notes.push(format!(
                     "the students' linearised departure from their symmetric trajectory \
@@ -692,13 +727,33 @@ fn specialisation(
     y0: &DVector<f64>,
     report: &Report,
     opts: IntegratorOptions,
+    notes: &mut Vec<String>,
 ) -> Result<Vec<Specialisation>> {
     if !sys.exchangeable() {
         return Ok(Vec::new());
     }
     let project = |y: &DVector<f64>| sys.symmetrised(y);
     let times: Vec<f64> = report.trajectory.iter().map(|s| s.t).collect();
-    let dep = crate::ode::departure::linearised_departure(sys, y0, project, &times, opts)?;
+    let deadline = std::time::Instant::now() + DEPARTURE_BUDGET;
+    let dep = crate::ode::departure::linearised_departure(
+        sys,
+        y0,
+        project,
+        &times,
+        opts,
+        &DEPARTURE_LEVELS,
+        Some(deadline),
+    )?;
+    if dep.out_of_time {
+        notes.push(format!(
+            "the linearised departure from the symmetric trajectory was integrated to t = {:.4} \
+             within its budget of {} s (the symmetric trajectory nears states where F is not \
+             smooth, and the tangent's steps shrink); levels it had not crossed by then have no \
+             predicted time",
+            dep.times.last().copied().unwrap_or(f64::NAN),
+            DEPARTURE_BUDGET.as_secs()
+        ));
+    }
     let predicted = dep.relative();
     let actual: Vec<f64> = report
         .trajectory

@@ -19,7 +19,6 @@
 //! came close to the fixed point and stayed in its linear neighbourhood (short plateaus).
 
 use super::integrate::{Flow, IntegratorOptions, integrate};
-use super::system::OdeState;
 use crate::error::Result;
 use nalgebra::DVector;
 
@@ -93,13 +92,16 @@ impl<F: Flow> Flow for Tangent<'_, F> {
 /// as at 1e-9), and the tangent costs three evaluations of F per stage.
 pub const DEPARTURE_RTOL: f64 = 1e-7;
 
-/// The symmetric trajectory and the linearised deviation from it, on a grid of times.
+/// The symmetric trajectory and the linearised deviation from it, on a grid of times (a prefix
+/// of the grid asked for when the integration stopped early, see [`linearised_departure`]).
 pub struct Departure {
     pub times: Vec<f64>,
     /// `y_s(t)`
     pub symmetric: Vec<DVector<f64>>,
     /// `ln |z(t)|`
     pub log_size: Vec<f64>,
+    /// the integration stopped at the wall-clock budget before the last time asked for
+    pub out_of_time: bool,
 }
 
 impl Departure {
@@ -180,14 +182,25 @@ pub fn split_growth(dir: &[f64], jz: &mut [f64]) -> f64 {
     sigma
 }
 
+/// Output times integrated in one piece by [`linearised_departure`] between its checks of the
+/// stopping rule.
+const CHUNK: usize = 64;
+
 /// The symmetric trajectory from `project(y0)` and the tangent along it from
-/// `y0 − project(y0)`, on `times`.
+/// `y0 − project(y0)`, on `times` — up to the first grid time by which the relative deviation
+/// `|z|/|y_s|` has crossed every one of `levels` upwards ([`upward_crossing`]; nothing later is
+/// needed to time the departure, and the symmetric trajectory can go on to states where F is
+/// not differentiable, e.g. coinciding ReLU students, on which the tangent crawls), or up to the
+/// wall-clock `deadline` (then [`Departure::out_of_time`]). The grid is integrated in pieces of
+/// [`CHUNK`] times with the rule checked in between.
 pub fn linearised_departure<F: Flow>(
     sys: &F,
     y0: &DVector<f64>,
     project: impl Fn(&DVector<f64>) -> DVector<f64>,
     times: &[f64],
     opts: IntegratorOptions,
+    levels: &[f64],
+    deadline: Option<std::time::Instant>,
 ) -> Result<Departure> {
     let n = y0.len();
     let ys = project(y0);
@@ -199,28 +212,66 @@ pub fn linearised_departure<F: Flow>(
         atol: opts.atol.max(DEPARTURE_RTOL * 1e-3),
         ..opts
     };
-    if size == 0.0 {
-        // nothing to break: the trajectory is the symmetric one
-        let states: Vec<OdeState> = integrate(sys, ys, times, opts, |_| {})?;
-        return Ok(Departure {
-            times: states.iter().map(|s| s.t).collect(),
-            log_size: vec![f64::NEG_INFINITY; states.len()],
-            symmetric: states.into_iter().map(|s| s.y).collect(),
-        });
+    let mut dep = Departure {
+        times: Vec::new(),
+        symmetric: Vec::new(),
+        log_size: Vec::new(),
+        out_of_time: false,
+    };
+    if times.is_empty() {
+        return Ok(dep);
     }
-    let mut start = DVector::zeros(2 * n + 1);
-    start.rows_mut(0, n).copy_from(&ys);
-    start.rows_mut(n, n).copy_from(&(z0 / size));
-    start[2 * n] = size.ln();
-    let states = integrate(&Tangent { sys, n }, start, times, opts, |_| {})?;
-    Ok(Departure {
-        times: states.iter().map(|s| s.t).collect(),
-        log_size: states.iter().map(|s| s.y[2 * n]).collect(),
-        symmetric: states
-            .into_iter()
-            .map(|s| s.y.rows(0, n).into_owned())
-            .collect(),
-    })
+    let tangent = Tangent { sys, n };
+    // without deviation there is nothing to break: the symmetric trajectory alone
+    let mut state = if size == 0.0 {
+        ys
+    } else {
+        let mut start = DVector::zeros(2 * n + 1);
+        start.rows_mut(0, n).copy_from(&ys);
+        start.rows_mut(n, n).copy_from(&(z0 / size));
+        start[2 * n] = size.ln();
+        start
+    };
+    let mut from = 0;
+    while from + 1 < times.len() || dep.times.is_empty() {
+        let to = (from + CHUNK).min(times.len() - 1);
+        let piece = &times[from..=to];
+        let states = if size == 0.0 {
+            integrate(sys, state.clone(), piece, opts, |_| {})?
+        } else {
+            integrate(&tangent, state.clone(), piece, opts, |_| {})?
+        };
+        // the piece's first state is the previous piece's last
+        let skip = usize::from(!dep.times.is_empty());
+        for s in states.iter().skip(skip) {
+            dep.times.push(s.t);
+            dep.symmetric.push(s.y.rows(0, n).into_owned());
+            dep.log_size.push(if size == 0.0 {
+                f64::NEG_INFINITY
+            } else {
+                s.y[2 * n]
+            });
+        }
+        state = states.last().expect("a piece has its first time").y.clone();
+        from = to;
+        if from + 1 >= times.len() {
+            break;
+        }
+        let relative = dep.relative();
+        if size > 0.0
+            && !levels.is_empty()
+            && levels
+                .iter()
+                .all(|&l| upward_crossing(&dep.times, &relative, l).is_some())
+        {
+            break;
+        }
+        if deadline.is_some_and(|d| std::time::Instant::now() > d) {
+            dep.out_of_time = true;
+            break;
+        }
+    }
+    Ok(dep)
 }
 
 #[cfg(test)]
@@ -258,6 +309,8 @@ mod tests {
             project,
             &times,
             IntegratorOptions::default(),
+            &[],
+            None,
         )
         .unwrap();
         for (j, &t) in dep.times.iter().enumerate() {
@@ -278,5 +331,51 @@ mod tests {
         let miss = at(t) - 10f64.ln();
         assert!(t > 1.0 && miss.abs() < 1e-3, "t = {t}: {miss}");
         assert!((dep.rate_at(30.0) - 0.5 * c).abs() < 1e-4);
+    }
+
+    #[test]
+    fn the_departure_stops_once_every_level_is_crossed() {
+        let (c, u0, v0) = (0.8, 0.1, 1e-6);
+        let times: Vec<f64> = (0..=400).map(|i| i as f64 * 0.1).collect();
+        let y0 = DVector::from_vec(vec![u0, v0]);
+        let project = |y: &DVector<f64>| DVector::from_vec(vec![y[0], 0.0]);
+        let run = |levels: &[f64]| {
+            linearised_departure(
+                &Toy { c },
+                &y0,
+                project,
+                &times,
+                IntegratorOptions::default(),
+                levels,
+                None,
+            )
+            .unwrap()
+        };
+        let (full, early) = (run(&[]), run(&[1e-5, 1e-4]));
+        assert_eq!(full.times.len(), times.len());
+        assert!(!early.out_of_time && !full.out_of_time);
+        // ln(1e-4/1e-6) = 4.6 needs t ≈ 13.8 at rate c/2 = 0.4, then at most one piece more
+        let last = *early.times.last().unwrap();
+        assert!(
+            last > 13.0 && last < 14.0 + CHUNK as f64 * 0.1,
+            "stopped at {last}"
+        );
+        let cross = |d: &Departure, l| upward_crossing(&d.times, &d.relative(), l).unwrap();
+        for level in [1e-5, 1e-4] {
+            // the pieces restart the step control: the same time to the integration's accuracy
+            assert!((cross(&full, level) - cross(&early, level)).abs() < 1e-4);
+        }
+        // a deadline already passed stops after the first piece
+        let late = linearised_departure(
+            &Toy { c },
+            &y0,
+            project,
+            &times,
+            IntegratorOptions::default(),
+            &[1e-5],
+            Some(std::time::Instant::now()),
+        )
+        .unwrap();
+        assert!(late.out_of_time && late.times.len() == CHUNK + 1);
     }
 }
