@@ -319,7 +319,10 @@ fn departure_stops_once_its_levels_are_crossed() {
     );
     assert_eq!(report.specialisation.len(), 2);
     for sp in &report.specialisation {
-        println!("level {}: predicted {:.3}, ODE {:.3}", sp.level, sp.predicted, sp.ode);
+        println!(
+            "level {}: predicted {:.3}, ODE {:.3}",
+            sp.level, sp.predicted, sp.ode
+        );
         assert!((sp.predicted / sp.ode - 1.0).abs() < 0.01, "{sp:?}");
     }
 }
