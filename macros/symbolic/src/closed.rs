@@ -46,6 +46,13 @@ pub enum Node {
     /// A conditional variance `v` of unconditional variance `scale`, 0 within rounding of 0
     /// ([`kernels::cond_var`]; printed as `v`): `(v, scale)`
     CondVar(Id, Id),
+    /// The variance of a step's variable in an orthant, 1 where a Dirac condition determines it
+    /// at its threshold ([`kernels::threshold_var`]; printed as `var`): `(var, mean, orient)`
+    ThresholdVar(Id, Id, Id),
+    /// The covariance of two steps' variables in an orthant, ±½ or 0 where a Dirac condition
+    /// determines them at their thresholds ([`kernels::threshold_cov`]; printed as `c`):
+    /// `[c, vi, mi, oi, vj, mj, oj]`
+    ThresholdCov([Id; 7]),
     /// `s12/√(s11 s22)` clamped to [−1, 1]: `(s12, s11, s22)`
     Corr(Id, Id, Id),
     /// `P[y > 0]`, `y ~ N(m, s)` = Φ(m/√s): `(m, s)`
@@ -394,6 +401,40 @@ impl Graph {
         }
     }
 
+    /// [`kernels::threshold_var`]: `var` itself unless the step can sit at its threshold.
+    pub fn threshold_var(&mut self, var: Id, mean: Id, orient: Id) -> Id {
+        let (v, m, o) = (
+            self.as_const(var),
+            self.as_const(mean),
+            self.as_const(orient),
+        );
+        if o == Some(0.0) || v.is_some_and(|v| v != 0.0) || m.is_some_and(|m| m != 0.0) {
+            return var;
+        }
+        match (v, m, o) {
+            (Some(v), Some(m), Some(o)) => self.konst(kernels::threshold_var(v, m, o)),
+            _ => self.intern(Node::ThresholdVar(var, mean, orient)),
+        }
+    }
+
+    /// [`kernels::threshold_cov`] of `[c, vi, mi, oi, vj, mj, oj]`: `c` itself unless both
+    /// steps can sit at their thresholds.
+    pub fn threshold_cov(&mut self, a: [Id; 7]) -> Id {
+        let k = a.map(|i| self.as_const(i));
+        let fixed = |v: Option<f64>, m: Option<f64>, o: Option<f64>| {
+            o == Some(0.0) || v.is_some_and(|v| v != 0.0) || m.is_some_and(|m| m != 0.0)
+        };
+        if fixed(k[1], k[2], k[3]) || fixed(k[4], k[5], k[6]) {
+            return a[0];
+        }
+        match k.iter().copied().collect::<Option<Vec<f64>>>() {
+            Some(c) => self.konst(kernels::threshold_cov(
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6],
+            )),
+            None => self.intern(Node::ThresholdCov(a)),
+        }
+    }
+
     pub fn corr(&mut self, s12: Id, s11: Id, s22: Id) -> Id {
         if self.is_zero(s12) {
             return self.zero();
@@ -530,6 +571,8 @@ impl Graph {
             Node::CondVar(x, s) => vec![*x, *s],
             Node::CondMean(a, b, v) => vec![*a, *b, *v],
             Node::CondCov(c, a, b) => vec![*c, *a, *b],
+            Node::ThresholdVar(v, m, o) => vec![*v, *m, *o],
+            Node::ThresholdCov(v) => v.to_vec(),
             Node::Corr(a, b, c) => vec![*a, *b, *c],
             Node::Orthant1(a, b) => vec![*a, *b],
             Node::Orthant2(v) => v.to_vec(),
@@ -578,7 +621,15 @@ impl Graph {
             let new = match &n {
                 Node::Const(_) => id,
                 Node::Mean(_) | Node::Cov(..) => leaf(self, &n).unwrap_or(id),
-                Node::FloorVar(x) | Node::CondVar(x, _) | Node::CondCov(x, ..) if display => map[x],
+                Node::FloorVar(x)
+                | Node::CondVar(x, _)
+                | Node::CondCov(x, ..)
+                | Node::ThresholdVar(x, ..)
+                    if display =>
+                {
+                    map[x]
+                }
+                Node::ThresholdCov(v) if display => map[&v[0]],
                 Node::CondMean(a, b, _) if display => self.add(vec![map[a], map[b]]),
                 _ => self.with_children(&n, &|x| map[&x]),
             };
@@ -679,6 +730,8 @@ impl Graph {
             Node::Phi(x) => self.phi(m(*x)),
             Node::CondVar(x, s) => self.cond_var(m(*x), m(*s)),
             Node::CondCov(c, a, b) => self.cond_cov(m(*c), m(*a), m(*b)),
+            Node::ThresholdVar(v, a, o) => self.threshold_var(m(*v), m(*a), m(*o)),
+            Node::ThresholdCov(v) => self.threshold_cov(v.map(m)),
             Node::CondMean(a, b, v) => self.cond_mean(m(*a), m(*b), m(*v)),
             Node::FloorVar(x) => self.floor_var(m(*x)),
             Node::Corr(a, b, c) => self.corr(m(*a), m(*b), m(*c)),

@@ -122,6 +122,12 @@ pub struct SymGauss {
     /// The variances `C_ii` of the integral's own Gaussian, before any conditioning or tilt: the
     /// scale of the rounding in every covariance derived from it (kernels::cond_var).
     pub scale: Vec<Id>,
+    /// Per variable, its covariance with the variable of the last Dirac condition, taken before
+    /// that condition (1 for that variable itself; `None` before any condition): its sign is the
+    /// direction in which the variable moves with the conditioned one, which decides the joint
+    /// value of steps the condition determines at their thresholds
+    /// ([`crate::kernels::threshold_var`]).
+    pub orient: Option<Vec<Id>>,
 }
 
 /// Upper bound on rule applications per integral (a guard, far above what the algebra needs:
@@ -150,6 +156,7 @@ impl<'g> Deriver<'g> {
             graph,
             gauss: vec![SymGauss {
                 scale: (0..mean.len()).map(|i| cov[i][i]).collect(),
+                orient: None,
                 mean,
                 cov,
             }],
@@ -291,8 +298,11 @@ impl<'g> Deriver<'g> {
         self.orthants(mt, gi, depth)
     }
 
-    /// `E[δ(x_v − c) F] = p_v(c) E[F | x_v = c]`; the other factors of x_v are evaluated at c
-    /// (a step at c itself takes its symmetric value Θ(0) = ½, the convention of Θ² = Θ).
+    /// `E[δ(x_v − c) F] = p_v(c) E[F | x_v = c]`; the other factors of x_v are evaluated at c,
+    /// except steps at c itself, which stay for the orthant probabilities: together with the
+    /// steps of other variables the condition determines at their thresholds they take their
+    /// joint value, `p!q!/(p+q+1)!` for p facing up and q down (`kernels::threshold_var`; one
+    /// alone takes Θ(0) = ½, the convention of Θ² = Θ).
     fn condition_on_delta(
         &mut self,
         mt: &MTerm,
@@ -305,11 +315,18 @@ impl<'g> Deriver<'g> {
         let part = &mt.parts[v];
         let mut k =
             point.powi(part.p as i32) * (-part.quad * point * point + part.lin * point).exp();
+        // steps of x_v at the point itself stay in the term: with other steps the condition
+        // determines there, they take their joint value (kernels::threshold_var); alone, ½
+        let mut at_point = Vec::new();
         for (i, o) in part.factors.iter().enumerate() {
             if i == idx {
                 continue;
             }
             let u = o.a * point + o.b;
+            if u == 0.0 && o.base == Base::Step {
+                at_point.push(*o);
+                continue;
+            }
             k *= match o.base {
                 Base::Step => crate::kernels::heaviside(u),
                 Base::Erf => libm::erf(u),
@@ -330,7 +347,10 @@ impl<'g> Deriver<'g> {
         }
         let mut next = mt.clone();
         next.c = k;
-        next.parts[v] = Term::constant(1.0);
+        next.parts[v] = Term {
+            factors: at_point,
+            ..Term::constant(1.0)
+        };
         let (p, g2) = self.condition(gi, v, point);
         let e = self.expect(&next, g2, depth + 1)?;
         Ok(self.graph.mul(vec![p, e]))
@@ -485,27 +505,63 @@ impl<'g> Deriver<'g> {
                     self.graph.cond_mean(sm, sh, var)
                 })
                 .collect();
+            // steps a Dirac condition determines at their thresholds take their joint value
+            // (kernels::threshold_var): the direction each moves in with the conditioned
+            // variable; erf's noisy forms are never determined
+            // (none before any condition; only where the step can sit at its threshold: no
+            // noise, a variance and a mean that are not non-zero constants)
+            let orient: Vec<Option<Id>> = ys
+                .iter()
+                .zip(var.iter().zip(&m))
+                .map(|(y, (&var, &m))| {
+                    if ys.len() < 2 {
+                        return None; // one step alone takes Θ(0) = ½
+                    }
+                    let o = g.orient.as_ref()?[y.v];
+                    let nonzero = |id: Id| self.graph.as_const(id).is_some_and(|x| x != 0.0);
+                    if y.noise != 0.0 || self.graph.is_zero(o) || nonzero(var) || nonzero(m) {
+                        return None;
+                    }
+                    Some(self.graph.scale(y.s, o))
+                })
+                .collect();
+            let cov = |gr: &mut Graph, a: usize, b: usize| -> Id {
+                let c = gr.scale(ys[a].s * ys[b].s, g.cov[ys[a].v][ys[b].v]);
+                match (orient[a], orient[b]) {
+                    (Some(oa), Some(ob)) => {
+                        gr.threshold_cov([c, var[a], m[a], oa, var[b], m[b], ob])
+                    }
+                    _ => c,
+                }
+            };
+            let tvar: Vec<Id> = (0..ys.len())
+                .map(|i| match orient[i] {
+                    Some(o) => self.graph.threshold_var(var[i], m[i], o),
+                    None => var[i],
+                })
+                .collect();
             let p = match ys.len() {
                 0 => self.graph.one(),
                 1 => self.graph.orthant1(m[0], var[0]),
                 2 => {
-                    let c = self.graph.scale(ys[0].s * ys[1].s, g.cov[ys[0].v][ys[1].v]);
-                    self.graph.orthant2(m[0], m[1], var[0], var[1], c)
+                    let c = cov(self.graph, 0, 1);
+                    self.graph.orthant2(m[0], m[1], tvar[0], tvar[1], c)
                 }
                 3 => {
                     let mut c = [0; 3];
                     for (slot, (a, b)) in c.iter_mut().zip([(0, 1), (0, 2), (1, 2)]) {
-                        *slot = self.graph.scale(ys[a].s * ys[b].s, g.cov[ys[a].v][ys[b].v]);
+                        *slot = cov(self.graph, a, b);
                     }
-                    self.graph
-                        .orthant3([m[0], m[1], m[2], var[0], var[1], var[2], c[0], c[1], c[2]])
+                    self.graph.orthant3([
+                        m[0], m[1], m[2], tvar[0], tvar[1], tvar[2], c[0], c[1], c[2],
+                    ])
                 }
                 _ => {
                     let mut v = [0; 14];
                     v[..4].copy_from_slice(&m);
-                    v[4..8].copy_from_slice(&var);
+                    v[4..8].copy_from_slice(&tvar);
                     for (slot, (a, b)) in v[8..].iter_mut().zip(crate::kernels::PAIRS4) {
-                        *slot = self.graph.scale(ys[a].s * ys[b].s, g.cov[ys[a].v][ys[b].v]);
+                        *slot = cov(self.graph, a, b);
                     }
                     self.graph.orthant4(v)
                 }
@@ -651,6 +707,12 @@ impl<'g> Deriver<'g> {
             g.cov[i][v] = zero;
             g.cov[v][i] = zero;
         }
+        // x_v itself moves with x_v: any positive constant (its variance, a node already there)
+        g.orient = Some(
+            (0..dim)
+                .map(|i| if i == v { var } else { g0.cov[i][v] })
+                .collect(),
+        );
         g.mean[v] = cc;
         self.gauss.push(g);
         let out = (p, self.gauss.len() - 1);

@@ -82,6 +82,46 @@ pub fn cond_mean(a: f64, b: f64, var: f64) -> f64 {
     }
 }
 
+/// Whether a step's variable sits at its threshold, determined there by a Dirac condition: its
+/// variance and mean are exactly 0 (after [`cond_var`] and [`cond_mean`]) and it depends on the
+/// conditioning variable (`orient`, the covariance with it before conditioning, times the step's
+/// sign, is non-zero).
+#[inline]
+fn at_threshold(var: f64, mean: f64, orient: f64) -> bool {
+    var == 0.0 && mean == 0.0 && orient != 0.0 && !orient.is_nan()
+}
+
+/// The variance of a step's variable in an orthant probability: 1 where the step sits at its
+/// threshold, determined by the Dirac condition (`orient`, see [`at_threshold`]), `var`
+/// otherwise. Steps `Θ(s_i z)` that one condition `δ(z)` determines are one function of z, and
+/// their joint value is that of steps on one variable, consistent with `Θⁿ = Θ`:
+/// `E[δ(z) Θ(z)^p Θ(−z)^q] = φ(0) p!q!/(p+q+1)!` (a Beta integral, the limit of any smoothing of
+/// the steps), not `φ(0)/2^(p+q)` — e.g. 1/3 for two steps facing one way, 1/6 for two facing
+/// opposite ways. It is the orthant probability of `y_i = s_i(ξ + η_i)/√2` with ξ, η_i
+/// independent standard normals, `P[y_i > 0 ∀i] = E[Φ(ξ)^p Φ(−ξ)^q]`: unit variances and
+/// correlations `s_i s_j/2` ([`threshold_cov`]) make the orthant kernels return it. One such step
+/// alone keeps `Θ(0) = ½`.
+#[inline]
+pub fn threshold_var(var: f64, mean: f64, orient: f64) -> f64 {
+    if at_threshold(var, mean, orient) {
+        1.0
+    } else {
+        var
+    }
+}
+
+/// The covariance of two steps' variables in an orthant probability (see [`threshold_var`]):
+/// `sign(oi·oj)/2` when both sit at their thresholds, determined by the condition, 0 when one
+/// does (it is independent of the other's fluctuation), `c` otherwise.
+#[inline]
+pub fn threshold_cov(c: f64, vi: f64, mi: f64, oi: f64, vj: f64, mj: f64, oj: f64) -> f64 {
+    match (at_threshold(vi, mi, oi), at_threshold(vj, mj, oj)) {
+        (true, true) => 0.5 * (oi * oj).signum(),
+        (true, false) | (false, true) => 0.0,
+        (false, false) => c,
+    }
+}
+
 /// A conditional covariance `c` of two variables with conditional variances `vi`, `vj`
 /// ([`cond_var`]): 0 where either variance is 0 (a variable the condition determines), `c`
 /// otherwise.
@@ -345,6 +385,22 @@ pub fn orthant3(m: [f64; 3], s: [f64; 3], c: [f64; 3]) -> f64 {
         return 0.125 + (r12.asin() + r13.asin() + r23.asin()) / (4.0 * PI);
     }
     let h = [m[0] / s[0].sqrt(), m[1] / s[1].sqrt(), m[2] / s[2].sqrt()];
+    // an exactly aligned pair (proportional fields): two orthants, as in [`aligned4`]
+    let r = [[1.0, r12, r13], [r12, 1.0, r23], [r13, r23, 1.0]];
+    if let Some((i, j)) = [(0, 1), (0, 2), (1, 2)]
+        .into_iter()
+        .find(|&(i, j)| r[i][j].abs() == 1.0)
+    {
+        let k = 3 - i - j;
+        let two = |a: f64| orthant2(a, h[k], 1.0, 1.0, r[i][k]);
+        return if r[i][j] > 0.0 {
+            two(h[i].min(h[j]))
+        } else if h[i] + h[j] <= 0.0 {
+            0.0
+        } else {
+            (two(h[i]) - two(-h[j])).clamp(0.0, 1.0)
+        };
+    }
     phi3(h, r12, r13, r23).clamp(0.0, 1.0)
 }
 
@@ -569,8 +625,34 @@ fn orthant4_uncached(m: [f64; 4], s: [f64; 4], c: [f64; 6]) -> f64 {
             }
         }
     }
-    let h = std::array::from_fn(|i| m[i] / s[i].sqrt());
+    let h: [f64; 4] = std::array::from_fn(|i| m[i] / s[i].sqrt());
+    if let Some(p) = aligned4(h, &r) {
+        return p;
+    }
     phi4(h, r).clamp(0.0, 1.0)
+}
+
+/// Four standardised orthants `P[Z_i > −h_i ∀i]` where two variables are exactly aligned
+/// (`ρ_ij = ±1`, as [`corr`] returns within rounding of it: proportional fields), by three:
+/// `Z_j = Z_i` leaves `Z_i > −min(h_i, h_j)`; `Z_j = −Z_i` leaves `−h_i < Z_i < h_j`, the difference
+/// of two three-orthant probabilities (0 if the interval is empty). Plackett's integrand conditions
+/// on such a pair along the whole path `R(t)` and loses six digits near t = 1 to cancellation
+/// (rank-one R: 0.499994 for ½); `None` without such a pair.
+fn aligned4(h: [f64; 4], r: &[[f64; 4]; 4]) -> Option<f64> {
+    let (i, j) = PAIRS4.into_iter().find(|&(i, j)| r[i][j].abs() == 1.0)?;
+    let rest: Vec<usize> = (0..4).filter(|&k| k != i && k != j).collect();
+    // three orthants of Z_i (threshold −a) and the two others
+    let three = |a: f64| {
+        let (b, d) = (rest[0], rest[1]);
+        orthant3([a, h[b], h[d]], [1.0; 3], [r[i][b], r[i][d], r[b][d]])
+    };
+    Some(if r[i][j] > 0.0 {
+        three(h[i].min(h[j]))
+    } else if h[i] + h[j] <= 0.0 {
+        0.0
+    } else {
+        (three(h[i]) - three(-h[j])).clamp(0.0, 1.0)
+    })
 }
 
 #[cfg(test)]
@@ -666,6 +748,59 @@ mod orthant4_tests {
             let got = orthant4(h, [1.0; 4], c);
             let want = reference(h, corr_matrix(c));
             assert!((got - want).abs() < 1e-10, "{h:?}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn aligned_pairs_reduce_to_an_interval_of_one_variable() {
+        // Z2 = ±Z1 exactly (proportional fields): P[Z1 > −h1, ±Z1 > −h2, Z3 > −h3, Z4 > −h4] is
+        // ∫ over the interval of Z1 of φ(z) times the two orthants of (Z3, Z4) given Z1 = z
+        let (r13, r14, r34) = (0.4, -0.3, 0.25);
+        let given = |h: [f64; 4], z: f64| {
+            let m = [h[2] + r13 * z, h[3] + r14 * z];
+            orthant2(
+                m[0],
+                m[1],
+                1.0 - r13 * r13,
+                1.0 - r14 * r14,
+                r34 - r13 * r14,
+            )
+        };
+        for (sign, h) in [
+            (1.0, [0.3, -0.2, 0.5, 0.1]),
+            (1.0, [0.0; 4]),
+            (-1.0, [0.3, 0.4, -0.2, 0.6]),
+            (-1.0, [0.3, -0.5, -0.2, 0.6]),
+            (-1.0, [0.0; 4]),
+        ] {
+            let c = [sign, r13, r14, sign * r13, sign * r14, r34];
+            let got = orthant4(h, [1.0; 4], c);
+            // Z1 in (−h1, ∞) ∩ (−h2, ∞) or (−h1, h2)
+            let (lo, hi) = if sign > 0.0 {
+                (-h[0].min(h[1]), 12.0)
+            } else {
+                (-h[0], h[1])
+            };
+            let want = if hi > lo {
+                composite_legendre(&|z| phi(z) * given(h, z), lo, hi, 200)
+            } else {
+                0.0
+            };
+            assert!((got - want).abs() < 1e-13, "{sign}, {h:?}: {got} vs {want}");
+            // three orthants alike (drop Z4)
+            let got3 = orthant3([h[0], h[1], h[2]], [1.0; 3], [sign, r13, sign * r13]);
+            let want3 = if hi > lo {
+                let sd = (1.0 - r13 * r13).sqrt();
+                composite_legendre(&|z| phi(z) * big_phi((h[2] + r13 * z) / sd), lo, hi, 200)
+                    .min(1.0)
+            } else {
+                0.0
+            };
+            // zero means take the arcsin form, exact at ρ = ±1
+            assert!(
+                (got3 - want3).abs() < 1e-13,
+                "{sign}, {h:?}: {got3} vs {want3}"
+            );
         }
     }
 

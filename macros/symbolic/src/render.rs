@@ -120,6 +120,14 @@ fn rust_block(
                 let (a, b, v) = (name(*a), name(*b), name(*v));
                 quote!(#kernels::cond_mean(#a, #b, #v))
             }
+            Node::ThresholdVar(v, m, o) => {
+                let (v, m, o) = (name(*v), name(*m), name(*o));
+                quote!(#kernels::threshold_var(#v, #m, #o))
+            }
+            Node::ThresholdCov(v) => {
+                let t: Vec<_> = v.iter().map(|&c| name(c)).collect();
+                quote!(#kernels::threshold_cov(#(#t),*))
+            }
             Node::Corr(a, b, c) => {
                 let (a, b, c) = (name(*a), name(*b), name(*c));
                 quote!(#kernels::corr(#a, #b, #c))
@@ -196,6 +204,8 @@ pub fn formula(g: &Graph, root: Id, latex: bool) -> String {
                 | Node::FloorVar(_)
                 | Node::CondVar(..)
                 | Node::CondCov(..)
+                | Node::ThresholdVar(..)
+                | Node::ThresholdCov(..)
         ) {
             continue;
         }
@@ -331,9 +341,11 @@ impl Renderer<'_> {
             Node::Erf(x) => self.call(if l { "\\operatorname{erf}" } else { "erf" }, *x),
             Node::Asin(x) => self.call(if l { "\\arcsin" } else { "asin" }, *x),
             Node::Phi(x) => self.call(if l { "\\phi" } else { "φ" }, *x),
-            Node::FloorVar(x) | Node::CondVar(x, _) | Node::CondCov(x, ..) => {
-                self.expr(*x, prec, false)
-            }
+            Node::FloorVar(x)
+            | Node::CondVar(x, _)
+            | Node::CondCov(x, ..)
+            | Node::ThresholdVar(x, ..) => self.expr(*x, prec, false),
+            Node::ThresholdCov(v) => self.expr(v[0], prec, false),
             Node::Corr(a, b, c) => {
                 let s = self.ratio_sqrt(*a, &[*b, *c]);
                 self.paren(s, prec >= 1)
@@ -558,6 +570,8 @@ enum Op {
     CondVar(usize, usize),
     CondCov(usize, usize, usize),
     CondMean(usize, usize, usize),
+    ThresholdVar(usize, usize, usize),
+    ThresholdCov([usize; 7]),
     Corr(usize, usize, usize),
     Orthant1(usize, usize),
     Orthant2([usize; 5]),
@@ -603,6 +617,8 @@ impl Program {
                 Node::CondVar(x, sc) => Op::CondVar(s(x), s(sc)),
                 Node::CondCov(c, a, b) => Op::CondCov(s(c), s(a), s(b)),
                 Node::CondMean(a, b, v) => Op::CondMean(s(a), s(b), s(v)),
+                Node::ThresholdVar(v, m, o) => Op::ThresholdVar(s(v), s(m), s(o)),
+                Node::ThresholdCov(v) => Op::ThresholdCov(v.map(|x| slot[&x])),
                 Node::Corr(a, b, c) => Op::Corr(s(a), s(b), s(c)),
                 Node::Orthant1(a, b) => Op::Orthant1(s(a), s(b)),
                 Node::Orthant2(v) => {
@@ -689,6 +705,16 @@ impl Program {
                 Op::CondVar(x, sc) => k::cond_var(v(x), v(sc)),
                 Op::CondCov(c, a, b) => k::cond_cov(v(c), v(a), v(b)),
                 Op::CondMean(a, b, w) => k::cond_mean(v(a), v(b), v(w)),
+                Op::ThresholdVar(a, m, o) => k::threshold_var(v(a), v(m), v(o)),
+                Op::ThresholdCov(t) => k::threshold_cov(
+                    v(&t[0]),
+                    v(&t[1]),
+                    v(&t[2]),
+                    v(&t[3]),
+                    v(&t[4]),
+                    v(&t[5]),
+                    v(&t[6]),
+                ),
                 Op::Corr(a, b, c) => k::corr(v(a), v(b), v(c)),
                 Op::Orthant1(a, b) => k::orthant1(v(a), v(b)),
                 Op::Orthant2(t) => k::orthant2(v(&t[0]), v(&t[1]), v(&t[2]), v(&t[3]), v(&t[4])),

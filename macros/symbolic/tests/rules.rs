@@ -326,3 +326,63 @@ fn rescaled_units_give_the_values_of_positive_homogeneity() {
         );
     }
 }
+
+/// Exactly proportional fields `x_i = a_i z`, `z ~ N(μ, σ²)` (students sharing a teacher): the
+/// expectations are one-dimensional, e.g. `E[Θ(a1 z) Θ(a2 z) relu(a3 z) relu(a4 z)] = a3 a4 E[z² Θ(z)]`
+/// when all a are positive, and 0 when two steps face opposite ways. Stein's rule moves the
+/// powers onto Dirac terms, each of which conditions on one field and leaves the other steps
+/// determined at their threshold; two or three of those must take the joint value of steps on
+/// one variable, `E[δ(z) Θ(z)^p Θ(−z)^q] = φ(0) p!q!/(p+q+1)!` (kernels::threshold_var), not ½
+/// each (which gave 1/4 for 1/3), and the four-orthant probability of the aligned fields must
+/// not lose digits to Plackett's integrand (0.499994 for ½ before `aligned4`).
+#[test]
+fn steps_determined_by_one_condition_take_their_joint_value() {
+    use aedyn_symbolic::closed::Graph;
+    use aedyn_symbolic::kernels::{big_phi, phi};
+    use aedyn_symbolic::product::{Factor, expect_product};
+    let (_, [g, dg, _, _]) = series_of("relu(x)");
+    let var: f64 = 0.7;
+    let sd = var.sqrt();
+    for mu in [0.0, 0.3] {
+        // E[z Θ(z)], E[z² Θ(z)] and the same over Θ(−z)
+        let (h, d) = (mu / sd, phi(mu / sd));
+        let m1 = [mu * big_phi(h) + sd * d, -(mu * big_phi(-h) - sd * d)];
+        let m2 = [
+            (mu * mu + var) * big_phi(h) + mu * sd * d,
+            (mu * mu + var) * big_phi(-h) - mu * sd * d,
+        ];
+        for a in [
+            [1.0, 1.3, 0.8, 1.1],
+            [0.6, 2.0, 1.0, 0.9],
+            [1.0, -1.3, 0.8, 1.1],
+            [1.0, 1.3, -0.8, 1.1],
+            [-1.0, -1.3, -0.8, -1.1],
+        ] {
+            let same =
+                |n: usize| a[..n].iter().all(|&x| x > 0.0) || a[..n].iter().all(|&x| x < 0.0);
+            let side = usize::from(a[0] < 0.0);
+            let cov = |n: usize| -> Vec<Vec<f64>> {
+                (0..n)
+                    .map(|i| (0..n).map(|j| a[i] * a[j] * var).collect())
+                    .collect()
+            };
+            let mean: Vec<f64> = a.iter().map(|x| x * mu).collect();
+            // Θ Θ relu relu and Θ Θ relu
+            for (n, want) in [
+                (4, if same(4) { a[2] * a[3] * m2[side] } else { 0.0 }),
+                (3, if same(3) { a[2].abs() * m1[side] } else { 0.0 }),
+            ] {
+                let mut graph = Graph::new();
+                let mut factors = vec![(0, Factor::Series(&dg)), (1, Factor::Series(&dg))];
+                factors.extend((2..n).map(|v| (v, Factor::Series(&g))));
+                let (id, _) = expect_product(&mut graph, n, &factors);
+                let id = id.expect("closed form");
+                let got = aedyn_symbolic::render::eval(&graph, id, &mean[..n], &cov(n));
+                assert!(
+                    (got - want).abs() < 1e-14,
+                    "μ = {mu}, a = {a:?}, {n} fields: {got} vs {want}"
+                );
+            }
+        }
+    }
+}
