@@ -716,6 +716,65 @@ fn tanh_plateau_and_perfect_state_are_resolved_on_the_cone_boundary() {
     }
 }
 
+/// Over-realisable students (K = 3 > M = 2) with two students on one teacher: their perfectly
+/// learned states are exact fixed points, built by `TsSystem::perfect_state` from a nearby state
+/// and accepted where F vanishes to 1e-12. Three exactly proportional fields there once left F at
+/// ~3e-10 (two steps one Dirac condition determines each took ½, docs/integrals.md §4). A fixed
+/// second layer needs the lengths of the students sharing a teacher to add up, `Σ v_a c_a^p = v*_b`
+/// for a g homogeneous of degree p (ReLU: 1, ReLU²: 2), which the nearby state only approximates;
+/// a trained one is the least-squares v.
+#[test]
+fn over_realisable_perfect_states_are_exact() {
+    use aedyn::config::Config;
+    use aedyn::teacher_student::run::TsProblem;
+    for (activation, degree) in [("relu", 1.0), ("relu(x).powi(2)", 2.0)] {
+        for trained in [false, true] {
+            let cfg = Config::from_toml(
+                &format!(
+                    "model = \"teacher_student\"\nactivation = \"{activation}\"\nk = 3\n\
+                     init_std = 0.01\n[teacher]\nm = 2\n[data]\nd = 500\n\
+                     [student]\ntrain_second_layer = {trained}"
+                ),
+                "test",
+            )
+            .unwrap();
+            let (sys, _) = TsProblem::from_config(&cfg).unwrap().system().unwrap();
+            let t = sys.p.t.clone();
+            // students 0 and 1 on teacher 0 (lengths 0.35 and 0.7, which do not add up), student
+            // 2 on teacher 1 (length 1.1)
+            let (teacher, c) = ([0usize, 0, 1], [0.35, 0.7, 1.1]);
+            let q: Vec<f64> = (0..9)
+                .map(|i| c[i / 3] * c[i % 3] * t[teacher[i / 3] * 2 + teacher[i % 3]])
+                .collect();
+            let r: Vec<f64> = (0..6)
+                .map(|i| c[i / 2] * t[teacher[i / 2] * 2 + i % 2])
+                .collect();
+            let near = sys.state(&q, &r, &[0.6, 0.5, 0.9]);
+            let y = sys
+                .perfect_state(&near)
+                .unwrap_or_else(|| panic!("{activation}, trained {trained}: none found"));
+            let mut f = DVector::zeros(y.len());
+            sys.rhs(&y, &mut f, &mut sys.workspace());
+            let eps = sys.error(&y);
+            println!(
+                "{activation}, trained {trained}: |F| = {:.1e}, ε = {eps:.1e}",
+                f.amax()
+            );
+            assert!(f.amax() < 1e-12 && eps.abs() < 1e-14);
+            let o = sys.order(&y);
+            // still two students on one teacher, exactly aligned
+            let rho = o.q[1] / (o.q[0] * o.q[4]).sqrt();
+            assert!((rho - 1.0).abs() < 1e-14, "ρ = {rho}");
+            if !trained {
+                // Σ v_a c_a^p = v*_0 over the students on teacher 0 (v fixed at 1, v* = 1)
+                let length = |a: usize| (o.q[a * 3 + a] / t[0]).sqrt();
+                let weight = length(0).powf(degree) + length(1).powf(degree);
+                assert!((weight - sys.p.v_star[0]).abs() < 1e-12, "{weight}");
+            }
+        }
+    }
+}
+
 /// The fixed-point analysis of a config and its perfectly learned state (ε = 0), which must be
 /// listed.
 fn perfect_state_of(

@@ -202,9 +202,12 @@ impl TsSystem {
     /// is the fixed one or, when trained, `v = s·v*` (odd g), `v = v*` (even g) and the
     /// least-squares v nearest to `near`'s (`A v = B v*` with `A_ab = I2(λ_a, λ_b)`,
     /// `B_am = I2(λ_a, ν_m)`, solved by the pseudo-inverse from `near`'s v, which keeps its split
-    /// between students that share a teacher), whichever F vanishes at. For students that share a teacher (K > M) F comes out
-    /// ~3e-10 at these states for ReLU, not 0: three exactly proportional fields meet a limitation
-    /// of the closed forms (docs/integrals.md §4), so such states are not found yet.
+    /// between students that share a teacher), whichever F vanishes at. A fixed second layer
+    /// and a g homogeneous of degree p (`homogeneity_degree`) add the candidate whose
+    /// students on each teacher b have their own lengths scaled so that `Σ v_a c_a^p = v*_b`
+    /// (they act as one unit there). With K > M three or more fields are exactly proportional;
+    /// the closed forms give the steps one Dirac condition determines their joint value there
+    /// (docs/integrals.md §4).
     pub fn perfect_state(&self, near: &DVector<f64>) -> Option<DVector<f64>> {
         let (k, m) = (self.p.k, self.p.m);
         if k < m {
@@ -245,10 +248,34 @@ impl TsSystem {
         }
         // the student's own lengths first: the candidate nearest to `near`
         let mut lengths = vec![own.clone()];
+        let mut ws = self.workspace();
+        if !self.p.train_v {
+            // a fixed second layer and a g homogeneous of degree p: students on teacher b with
+            // lengths c_a act as one unit of weight Σ v_a c_a^p, which must be v*_b; the own
+            // lengths scaled by the common factor κ_b = (v*_b / Σ v_a c_a^p)^(1/p)
+            if let Some(p) = self.homogeneity_degree(&mut ws) {
+                let mut scaled = own.clone();
+                for b in 0..m {
+                    let group: Vec<usize> = (0..k).filter(|&a| pick[a] == Some((b, 1.0))).collect();
+                    let weight: f64 = group
+                        .iter()
+                        .map(|&a| self.p.v_fixed[a] * own[a].powf(p))
+                        .sum();
+                    let kappa = (self.p.v_star[b] / weight).powf(1.0 / p);
+                    if kappa.is_finite() && kappa > 0.0 {
+                        for &a in &group {
+                            scaled[a] = kappa * own[a];
+                        }
+                    }
+                }
+                if scaled != own {
+                    lengths.push(scaled);
+                }
+            }
+        }
         if distinct && own.iter().any(|c| *c != 1.0) {
             lengths.push(vec![1.0; k]);
         }
-        let mut ws = self.workspace();
         let mut f = DVector::zeros(self.len());
         for c in &lengths {
             let unit = |a: usize| pick[a].map_or((0, 0.0), |(b, s)| (b, c[a] * s));
@@ -291,6 +318,33 @@ impl TsSystem {
             }
         }
         None
+    }
+
+    /// The degree p of positive homogeneity of the student's g, `g(cλ) = c^p g(λ)` for c > 0, if
+    /// it has one: from `E[g(λ)²]` at variances 1, 4 and 9, which scale as `c^(2p)` (the two
+    /// estimates of p must agree to 1e-9; an integer within 1e-9 is taken exactly).
+    fn homogeneity_degree(&self, ws: &mut TsWorkspace) -> Option<f64> {
+        let (k, m, n) = (self.p.k, self.p.m, self.fields());
+        let mut second_moment = |var: f64| {
+            let q: Vec<f64> = (0..k * k)
+                .map(|i| if i / k == i % k { var } else { 0.0 })
+                .collect();
+            let y = self.state(&q, &vec![0.0; k * m], &self.p.v_fixed);
+            self.fill(&y, ws);
+            ws.scratch.new_state();
+            self.ints.eval(&self.i2[0], &ws.omega, n, &mut ws.scratch)
+        };
+        let base = second_moment(1.0);
+        let p2 = (second_moment(4.0) / base).ln() / (2.0 * 2f64.ln());
+        let p3 = (second_moment(9.0) / base).ln() / (2.0 * 3f64.ln());
+        if !(p2.is_finite() && p2 > 0.0 && (p2 - p3).abs() < 1e-9) {
+            return None;
+        }
+        Some(if (p2 - p2.round()).abs() < 1e-9 {
+            p2.round()
+        } else {
+            p2
+        })
     }
 
     /// The second layer that minimises ε for the first layers of `y` nearest to `from`:

@@ -46,6 +46,9 @@ pub enum Node {
     /// A conditional variance `v` of unconditional variance `scale`, 0 within rounding of 0
     /// ([`kernels::cond_var`]; printed as `v`): `(v, scale)`
     CondVar(Id, Id),
+    /// A variable's orientation after a Dirac condition ([`kernels::orientation`]; never
+    /// printed): `(cov, prev, depth)`
+    Orientation(Id, Id, Id),
     /// The variance of a step's variable in an orthant, 1 where a Dirac condition determines it
     /// at its threshold ([`kernels::threshold_var`]; printed as `var`): `(var, mean, orient)`
     ThresholdVar(Id, Id, Id),
@@ -401,6 +404,16 @@ impl Graph {
         }
     }
 
+    /// [`kernels::orientation`] after the `depth`-th condition of a chain.
+    pub fn orientation(&mut self, cov: Id, prev: Id, depth: usize) -> Id {
+        let d = self.konst(depth as f64);
+        match (self.as_const(cov), self.as_const(prev)) {
+            (Some(0.0), _) => prev,
+            (Some(c), Some(p)) => self.konst(kernels::orientation(c, p, depth as f64)),
+            _ => self.intern(Node::Orientation(cov, prev, d)),
+        }
+    }
+
     /// [`kernels::threshold_var`]: `var` itself unless the step can sit at its threshold.
     pub fn threshold_var(&mut self, var: Id, mean: Id, orient: Id) -> Id {
         let (v, m, o) = (
@@ -572,6 +585,7 @@ impl Graph {
             Node::CondMean(a, b, v) => vec![*a, *b, *v],
             Node::CondCov(c, a, b) => vec![*c, *a, *b],
             Node::ThresholdVar(v, m, o) => vec![*v, *m, *o],
+            Node::Orientation(c, p, d) => vec![*c, *p, *d],
             Node::ThresholdCov(v) => v.to_vec(),
             Node::Corr(a, b, c) => vec![*a, *b, *c],
             Node::Orthant1(a, b) => vec![*a, *b],
@@ -731,6 +745,10 @@ impl Graph {
             Node::CondVar(x, s) => self.cond_var(m(*x), m(*s)),
             Node::CondCov(c, a, b) => self.cond_cov(m(*c), m(*a), m(*b)),
             Node::ThresholdVar(v, a, o) => self.threshold_var(m(*v), m(*a), m(*o)),
+            Node::Orientation(c, p, d) => {
+                let depth = self.as_const(m(*d)).unwrap_or(1.0) as usize;
+                self.orientation(m(*c), m(*p), depth)
+            }
             Node::ThresholdCov(v) => self.threshold_cov(v.map(m)),
             Node::CondMean(a, b, v) => self.cond_mean(m(*a), m(*b), m(*v)),
             Node::FloorVar(x) => self.floor_var(m(*x)),

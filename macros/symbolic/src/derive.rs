@@ -122,12 +122,14 @@ pub struct SymGauss {
     /// The variances `C_ii` of the integral's own Gaussian, before any conditioning or tilt: the
     /// scale of the rounding in every covariance derived from it (kernels::cond_var).
     pub scale: Vec<Id>,
-    /// Per variable, its covariance with the variable of the last Dirac condition, taken before
-    /// that condition (1 for that variable itself; `None` before any condition): its sign is the
-    /// direction in which the variable moves with the conditioned one, which decides the joint
-    /// value of steps the condition determines at their thresholds
-    /// ([`crate::kernels::threshold_var`]).
+    /// Per variable, its orientation ([`crate::kernels::orientation`]; `None` before any
+    /// condition): ± the index of the Dirac condition that determined it (or the last one), by the
+    /// sign of its covariance with the conditioned variable taken before that condition — the
+    /// direction in which it moves with the conditioned one, which decides the joint value of
+    /// steps one condition determines at their thresholds ([`crate::kernels::threshold_var`]).
     pub orient: Option<Vec<Id>>,
+    /// The number of Dirac conditions applied in the chain that led to this Gaussian.
+    pub depth: usize,
 }
 
 /// Upper bound on rule applications per integral (a guard, far above what the algebra needs:
@@ -157,6 +159,7 @@ impl<'g> Deriver<'g> {
             gauss: vec![SymGauss {
                 scale: (0..mean.len()).map(|i| cov[i][i]).collect(),
                 orient: None,
+                depth: 0,
                 mean,
                 cov,
             }],
@@ -707,12 +710,22 @@ impl<'g> Deriver<'g> {
             g.cov[i][v] = zero;
             g.cov[v][i] = zero;
         }
-        // x_v itself moves with x_v: any positive constant (its variance, a node already there)
+        // the orientations after this condition, the chain's `depth`-th: x_v itself +depth; a
+        // variable an earlier condition determined keeps its own (kernels::orientation)
+        let depth = g0.depth + 1;
+        let prev = g0.orient.clone().unwrap_or_else(|| vec![zero; dim]);
         g.orient = Some(
             (0..dim)
-                .map(|i| if i == v { var } else { g0.cov[i][v] })
+                .map(|i| {
+                    if i == v {
+                        gr.konst(depth as f64)
+                    } else {
+                        gr.orientation(g0.cov[i][v], prev[i], depth)
+                    }
+                })
                 .collect(),
         );
+        g.depth = depth;
         g.mean[v] = cc;
         self.gauss.push(g);
         let out = (p, self.gauss.len() - 1);

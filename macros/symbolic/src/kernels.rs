@@ -111,14 +111,31 @@ pub fn threshold_var(var: f64, mean: f64, orient: f64) -> f64 {
 }
 
 /// The covariance of two steps' variables in an orthant probability (see [`threshold_var`]):
-/// `sign(oi·oj)/2` when both sit at their thresholds, determined by the condition, 0 when one
-/// does (it is independent of the other's fluctuation), `c` otherwise.
+/// `sign(oi·oj)/2` when both sit at their thresholds, determined by the same condition (equal
+/// `|o|`, see [`orientation`]), 0 when only one does or two conditions determine them (each is
+/// independent of the other's fluctuation), `c` otherwise.
 #[inline]
 pub fn threshold_cov(c: f64, vi: f64, mi: f64, oi: f64, vj: f64, mj: f64, oj: f64) -> f64 {
     match (at_threshold(vi, mi, oi), at_threshold(vj, mj, oj)) {
-        (true, true) => 0.5 * (oi * oj).signum(),
+        (true, true) if oi.abs() == oj.abs() => 0.5 * (oi * oj).signum(),
+        (true, true) => 0.0,
         (true, false) | (false, true) => 0.0,
         (false, false) => c,
+    }
+}
+
+/// The orientation of a variable after the `depth`-th Dirac condition (depth ≥ 1) of a chain:
+/// `±depth` by the sign of its covariance `cov` with the conditioned variable, taken before the
+/// condition; where that is exactly 0 (a variable an earlier condition determined: its
+/// covariances are 0 from then on) it keeps its orientation `prev` from the condition that
+/// determined it. Its magnitude names the condition, so steps that two different conditions
+/// determine are independent ([`threshold_cov`]).
+#[inline]
+pub fn orientation(cov: f64, prev: f64, depth: f64) -> f64 {
+    if cov == 0.0 || cov.is_nan() {
+        prev
+    } else {
+        cov.signum() * depth
     }
 }
 
@@ -850,6 +867,7 @@ mod orthant4_tests {
         assert!(worst < 1e-13, "worst difference {worst:.2e}");
     }
 
+    #[test]
     fn singular_correlation_stays_finite_and_right() {
         // Z2 = Z1: P[Z1 < h1, Z1 < h2, ...] is the trivariate probability at min(h1, h2)
         let c = [1.0, 0.3, 0.2, 0.3, 0.2, -0.1];

@@ -124,6 +124,10 @@ fn rust_block(
                 let (v, m, o) = (name(*v), name(*m), name(*o));
                 quote!(#kernels::threshold_var(#v, #m, #o))
             }
+            Node::Orientation(c, p, d) => {
+                let (c, p, d) = (name(*c), name(*p), name(*d));
+                quote!(#kernels::orientation(#c, #p, #d))
+            }
             Node::ThresholdCov(v) => {
                 let t: Vec<_> = v.iter().map(|&c| name(c)).collect();
                 quote!(#kernels::threshold_cov(#(#t),*))
@@ -206,6 +210,7 @@ pub fn formula(g: &Graph, root: Id, latex: bool) -> String {
                 | Node::CondCov(..)
                 | Node::ThresholdVar(..)
                 | Node::ThresholdCov(..)
+                | Node::Orientation(..)
         ) {
             continue;
         }
@@ -346,6 +351,7 @@ impl Renderer<'_> {
             | Node::CondCov(x, ..)
             | Node::ThresholdVar(x, ..) => self.expr(*x, prec, false),
             Node::ThresholdCov(v) => self.expr(v[0], prec, false),
+            Node::Orientation(c, ..) => self.expr(*c, prec, false),
             Node::Corr(a, b, c) => {
                 let s = self.ratio_sqrt(*a, &[*b, *c]);
                 self.paren(s, prec >= 1)
@@ -572,6 +578,7 @@ enum Op {
     CondMean(usize, usize, usize),
     ThresholdVar(usize, usize, usize),
     ThresholdCov([usize; 7]),
+    Orientation(usize, usize, usize),
     Corr(usize, usize, usize),
     Orthant1(usize, usize),
     Orthant2([usize; 5]),
@@ -619,6 +626,7 @@ impl Program {
                 Node::CondMean(a, b, v) => Op::CondMean(s(a), s(b), s(v)),
                 Node::ThresholdVar(v, m, o) => Op::ThresholdVar(s(v), s(m), s(o)),
                 Node::ThresholdCov(v) => Op::ThresholdCov(v.map(|x| slot[&x])),
+                Node::Orientation(c, p, d) => Op::Orientation(s(c), s(p), s(d)),
                 Node::Corr(a, b, c) => Op::Corr(s(a), s(b), s(c)),
                 Node::Orthant1(a, b) => Op::Orthant1(s(a), s(b)),
                 Node::Orthant2(v) => {
@@ -706,6 +714,7 @@ impl Program {
                 Op::CondCov(c, a, b) => k::cond_cov(v(c), v(a), v(b)),
                 Op::CondMean(a, b, w) => k::cond_mean(v(a), v(b), v(w)),
                 Op::ThresholdVar(a, m, o) => k::threshold_var(v(a), v(m), v(o)),
+                Op::Orientation(c, p, d) => k::orientation(v(c), v(p), v(d)),
                 Op::ThresholdCov(t) => k::threshold_cov(
                     v(&t[0]),
                     v(&t[1]),

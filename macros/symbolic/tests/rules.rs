@@ -386,3 +386,121 @@ fn steps_determined_by_one_condition_take_their_joint_value() {
         }
     }
 }
+
+/// Every product the teacher–student ODE needs (`E[g'(x_a) g'(x_b) g(x_c) g(x_d)]`,
+/// `E[g'(x_a) x_b g(x_c)]`) for ReLU at an over-realisable perfect state, K = 3, M = 2: students
+/// 0 and 1 at lengths 1/3 and 2/3 along teacher 0, student 2 equal to teacher 1 — two groups of
+/// exactly proportional fields, so the Dirac conditions of Stein's rule determine steps at their
+/// thresholds in both, one condition after the other. Against an independent integral: all
+/// fields are linear in two standard normals (z, w), so each expectation is `E[r^d]` times an
+/// angular integral of a piecewise-trigonometric function, taken with 20-point Gauss–Legendre
+/// between its break points. (Before the orientation of nested conditions, E[Θ Θ relu relu] of
+/// two fields of one group, the teacher and the other group's teacher came out 0.1194 for 0.1592.)
+#[test]
+fn products_at_an_over_realisable_perfect_state_are_exact() {
+    use aedyn_symbolic::closed::Graph;
+    use aedyn_symbolic::product::{Factor, expect_product};
+    use std::f64::consts::PI;
+    let (_, [g, dg, _, _]) = series_of("relu(x)");
+    // fields λ0 = z/3, λ1 = 2z/3, λ2 = w, ν0 = z, ν1 = w as directions in (z, w)
+    let dirs: [[f64; 2]; 5] = [
+        [1.0 / 3.0, 0.0],
+        [2.0 / 3.0, 0.0],
+        [0.0, 1.0],
+        [1.0, 0.0],
+        [0.0, 1.0],
+    ];
+    #[derive(Clone, Copy)]
+    enum Slot {
+        Dg,
+        G,
+        X,
+    }
+    let pointwise = |slot: Slot, x: f64| match slot {
+        Slot::Dg => f64::from(x > 0.0),
+        Slot::G => x.max(0.0),
+        Slot::X => x,
+    };
+    let (nodes, weights) = aedyn_symbolic::kernels::gauss_legendre::<20>();
+    let reference = |fields: &[(usize, Slot)]| -> f64 {
+        // degree of homogeneity d, E[r^d] = 2^(d/2) Γ(1 + d/2) for r² ~ χ²₂
+        let d = fields
+            .iter()
+            .filter(|(_, s)| !matches!(s, Slot::Dg))
+            .count() as f64;
+        let radial = 2f64.powf(d / 2.0) * libm::tgamma(1.0 + d / 2.0);
+        let mut breaks = vec![0.0, 2.0 * PI];
+        for &(f, _) in fields {
+            let t0 = (-dirs[f][0]).atan2(dirs[f][1]);
+            breaks.extend(
+                (-2..=2)
+                    .map(|k| t0 + f64::from(k) * PI)
+                    .filter(|t| *t > 0.0 && *t < 2.0 * PI),
+            );
+        }
+        breaks.sort_by(f64::total_cmp);
+        let mut angular = 0.0;
+        for w in breaks.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            for (x, wt) in nodes.iter().zip(&weights) {
+                let th = 0.5 * (a + b) + 0.5 * (b - a) * x;
+                let value: f64 = fields
+                    .iter()
+                    .map(|&(f, s)| pointwise(s, dirs[f][0] * th.cos() + dirs[f][1] * th.sin()))
+                    .product();
+                angular += 0.5 * (b - a) * wt * value;
+            }
+        }
+        radial * angular / (2.0 * PI)
+    };
+    let mut checked = 0;
+    for a in 0..3 {
+        for b in 0..3 {
+            for c in 0..5 {
+                for d in 0..5 {
+                    let i4 = vec![(a, Slot::Dg), (b, Slot::Dg), (c, Slot::G), (d, Slot::G)];
+                    let i3 = vec![(a, Slot::Dg), (b, Slot::X), (c, Slot::G)];
+                    for pattern in [i4, i3] {
+                        // one variable per distinct field, as the teacher–student integrals bind
+                        let mut fields: Vec<usize> = pattern.iter().map(|p| p.0).collect();
+                        fields.sort_unstable();
+                        fields.dedup();
+                        let var = |f: usize| fields.iter().position(|&x| x == f).unwrap();
+                        let factors: Vec<(usize, Factor)> = pattern
+                            .iter()
+                            .map(|&(f, s)| {
+                                let factor = match s {
+                                    Slot::Dg => Factor::Series(&dg),
+                                    Slot::G => Factor::Series(&g),
+                                    Slot::X => Factor::Power(1),
+                                };
+                                (var(f), factor)
+                            })
+                            .collect();
+                        let mut graph = Graph::new();
+                        let (id, _) = expect_product(&mut graph, fields.len(), &factors);
+                        let cov: Vec<Vec<f64>> = fields
+                            .iter()
+                            .map(|&i| {
+                                fields
+                                    .iter()
+                                    .map(|&j| dirs[i][0] * dirs[j][0] + dirs[i][1] * dirs[j][1])
+                                    .collect()
+                            })
+                            .collect();
+                        let mean = vec![0.0; fields.len()];
+                        let got = aedyn_symbolic::render::eval(&graph, id.unwrap(), &mean, &cov);
+                        let want = reference(&pattern);
+                        let fields_of: Vec<usize> = pattern.iter().map(|p| p.0).collect();
+                        assert!(
+                            (got - want).abs() < 1e-13,
+                            "fields {fields_of:?}: {got} vs {want}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 450);
+}
