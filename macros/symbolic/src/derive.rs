@@ -122,14 +122,33 @@ pub struct SymGauss {
     /// The variances `C_ii` of the integral's own Gaussian, before any conditioning or tilt: the
     /// scale of the rounding in every covariance derived from it (kernels::cond_var).
     pub scale: Vec<Id>,
-    /// Per variable, its orientation ([`crate::kernels::orientation`]; `None` before any
-    /// condition): ± the index of the Dirac condition that determined it (or the last one), by the
-    /// sign of its covariance with the conditioned variable taken before that condition — the
-    /// direction in which it moves with the conditioned one, which decides the joint value of
-    /// steps one condition determines at their thresholds ([`crate::kernels::threshold_var`]).
-    pub orient: Option<Vec<Id>>,
-    /// The number of Dirac conditions applied in the chain that led to this Gaussian.
-    pub depth: usize,
+    /// The Dirac conditions applied in the chain that led to this Gaussian, in order: each one's
+    /// variable and every variable's covariance with it before the condition. They give each
+    /// variable its orientation ([`SymGauss::orientation`]): ± the index of the condition that
+    /// determined it (or of the last one), by the sign of that covariance — the direction in
+    /// which it moves with the conditioned variable, which decides the joint value of steps one
+    /// condition determines at their thresholds ([`crate::kernels::threshold_var`]).
+    pub orient: Vec<(usize, Vec<Id>)>,
+}
+
+impl SymGauss {
+    /// The orientation of variable i ([`crate::kernels::orientation`]), built from
+    /// [`SymGauss::orient`] only where an orthant needs it (so that formulas without steps at
+    /// thresholds get no nodes); `None` before any condition.
+    fn orientation(&self, graph: &mut Graph, i: usize) -> Option<Id> {
+        if self.orient.is_empty() {
+            return None;
+        }
+        let mut o = graph.zero();
+        for (k, (v, cov)) in self.orient.iter().enumerate() {
+            o = if i == *v {
+                graph.konst((k + 1) as f64)
+            } else {
+                graph.orientation(cov[i], o, k + 1)
+            };
+        }
+        Some(o)
+    }
 }
 
 /// Upper bound on rule applications per integral (a guard, far above what the algebra needs:
@@ -158,8 +177,7 @@ impl<'g> Deriver<'g> {
             graph,
             gauss: vec![SymGauss {
                 scale: (0..mean.len()).map(|i| cov[i][i]).collect(),
-                orient: None,
-                depth: 0,
+                orient: Vec::new(),
                 mean,
                 cov,
             }],
@@ -520,9 +538,12 @@ impl<'g> Deriver<'g> {
                     if ys.len() < 2 {
                         return None; // one step alone takes Θ(0) = ½
                     }
-                    let o = g.orient.as_ref()?[y.v];
                     let nonzero = |id: Id| self.graph.as_const(id).is_some_and(|x| x != 0.0);
-                    if y.noise != 0.0 || self.graph.is_zero(o) || nonzero(var) || nonzero(m) {
+                    if y.noise != 0.0 || nonzero(var) || nonzero(m) {
+                        return None;
+                    }
+                    let o = g.orientation(self.graph, y.v)?;
+                    if self.graph.is_zero(o) {
                         return None;
                     }
                     Some(self.graph.scale(y.s, o))
@@ -710,22 +731,9 @@ impl<'g> Deriver<'g> {
             g.cov[i][v] = zero;
             g.cov[v][i] = zero;
         }
-        // the orientations after this condition, the chain's `depth`-th: x_v itself +depth; a
-        // variable an earlier condition determined keeps its own (kernels::orientation)
-        let depth = g0.depth + 1;
-        let prev = g0.orient.clone().unwrap_or_else(|| vec![zero; dim]);
-        g.orient = Some(
-            (0..dim)
-                .map(|i| {
-                    if i == v {
-                        gr.konst(depth as f64)
-                    } else {
-                        gr.orientation(g0.cov[i][v], prev[i], depth)
-                    }
-                })
-                .collect(),
-        );
-        g.depth = depth;
+        // for the orientations (kernels::orientation): the condition's variable and the
+        // covariances with it before the condition
+        g.orient.push((v, (0..dim).map(|i| g0.cov[i][v]).collect()));
         g.mean[v] = cc;
         self.gauss.push(g);
         let out = (p, self.gauss.len() - 1);
