@@ -387,7 +387,11 @@ fn exact_fixed_point<S: Analysed>(
     let mut f = DVector::zeros(y.len());
     sys.rhs(&y, &mut f, &mut ws);
     let residual = f.amax();
-    let eps = sys.eps(&y);
+    // ε ≥ 0; at an exact state it comes out within rounding of 0 of either sign
+    let eps = match sys.eps(&y) {
+        e if e < 0.0 && e > -1e-14 => 0.0,
+        e => e,
+    };
     if residual.is_nan() || residual >= NEWTON_TOL || eps < -1e-10 || sys.unphysical(&y).is_some() {
         return None;
     }
