@@ -406,11 +406,13 @@ impl Graph {
 
     /// [`kernels::orientation`] after the `depth`-th condition of a chain.
     pub fn orientation(&mut self, cov: Id, prev: Id, depth: usize) -> Id {
-        let d = self.konst(depth as f64);
-        match (self.as_const(cov), self.as_const(prev)) {
-            (Some(0.0), _) => prev,
-            (Some(c), Some(p)) => self.konst(kernels::orientation(c, p, depth as f64)),
-            _ => self.intern(Node::Orientation(cov, prev, d)),
+        match self.as_const(cov) {
+            Some(0.0) => prev,
+            Some(c) if !c.is_nan() => self.konst(c.signum() * depth as f64),
+            _ => {
+                let d = self.konst(depth as f64);
+                self.intern(Node::Orientation(cov, prev, d))
+            }
         }
     }
 

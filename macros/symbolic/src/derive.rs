@@ -139,13 +139,11 @@ impl SymGauss {
         if self.orient.is_empty() {
             return None;
         }
+        // (the conditioned variable itself has cov = its variance > 0: orientation +k, unused,
+        // since its steps are constants after the condition)
         let mut o = graph.zero();
-        for (k, (v, cov)) in self.orient.iter().enumerate() {
-            o = if i == *v {
-                graph.konst((k + 1) as f64)
-            } else {
-                graph.orientation(cov[i], o, k + 1)
-            };
+        for (k, (_, cov)) in self.orient.iter().enumerate() {
+            o = graph.orientation(cov[i], o, k + 1);
         }
         Some(o)
     }
@@ -319,11 +317,10 @@ impl<'g> Deriver<'g> {
         self.orthants(mt, gi, depth)
     }
 
-    /// `E[δ(x_v − c) F] = p_v(c) E[F | x_v = c]`; the other factors of x_v are evaluated at c,
-    /// except steps at c itself, which stay for the orthant probabilities: together with the
-    /// steps of other variables the condition determines at their thresholds they take their
-    /// joint value, `p!q!/(p+q+1)!` for p facing up and q down (`kernels::threshold_var`; one
-    /// alone takes Θ(0) = ½, the convention of Θ² = Θ).
+    /// `E[δ(x_v − c) F] = p_v(c) E[F | x_v = c]`; the other factors of x_v are evaluated at c (a
+    /// step at c itself has taken Θ(0) = ½ in the normal form already, the convention of
+    /// Θ² = Θ; steps of *other* variables that the condition determines at their thresholds take
+    /// their joint value in the orthant probabilities, `kernels::threshold_var`).
     fn condition_on_delta(
         &mut self,
         mt: &MTerm,
@@ -336,18 +333,11 @@ impl<'g> Deriver<'g> {
         let part = &mt.parts[v];
         let mut k =
             point.powi(part.p as i32) * (-part.quad * point * point + part.lin * point).exp();
-        // steps of x_v at the point itself stay in the term: with other steps the condition
-        // determines there, they take their joint value (kernels::threshold_var); alone, ½
-        let mut at_point = Vec::new();
         for (i, o) in part.factors.iter().enumerate() {
             if i == idx {
                 continue;
             }
             let u = o.a * point + o.b;
-            if u == 0.0 && o.base == Base::Step {
-                at_point.push(*o);
-                continue;
-            }
             k *= match o.base {
                 Base::Step => crate::kernels::heaviside(u),
                 Base::Erf => libm::erf(u),
@@ -368,10 +358,7 @@ impl<'g> Deriver<'g> {
         }
         let mut next = mt.clone();
         next.c = k;
-        next.parts[v] = Term {
-            factors: at_point,
-            ..Term::constant(1.0)
-        };
+        next.parts[v] = Term::constant(1.0);
         let (p, g2) = self.condition(gi, v, point);
         let e = self.expect(&next, g2, depth + 1)?;
         Ok(self.graph.mul(vec![p, e]))

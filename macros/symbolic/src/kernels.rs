@@ -83,9 +83,9 @@ pub fn cond_mean(a: f64, b: f64, var: f64) -> f64 {
 }
 
 /// Whether a step's variable sits at its threshold, determined there by a Dirac condition: its
-/// variance and mean are exactly 0 (after [`cond_var`] and [`cond_mean`]) and it depends on the
-/// conditioning variable (`orient`, the covariance with it before conditioning, times the step's
-/// sign, is non-zero).
+/// variance and mean are exactly 0 (after [`cond_var`] and [`cond_mean`]) and it depends on a
+/// conditioning variable (`orient`, ±the index of that condition times the step's sign, see
+/// [`orientation`], is non-zero).
 #[inline]
 fn at_threshold(var: f64, mean: f64, orient: f64) -> bool {
     var == 0.0 && mean == 0.0 && orient != 0.0 && !orient.is_nan()
@@ -95,8 +95,8 @@ fn at_threshold(var: f64, mean: f64, orient: f64) -> bool {
 /// threshold, determined by the Dirac condition (`orient`, see [`at_threshold`]), `var`
 /// otherwise. Steps `Θ(s_i z)` that one condition `δ(z)` determines are one function of z, and
 /// their joint value is that of steps on one variable, consistent with `Θⁿ = Θ`:
-/// `E[δ(z) Θ(z)^p Θ(−z)^q] = φ(0) p!q!/(p+q+1)!` (a Beta integral, the limit of any smoothing of
-/// the steps), not `φ(0)/2^(p+q)` — e.g. 1/3 for two steps facing one way, 1/6 for two facing
+/// `E[δ(z) Θ(z)^p Θ(−z)^q] = φ(0) p!q!/(p+q+1)!` (a Beta integral, the limit of any smoothing
+/// common to all the steps as functions of z), not `φ(0)/2^(p+q)` — e.g. 1/3 for two steps facing one way, 1/6 for two facing
 /// opposite ways. It is the orthant probability of `y_i = s_i(ξ + η_i)/√2` with ξ, η_i
 /// independent standard normals, `P[y_i > 0 ∀i] = E[Φ(ξ)^p Φ(−ξ)^q]`: unit variances and
 /// correlations `s_i s_j/2` ([`threshold_cov`]) make the orthant kernels return it. One such step
@@ -818,6 +818,12 @@ mod orthant4_tests {
                 (got3 - want3).abs() < 1e-13,
                 "{sign}, {h:?}: {got3} vs {want3}"
             );
+            // the same with the aligned pair last (Z4 = ±Z3): variables (2, 3, 0, 1) of the above
+            let h_moved = [h[2], h[3], h[0], h[1]];
+            // pairs (12, 13, 14, 23, 24, 34) of the moved order
+            let c_moved = [r34, r13, sign * r13, r14, sign * r14, sign];
+            let moved = orthant4_uncached(h_moved, [1.0; 4], c_moved);
+            assert!((moved - want).abs() < 1e-13, "moved: {moved} vs {want}");
         }
     }
 
