@@ -579,32 +579,41 @@ pub fn orthant4(m: [f64; 4], s: [f64; 4], c: [f64; 6]) -> f64 {
     p
 }
 
-/// The last [`MEMO_SIZE`] four-orthant probabilities computed on this thread, by the exact bits
-/// of their arguments. One teacher–student right-hand side asks for the same few more than once
-/// (ReLU, K = 3, M = 2: 9 calls, 5 distinct sets of four fields), each a numerical
-/// integral; the memo (over the canonical order of the variables) returns the identical number
-/// without recomputing it.
+/// Four-orthant probabilities computed on this thread, by the exact bits of their arguments, in
+/// a direct-mapped cache of [`MEMO_SIZE`] slots (a new value takes its key's slot). One
+/// teacher–student right-hand side asks for the same sets of four fields more than once (ReLU,
+/// K = 3, M = 2: 9 calls, 5 distinct; hard tanh, whose steps sit at ±1, hundreds), each a
+/// numerical integral; the memo (over the canonical order of the variables) returns the
+/// identical number without recomputing it. Hard tanh, K = 3, M = 2 to t = 20: 25.5 s with the
+/// last 32 values kept, 17.8 s with this cache (as with 512 or 4096 slots: every repeat within a
+/// right-hand side is found).
 struct Memo4 {
     keys: [[u64; 14]; MEMO_SIZE],
     values: [f64; MEMO_SIZE],
-    len: usize,
-    next: usize,
+    filled: [bool; MEMO_SIZE],
 }
 
-const MEMO_SIZE: usize = 32;
+/// Slots of [`Memo4`] (a power of two).
+const MEMO_SIZE: usize = 1024;
 
 impl Memo4 {
+    fn slot(key: &[u64; 14]) -> usize {
+        let h = key.iter().fold(0x243f_6a88_85a3_08d3u64, |h, &w| {
+            (h ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29)
+        });
+        (h >> (64 - MEMO_SIZE.trailing_zeros())) as usize
+    }
+
     fn get(&self, key: &[u64; 14]) -> Option<f64> {
-        (0..self.len)
-            .find(|&i| self.keys[i] == *key)
-            .map(|i| self.values[i])
+        let i = Self::slot(key);
+        (self.filled[i] && self.keys[i] == *key).then(|| self.values[i])
     }
 
     fn put(&mut self, key: [u64; 14], value: f64) {
-        self.keys[self.next] = key;
-        self.values[self.next] = value;
-        self.next = (self.next + 1) % MEMO_SIZE;
-        self.len = (self.len + 1).min(MEMO_SIZE);
+        let i = Self::slot(&key);
+        self.keys[i] = key;
+        self.values[i] = value;
+        self.filled[i] = true;
     }
 }
 
@@ -613,8 +622,7 @@ thread_local! {
         std::cell::RefCell::new(Memo4 {
             keys: [[0; 14]; MEMO_SIZE],
             values: [0.0; MEMO_SIZE],
-            len: 0,
-            next: 0,
+            filled: [false; MEMO_SIZE],
         })
     };
 }
