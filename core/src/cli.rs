@@ -60,6 +60,9 @@ enum Command {
         /// output directory
         #[arg(long, default_value = "out")]
         out: String,
+        /// no progress bars (integration, Newton's candidates) on stderr
+        #[arg(long)]
+        quiet: bool,
     },
 }
 
@@ -159,12 +162,12 @@ fn execute(cmd: Command) -> Result<(), crate::Error> {
             );
             Ok(())
         }
-        Command::FixedPoints { config, out } => {
+        Command::FixedPoints { config, out, quiet } => {
             let cfg = match &config {
                 Some(p) => Config::load(p)?,
                 None => Config::default(),
             };
-            let report = crate::fixed_points::analyse_config(&cfg)?;
+            let report = crate::fixed_points::analyse_config_with(&cfg, !quiet)?;
             create_dir(&out)?;
             let csv = format!("{out}/fixed_points.csv");
             write_atomically(&csv, &report.csv())?;

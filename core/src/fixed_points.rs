@@ -463,9 +463,18 @@ pub fn analyse<S: Analysed>(
     opts: IntegratorOptions,
     model: &str,
     lr: f64,
+    show_progress: bool,
 ) -> Result<Report> {
     let times = grid(t_max);
-    let states = integrate(sys, y0, &times, opts, |_| {})?;
+    let bar = show_progress.then(|| crate::progress::Progress::new(1000, "ODE"));
+    let states = integrate(sys, y0, &times, opts, |t| {
+        if let Some(b) = &bar {
+            b.set_position((1000.0 * t / t_max) as u64);
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     let mut ws = sys.workspace();
     let n = states[0].y.len();
     let eps0 = sys.eps(&states[0].y);
@@ -508,7 +517,12 @@ pub fn analyse<S: Analysed>(
             true
         };
     let newton_deadline = std::time::Instant::now() + NEWTON_TOTAL_BUDGET;
+    let bar =
+        show_progress.then(|| crate::progress::Progress::new(candidates.len() as u64, "Newton"));
     for &i in &candidates {
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
         // an exact fixed point the trajectory reached (or the integration held), where F may not
         // be differentiable: no Newton, no finite-difference Jacobian across its kinks
         let exact = sys.exact_state(&states[i].y);
@@ -642,6 +656,9 @@ pub fn analyse<S: Analysed>(
             stability_free: c.stability_free,
         });
     }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     points.sort_by(|a, b| a.t.total_cmp(&b.t));
     if !hold.is_empty() {
         notes.push(format!(
@@ -667,6 +684,12 @@ pub fn analyse<S: Analysed>(
 
 /// The analysis of a config's ODE (either model), from its initial state to `t_max`.
 pub fn analyse_config(cfg: &Config) -> Result<Report> {
+    analyse_config_with(cfg, false)
+}
+
+/// [`analyse_config`], with progress bars on stderr for the integration and Newton's
+/// candidates when `show_progress` (the CLI, unless `--quiet`).
+pub fn analyse_config_with(cfg: &Config, show_progress: bool) -> Result<Report> {
     match cfg.model {
         ModelKind::TeacherStudent => {
             let pb = TsProblem::from_config(cfg)?;
@@ -678,6 +701,7 @@ pub fn analyse_config(cfg: &Config) -> Result<Report> {
                 pb.integrator,
                 "teacher_student",
                 cfg.lr,
+                show_progress,
             )?;
             let mut notes = Vec::new();
             let found = specialisation(&sys, &y0, &report, pb.integrator, &mut notes);
@@ -710,6 +734,7 @@ pub fn analyse_config(cfg: &Config) -> Result<Report> {
                 pb.integrator,
                 "autoencoder",
                 cfg.lr,
+                show_progress,
             )?;
             match plateau_escapes(&sys, &y0, &report, pb.integrator) {
                 Ok(p) => report.plateaus = p,

@@ -118,7 +118,7 @@ fn teacher_student_run_and_fixed_points_write_their_files() {
     assert_eq!(csv.lines().count(), 17);
     assert!(dir.join("trajectory.svg").exists());
     let out = aedyn()
-        .args(["fixed-points", c, "--out", d])
+        .args(["fixed-points", c, "--out", d, "--quiet"])
         .output()
         .expect("runs");
     assert!(
