@@ -716,9 +716,9 @@ fn tanh_plateau_and_perfect_state_are_resolved_on_the_cone_boundary() {
     }
 }
 
-/// Over-realisable students (K = 3 > M = 2) with two students on one teacher: their perfectly
-/// learned states are exact fixed points, built by `TsSystem::perfect_state` from a nearby state
-/// and accepted where F vanishes to 1e-12. Three exactly proportional fields there once left F at
+/// Over-realisable students (K = 3 > M = 2) with two students on one teacher (with it, or against
+/// it for an even or odd g): their perfectly learned states are exact fixed points, built by
+/// `TsSystem::perfect_state` from a nearby state and accepted where F vanishes to 1e-12. Three exactly proportional fields there once left F at
 /// ~3e-10 (two steps one Dirac condition determines each took ½, docs/integrals.md §4). A fixed
 /// second layer needs the lengths of the students sharing a teacher to add up, `Σ v_a c_a^p = v*_b`
 /// for a g homogeneous of degree p (ReLU: 1, ReLU²: 2), which the nearby state only approximates;
@@ -727,7 +727,16 @@ fn tanh_plateau_and_perfect_state_are_resolved_on_the_cone_boundary() {
 fn over_realisable_perfect_states_are_exact() {
     use aedyn::config::Config;
     use aedyn::teacher_student::run::TsProblem;
-    for (activation, degree) in [("relu", 1.0), ("relu(x).powi(2)", 2.0)] {
+    // (g, degree, parity of a student against its teacher, lengths and signs of students 0 and 1)
+    let cases = [
+        ("relu", 1.0, 1.0, [(0.35, 1.0), (0.7, 1.0)]),
+        ("relu(x).powi(2)", 2.0, 1.0, [(0.35, 1.0), (0.7, 1.0)]),
+        // even: the student against its teacher counts fully
+        ("x.abs()", 1.0, 1.0, [(0.35, 1.0), (0.7, -1.0)]),
+        // odd: it counts negatively
+        ("x * x.abs()", 2.0, -1.0, [(0.9, 1.0), (0.35, -1.0)]),
+    ];
+    for (activation, degree, parity, students) in cases {
         for trained in [false, true] {
             let cfg = Config::from_toml(
                 &format!(
@@ -740,9 +749,14 @@ fn over_realisable_perfect_states_are_exact() {
             .unwrap();
             let (sys, _) = TsProblem::from_config(&cfg).unwrap().system().unwrap();
             let t = sys.p.t.clone();
-            // students 0 and 1 on teacher 0 (lengths 0.35 and 0.7, which do not add up), student
-            // 2 on teacher 1 (length 1.1)
-            let (teacher, c) = ([0usize, 0, 1], [0.35, 0.7, 1.1]);
+            // students 0 and 1 on teacher 0 (lengths that do not add up), student 2 on teacher 1
+            // (length 1.1)
+            let teacher = [0usize, 0, 1];
+            let c = [
+                students[0].0 * students[0].1,
+                students[1].0 * students[1].1,
+                1.1,
+            ];
             let q: Vec<f64> = (0..9)
                 .map(|i| c[i / 3] * c[i % 3] * t[teacher[i / 3] * 2 + teacher[i % 3]])
                 .collect();
@@ -762,13 +776,16 @@ fn over_realisable_perfect_states_are_exact() {
             );
             assert!(f.amax() < 1e-12 && eps.abs() < 1e-14);
             let o = sys.order(&y);
-            // still two students on one teacher, exactly aligned
+            // still two students on one teacher, exactly (anti-)aligned
             let rho = o.q[1] / (o.q[0] * o.q[4]).sqrt();
-            assert!((rho - 1.0).abs() < 1e-14, "ρ = {rho}");
+            let want = students[0].1 * students[1].1;
+            assert!((rho - want).abs() < 1e-14, "ρ = {rho}");
             if !trained {
-                // Σ v_a c_a^p = v*_0 over the students on teacher 0 (v fixed at 1, v* = 1)
+                // Σ σ_a v_a c_a^p = v*_0 over the students on teacher 0 (v fixed at 1, v* = 1;
+                // σ = 1 for a student with its teacher, the parity of g against it)
                 let length = |a: usize| (o.q[a * 3 + a] / t[0]).sqrt();
-                let weight = length(0).powf(degree) + length(1).powf(degree);
+                let sigma = |a: usize| if students[a].1 > 0.0 { 1.0 } else { parity };
+                let weight = sigma(0) * length(0).powf(degree) + sigma(1) * length(1).powf(degree);
                 assert!((weight - sys.p.v_star[0]).abs() < 1e-12, "{weight}");
             }
         }

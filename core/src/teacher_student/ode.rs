@@ -204,8 +204,9 @@ impl TsSystem {
     /// `B_am = I2(λ_a, ν_m)`, solved by the pseudo-inverse from `near`'s v, which keeps its split
     /// between students that share a teacher), whichever F vanishes at. A fixed second layer
     /// and a g homogeneous of degree p (`homogeneity_degree`) add the candidate whose
-    /// students on each teacher b have their own lengths scaled so that `Σ v_a c_a^p = v*_b`
-    /// (they act as one unit there). With K > M three or more fields are exactly proportional;
+    /// students on each teacher b have their own lengths scaled so that `Σ σ_a v_a c_a^p = v*_b`
+    /// (they act as one unit there; σ_a = 1 for a student with its teacher, g's parity for one
+    /// against it). With K > M three or more fields are exactly proportional;
     /// the closed forms give the steps one Dirac condition determines their joint value there
     /// (docs/integrals.md §4).
     pub fn perfect_state(&self, near: &DVector<f64>) -> Option<DVector<f64>> {
@@ -251,19 +252,28 @@ impl TsSystem {
         let mut ws = self.workspace();
         if !self.p.train_v {
             // a fixed second layer and a g homogeneous of degree p: students on teacher b with
-            // lengths c_a act as one unit of weight Σ v_a c_a^p, which must be v*_b; the own
-            // lengths scaled by the common factor κ_b = (v*_b / Σ v_a c_a^p)^(1/p)
+            // lengths c_a act as one unit of weight Σ σ_a v_a c_a^p, which must be v*_b; the own
+            // lengths scaled by the common factor κ_b = (v*_b / Σ σ_a v_a c_a^p)^(1/p)
             if let Some(p) = self.homogeneity_degree(&mut ws) {
+                // a student against its teacher (s = −1) counts with g's parity:
+                // g(−cλ) = ±c^p g(λ) for an even / odd g, and not at all otherwise
+                let parity = self.parity(&mut ws);
+                let sigma = |s: f64| if s > 0.0 { Some(1.0) } else { parity };
                 let mut scaled = own.clone();
                 for b in 0..m {
-                    let group: Vec<usize> = (0..k).filter(|&a| pick[a] == Some((b, 1.0))).collect();
+                    let group: Vec<(usize, f64)> = (0..k)
+                        .filter_map(|a| match pick[a] {
+                            Some((t, s)) if t == b => sigma(s).map(|x| (a, x)),
+                            _ => None,
+                        })
+                        .collect();
                     let weight: f64 = group
                         .iter()
-                        .map(|&a| self.p.v_fixed[a] * own[a].powf(p))
+                        .map(|&(a, x)| x * self.p.v_fixed[a] * own[a].powf(p))
                         .sum();
                     let kappa = (self.p.v_star[b] / weight).powf(1.0 / p);
                     if kappa.is_finite() && kappa > 0.0 {
-                        for &a in &group {
+                        for &(a, _) in &group {
                             scaled[a] = kappa * own[a];
                         }
                     }
@@ -345,6 +355,30 @@ impl TsSystem {
         } else {
             p2
         })
+    }
+
+    /// The parity of the student's g, +1 (even) or −1 (odd), if it has one: `E[g(λ) g(−λ)]` over
+    /// `E[g(λ)²]` at unit variance, ±1 to 1e-12 (two students needed to evaluate it).
+    fn parity(&self, ws: &mut TsWorkspace) -> Option<f64> {
+        let (k, m, n) = (self.p.k, self.p.m, self.fields());
+        if k < 2 {
+            return None;
+        }
+        // students 0 and 1 opposite, unit variance; the others unit and apart
+        let q: Vec<f64> = (0..k * k)
+            .map(|i| match (i / k, i % k) {
+                (a, b) if a == b => 1.0,
+                (0, 1) | (1, 0) => -1.0,
+                _ => 0.0,
+            })
+            .collect();
+        let y = self.state(&q, &vec![0.0; k * m], &self.p.v_fixed);
+        self.fill(&y, ws);
+        ws.scratch.new_state();
+        let square = self.ints.eval(&self.i2[0], &ws.omega, n, &mut ws.scratch);
+        let mirrored = self.ints.eval(&self.i2[1], &ws.omega, n, &mut ws.scratch);
+        let r = mirrored / square;
+        [1.0, -1.0].into_iter().find(|x| (r - x).abs() < 1e-12)
     }
 
     /// The second layer that minimises ε for the first layers of `y` nearest to `from`:
