@@ -13,8 +13,9 @@ use crate::error::{Error, Result};
 use crate::ode::fixed_points::{
     Stability, jacobian, jacobian_with_steps, newton_holding, stability_with_floor,
 };
+use crate::ode::integrate::integrate_with_progress;
 use crate::ode::integrate::reached;
-use crate::ode::{Flow, IntegratorOptions, OdeState, OdeSystem, integrate};
+use crate::ode::{Flow, IntegratorOptions, OdeState, OdeSystem};
 use crate::run::Problem;
 use crate::teacher_student::TsSystem;
 use crate::teacher_student::run::TsProblem;
@@ -466,15 +467,7 @@ pub fn analyse<S: Analysed>(
     show_progress: bool,
 ) -> Result<Report> {
     let times = grid(t_max);
-    let bar = show_progress.then(|| crate::progress::Progress::new(1000, "ODE"));
-    let states = integrate(sys, y0, &times, opts, |t| {
-        if let Some(b) = &bar {
-            b.set_position((1000.0 * t / t_max) as u64);
-        }
-    })?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    let states = integrate_with_progress(sys, y0, &times, opts, show_progress)?;
     let mut ws = sys.workspace();
     let n = states[0].y.len();
     let eps0 = sys.eps(&states[0].y);

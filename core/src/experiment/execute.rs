@@ -5,7 +5,7 @@ use super::problem::Problem;
 use super::report::Trajectory;
 use super::seeds::sgd_stream_seed;
 use crate::error::{Error, Result};
-use crate::ode::integrate;
+use crate::ode::integrate::integrate_with_progress;
 use crate::order::{ModeDensity, OrderParams};
 use crate::sim::{EigenbasisGaussian, ImageRows, Sampler, Sgd};
 use rayon::prelude::*;
@@ -16,18 +16,9 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
     let d = pb.d();
     let k = pb.training.k;
     let times = pb.times.clone();
-    let t_max = *times.last().unwrap_or(&0.0);
     // ODE
     let (sys, y0) = pb.ode_start()?;
-    let bar = show_progress.then(|| crate::progress::Progress::new(1000, "ODE"));
-    let states = integrate(&sys, y0, &times, pb.integrator, |t| {
-        if let Some(b) = &bar {
-            b.set_position((1000.0 * t / t_max) as u64);
-        }
-    })?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    let states = integrate_with_progress(&sys, y0, &times, pb.integrator, show_progress)?;
     let ode_order: Vec<OrderParams> = states.iter().map(|s| sys.order_params(&s.y)).collect();
     let modes = pb.modes.min(sys.single_modes());
     let ode_modes: Vec<Vec<ModeDensity>> = states

@@ -131,6 +131,27 @@ pub fn integrate<F: Flow>(
     }
 }
 
+/// [`integrate`] with a progress bar on stderr over `[times[0], last time]` when `show`.
+pub fn integrate_with_progress<F: Flow>(
+    sys: &F,
+    y0: DVector<f64>,
+    times: &[f64],
+    opts: IntegratorOptions,
+    show: bool,
+) -> Result<Vec<OdeState>> {
+    let t_max = times.last().copied().unwrap_or(0.0);
+    let bar = show.then(|| crate::progress::Progress::new(1000, "ODE"));
+    let states = integrate(sys, y0, times, opts, |t| {
+        if let Some(b) = &bar {
+            b.set_position((1000.0 * t / t_max) as u64);
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    states
+}
+
 /// Why the state at `t` ends the run, if it does (non-finite or overflowing components).
 fn divergence(t: f64, y: &[f64]) -> Option<Error> {
     if let Some(i) = y.iter().position(|v| !v.is_finite()) {

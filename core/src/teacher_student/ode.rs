@@ -50,6 +50,9 @@ pub struct TsSystem {
     i4: Vec<(usize, usize, usize, usize, Term)>,
     /// `J2(k, l)` for `k ≤ l`
     j2: Vec<Term>,
+    /// g's degree of positive homogeneity and parity ([`TsSystem::homogeneity_degree`],
+    /// [`TsSystem::parity`]): properties of the activation, found once
+    shape: std::sync::OnceLock<(Option<f64>, Option<f64>)>,
 }
 
 /// Buffers of one right-hand side.
@@ -138,6 +141,7 @@ impl TsSystem {
             i3,
             i4,
             j2,
+            shape: std::sync::OnceLock::new(),
         })
     }
 
@@ -155,6 +159,7 @@ impl TsSystem {
             i3: self.i3.clone(),
             i4: self.i4.clone(),
             j2: self.j2.clone(),
+            shape: self.shape.clone(),
         }
     }
 
@@ -254,10 +259,13 @@ impl TsSystem {
             // a fixed second layer and a g homogeneous of degree p: students on teacher b with
             // lengths c_a act as one unit of weight Σ σ_a v_a c_a^p, which must be v*_b; the own
             // lengths scaled by the common factor κ_b = (v*_b / Σ σ_a v_a c_a^p)^(1/p)
-            if let Some(p) = self.homogeneity_degree(&mut ws) {
+            let &(degree, parity) = self.shape.get_or_init(|| {
+                let mut ws = self.workspace();
+                (self.homogeneity_degree(&mut ws), self.parity(&mut ws))
+            });
+            if let Some(p) = degree {
                 // a student against its teacher (s = −1) counts with g's parity:
                 // g(−cλ) = ±c^p g(λ) for an even / odd g, and not at all otherwise
-                let parity = self.parity(&mut ws);
                 let sigma = |s: f64| if s > 0.0 { Some(1.0) } else { parity };
                 let mut scaled = own.clone();
                 for b in 0..m {
@@ -334,15 +342,12 @@ impl TsSystem {
     /// it has one: from `E[g(λ)²]` at variances 1, 4 and 9, which scale as `c^(2p)` (the two
     /// estimates of p must agree to 1e-9; an integer within 1e-9 is taken exactly).
     fn homogeneity_degree(&self, ws: &mut TsWorkspace) -> Option<f64> {
-        let (k, m, n) = (self.p.k, self.p.m, self.fields());
+        let k = self.p.k;
         let mut second_moment = |var: f64| {
             let q: Vec<f64> = (0..k * k)
                 .map(|i| if i / k == i % k { var } else { 0.0 })
                 .collect();
-            let y = self.state(&q, &vec![0.0; k * m], &self.p.v_fixed);
-            self.fill(&y, ws);
-            ws.scratch.new_state();
-            self.ints.eval(&self.i2[0], &ws.omega, n, &mut ws.scratch)
+            self.students_i2(&q, &[(0, 0)], ws)[0]
         };
         let base = second_moment(1.0);
         let p2 = (second_moment(4.0) / base).ln() / (2.0 * 2f64.ln());
@@ -360,7 +365,7 @@ impl TsSystem {
     /// The parity of the student's g, +1 (even) or −1 (odd), if it has one: `E[g(λ) g(−λ)]` over
     /// `E[g(λ)²]` at unit variance, ±1 to 1e-12 (two students needed to evaluate it).
     fn parity(&self, ws: &mut TsWorkspace) -> Option<f64> {
-        let (k, m, n) = (self.p.k, self.p.m, self.fields());
+        let k = self.p.k;
         if k < 2 {
             return None;
         }
@@ -372,13 +377,24 @@ impl TsSystem {
                 _ => 0.0,
             })
             .collect();
-        let y = self.state(&q, &vec![0.0; k * m], &self.p.v_fixed);
+        let i2 = self.students_i2(&q, &[(0, 0), (0, 1)], ws);
+        let r = i2[1] / i2[0];
+        [1.0, -1.0].into_iter().find(|x| (r - x).abs() < 1e-12)
+    }
+
+    /// `I2(λ_a, λ_b)` for the student `pairs` at student overlaps `q` (K×K; R = 0).
+    fn students_i2(&self, q: &[f64], pairs: &[(usize, usize)], ws: &mut TsWorkspace) -> Vec<f64> {
+        let (k, m, n) = (self.p.k, self.p.m, self.fields());
+        let y = self.state(q, &vec![0.0; k * m], &self.p.v_fixed);
         self.fill(&y, ws);
         ws.scratch.new_state();
-        let square = self.ints.eval(&self.i2[0], &ws.omega, n, &mut ws.scratch);
-        let mirrored = self.ints.eval(&self.i2[1], &ws.omega, n, &mut ws.scratch);
-        let r = mirrored / square;
-        [1.0, -1.0].into_iter().find(|x| (r - x).abs() < 1e-12)
+        pairs
+            .iter()
+            .map(|&(a, b)| {
+                self.ints
+                    .eval(&self.i2[a * n + b], &ws.omega, n, &mut ws.scratch)
+            })
+            .collect()
     }
 
     /// The second layer that minimises ε for the first layers of `y` nearest to `from`:

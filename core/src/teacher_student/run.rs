@@ -11,7 +11,8 @@ use crate::experiment::execute::{mean_std, run_seeds};
 use crate::experiment::report::{error_table, max_relative_gap};
 use crate::experiment::sgd_stream_seed;
 use crate::ode::integrate::Method;
-use crate::ode::{Flow, IntegratorOptions, integrate};
+use crate::ode::integrate::integrate_with_progress;
+use crate::ode::{Flow, IntegratorOptions};
 use crate::run::time_grid;
 use nalgebra::DVector;
 
@@ -294,16 +295,7 @@ fn plateau_error(pb: &TsProblem, sys: &TsSystem) -> f64 {
 pub fn run(pb: &TsProblem, show_progress: bool) -> Result<TsTrajectory> {
     let (sys, y0) = pb.system()?;
     let times = pb.times.clone();
-    let t_max = *times.last().unwrap_or(&0.0);
-    let bar = show_progress.then(|| crate::progress::Progress::new(1000, "ODE"));
-    let states = integrate(&sys, y0, &times, pb.integrator, |t| {
-        if let Some(b) = &bar {
-            b.set_position((1000.0 * t / t_max) as u64);
-        }
-    })?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    let states = integrate_with_progress(&sys, y0, &times, pb.integrator, show_progress)?;
     let mut ws = sys.workspace();
     let eps_ode: Vec<f64> = states
         .iter()

@@ -416,17 +416,24 @@ impl Graph {
         }
     }
 
+    /// Whether a step of variance `var` and mean `mean` can sit at its threshold at run time
+    /// ([`kernels::threshold_var`]): neither is a non-zero constant (the orientation is checked
+    /// by the callers).
+    pub fn may_sit_at_threshold(&self, var: Id, mean: Id) -> bool {
+        let nonzero = |id: Id| self.as_const(id).is_some_and(|x| x != 0.0);
+        !nonzero(var) && !nonzero(mean)
+    }
+
     /// [`kernels::threshold_var`]: `var` itself unless the step can sit at its threshold.
     pub fn threshold_var(&mut self, var: Id, mean: Id, orient: Id) -> Id {
-        let (v, m, o) = (
+        if self.is_zero(orient) || !self.may_sit_at_threshold(var, mean) {
+            return var;
+        }
+        match (
             self.as_const(var),
             self.as_const(mean),
             self.as_const(orient),
-        );
-        if o == Some(0.0) || v.is_some_and(|v| v != 0.0) || m.is_some_and(|m| m != 0.0) {
-            return var;
-        }
-        match (v, m, o) {
+        ) {
             (Some(v), Some(m), Some(o)) => self.konst(kernels::threshold_var(v, m, o)),
             _ => self.intern(Node::ThresholdVar(var, mean, orient)),
         }
@@ -435,13 +442,11 @@ impl Graph {
     /// [`kernels::threshold_cov`] of `[c, vi, mi, oi, vj, mj, oj]`: `c` itself unless both
     /// steps can sit at their thresholds.
     pub fn threshold_cov(&mut self, a: [Id; 7]) -> Id {
-        let k = a.map(|i| self.as_const(i));
-        let fixed = |v: Option<f64>, m: Option<f64>, o: Option<f64>| {
-            o == Some(0.0) || v.is_some_and(|v| v != 0.0) || m.is_some_and(|m| m != 0.0)
-        };
-        if fixed(k[1], k[2], k[3]) || fixed(k[4], k[5], k[6]) {
+        let sits = |g: &Self, v: Id, m: Id, o: Id| !g.is_zero(o) && g.may_sit_at_threshold(v, m);
+        if !sits(self, a[1], a[2], a[3]) || !sits(self, a[4], a[5], a[6]) {
             return a[0];
         }
+        let k = a.map(|i| self.as_const(i));
         match k.iter().copied().collect::<Option<Vec<f64>>>() {
             Some(c) => self.konst(kernels::threshold_cov(
                 c[0], c[1], c[2], c[3], c[4], c[5], c[6],

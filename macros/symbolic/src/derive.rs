@@ -122,13 +122,13 @@ pub struct SymGauss {
     /// The variances `C_ii` of the integral's own Gaussian, before any conditioning or tilt: the
     /// scale of the rounding in every covariance derived from it (kernels::cond_var).
     pub scale: Vec<Id>,
-    /// The Dirac conditions applied in the chain that led to this Gaussian, in order: each one's
-    /// variable and every variable's covariance with it before the condition. They give each
+    /// The Dirac conditions applied in the chain that led to this Gaussian, in order: every
+    /// variable's covariance with the conditioned one before the condition. They give each
     /// variable its orientation ([`SymGauss::orientation`]): ± the index of the condition that
     /// determined it (or of the last one), by the sign of that covariance — the direction in
     /// which it moves with the conditioned variable, which decides the joint value of steps one
     /// condition determines at their thresholds ([`crate::kernels::threshold_var`]).
-    pub orient: Vec<(usize, Vec<Id>)>,
+    pub orient: Vec<Vec<Id>>,
 }
 
 impl SymGauss {
@@ -142,7 +142,7 @@ impl SymGauss {
         // (the conditioned variable itself has cov = its variance > 0: orientation +k, unused,
         // since its steps are constants after the condition)
         let mut o = graph.zero();
-        for (k, (_, cov)) in self.orient.iter().enumerate() {
+        for (k, cov) in self.orient.iter().enumerate() {
             o = graph.orientation(cov[i], o, k + 1);
         }
         Some(o)
@@ -514,19 +514,13 @@ impl<'g> Deriver<'g> {
                 })
                 .collect();
             // steps a Dirac condition determines at their thresholds take their joint value
-            // (kernels::threshold_var): the direction each moves in with the conditioned
-            // variable; erf's noisy forms are never determined
-            // (none before any condition; only where the step can sit at its threshold: no
-            // noise, a variance and a mean that are not non-zero constants)
+            // (kernels::threshold_var) by their orientation, where one can sit there: two or
+            // more steps (one alone takes Θ(0) = ½), after a condition, not an erf's noisy form
             let orient: Vec<Option<Id>> = ys
                 .iter()
                 .zip(var.iter().zip(&m))
                 .map(|(y, (&var, &m))| {
-                    if ys.len() < 2 {
-                        return None; // one step alone takes Θ(0) = ½
-                    }
-                    let nonzero = |id: Id| self.graph.as_const(id).is_some_and(|x| x != 0.0);
-                    if y.noise != 0.0 || nonzero(var) || nonzero(m) {
+                    if ys.len() < 2 || y.noise != 0.0 || !self.graph.may_sit_at_threshold(var, m) {
                         return None;
                     }
                     let o = g.orientation(self.graph, y.v)?;
@@ -720,7 +714,7 @@ impl<'g> Deriver<'g> {
         }
         // for the orientations (kernels::orientation): the condition's variable and the
         // covariances with it before the condition
-        g.orient.push((v, (0..dim).map(|i| g0.cov[i][v]).collect()));
+        g.orient.push((0..dim).map(|i| g0.cov[i][v]).collect());
         g.mean[v] = cc;
         self.gauss.push(g);
         let out = (p, self.gauss.len() - 1);

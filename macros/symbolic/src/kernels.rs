@@ -118,9 +118,8 @@ pub fn threshold_var(var: f64, mean: f64, orient: f64) -> f64 {
 pub fn threshold_cov(c: f64, vi: f64, mi: f64, oi: f64, vj: f64, mj: f64, oj: f64) -> f64 {
     match (at_threshold(vi, mi, oi), at_threshold(vj, mj, oj)) {
         (true, true) if oi.abs() == oj.abs() => 0.5 * (oi * oj).signum(),
-        (true, true) => 0.0,
-        (true, false) | (false, true) => 0.0,
         (false, false) => c,
+        _ => 0.0,
     }
 }
 
@@ -207,13 +206,26 @@ pub fn orthant2(m1: f64, m2: f64, s11: f64, s22: f64, s12: f64) -> f64 {
         return 0.25 + rho.asin() / (2.0 * PI);
     }
     let (h, k) = (m1 / r1, m2 / r2);
-    if rho >= 1.0 - 1e-15 {
-        return big_phi(h.min(k));
-    }
-    if rho <= -1.0 + 1e-15 {
-        return (big_phi(h) + big_phi(k) - 1.0).max(0.0);
+    if rho.abs() >= 1.0 - 1e-15 {
+        return aligned_pair(rho > 0.0, h, k, big_phi);
     }
     owens_t::biv_norm(-h, -k, rho)
+}
+
+/// Standardised orthants `P[Z_i > −h_i, Z_j > −h_j, rest]` of an exactly aligned pair
+/// (`Z_j = Z_i` when `same`, else `Z_j = −Z_i`) through `tail(a) = P[Z_i > −a, rest]`:
+/// `Z_j = Z_i` leaves `Z_i > −min(h_i, h_j)`; `Z_j = −Z_i` leaves `−h_i < Z_i < h_j`,
+/// `tail(h_i) − tail(−h_j)` (0 for an empty interval). Orthants of two, three and four variables
+/// reduce so; Plackett's integrand would condition on the pair along its whole path and lose six
+/// digits near t = 1 to cancellation (rank-one R: 0.499994 for ½).
+fn aligned_pair(same: bool, hi: f64, hj: f64, tail: impl Fn(f64) -> f64) -> f64 {
+    if same {
+        tail(hi.min(hj))
+    } else if hi + hj <= 0.0 {
+        0.0
+    } else {
+        (tail(hi) - tail(-hj)).clamp(0.0, 1.0)
+    }
 }
 
 #[cfg(test)]
@@ -279,29 +291,26 @@ pub fn gauss_legendre<const N: usize>() -> ([f64; N], [f64; N]) {
 /// 1.2e-14 over random, nearly singular and singular correlation matrices (20 cost 5/3 as much).
 const PHI4_POINTS: usize = 12;
 
-/// Gauss–Legendre nodes and weights on [0, 1] ([`PHI4_POINTS`] points, [`gauss_legendre`] mapped).
+/// The N-point Gauss–Legendre rule mapped to [0, 1], nodes ascending.
+fn unit_rule<const N: usize>() -> ([f64; N], [f64; N]) {
+    let (t, w) = gauss_legendre::<N>();
+    (
+        std::array::from_fn(|i| 0.5 * (1.0 - t[N - 1 - i])),
+        std::array::from_fn(|i| 0.5 * w[N - 1 - i]),
+    )
+}
+
+/// [`unit_rule`] with [`PHI4_POINTS`] points, computed once.
 fn legendre12() -> &'static ([f64; PHI4_POINTS], [f64; PHI4_POINTS]) {
     static RULE: std::sync::OnceLock<([f64; PHI4_POINTS], [f64; PHI4_POINTS])> =
         std::sync::OnceLock::new();
-    RULE.get_or_init(|| {
-        let (t, w) = gauss_legendre::<PHI4_POINTS>();
-        (
-            std::array::from_fn(|i| 0.5 * (1.0 - t[PHI4_POINTS - 1 - i])),
-            std::array::from_fn(|i| 0.5 * w[PHI4_POINTS - 1 - i]),
-        )
-    })
+    RULE.get_or_init(unit_rule::<PHI4_POINTS>)
 }
 
-/// Gauss–Legendre nodes and weights on [0, 1] (20 points, [`gauss_legendre`] mapped).
+/// [`unit_rule`] with 20 points, computed once.
 fn legendre20() -> &'static ([f64; 20], [f64; 20]) {
     static RULE: std::sync::OnceLock<([f64; 20], [f64; 20])> = std::sync::OnceLock::new();
-    RULE.get_or_init(|| {
-        let (t, w) = gauss_legendre::<20>();
-        (
-            std::array::from_fn(|i| 0.5 * (1.0 - t[19 - i])),
-            std::array::from_fn(|i| 0.5 * w[19 - i]),
-        )
-    })
+    RULE.get_or_init(unit_rule::<20>)
 }
 
 /// Bivariate standard normal density φ₂(a, b; r).
@@ -402,7 +411,7 @@ pub fn orthant3(m: [f64; 3], s: [f64; 3], c: [f64; 3]) -> f64 {
         return 0.125 + (r12.asin() + r13.asin() + r23.asin()) / (4.0 * PI);
     }
     let h = [m[0] / s[0].sqrt(), m[1] / s[1].sqrt(), m[2] / s[2].sqrt()];
-    // an exactly aligned pair (proportional fields): two orthants, as in [`aligned4`]
+    // an exactly aligned pair (proportional fields): two orthants ([`aligned_pair`])
     let r = [[1.0, r12, r13], [r12, 1.0, r23], [r13, r23, 1.0]];
     if let Some((i, j)) = [(0, 1), (0, 2), (1, 2)]
         .into_iter()
@@ -410,13 +419,7 @@ pub fn orthant3(m: [f64; 3], s: [f64; 3], c: [f64; 3]) -> f64 {
     {
         let k = 3 - i - j;
         let two = |a: f64| orthant2(a, h[k], 1.0, 1.0, r[i][k]);
-        return if r[i][j] > 0.0 {
-            two(h[i].min(h[j]))
-        } else if h[i] + h[j] <= 0.0 {
-            0.0
-        } else {
-            (two(h[i]) - two(-h[j])).clamp(0.0, 1.0)
-        };
+        return aligned_pair(r[i][j] > 0.0, h[i], h[j], two);
     }
     phi3(h, r12, r13, r23).clamp(0.0, 1.0)
 }
@@ -658,26 +661,14 @@ fn orthant4_uncached(m: [f64; 4], s: [f64; 4], c: [f64; 6]) -> f64 {
 }
 
 /// Four standardised orthants `P[Z_i > −h_i ∀i]` where two variables are exactly aligned
-/// (`ρ_ij = ±1`, as [`corr`] returns within rounding of it: proportional fields), by three:
-/// `Z_j = Z_i` leaves `Z_i > −min(h_i, h_j)`; `Z_j = −Z_i` leaves `−h_i < Z_i < h_j`, the difference
-/// of two three-orthant probabilities (0 if the interval is empty). Plackett's integrand conditions
-/// on such a pair along the whole path `R(t)` and loses six digits near t = 1 to cancellation
-/// (rank-one R: 0.499994 for ½); `None` without such a pair.
+/// (`ρ_ij = ±1`, as [`corr`] returns within rounding of it: proportional fields), by three
+/// ([`aligned_pair`]); `None` without such a pair.
 fn aligned4(h: [f64; 4], r: &[[f64; 4]; 4]) -> Option<f64> {
     let (i, j) = PAIRS4.into_iter().find(|&(i, j)| r[i][j].abs() == 1.0)?;
-    let rest: Vec<usize> = (0..4).filter(|&k| k != i && k != j).collect();
-    // three orthants of Z_i (threshold −a) and the two others
-    let three = |a: f64| {
-        let (b, d) = (rest[0], rest[1]);
-        orthant3([a, h[b], h[d]], [1.0; 3], [r[i][b], r[i][d], r[b][d]])
-    };
-    Some(if r[i][j] > 0.0 {
-        three(h[i].min(h[j]))
-    } else if h[i] + h[j] <= 0.0 {
-        0.0
-    } else {
-        (three(h[i]) - three(-h[j])).clamp(0.0, 1.0)
-    })
+    // the complementary pair (PAIRS4 lists it in the mirrored position)
+    let (b, d) = PAIRS4[5 - pair4(i, j)];
+    let three = |a: f64| orthant3([a, h[b], h[d]], [1.0; 3], [r[i][b], r[i][d], r[b][d]]);
+    Some(aligned_pair(r[i][j] > 0.0, h[i], h[j], three))
 }
 
 #[cfg(test)]
