@@ -226,7 +226,11 @@ mod tests {
     #[test]
     fn a_well_conditioned_order_is_kept_where_shares_cross() {
         let factor = |u: f64| {
-            let c = [[1.0, 0.3 + u, 0.3 - u], [0.3 + u, 1.0, 0.2], [0.3 - u, 0.2, 1.0]];
+            let c = [
+                [1.0, 0.3 + u, 0.3 - u],
+                [0.3 + u, 1.0, 0.2],
+                [0.3 - u, 0.2, 1.0],
+            ];
             cholesky_psd_pivoted(3, 3, [0, 1, 2], |i, j| c[i][j])
         };
         let (below, above) = (factor(-1e-9), factor(1e-9));
