@@ -267,6 +267,18 @@ fn quadrature_beyond_its_trusted_variance_stops_with_the_variance_named() {
             "Gauss–Hermite",
         ],
     );
+    // the trusted variance scales with the activation's features: tanh(3x), three times
+    // narrower, is trusted to variance ≈ 4/9, so unit-variance students stop at once
+    fails(
+        "quadrature_variance_narrow",
+        "model = \"teacher_student\"\nactivation = \"(3.0 * x).tanh()\"\nquadrature = true\n\
+         k = 2\nlr = 0.5\nt_max = 1.0\ninit_std = 1.0\n[data]\nd = 500\n[sgd]\nseeds = 0",
+        &[
+            "ODE integration failed at t = 0.0000",
+            "reached variance",
+            "features' width",
+        ],
+    );
     // the autoencoder's composite quadrature follows g's features at any variance: the tied
     // tanh autoencoder, whose fields reach variance ~150, runs
     let base = "activation = \"tanh\"\nk = 2\nlr = 1.0\nt_max = 3.0\n[data]\nd = 500\n\

@@ -4,9 +4,11 @@
 
 pub mod composite;
 pub mod dirac;
+pub mod feature;
 pub use composite::{Rule, expectation};
 
-/// The largest variance of a field at which a Gauss–Hermite fallback is trusted: its fixed rules
+/// The largest variance of a field at which the Gauss–Hermite fallback is trusted for tanh (for
+/// other activations scaled by their features' width, [`feature::trusted_variance`]): its fixed rules
 /// resolve g', g'' on the scale of the Gaussian only while that is not much wider than g's own
 /// (tanh, relative error of E[g'(x)] with 96 nodes: 2e-6 at variance 3, 7e-5 at 5, 3e-3 at 10,
 /// 3e-2 at 20; the 2-D rule's 80 nodes about four times worse). Beyond it the teacher–student ODE
@@ -15,19 +17,20 @@ pub use composite::{Rule, expectation};
 pub const QUADRATURE_MAX_VARIANCE: f64 = 4.0;
 
 /// Why the quadrature fallback of `activation` refuses a field of variance `variance`, when it
-/// exceeds [`QUADRATURE_MAX_VARIANCE`]: `field()` names the field, `symbol` its variance
-/// (formatted only then, so the check costs no allocation).
+/// exceeds `trusted` (the activations' [`feature::trusted_variance`]): `field()` names the field,
+/// `symbol` its variance (formatted only then, so the check costs no allocation).
 pub fn untrusted_variance(
     variance: f64,
+    trusted: f64,
     field: impl FnOnce() -> (String, String),
     activation: &str,
 ) -> Option<String> {
-    (variance > QUADRATURE_MAX_VARIANCE).then(|| {
+    (variance > trusted).then(|| {
         let (field, symbol) = field();
         format!(
-            "the {field} reached variance {symbol} = {variance:.3}, beyond \
-             {QUADRATURE_MAX_VARIANCE} where the Gauss–Hermite fallback of activation \
-             `{activation}` is trusted (its integrals would be wrong by 1e-4 and more); use an \
+            "the {field} reached variance {symbol} = {variance:.3}, beyond {trusted:.3} where \
+             the Gauss–Hermite fallback of activation `{activation}` is trusted (for its \
+             features' width; its integrals would be wrong by 1e-4 and more); use an \
              activation with closed forms (e.g. erf) or a smaller learning rate"
         )
     })

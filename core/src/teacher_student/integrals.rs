@@ -105,6 +105,9 @@ pub struct TsIntegrals {
     /// the Gauss–Hermite rules of [`GH_ORDER_FEW`] and [`GH_ORDER_I4`] nodes (nodes, weights
     /// for N(0, 1))
     rules: Vec<(Vec<f64>, Vec<f64>)>,
+    /// the largest field variance at which the rules are trusted for these activations
+    /// ([`crate::quad::feature::trusted_variance`]; `None`: their features are not resolved)
+    trusted: Option<f64>,
 }
 
 /// Scratch space for [`TsIntegrals::eval`] (no allocation per evaluation once warm).
@@ -208,6 +211,11 @@ impl TsIntegrals {
         } else {
             Vec::new()
         };
+        let trusted = pointwise.and_then(|pw| {
+            let (st, te) = (pw.student, pw.teacher);
+            let (g, dg, gt) = (|x| st.g(x), |x| st.dg(x), |x| te.g(x));
+            crate::quad::feature::trusted_variance(&crate::quad::feature::products(&g, &dg, &gt))
+        });
         TsIntegrals {
             series,
             outside,
@@ -217,6 +225,7 @@ impl TsIntegrals {
             patterns: HashMap::new(),
             pointwise,
             rules,
+            trusted,
         }
     }
 
@@ -225,6 +234,12 @@ impl TsIntegrals {
     pub fn quadrature_activations(&self) -> Option<(&'static str, &'static str)> {
         let pw = self.pointwise.filter(|_| self.uses_quadrature())?;
         Some((pw.student.name(), pw.teacher.name()))
+    }
+
+    /// The largest field variance at which the quadrature is trusted for these activations
+    /// (`None` without quadrature; 0 where their features could not be resolved).
+    pub fn quadrature_trusted_variance(&self) -> Option<f64> {
+        self.pointwise.map(|_| self.trusted.unwrap_or(0.0))
     }
 
     /// Whether any pattern so far is evaluated by quadrature.

@@ -578,6 +578,7 @@ impl Flow for TsSystem {
         ws.scratch.new_state();
         let (k, m, n) = (self.p.k, self.p.m, self.fields());
         if let Some((student, teacher)) = self.ints.quadrature_activations()
+            && let Some(trusted) = self.ints.quadrature_trusted_variance()
             && ws.failure.is_none()
         {
             ws.failure = (0..n).find_map(|c| {
@@ -587,7 +588,7 @@ impl Flow for TsSystem {
                     ("teacher field ν", "T", c - k + 1, teacher)
                 };
                 let name = || (format!("{field}_{i}"), format!("{sym}_{i}{i}"));
-                crate::quad::untrusted_variance(ws.omega[c * n + c], name, act)
+                crate::quad::untrusted_variance(ws.omega[c * n + c], trusted, name, act)
             });
         }
         let TsWorkspace {
