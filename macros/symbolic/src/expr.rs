@@ -39,7 +39,7 @@ pub enum Expr {
 
 pub const SUPPORTED: &str = "supported: float/int literals, consts of std::f64::consts, the argument, \
 `+ - * /`, unary `-`, parentheses, `.powi(N)`, `.abs()`, `.max(e)`, `.min(e)`, `.signum()`, `.exp()`, \
-`.tanh()`, `.clamp(lo, hi)`, and erf, exp, relu, heaviside, sign, sigmoid, softplus applied to any sub-expression";
+`.tanh()`, `.clamp(lo, hi)`, `(1.0 + u.exp()).ln()` and `u.exp().ln_1p()` (softplus), and erf, exp, relu, heaviside, sign, sigmoid, softplus applied to any sub-expression";
 
 fn unsupported(span: Span, what: &str) -> syn::Error {
     syn::Error::new(
@@ -193,10 +193,19 @@ pub fn parse(e: &syn::Expr, arg: &str) -> syn::Result<Expr> {
                     }
                     Ok(Expr::Min(Box::new(Expr::Max(Box::new(recv), lo)), hi))
                 }
-                "abs" | "signum" | "exp" | "tanh" if !m.args.is_empty() => Err(unsupported(
-                    m.span(),
-                    &format!("arguments of `.{method}()`"),
-                )),
+                "abs" | "signum" | "exp" | "tanh" | "ln" | "ln_1p" if !m.args.is_empty() => Err(
+                    unsupported(m.span(), &format!("arguments of `.{method}()`")),
+                ),
+                // the logarithms of softplus: ln(1 + e^u) and ln_1p(e^u) are softplus(u)
+                "ln" | "ln_1p" => softplus_of(&method, simplify(recv)).ok_or_else(|| {
+                    unsupported(
+                        m.span(),
+                        &format!(
+                            "`.{method}()` of this argument (only `(1.0 + u.exp()).ln()` and \
+                             `u.exp().ln_1p()`, which are softplus(u), are supported)"
+                        ),
+                    )
+                }),
                 "abs" => Ok(Expr::Call(Func::Abs, Box::new(recv))),
                 "signum" => Ok(Expr::Call(Func::Sign, Box::new(recv))),
                 "exp" => Ok(Expr::Call(Func::Exp, Box::new(recv))),
@@ -206,6 +215,23 @@ pub fn parse(e: &syn::Expr, arg: &str) -> syn::Result<Expr> {
         }
         other => Err(unsupported(other.span(), "expression")),
     }
+}
+
+/// `softplus(u)` when `recv` is `1 + e^u` (for `.ln()`) or `e^u` (for `.ln_1p()`).
+fn softplus_of(method: &str, recv: Expr) -> Option<Expr> {
+    let exp_arg = |e: &Expr| match e {
+        Expr::Call(Func::Exp, u) => Some((**u).clone()),
+        _ => None,
+    };
+    let u = match (method, &recv) {
+        ("ln_1p", e) => exp_arg(e)?,
+        ("ln", Expr::Add(terms)) if terms.len() == 2 => match (&terms[0], &terms[1]) {
+            (Expr::Const(c), e) | (e, Expr::Const(c)) if *c == 1.0 => exp_arg(e)?,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(Expr::Call(Func::Softplus, Box::new(u)))
 }
 
 fn named_const(name: &str) -> Option<f64> {
@@ -903,6 +929,25 @@ mod tests {
         assert_eq!(to_text(&diff(&diff(&p("relu(x)")))), "δ(x)");
         assert_eq!(to_text(&diff(&p("x.signum()"))), "2*δ(x)");
         assert_eq!(to_text(&diff(&p("x.max(0.1)"))), "Θ(x - 0.1)");
+    }
+
+    /// Softplus written through its logarithm is softplus; other logarithms are refused, naming
+    /// `.ln()`.
+    #[test]
+    fn logarithms_of_softplus_are_softplus() {
+        for src in [
+            "(1.0 + x.exp()).ln()",
+            "(x.exp() + 1.0).ln()",
+            "x.exp().ln_1p()",
+        ] {
+            assert_eq!(p(src), p("softplus(x)"), "{src}");
+        }
+        assert_eq!(p("(1.0 + (2.0 * x).exp()).ln()"), p("softplus(2.0 * x)"));
+        for src in ["(2.0 + x.exp()).ln()", "x.ln()", "x.ln_1p()"] {
+            let e: syn::Expr = syn::parse_str(src).expect("valid rust");
+            let err = parse(&e, "x").expect_err("not softplus");
+            assert!(err.to_string().contains(".ln"), "{src}: {err}");
+        }
     }
 
     #[test]
