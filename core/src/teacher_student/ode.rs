@@ -552,12 +552,12 @@ impl TsSystem {
 impl Flow for TsSystem {
     type Workspace = TsWorkspace;
 
-    /// The perfectly learned state ([`TsSystem::perfect_state`]) once `y` is within 1e-6 of it
+    /// The perfectly learned state ([`TsSystem::perfect_state`]) once `y` is within `tol` of it
     /// (relative) and F vanishes there to 1e-12: for students with kinks F is not
     /// differentiable at it, and the integrator's steps stall on the way in.
-    fn settled(&self, y: &DVector<f64>) -> Option<DVector<f64>> {
+    fn settled(&self, y: &DVector<f64>, tol: f64) -> Option<DVector<f64>> {
         let star = self.perfect_state(y)?;
-        crate::ode::integrate::reached(y, &star).then_some(star)
+        crate::ode::integrate::reached_within(y, &star, tol).then_some(star)
     }
 
     fn workspace(&self) -> TsWorkspace {
