@@ -268,7 +268,8 @@ fn quadrature_beyond_its_trusted_variance_stops_with_the_variance_named() {
         ],
     );
     // the trusted variance scales with the activation's features: tanh(3x), three times
-    // narrower, is trusted to variance ≈ 4/9, so unit-variance students stop at once
+    // narrower, is trusted to variance 0.39 (4/9 on the grid of steps), so unit-variance fields
+    // stop at once
     fails(
         "quadrature_variance_narrow",
         "model = \"teacher_student\"\nactivation = \"(3.0 * x).tanh()\"\nquadrature = true\n\

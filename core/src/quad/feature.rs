@@ -3,7 +3,8 @@
 //! g's features (for an analytic g, the distance of its singularities from the real axis, in
 //! standard deviations), so the variance at which tanh was measured to be trusted
 //! ([`super::QUADRATURE_MAX_VARIANCE`]) scales with the square of the activation's feature width
-//! relative to tanh's: `(2·tanh(3x))` is trusted to variance 4/9, not 4.
+//! relative to tanh's: `tanh(3x)` is trusted to variance 0.39 (4/9 up to the grid of steps
+//! `2·0.9^i`, which places a ratio within a factor 0.81–1.23), not 4.
 //!
 //! The feature width is measured as the largest step `h` of a trapezoidal rule in x that
 //! integrates the products of g, g', g* against Gaussians of standard deviation 3 and 10 to
@@ -64,13 +65,14 @@ pub fn trusted_variance(fs: &[Product<'_>]) -> Option<f64> {
 /// One product of factors at a field, as a function of the field.
 pub type Product<'a> = Box<dyn Fn(f64) -> f64 + 'a>;
 
-/// The products of a student's g, g' and a teacher's g* that can meet at one field of the
-/// teacher–student integrals (I2, J2, I3 and, where fields coincide, I4).
+/// The functions whose strips of analyticity set the step: a student's g, g' and a teacher's g*,
+/// and the products of two of them that meet at one field of I2, J2 and I3 (I4's products of
+/// four, where fields coincide, are analytic in the same strip).
 pub fn products<'a>(
     g: &'a dyn Fn(f64) -> f64,
     dg: &'a dyn Fn(f64) -> f64,
     gt: &'a dyn Fn(f64) -> f64,
-) -> [Product<'a>; 7] {
+) -> [Product<'a>; 9] {
     [
         Box::new(g),
         Box::new(dg),
@@ -79,6 +81,8 @@ pub fn products<'a>(
         Box::new(move |x| dg(x) * gt(x)),
         Box::new(move |x| dg(x) * dg(x)),
         Box::new(move |x| g(x) * gt(x)),
+        Box::new(move |x| g(x) * g(x)),
+        Box::new(move |x| gt(x) * gt(x)),
     ]
 }
 
@@ -105,7 +109,7 @@ mod tests {
         trusted_variance(&products(&g, &dg, &g)).unwrap()
     }
 
-    /// tanh is trusted to variance 4, tanh(3x) to about 4/9 (its features are three times
+    /// tanh is trusted to variance 4, tanh(3x) to 4/9 within the grid's factor (its features are three times
     /// narrower), tanh(x/2) to about (and at most) 4 × 4; a step function's jump is never resolved.
     #[test]
     fn the_trusted_variance_scales_with_the_features_width() {

@@ -10,7 +10,7 @@ pub use composite::{Rule, expectation};
 /// The largest variance of a field at which the Gauss–Hermite fallback is trusted for tanh (for
 /// other activations scaled by their features' width, [`feature::trusted_variance`]): its fixed rules
 /// resolve g', g'' on the scale of the Gaussian only while that is not much wider than g's own
-/// (tanh, relative error of E[g'(x)] with 96 nodes: 2e-6 at variance 3, 7e-5 at 5, 3e-3 at 10,
+/// (tanh, relative error of E[g'(x)] with the autoencoder's former 96-node rule: 2e-6 at variance 3, 7e-5 at 5, 3e-3 at 10,
 /// 3e-2 at 20; the 2-D rule's 80 nodes about four times worse). Beyond it the teacher–student ODE
 /// stops with [`untrusted_variance`] instead of integrating wrong kernels (a tied tanh
 /// autoencoder at η = 1 ran off to ε = 5.3 while SGD stayed below 0.5).

@@ -236,8 +236,9 @@ impl TsIntegrals {
         Some((pw.student.name(), pw.teacher.name()))
     }
 
-    /// The largest field variance at which the quadrature is trusted for these activations
-    /// (`None` without quadrature; 0 where their features could not be resolved).
+    /// The largest field variance at which the quadrature is trusted for this pair of
+    /// activations (`None` without quadrature; 0 where their features could not be resolved,
+    /// in which case no pattern is evaluated by quadrature: [`Self::term`] refuses it).
     pub fn quadrature_trusted_variance(&self) -> Option<f64> {
         self.pointwise.map(|_| self.trusted.unwrap_or(0.0))
     }
@@ -279,6 +280,15 @@ impl TsIntegrals {
                 let evaluator = match self.derive(dim, &factors) {
                     Ok(program) => Evaluator::Closed(program),
                     Err(why) => match self.pointwise {
+                        Some(_) if self.trusted.is_none() => {
+                            return Err(Error::TeacherStudent(format!(
+                                "teacher–student integral {} cannot be derived ({why}), and \
+                                 quadrature cannot resolve the activations' features (no \
+                                 trapezoidal step down to 1e-3 integrates them to 1e-10, or \
+                                 they are not finite on Gaussians of standard deviation 10)",
+                                describe(&factors),
+                            )));
+                        }
                         Some(_) => Evaluator::Quadrature(numeric(dim, &factors, slots.len())),
                         None => {
                             return Err(Error::TeacherStudent(format!(
