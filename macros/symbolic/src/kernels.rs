@@ -421,7 +421,13 @@ pub fn orthant3(m: [f64; 3], s: [f64; 3], c: [f64; 3]) -> f64 {
         let two = |a: f64| orthant2(a, h[k], 1.0, 1.0, r[i][k]);
         return aligned_pair(r[i][j] > 0.0, h[i], h[j], two);
     }
-    phi3(h, r12, r13, r23).clamp(0.0, 1.0)
+    let key: [u64; 6] = std::array::from_fn(|i| [h[0], h[1], h[2], r12, r13, r23][i].to_bits());
+    if let Some(p) = ORTHANT3_MEMO.with(|memo| memo.borrow().get(&key)) {
+        return p;
+    }
+    let p = phi3(h, r12, r13, r23).clamp(0.0, 1.0);
+    ORTHANT3_MEMO.with(|memo| memo.borrow_mut().put(key, p));
+    p
 }
 
 /// `Φ₄(h; R)` for standard normals by Plackett's identity along `R(t) = I + t(R − I)`
@@ -590,29 +596,39 @@ pub fn orthant4(m: [f64; 4], s: [f64; 4], c: [f64; 6]) -> f64 {
 /// identical number without recomputing it. Hard tanh, K = 3, M = 2 to t = 20: 25.5 s with the
 /// last 32 values kept, 17.8 s with this cache (as with 512 or 4096 slots: every repeat within a
 /// right-hand side is found).
-struct Memo4 {
-    keys: [[u64; 14]; MEMO_SIZE],
+///
+/// The same kind of cache holds three-orthant probabilities with means (Plackett's integral of [`phi3`]),
+/// keyed by the standardised means and the correlations: hard tanh, K = 3, M = 2 to t = 20,
+/// 17.9 s → 14.7 s, the trajectory identical to the last digit written.
+struct Memo<const K: usize> {
+    keys: [[u64; K]; MEMO_SIZE],
     values: [f64; MEMO_SIZE],
     filled: [bool; MEMO_SIZE],
 }
 
-/// Slots of [`Memo4`] (a power of two).
+/// Slots of [`Memo`] (a power of two).
 const MEMO_SIZE: usize = 1024;
 
-impl Memo4 {
-    fn slot(key: &[u64; 14]) -> usize {
+impl<const K: usize> Memo<K> {
+    const EMPTY: Self = Memo {
+        keys: [[0; K]; MEMO_SIZE],
+        values: [0.0; MEMO_SIZE],
+        filled: [false; MEMO_SIZE],
+    };
+
+    fn slot(key: &[u64; K]) -> usize {
         let h = key.iter().fold(0x243f_6a88_85a3_08d3u64, |h, &w| {
             (h ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29)
         });
         (h >> (64 - MEMO_SIZE.trailing_zeros())) as usize
     }
 
-    fn get(&self, key: &[u64; 14]) -> Option<f64> {
+    fn get(&self, key: &[u64; K]) -> Option<f64> {
         let i = Self::slot(key);
         (self.filled[i] && self.keys[i] == *key).then(|| self.values[i])
     }
 
-    fn put(&mut self, key: [u64; 14], value: f64) {
+    fn put(&mut self, key: [u64; K], value: f64) {
         let i = Self::slot(&key);
         self.keys[i] = key;
         self.values[i] = value;
@@ -621,13 +637,10 @@ impl Memo4 {
 }
 
 thread_local! {
-    static ORTHANT4_MEMO: std::cell::RefCell<Memo4> = const {
-        std::cell::RefCell::new(Memo4 {
-            keys: [[0; 14]; MEMO_SIZE],
-            values: [0.0; MEMO_SIZE],
-            filled: [false; MEMO_SIZE],
-        })
-    };
+    static ORTHANT4_MEMO: std::cell::RefCell<Memo<14>> =
+        const { std::cell::RefCell::new(Memo::EMPTY) };
+    static ORTHANT3_MEMO: std::cell::RefCell<Memo<6>> =
+        const { std::cell::RefCell::new(Memo::EMPTY) };
 }
 
 /// [`orthant4`] without the memo.
