@@ -33,9 +33,8 @@ pub fn feature_step(fs: &[Product<'_>]) -> Option<f64> {
         let resolved = fs.iter().all(|f| {
             CHECK_STD.iter().all(|&s| {
                 CHECK_MEAN.iter().all(|&m| {
-                    let coarse = trapezoid(f, m, s, h / s);
-                    let fine = trapezoid(f, m, s, h / (3.0 * s));
-                    let size = trapezoid(&|x| f(x).abs(), m, s, h / (3.0 * s));
+                    let (coarse, _) = trapezoid(f, m, s, h / s);
+                    let (fine, size) = trapezoid(f, m, s, h / (3.0 * s));
                     size.is_finite() && (coarse - fine).abs() <= TOLERANCE * size
                 })
             })
@@ -86,17 +85,19 @@ pub fn products<'a>(
     ]
 }
 
-/// `Σ_k h φ(kh) f(m + s kh)` over `|kh| ≤ RANGE`, normalised by `Σ_k h φ(kh)`.
-fn trapezoid(f: &dyn Fn(f64) -> f64, m: f64, s: f64, h: f64) -> f64 {
+/// `E[f]` and `E|f|` by `Σ_k h φ(kh) f(m + s kh)` over `|kh| ≤ RANGE`, normalised by
+/// `Σ_k h φ(kh)` (one evaluation of f per node for both).
+fn trapezoid(f: &dyn Fn(f64) -> f64, m: f64, s: f64, h: f64) -> (f64, f64) {
     let half = (RANGE / h).floor() as i64;
-    let (mut acc, mut total) = (0.0, 0.0);
+    let (mut acc, mut size, mut total) = (0.0, 0.0, 0.0);
     for k in -half..=half {
         let z = k as f64 * h;
-        let w = phi(z);
-        acc += w * f(m + s * z);
+        let (w, fx) = (phi(z), f(m + s * z));
+        acc += w * fx;
+        size += w * fx.abs();
         total += w;
     }
-    acc / total
+    (acc / total, size / total)
 }
 
 #[cfg(test)]

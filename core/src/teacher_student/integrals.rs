@@ -106,8 +106,9 @@ pub struct TsIntegrals {
     /// for N(0, 1))
     rules: Vec<(Vec<f64>, Vec<f64>)>,
     /// the largest field variance at which the rules are trusted for these activations
-    /// ([`crate::quad::feature::trusted_variance`]; `None`: their features are not resolved)
-    trusted: Option<f64>,
+    /// ([`crate::quad::feature::trusted_variance`]; `None`: their features are not resolved),
+    /// found when the first pattern needs quadrature
+    trusted: std::sync::OnceLock<Option<f64>>,
 }
 
 /// Scratch space for [`TsIntegrals::eval`] (no allocation per evaluation once warm).
@@ -211,11 +212,6 @@ impl TsIntegrals {
         } else {
             Vec::new()
         };
-        let trusted = pointwise.and_then(|pw| {
-            let (st, te) = (pw.student, pw.teacher);
-            let (g, dg, gt) = (|x| st.g(x), |x| st.dg(x), |x| te.g(x));
-            crate::quad::feature::trusted_variance(&crate::quad::feature::products(&g, &dg, &gt))
-        });
         TsIntegrals {
             series,
             outside,
@@ -225,7 +221,7 @@ impl TsIntegrals {
             patterns: HashMap::new(),
             pointwise,
             rules,
-            trusted,
+            trusted: std::sync::OnceLock::new(),
         }
     }
 
@@ -237,10 +233,19 @@ impl TsIntegrals {
     }
 
     /// The largest field variance at which the quadrature is trusted for this pair of
-    /// activations (`None` without quadrature; 0 where their features could not be resolved,
-    /// in which case no pattern is evaluated by quadrature: [`Self::term`] refuses it).
+    /// activations, once a pattern is evaluated by quadrature (`None` before, and where their
+    /// features could not be resolved: [`Self::term`] then refuses every such pattern).
     pub fn quadrature_trusted_variance(&self) -> Option<f64> {
-        self.pointwise.map(|_| self.trusted.unwrap_or(0.0))
+        self.trusted.get().copied().flatten()
+    }
+
+    /// [`Self::quadrature_trusted_variance`] for pointwise activations `pw`, found on first use.
+    fn trusted(&self, pw: Pointwise) -> Option<f64> {
+        *self.trusted.get_or_init(|| {
+            let (st, te) = (pw.student, pw.teacher);
+            let (g, dg, gt) = (|x| st.g(x), |x| st.dg(x), |x| te.g(x));
+            crate::quad::feature::trusted_variance(&crate::quad::feature::products(&g, &dg, &gt))
+        })
     }
 
     /// Whether any pattern so far is evaluated by quadrature.
@@ -280,7 +285,7 @@ impl TsIntegrals {
                 let evaluator = match self.derive(dim, &factors) {
                     Ok(program) => Evaluator::Closed(program),
                     Err(why) => match self.pointwise {
-                        Some(_) if self.trusted.is_none() => {
+                        Some(pw) if self.trusted(pw).is_none() => {
                             return Err(Error::TeacherStudent(format!(
                                 "teacher–student integral {} cannot be derived ({why}), and \
                                  quadrature cannot resolve the activations' features (no \

@@ -259,10 +259,9 @@ impl TsSystem {
             // a fixed second layer and a g homogeneous of degree p: students on teacher b with
             // lengths c_a act as one unit of weight Σ σ_a v_a c_a^p, which must be v*_b; the own
             // lengths scaled by the common factor κ_b = (v*_b / Σ σ_a v_a c_a^p)^(1/p)
-            let &(degree, parity) = self.shape.get_or_init(|| {
-                let mut ws = self.workspace();
-                (self.homogeneity_degree(&mut ws), self.parity(&mut ws))
-            });
+            let &(degree, parity) = self
+                .shape
+                .get_or_init(|| (self.homogeneity_degree(&mut ws), self.parity(&mut ws)));
             if let Some(p) = degree {
                 // a student against its teacher (s = −1) counts with g's parity:
                 // g(−cλ) = ±c^p g(λ) for an even / odd g, and not at all otherwise
