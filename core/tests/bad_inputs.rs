@@ -1,18 +1,21 @@
 //! Every bad input of the README's table through the real binary: exit code 1, an `error:` line
 //! naming the key or file, no panic, and no trajectory.csv left behind.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn scratch() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("aedyn-bad-inputs-{}", std::process::id()));
-    std::fs::create_dir_all(&d).expect("tmp dir");
-    d
+/// A scratch directory, removed when dropped.
+fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("aedyn-bad-inputs-")
+        .tempdir()
+        .expect("tmp dir")
 }
 
 /// Runs `aedyn run CONFIG --out OUT --quiet` and checks the failure.
 fn fails(name: &str, config: &str, expect: &[&str]) {
-    let dir = scratch().join(name);
+    let tmp = scratch();
+    let dir = tmp.path().join(name);
     std::fs::create_dir_all(&dir).expect("dir");
     let cfg = dir.join("config.toml");
     std::fs::write(&cfg, config).expect("write");
@@ -34,7 +37,8 @@ fn fails(name: &str, config: &str, expect: &[&str]) {
 /// Runs `aedyn run CONFIG --out OUT --quiet` and checks that it succeeds and writes the
 /// trajectory.
 fn succeeds(name: &str, config: &str) {
-    let dir = scratch().join(name);
+    let tmp = scratch();
+    let dir = tmp.path().join(name);
     std::fs::create_dir_all(&dir).expect("dir");
     let cfg = dir.join("config.toml");
     std::fs::write(&cfg, config).expect("write");
@@ -156,7 +160,8 @@ fn bad_config_values_name_the_key() {
 
 #[test]
 fn bad_data_files_name_the_file() {
-    let dir = scratch().join("data");
+    let tmp = scratch();
+    let dir = tmp.path().join("data");
     std::fs::create_dir_all(&dir).expect("dir");
     let as_dir = dir.to_str().expect("utf-8").to_string();
     fails(
@@ -191,7 +196,8 @@ fn bad_data_files_name_the_file() {
 
 #[test]
 fn an_output_directory_that_cannot_be_created_is_named() {
-    let dir = scratch().join("outdir");
+    let tmp = scratch();
+    let dir = tmp.path().join("outdir");
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("a_file");
     std::fs::write(&file, "x").expect("write");
@@ -213,7 +219,8 @@ fn an_output_directory_that_cannot_be_created_is_named() {
 
 #[test]
 fn missing_config_and_unknown_activation_in_integrals() {
-    let out = scratch().join("none");
+    let tmp = scratch();
+    let out = tmp.path().join("none");
     check(
         "missing_config",
         &["run", "/nonexistent/aedyn.toml"],

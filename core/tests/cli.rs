@@ -8,8 +8,11 @@ fn aedyn() -> Command {
 
 #[test]
 fn run_writes_csv_svg_and_summary() {
-    let dir = std::env::temp_dir().join(format!("aedyn-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp");
+    let tmp = tempfile::Builder::new()
+        .prefix("aedyn-cli-")
+        .tempdir()
+        .expect("tmp");
+    let dir = tmp.path();
     let cfg = dir.join("c.toml");
     std::fs::write(
         &cfg,
@@ -46,8 +49,11 @@ fn run_writes_csv_svg_and_summary() {
 
 #[test]
 fn bad_config_exits_with_the_key_named() {
-    let dir = std::env::temp_dir().join(format!("aedyn-cli-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp");
+    let tmp = tempfile::Builder::new()
+        .prefix("aedyn-cli-bad-")
+        .tempdir()
+        .expect("tmp");
+    let dir = tmp.path();
     let cfg = dir.join("bad.toml");
     std::fs::write(&cfg, "lr = -2.0\n").expect("write");
     let out = aedyn()
@@ -84,8 +90,11 @@ fn integrals_prints_formulas_and_rejects_unknown_names() {
 
 #[test]
 fn teacher_student_run_and_fixed_points_write_their_files() {
-    let dir = std::env::temp_dir().join(format!("aedyn-cli-ts-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp");
+    let tmp = tempfile::Builder::new()
+        .prefix("aedyn-cli-ts-")
+        .tempdir()
+        .expect("tmp");
+    let dir = tmp.path();
     let cfg = dir.join("ts.toml");
     // a student expression that is no registered name, a different registered teacher
     std::fs::write(

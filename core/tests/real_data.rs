@@ -75,8 +75,11 @@ fn vendored_files_match_their_sha256_checksums() {
 #[test]
 fn truncated_gzip_names_file_and_offset() {
     let bytes = std::fs::read(data("mnist/t10k-images-idx3-ubyte.gz")).expect("vendored");
-    let dir = std::env::temp_dir().join(format!("aedyn-gz-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp");
+    let tmp = tempfile::Builder::new()
+        .prefix("aedyn-gz-")
+        .tempdir()
+        .expect("tmp");
+    let dir = tmp.path();
     let cut = dir.join("cut.gz");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
     let e = aedyn::images::load_idx(cut.to_str().unwrap_or_default(), 0)

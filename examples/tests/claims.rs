@@ -5,9 +5,12 @@
 use std::process::Command;
 
 fn claims_hold(name: &str, exe: &str) {
-    let dir = std::env::temp_dir().join(format!("aedyn-claims-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp");
-    let out = Command::new(exe).current_dir(&dir).output().expect("runs");
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("aedyn-claims-{name}-"))
+        .tempdir()
+        .expect("tmp");
+    let dir = tmp.path();
+    let out = Command::new(exe).current_dir(dir).output().expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -20,7 +23,6 @@ fn claims_hold(name: &str, exe: &str) {
         !stdout.contains("CLAIM NOT SUPPORTED"),
         "{name} has an unsupported claim:\n{stdout}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

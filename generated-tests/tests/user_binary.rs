@@ -43,8 +43,11 @@ fn user_activations_print_their_formulas() {
 
 #[test]
 fn user_activations_run_by_name() {
-    let dir = std::env::temp_dir().join(format!("aedyn-user-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let tmp = tempfile::Builder::new()
+        .prefix("aedyn-user-cli-")
+        .tempdir()
+        .expect("tmp dir");
+    let dir = tmp.path();
     for name in ["clipped", "bumpy"] {
         let cfg = dir.join(format!("{name}.toml"));
         std::fs::write(
@@ -65,7 +68,6 @@ fn user_activations_run_by_name() {
         let csv = std::fs::read_to_string(out_dir.join("trajectory.csv")).expect("csv");
         assert!(csv.starts_with("t,eps_ode,eps_sgd,eps_sgd_std"));
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The same functions written as expressions (run-time derivation) give the same ODE trajectory
