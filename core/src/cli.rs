@@ -91,7 +91,14 @@ fn execute(cmd: Command) -> Result<(), crate::Error> {
             latex,
             quadrature,
         } => {
-            let act = registry::resolve(&name, quadrature)?;
+            // no config here: the reason is the expression's, not a config key's
+            let act = registry::resolve(&name, quadrature).map_err(|e| match e {
+                crate::Error::Config { allowed, .. } => crate::Error::Expression {
+                    expression: name.clone(),
+                    message: allowed,
+                },
+                e => e,
+            })?;
             print!(
                 "{}",
                 crate::formulas::render(act, RenderOptions { trace, latex })

@@ -230,7 +230,10 @@ fn missing_config_and_unknown_activation_in_integrals() {
     check(
         "integrals_bad_expression",
         &["integrals", "x.cos()"],
-        &["unsupported method `.cos`"],
+        &[
+            "activation expression `x.cos()`",
+            "unsupported method `.cos`",
+        ],
         &out,
     );
 }

@@ -85,7 +85,11 @@ fn integrals_prints_formulas_and_rejects_unknown_names() {
     );
     let out = aedyn().args(["integrals", "swish"]).output().expect("runs");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("linear"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("linear") && !err.contains("invalid config"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -303,9 +303,77 @@ fn by_parts_reference(
 
 #[test]
 fn closed_forms_match_independent_quadrature() {
+    check_against_quadrature(&cases());
+}
+
+/// Activations that no file declares, derived at run time from their expressions (contract 5):
+/// shifted kinks and jumps, products of kinks with smooth factors, higher powers of kinks,
+/// several kinks, compositions of erf; each with the kinks the reference splits at and its
+/// smoothness. Expressions outside the closed-form algebra must be refused, never derived.
+#[test]
+fn run_time_expressions_match_independent_quadrature() {
+    let list: [(&str, &'static [f64], usize); 20] = [
+        ("relu(x - 0.7) * erf(x)", &[0.7], 1),
+        ("(x + 0.4).abs() - 0.5 * x", &[-0.4], 1),
+        ("x.max(-0.5).min(0.8) * 2.0", &[-0.5, 0.8], 1),
+        ("heaviside(x + 0.3) * x.powi(2)", &[-0.3], 0),
+        ("sign(x - 0.1) * exp(-x * x)", &[0.1], 0),
+        ("relu(x).powi(3)", &[0.0], 3),
+        (
+            "relu(x) - relu(x - 1.0) - relu(-x - 1.0)",
+            &[-1.0, 0.0, 1.0],
+            1,
+        ),
+        ("x * erf(2.0 * x) + 0.2", &[], 3),
+        ("erf(x) * erf(0.5 * x - 0.3)", &[], 3),
+        ("x.powi(5) - 2.0 * x", &[], 3),
+        ("relu(x) * heaviside(x - 1.0)", &[0.0, 1.0], 0),
+        ("sign(x) * x.abs().min(1.0)", &[-1.0, 0.0, 1.0], 1),
+        ("(2.0 * x - 1.0).max(0.0).min(1.0)", &[0.5, 1.0], 1),
+        ("x.abs().powi(3)", &[0.0], 3),
+        ("erf(x - 0.5) + relu(-x)", &[0.0], 1),
+        ("exp(-x.powi(2) / 2.0) * relu(x)", &[0.0], 1),
+        ("(x - 0.3).signum()", &[0.3], 0),
+        ("1.5 * erf(x / 3.0) - x / 7.0", &[], 3),
+        ("relu(x + 0.2) * relu(0.5 - x)", &[-0.2, 0.5], 1),
+        (
+            "0.5 * x + 0.3 * relu(x).powi(2) - heaviside(-x - 0.6)",
+            &[-0.6, 0.0],
+            0,
+        ),
+    ];
+    let mut cases = Vec::new();
+    for (src, kinks, smooth) in list {
+        match aedyn::expression::ExprActivation::derive(src, false) {
+            Ok(act) => cases.push(Case {
+                act,
+                kinks,
+                smooth,
+                tol: 1e-9,
+            }),
+            Err(e) => panic!("`{src}` is in the closed-form algebra but was refused: {e}"),
+        }
+    }
+    // kinks or steps of non-affine arguments, and growth beyond the Gaussian's tails
+    for (src, why) in [
+        ("erf(x).abs()", "is not affine"),
+        ("(x.powi(2) - 1.0).max(0.0)", "is not affine"),
+        ("relu(erf(x))", "is not affine"),
+        ("exp(x.powi(2))", "grows faster"),
+    ] {
+        let e = aedyn::expression::ExprActivation::derive(src, false)
+            .err()
+            .unwrap_or_else(|| panic!("`{src}` was derived"))
+            .to_string();
+        assert!(e.contains(why), "`{src}`: {e}");
+    }
+    check_against_quadrature(&cases);
+}
+
+fn check_against_quadrature(cases: &[Case]) {
     let mut report = Vec::new();
     let mut failures = Vec::new();
-    for case in cases() {
+    for case in cases {
         let a = case.act;
         for f in a.formulas() {
             let which = f.integral;
