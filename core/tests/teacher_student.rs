@@ -538,6 +538,74 @@ fn tanh_teacher_student_integrals_by_quadrature_match_references() {
     println!("tanh quadrature: worst relative error {worst:.2e} (I2, J2, I3), I4 {worst4:.2e}");
 }
 
+/// The quadrature's accuracy holds up to the variance it is trusted at (4 for tanh): with the
+/// orders of `GH_TIERS` rising with the variance, at the top of each tier (variances 1.5, 2, 2.5,
+/// 3 and 4, strong correlations) I2, J2 and I3 are within 5e-7 of their size (measured ≤ 4.0e-7)
+/// and I4 within 1e-4 absolute (measured ≤ 5.8e-5), against references through the symmetric
+/// square root of C with more nodes (I4's own error ≤ 1e-6 at variance 4, measured against 96
+/// nodes). With 20 nodes at every variance, I4 was off by 7.5e-4 at variance 4 (6 % of its
+/// value), J2 by 2.5e-4 relative with 64.
+#[test]
+fn tanh_quadrature_accuracy_holds_up_to_the_trusted_variance() {
+    let tanh = aedyn::registry::resolve("tanh", false).unwrap();
+    let mut ints = TsIntegrals::for_activations(tanh, tanh, 2).unwrap();
+    let i4 = ints
+        .term(&[(0, Slot::Dg), (1, Slot::Dg), (2, Slot::Act), (3, Slot::Act)])
+        .unwrap();
+    let i3 = ints
+        .term(&[(0, Slot::Dg), (2, Slot::X), (3, Slot::Act)])
+        .unwrap();
+    let i2 = ints.term(&[(1, Slot::Act), (3, Slot::Act)]).unwrap();
+    let j2 = ints.term(&[(0, Slot::Dg), (1, Slot::Dg)]).unwrap();
+    let g = |x: f64| x.tanh();
+    let dg = |x: f64| 1.0 - x.tanh().powi(2);
+    let mut s = Scratch::default();
+    for (variance, order4) in [(1.5, 40), (2.0, 44), (2.5, 48), (3.0, 52), (4.0, 60)] {
+        let (mut worst4, mut worst): (f64, f64) = (0.0, 0.0);
+        for seed in [1, 5, 13] {
+            let mut c = cov4(seed);
+            let largest = (0..4).map(|i| c[i * 5]).fold(0.0, f64::max);
+            for v in c.iter_mut() {
+                *v *= variance / largest;
+            }
+            let sub = |idx: &[usize]| -> Vec<f64> {
+                idx.iter()
+                    .flat_map(|&a| idx.iter().map(move |&b| c[a * 4 + b]))
+                    .collect()
+            };
+            s.new_state();
+            let want4 =
+                hermite_symmetric(&c, 4, order4, &|x| dg(x[0]) * dg(x[1]) * g(x[2]) * g(x[3]));
+            worst4 = worst4.max((ints.eval(&i4, &c, 4, &mut s) - want4).abs());
+            let others = [
+                (
+                    ints.eval(&i3, &c, 4, &mut s),
+                    hermite_symmetric(&sub(&[0, 2, 3]), 3, 120, &|x| dg(x[0]) * x[1] * g(x[2])),
+                ),
+                (
+                    ints.eval(&i2, &c, 4, &mut s),
+                    hermite_symmetric(&sub(&[1, 3]), 2, 300, &|x| g(x[0]) * g(x[1])),
+                ),
+                (
+                    ints.eval(&j2, &c, 4, &mut s),
+                    hermite_symmetric(&sub(&[0, 1]), 2, 300, &|x| dg(x[0]) * dg(x[1])),
+                ),
+            ];
+            for (got, want) in others {
+                worst = worst.max((got - want).abs() / want.abs().max(1e-3));
+            }
+        }
+        println!(
+            "variance {variance}: I4 absolute error ≤ {worst4:.1e}, I2/J2/I3 relative ≤ {worst:.1e}"
+        );
+        assert!(worst4 < 1e-4, "variance {variance}: I4 off by {worst4:.2e}");
+        assert!(
+            worst < 5e-7,
+            "variance {variance}: I2/J2/I3 off by {worst:.2e}"
+        );
+    }
+}
+
 /// The symmetric plateau of the tanh soft committee machine (K = M = 2, η → 0) found by the run's
 /// Newton search on the quadrature ODE, against an independent computation: all students the
 /// same vector `r (B_1 + B_2)`, so `λ = r (ν_1 + ν_2)`, and r solves `E[g'(λ) ν_1 (2 g(λ) −

@@ -15,9 +15,11 @@
 //! across the boundary of the cone of covariances where the overlaps are singular (plateaus, the
 //! perfectly learned state; [`nearest_psd`], docs/theory.md §8.3) — only if one of the
 //! activations is declared with quadrature and both are smooth (no kinks or jumps: a rule cannot
-//! see Dirac terms, and converges slowly across kinks). The rule's order depends on the number of factors only
-//! ([`GH_ORDER_FEW`] for I2, J2, I3; [`GH_ORDER_I4`] for I4), never on how many fields coincide,
-//! so a pattern over fields that coincide (aligned students: a singular covariance, whose
+//! see Dirac terms, and converges slowly across kinks). The rule's order depends on the number of
+//! factors (I2, J2, I3 or I4) and on the largest field variance ([`GH_TIERS`]: Gauss–Hermite
+//! converges more slowly as the variance brings the activation's complex singularities nearer the
+//! real axis of the standardised variable), never on how many fields coincide, so a pattern over
+//! fields that coincide (aligned students: a singular covariance, whose
 //! Cholesky column vanishes) gives exactly the value of the merged pattern — the manifold of
 //! identical students stays invariant, as it is for the exact ODE (with orders chosen by
 //! dimension, the quadrature error pushed the state across det Q = 0 and the integrator stalled).
@@ -34,13 +36,21 @@ use aedyn_symbolic::render::Program;
 use aedyn_symbolic::series::{self, Series};
 use std::collections::HashMap;
 
-/// Gauss–Hermite nodes per dimension of the quadrature fallback for I2, J2 and I3 (at most 64²
-/// nodes). Measured for tanh (variances ≤ 1.5, strong correlations): ≤ 2e-8 relative.
-pub const GH_ORDER_FEW: usize = 64;
-/// Gauss–Hermite nodes per dimension for I4 (at most 20⁴ nodes; it enters the ODE only with
-/// η²). Measured for tanh: ≤ 1e-4 relative — GH converges slowly for tanh, whose poles at ±iπ/2
-/// lie near the real axis (`core/tests/teacher_student.rs`).
-pub const GH_ORDER_I4: usize = 20;
+/// Gauss–Hermite nodes per dimension of the quadrature fallback by the pattern's largest field
+/// variance, scaled to tanh's (`variance · 4 / trusted variance`, [`TsIntegrals::quadrature_trusted_variance`]):
+/// `(up to this scaled variance, nodes for I2, J2 and I3, nodes for I4)`. Gauss–Hermite's error
+/// for tanh, whose poles at ±iπ/2 lie at ±iπ/(2σ) in the standardised variable, falls like
+/// `exp(−c √n / σ)`, so the order needed for one accuracy grows like the variance. Measured for
+/// tanh at the top of each tier (`core/tests/teacher_student.rs`,
+/// `tanh_quadrature_accuracy_holds_up_to_the_trusted_variance`): I2, J2, I3 within 2e-7 of their
+/// size; I4 (which enters the ODE only with η²) within 1e-4 absolute.
+pub const GH_TIERS: [(f64, usize, usize); 5] = [
+    (1.5, 64, 20),
+    (2.0, 88, 24),
+    (2.5, 112, 28),
+    (3.0, 128, 32),
+    (f64::INFINITY, 176, 40),
+];
 
 /// What multiplies at one field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -72,11 +82,11 @@ enum Evaluator {
 
 /// A pattern evaluated by quadrature: `factors[v]` multiply at variable `v`; `linear` is a
 /// variable whose only factor is the variable itself (integrated exactly where the others'
-/// covariance is well conditioned, [`TsIntegrals::eval`]); `rule`
-/// indexes `[GH_ORDER_FEW, GH_ORDER_I4]`.
+/// covariance is well conditioned, [`TsIntegrals::eval`]); `four`: an I4 pattern (four factors),
+/// which takes the lower orders of [`GH_TIERS`].
 #[derive(Clone)]
 struct Numeric {
-    rule: usize,
+    four: bool,
     factors: Vec<Vec<(Slot, bool)>>,
     linear: Option<usize>,
 }
@@ -102,8 +112,8 @@ pub struct TsIntegrals {
     patterns: HashMap<String, usize>,
     /// set when quadrature may stand in for missing closed forms
     pointwise: Option<Pointwise>,
-    /// the Gauss–Hermite rules of [`GH_ORDER_FEW`] and [`GH_ORDER_I4`] nodes (nodes, weights
-    /// for N(0, 1))
+    /// the Gauss–Hermite rules of [`GH_TIERS`] (nodes, weights for N(0, 1)): index
+    /// `2 · tier + four`
     rules: Vec<(Vec<f64>, Vec<f64>)>,
     /// the largest field variance at which the rules are trusted for these activations
     /// ([`crate::quad::feature::trusted_variance`]; `None`: their features are not resolved),
@@ -174,7 +184,7 @@ impl TsIntegrals {
     }
 
     /// Prepares the integrals of two declared activations: closed forms where they exist; where
-    /// not, Gauss–Hermite quadrature ([`GH_ORDER_FEW`], [`GH_ORDER_I4`]) if both activations allow quadrature
+    /// not, Gauss–Hermite quadrature ([`GH_TIERS`]) if both activations allow quadrature
     /// ([`Activation::allows_quadrature`]: one of them suffices) and both are smooth, and an
     /// error otherwise.
     pub fn for_activations(
@@ -205,9 +215,10 @@ impl TsIntegrals {
         pointwise: Option<Pointwise>,
     ) -> Self {
         let rules = if pointwise.is_some() {
-            [GH_ORDER_FEW, GH_ORDER_I4]
+            GH_TIERS
                 .iter()
-                .map(|&n| aedyn_symbolic::hermite::rule(n))
+                .flat_map(|&(_, few, four)| [few, four])
+                .map(aedyn_symbolic::hermite::rule)
                 .collect()
         } else {
             Vec::new()
@@ -386,9 +397,10 @@ impl TsIntegrals {
             return f64::NAN;
         };
         let d = q.factors.len();
+        let rule = self.rule(pw, q, d, &s.cov);
         let all = [0, 1, 2, 3];
         let Some(b) = q.linear else {
-            return self.continued(pw, q, &all, d, &s.cov);
+            return self.continued(pw, q, rule, &all, d, &s.cov);
         };
         let m = d - 1;
         let mut vars = [0usize; 4];
@@ -402,7 +414,7 @@ impl TsIntegrals {
             }
         }
         let Some(l) = cholesky_well_conditioned(m, |i, j| cov[i * 3 + j]) else {
-            return self.continued(pw, q, &all, d, &s.cov);
+            return self.continued(pw, q, rule, &all, d, &s.cov);
         };
         // L_b = L_II⁻¹ C_Ib by forward substitution
         let mut lb = [0.0; 3];
@@ -419,7 +431,7 @@ impl TsIntegrals {
             Some(mo) => mo,
             None => {
                 let mut acc = [0.0; 3];
-                self.nest(pw, q, &l, vars, m)
+                self.nest(pw, q, rule, &l, vars, m)
                     .walk(0, &mut [0.0; 4], 1.0, &mut |zs, h| {
                         for j in 0..m {
                             acc[j] += h * zs[j];
@@ -449,17 +461,18 @@ impl TsIntegrals {
         &self,
         pw: Pointwise,
         q: &Numeric,
+        rule: usize,
         vars: &[usize; 4],
         m: usize,
         c: &[f64; 16],
     ) -> f64 {
         if cholesky_well_conditioned(m, |i, j| c[i * m + j]).is_some() {
-            return self.pivoted_sum(pw, q, vars, m, c);
+            return self.pivoted_sum(pw, q, rule, vars, m, c);
         }
         let psd = nearest_psd(m, c);
-        let on_cone = self.pivoted_sum(pw, q, vars, m, &psd.plus);
+        let on_cone = self.pivoted_sum(pw, q, rule, vars, m, &psd.plus);
         match psd.reflected {
-            Some(r) => 2.0 * on_cone - self.pivoted_sum(pw, q, vars, m, &r),
+            Some(r) => 2.0 * on_cone - self.pivoted_sum(pw, q, rule, vars, m, &r),
             None => on_cone,
         }
     }
@@ -470,6 +483,7 @@ impl TsIntegrals {
         &self,
         pw: Pointwise,
         q: &Numeric,
+        rule: usize,
         vars: &[usize; 4],
         m: usize,
         c: &[f64; 16],
@@ -477,21 +491,36 @@ impl TsIntegrals {
         let (pos, l) = cholesky_psd_pivoted(m, m, [0, 1, 2, 3], |i, j| c[i * m + j]);
         let var = std::array::from_fn(|lvl| vars[pos[lvl]]);
         let mut acc = 0.0;
-        self.nest(pw, q, &l, var, m)
+        self.nest(pw, q, rule, &l, var, m)
             .walk(0, &mut [0.0; 4], 1.0, &mut |_, h| acc += h);
         acc
     }
 
-    /// The nested sums of pattern `q` on the factor `l` (level → variable `var`, `m` levels).
+    /// The index into `rules` of pattern `q` (`d` fields) at covariance `cov`: its tier of
+    /// [`GH_TIERS`] by the largest field variance, scaled to tanh's by the activations' trusted
+    /// variance.
+    fn rule(&self, pw: Pointwise, q: &Numeric, d: usize, cov: &[f64; 16]) -> usize {
+        let scale = 4.0 / self.trusted(pw).unwrap_or(4.0);
+        let var = (0..d).map(|i| cov[i * d + i]).fold(0.0, f64::max) * scale;
+        let tier = GH_TIERS
+            .iter()
+            .position(|t| var <= t.0)
+            .unwrap_or(GH_TIERS.len() - 1);
+        2 * tier + usize::from(q.four)
+    }
+
+    /// The nested sums of pattern `q` with rule `rule` on the factor `l` (level → variable
+    /// `var`, `m` levels).
     fn nest<'a>(
         &'a self,
         pw: Pointwise,
         q: &'a Numeric,
+        rule: usize,
         l: &'a [[f64; 4]; 4],
         var: [usize; 4],
         m: usize,
     ) -> Nest<'a> {
-        let (z, w) = &self.rules[q.rule];
+        let (z, w) = &self.rules[rule];
         Nest {
             pw,
             q,
@@ -648,7 +677,7 @@ fn numeric(dim: usize, factors: &[(usize, Slot, bool)], n_factors: usize) -> Num
     }
     let linear = (0..dim).find(|&v| dim > 1 && per[v].len() == 1 && per[v][0].0 == Slot::X);
     Numeric {
-        rule: usize::from(n_factors >= 4),
+        four: n_factors >= 4,
         factors: per,
         linear,
     }
