@@ -36,21 +36,28 @@ use aedyn_symbolic::render::Program;
 use aedyn_symbolic::series::{self, Series};
 use std::collections::HashMap;
 
-/// Gauss–Hermite nodes per dimension of the quadrature fallback by the pattern's largest field
-/// variance, scaled to tanh's (`variance · 4 / trusted variance`, [`TsIntegrals::quadrature_trusted_variance`]):
-/// `(up to this scaled variance, nodes for I2, J2 and I3, nodes for I4)`. Gauss–Hermite's error
-/// for tanh, whose poles at ±iπ/2 lie at ±iπ/(2σ) in the standardised variable, falls like
-/// `exp(−c √n / σ)`, so the order needed for one accuracy grows like the variance. Measured for
-/// tanh at the top of each tier (`core/tests/teacher_student.rs`,
-/// `tanh_quadrature_accuracy_holds_up_to_the_trusted_variance`): I2, J2, I3 within 2e-7 of their
-/// size; I4 (which enters the ODE only with η²) within 1e-4 absolute.
+/// Gauss–Hermite nodes per dimension of the quadrature fallback by the largest variance of the
+/// pattern's integrated fields, scaled to tanh's (`variance · 4 / trusted variance`,
+/// [`TsIntegrals::quadrature_trusted_variance`]): `(up to this scaled variance, nodes for I2, J2
+/// and I3, nodes for I4)`. Gauss–Hermite's error for tanh, whose poles at ±iπ/2 lie at
+/// ±iπ/(2σ) in the standardised variable, falls like `exp(−c √n / σ)`, so the order needed for
+/// one accuracy grows like the variance. Measured for tanh
+/// (`core/tests/teacher_student.rs`, `tanh_quadrature_accuracy_holds_up_to_the_trusted_variance`,
+/// where each tier is used alone at its largest variance, 5 % below its bound): I2, J2, I3 within
+/// 1e-8 of their size (≤ 6.4e-9); I4 (which enters the ODE only with η²) within 1e-4 absolute
+/// (≤ 5.6e-5). With 64 and 20 nodes at every variance (before), J2 was off by 2.5e-4 relative
+/// and I4 by 7.5e-4 at variance 4.
 pub const GH_TIERS: [(f64, usize, usize); 5] = [
-    (1.5, 64, 20),
-    (2.0, 88, 24),
-    (2.5, 112, 28),
-    (3.0, 128, 32),
-    (f64::INFINITY, 176, 40),
+    (1.5, 112, 20),
+    (2.0, 128, 24),
+    (2.5, 160, 28),
+    (3.0, 176, 32),
+    (f64::INFINITY, 240, 40),
 ];
+
+/// The relative width of the band below each bound of [`GH_TIERS`] in which the next tier's
+/// rule is blended in (`TsIntegrals::rules_at`).
+pub const TIER_BLEND: f64 = 0.05;
 
 /// What multiplies at one field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -143,6 +150,8 @@ impl Scratch {
 /// pattern fixes the factors and their order, so the two identify the moments).
 struct Moments {
     program: usize,
+    /// index of the Gauss–Hermite rule they were summed with
+    rule: usize,
     cov: [f64; 9],
     m: [f64; 3],
 }
@@ -392,15 +401,25 @@ impl TsIntegrals {
     /// (a teacher's overlap with a student that coincides with another teacher, stepped by
     /// Newton or the integrator) that a conditional mean loses: there `b` is summed like the
     /// others ([`Self::continued`], pivoted), which costs nothing extra where a pivot vanishes.
+    ///
+    /// The rule's order follows the largest variance of the integrated fields ([`GH_TIERS`],
+    /// blended into the next tier's just below a tier's bound, [`Self::rules_at`]).
     fn quadrature(&self, term: &Term, q: &Numeric, s: &mut Scratch) -> f64 {
         let Some(pw) = self.pointwise else {
             return f64::NAN;
         };
         let d = q.factors.len();
-        let rule = self.rule(pw, q, d, &s.cov);
         let all = [0, 1, 2, 3];
+        let summed = |s: &Scratch| {
+            let var = (0..d).map(|i| s.cov[i * d + i]).fold(0.0, f64::max);
+            self.rules_at(pw, q.four, var)
+                .iter()
+                .filter(|(_, weight)| *weight > 0.0)
+                .map(|&(rule, weight)| weight * self.continued(pw, q, rule, &all, d, &s.cov))
+                .sum()
+        };
         let Some(b) = q.linear else {
-            return self.continued(pw, q, rule, &all, d, &s.cov);
+            return summed(s);
         };
         let m = d - 1;
         let mut vars = [0usize; 4];
@@ -414,7 +433,7 @@ impl TsIntegrals {
             }
         }
         let Some(l) = cholesky_well_conditioned(m, |i, j| cov[i * 3 + j]) else {
-            return self.continued(pw, q, rule, &all, d, &s.cov);
+            return summed(s);
         };
         // L_b = L_II⁻¹ C_Ib by forward substitution
         let mut lb = [0.0; 3];
@@ -422,32 +441,48 @@ impl TsIntegrals {
             let r: f64 = (0..i).map(|j| l[i][j] * lb[j]).sum();
             lb[i] = (s.cov[b * d + vars[i]] - r) / l[i][i];
         }
-        let hit = s
-            .moments
-            .iter()
-            .find(|e| e.program == term.program && e.cov == cov)
-            .map(|e| e.m);
-        let moments = match hit {
-            Some(mo) => mo,
-            None => {
-                let mut acc = [0.0; 3];
-                self.nest(pw, q, rule, &l, vars, m)
-                    .walk(0, &mut [0.0; 4], 1.0, &mut |zs, h| {
-                        for j in 0..m {
-                            acc[j] += h * zs[j];
-                        }
-                    });
-                if s.moments.len() >= 512 {
-                    s.moments.clear();
-                }
-                s.moments.push(Moments {
-                    program: term.program,
-                    cov,
-                    m: acc,
-                });
-                acc
+        // the moments over the integrated fields, by the rules their variances call for
+        let var = (0..m).map(|i| cov[i * 3 + i]).fold(0.0, f64::max);
+        let mut moments = [0.0; 3];
+        for (rule, weight) in self.rules_at(pw, q.four, var) {
+            if weight <= 0.0 {
+                continue;
             }
-        };
+            let hit = s
+                .moments
+                .iter()
+                .find(|e| e.program == term.program && e.rule == rule && e.cov == cov)
+                .map(|e| e.m);
+            let mo = match hit {
+                Some(mo) => mo,
+                None => {
+                    let mut acc = [0.0; 3];
+                    self.nest(pw, q, rule, &l, vars, m).walk(
+                        0,
+                        &mut [0.0; 4],
+                        1.0,
+                        &mut |zs, h| {
+                            for j in 0..m {
+                                acc[j] += h * zs[j];
+                            }
+                        },
+                    );
+                    if s.moments.len() >= 512 {
+                        s.moments.clear();
+                    }
+                    s.moments.push(Moments {
+                        program: term.program,
+                        rule,
+                        cov,
+                        m: acc,
+                    });
+                    acc
+                }
+            };
+            for j in 0..m {
+                moments[j] += weight * mo[j];
+            }
+        }
         (0..m).map(|j| lb[j] * moments[j]).sum()
     }
 
@@ -496,17 +531,28 @@ impl TsIntegrals {
         acc
     }
 
-    /// The index into `rules` of pattern `q` (`d` fields) at covariance `cov`: its tier of
-    /// [`GH_TIERS`] by the largest field variance, scaled to tanh's by the activations' trusted
-    /// variance.
-    fn rule(&self, pw: Pointwise, q: &Numeric, d: usize, cov: &[f64; 16]) -> usize {
-        let scale = 4.0 / self.trusted(pw).unwrap_or(4.0);
-        let var = (0..d).map(|i| cov[i * d + i]).fold(0.0, f64::max) * scale;
+    /// The rules (indices into `rules`) and their weights for a pattern (`four`: I4) whose
+    /// integrated fields' largest variance is `variance`: the tier of [`GH_TIERS`] that holds the
+    /// variance scaled to tanh's by the activations' trusted variance, and within
+    /// [`TIER_BLEND`] (relative) below the tier's bound, the next tier's rule with the weight
+    /// `3u² − 2u³` rising from 0 to 1 across that band — so the value is continuous, with a
+    /// continuous derivative, where a variance crosses a bound (a jump there cost the integrator
+    /// seven rejected steps), and every rule is used only at variances it was measured at.
+    fn rules_at(&self, pw: Pointwise, four: bool, variance: f64) -> [(usize, f64); 2] {
+        let scaled = variance * 4.0 / self.trusted(pw).unwrap_or(4.0);
         let tier = GH_TIERS
             .iter()
-            .position(|t| var <= t.0)
+            .position(|t| scaled <= t.0)
             .unwrap_or(GH_TIERS.len() - 1);
-        2 * tier + usize::from(q.four)
+        let index = |tier: usize| 2 * tier + usize::from(four);
+        let bound = GH_TIERS[tier].0;
+        let u = (scaled - bound * (1.0 - TIER_BLEND)) / (bound * TIER_BLEND);
+        if tier + 1 < GH_TIERS.len() && u > 0.0 {
+            let next = u * u * (3.0 - 2.0 * u);
+            [(index(tier), 1.0 - next), (index(tier + 1), next)]
+        } else {
+            [(index(tier), 1.0), (index(tier), 0.0)]
+        }
     }
 
     /// The nested sums of pattern `q` with rule `rule` on the factor `l` (level → variable
