@@ -16,9 +16,10 @@
 //! perfectly learned state; [`nearest_psd`], docs/theory.md §8.3) — only if one of the
 //! activations is declared with quadrature and both are smooth (no kinks or jumps: a rule cannot
 //! see Dirac terms, and converges slowly across kinks). The rule's order depends on the number of
-//! factors (I2, J2, I3 or I4) and on the largest field variance ([`GH_TIERS`]: Gauss–Hermite
-//! converges more slowly as the variance brings the activation's complex singularities nearer the
-//! real axis of the standardised variable), never on how many fields coincide, so a pattern over
+//! factors (I2, J2, I3 or I4) and on the largest variance of the integrated fields — a field that
+//! enters only linearly does not count ([`GH_TIERS`]: Gauss–Hermite converges more slowly as the
+//! variance brings the activation's complex singularities nearer the real axis of the
+//! standardised variable) — never on how many fields coincide, so a pattern over
 //! fields that coincide (aligned students: a singular covariance, whose
 //! Cholesky column vanishes) gives exactly the value of the merged pattern — the manifold of
 //! identical students stays invariant, as it is for the exact ODE (with orders chosen by
@@ -47,7 +48,8 @@ use std::collections::HashMap;
 /// 1e-8 of their size (≤ 6.4e-9); I4 (which enters the ODE only with η²) within 1e-4 absolute
 /// (≤ 5.6e-5). With 64 and 20 nodes at every variance (before), J2 was off by 2.5e-4 relative
 /// and I4 by 7.5e-4 at variance 4.
-pub const GH_TIERS: [(f64, usize, usize); 5] = [
+pub const GH_TIERS: [(f64, usize, usize); 6] = [
+    (1.2, 88, 20),
     (1.5, 112, 20),
     (2.0, 128, 24),
     (2.5, 160, 28),
@@ -402,8 +404,10 @@ impl TsIntegrals {
     /// Newton or the integrator) that a conditional mean loses: there `b` is summed like the
     /// others ([`Self::continued`], pivoted), which costs nothing extra where a pivot vanishes.
     ///
-    /// The rule's order follows the largest variance of the integrated fields ([`GH_TIERS`],
-    /// blended into the next tier's just below a tier's bound, [`Self::rules_at`]).
+    /// The rule's order follows the largest variance of the fields other than the linear one, on
+    /// both paths ([`GH_TIERS`], blended into the next tier's just below a tier's bound,
+    /// [`Self::rules_at`]), so that coinciding students summed on the singular path use the rule
+    /// of the merged pattern, which takes the linear path.
     fn quadrature(&self, term: &Term, q: &Numeric, s: &mut Scratch) -> f64 {
         let Some(pw) = self.pointwise else {
             return f64::NAN;
@@ -411,7 +415,10 @@ impl TsIntegrals {
         let d = q.factors.len();
         let all = [0, 1, 2, 3];
         let summed = |s: &Scratch| {
-            let var = (0..d).map(|i| s.cov[i * d + i]).fold(0.0, f64::max);
+            let var = (0..d)
+                .filter(|&i| Some(i) != q.linear)
+                .map(|i| s.cov[i * d + i])
+                .fold(0.0, f64::max);
             self.rules_at(pw, q.four, var)
                 .iter()
                 .filter(|(_, weight)| *weight > 0.0)
@@ -535,9 +542,11 @@ impl TsIntegrals {
     /// integrated fields' largest variance is `variance`: the tier of [`GH_TIERS`] that holds the
     /// variance scaled to tanh's by the activations' trusted variance, and within
     /// [`TIER_BLEND`] (relative) below the tier's bound, the next tier's rule with the weight
-    /// `3u² − 2u³` rising from 0 to 1 across that band — so the value is continuous, with a
-    /// continuous derivative, where a variance crosses a bound (a jump there cost the integrator
-    /// seven rejected steps), and every rule is used only at variances it was measured at.
+    /// `3u² − 2u³` rising from 0 to 1 across that band — so the value is continuous where a
+    /// variance crosses a bound (a jump there cost the integrator seven rejected steps), with a
+    /// continuous derivative except where two fields' variances trade the largest place inside a
+    /// band. Each rule is used up to its tier's bound, with a weight falling to 0 there; its
+    /// accuracy is measured across the band.
     fn rules_at(&self, pw: Pointwise, four: bool, variance: f64) -> [(usize, f64); 2] {
         let scaled = variance * 4.0 / self.trusted(pw).unwrap_or(4.0);
         let tier = GH_TIERS

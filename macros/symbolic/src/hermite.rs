@@ -24,6 +24,7 @@ pub fn rule(n: usize) -> (Vec<f64>, Vec<f64>) {
     let mut first = vec![0.0_f64; n];
     first[0] = 1.0;
     for l in 0..n {
+        let mut converged = false;
         for _ in 0..200 {
             // the first negligible off-diagonal element at or after l
             let mut m = l;
@@ -35,6 +36,7 @@ pub fn rule(n: usize) -> (Vec<f64>, Vec<f64>) {
                 m += 1;
             }
             if m == l {
+                converged = true;
                 break;
             }
             let mut g = (d[l + 1] - d[l]) / (2.0 * e[l]);
@@ -71,12 +73,23 @@ pub fn rule(n: usize) -> (Vec<f64>, Vec<f64>) {
             e[l] = g;
             e[m] = 0.0;
         }
+        // (the QL iteration on this matrix converges in a few sweeps; as in tqli, not converging
+        // is a defect, not an input)
+        assert!(
+            converged,
+            "Gauss–Hermite rule of {n} nodes: QL did not converge"
+        );
     }
-    let mut pairs: Vec<(f64, f64)> = d.into_iter().zip(first.iter().map(|v| v * v)).collect();
+    symmetric_rule(d.into_iter().zip(first.iter().map(|v| v * v)).collect())
+}
+
+/// The rule from its (node, weight) pairs in any order: nodes ascending, made exactly symmetric
+/// about 0 (as the rule is), weights normalised to sum to 1.
+fn symmetric_rule(mut pairs: Vec<(f64, f64)>) -> (Vec<f64>, Vec<f64>) {
+    let n = pairs.len();
     pairs.sort_by(|x, y| x.0.total_cmp(&y.0));
     let mut nodes: Vec<f64> = pairs.iter().map(|p| p.0).collect();
     let mut weights: Vec<f64> = pairs.iter().map(|p| p.1).collect();
-    // symmetrise (the rule is exactly symmetric about 0)
     for i in 0..n / 2 {
         let j = n - 1 - i;
         let z = 0.5 * (nodes[j] - nodes[i]);
@@ -148,28 +161,7 @@ mod tests {
                 }
             }
         }
-        let mut pairs: Vec<(f64, f64)> = (0..n).map(|i| (a[i][i], v[0][i] * v[0][i])).collect();
-        pairs.sort_by(|x, y| x.0.total_cmp(&y.0));
-        // symmetrise (the rule is exactly symmetric about 0)
-        let mut nodes: Vec<f64> = pairs.iter().map(|p| p.0).collect();
-        let mut weights: Vec<f64> = pairs.iter().map(|p| p.1).collect();
-        for i in 0..n / 2 {
-            let j = n - 1 - i;
-            let z = 0.5 * (nodes[j] - nodes[i]);
-            let w = 0.5 * (weights[i] + weights[j]);
-            nodes[i] = -z;
-            nodes[j] = z;
-            weights[i] = w;
-            weights[j] = w;
-        }
-        if n % 2 == 1 {
-            nodes[n / 2] = 0.0;
-        }
-        let total: f64 = weights.iter().sum();
-        for w in weights.iter_mut() {
-            *w /= total;
-        }
-        (nodes, weights)
+        super::symmetric_rule((0..n).map(|i| (a[i][i], v[0][i] * v[0][i])).collect())
     }
 
     /// The implicit QL rule equals the one by dense Jacobi rotations, for small and large rules
