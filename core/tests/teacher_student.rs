@@ -472,17 +472,11 @@ fn hermite_symmetric(c: &[f64], d: usize, order: usize, f: &dyn Fn(&[f64]) -> f6
     }
 }
 
-/// tanh has no closed form: its teacher–student integrals come from the Gauss–Hermite fallback
-/// (orders by the fields' variance, `GH_TIERS`). Against references through another
-/// factorisation (120 nodes per dimension for I2, J2, I3; 44 for I4), at covariances with variances
-/// from 0.3 to 1.5 and strong correlations: I3 (exact in its linear field), I2 and J2 within 1e-7,
-/// I4 within 5e-4 of its size (GH converges slowly for tanh, whose poles at ±iπ/2 are near the
-/// real axis; I4 enters the ODE only with η²; the tiers' accuracy is measured in
-/// `tanh_quadrature_accuracy_holds_up_to_the_trusted_variance`).
-#[test]
-fn tanh_teacher_student_integrals_by_quadrature_match_references() {
+/// tanh's teacher–student integrals (two students, two teachers) and four quadrature patterns:
+/// `[I4, I3, I2, J2] = [E[g'(x1) g'(x2) g(x3) g(x4)], E[g'(x1) x3 g(x4)], E[g(x2) g(x4)],
+/// E[g'(x1) g'(x2)]]`.
+fn tanh_terms() -> (TsIntegrals, [Term; 4]) {
     let tanh = aedyn::registry::resolve("tanh", false).unwrap();
-    assert!(tanh.allows_quadrature());
     let mut ints = TsIntegrals::for_activations(tanh, tanh, 2).unwrap();
     let i4 = ints
         .term(&[(0, Slot::Dg), (1, Slot::Dg), (2, Slot::Act), (3, Slot::Act)])
@@ -492,6 +486,24 @@ fn tanh_teacher_student_integrals_by_quadrature_match_references() {
         .unwrap();
     let i2 = ints.term(&[(1, Slot::Act), (3, Slot::Act)]).unwrap();
     let j2 = ints.term(&[(0, Slot::Dg), (1, Slot::Dg)]).unwrap();
+    (ints, [i4, i3, i2, j2])
+}
+
+/// tanh has no closed form: its teacher–student integrals come from the Gauss–Hermite fallback
+/// (orders by the fields' variance, `GH_TIERS`). Against references through another
+/// factorisation (120 nodes per dimension for I2, J2, I3; 44 for I4), at covariances with variances
+/// from 0.3 to 1.5 and strong correlations: I3 (exact in its linear field), I2 and J2 within 1e-7,
+/// I4 within 5e-4 of its size (GH converges slowly for tanh, whose poles at ±iπ/2 are near the
+/// real axis; I4 enters the ODE only with η²; the tiers' accuracy is measured in
+/// `tanh_quadrature_accuracy_holds_up_to_the_trusted_variance`).
+#[test]
+fn tanh_teacher_student_integrals_by_quadrature_match_references() {
+    assert!(
+        aedyn::registry::resolve("tanh", false)
+            .unwrap()
+            .allows_quadrature()
+    );
+    let (ints, [i4, i3, i2, j2]) = tanh_terms();
     assert!(ints.uses_quadrature());
     // the variance the quadrature is trusted at (found with the first quadrature pattern), the
     // one measured for tanh
@@ -539,39 +551,6 @@ fn tanh_teacher_student_integrals_by_quadrature_match_references() {
     println!("tanh quadrature: worst relative error {worst:.2e} (I2, J2, I3), I4 {worst4:.2e}");
 }
 
-/// tanh's teacher–student integrals (two students, two teachers) and four quadrature patterns.
-struct TanhTerms {
-    ints: TsIntegrals,
-    /// `E[g'(x1) g'(x2) g(x3) g(x4)]`
-    i4: Term,
-    /// `E[g'(x1) x3 g(x4)]`
-    i3: Term,
-    /// `E[g(x2) g(x4)]`
-    i2: Term,
-    /// `E[g'(x1) g'(x2)]`
-    j2: Term,
-}
-
-fn tanh_terms() -> TanhTerms {
-    let tanh = aedyn::registry::resolve("tanh", false).unwrap();
-    let mut ints = TsIntegrals::for_activations(tanh, tanh, 2).unwrap();
-    let i4 = ints
-        .term(&[(0, Slot::Dg), (1, Slot::Dg), (2, Slot::Act), (3, Slot::Act)])
-        .unwrap();
-    let i3 = ints
-        .term(&[(0, Slot::Dg), (2, Slot::X), (3, Slot::Act)])
-        .unwrap();
-    let i2 = ints.term(&[(1, Slot::Act), (3, Slot::Act)]).unwrap();
-    let j2 = ints.term(&[(0, Slot::Dg), (1, Slot::Dg)]).unwrap();
-    TanhTerms {
-        ints,
-        i4,
-        i3,
-        i2,
-        j2,
-    }
-}
-
 /// The quadrature's accuracy holds up to the variance it is trusted at (4 for tanh): with the
 /// orders of `GH_TIERS` rising with the variance, each tier is measured where it is used alone at
 /// the largest variance (5 % below its bound, where the next tier starts to be blended in), near
@@ -585,13 +564,7 @@ fn tanh_terms() -> TanhTerms {
 /// of its value), J2 by 2.5e-4 relative with 64.
 #[test]
 fn tanh_quadrature_accuracy_holds_up_to_the_trusted_variance() {
-    let TanhTerms {
-        ints,
-        i4,
-        i3,
-        i2,
-        j2,
-    } = tanh_terms();
+    let (ints, [i4, i3, i2, j2]) = tanh_terms();
     let g = |x: f64| x.tanh();
     let dg = |x: f64| 1.0 - x.tanh().powi(2);
     let mut s = Scratch::default();
@@ -675,9 +648,7 @@ fn tanh_quadrature_accuracy_holds_up_to_the_trusted_variance() {
 /// (I4 at 3).
 #[test]
 fn quadrature_orders_change_continuously_with_the_variance() {
-    let TanhTerms {
-        ints, i4, i2, j2, ..
-    } = tanh_terms();
+    let (ints, [i4, _, i2, j2]) = tanh_terms();
     let mut s = Scratch::default();
     let base = cov4(5);
     let at = |variance: f64, own: &[usize], term, s: &mut Scratch| {
