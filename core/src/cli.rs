@@ -91,18 +91,7 @@ fn execute(cmd: Command) -> Result<(), crate::Error> {
             latex,
             quadrature,
         } => {
-            // no config here: the reason is the expression's, not a config key's
-            let act = registry::resolve(&name, quadrature).map_err(|e| match e {
-                crate::Error::Config { allowed, .. }
-                    if allowed.starts_with("neither a registered activation") =>
-                {
-                    crate::Error::Expression {
-                        expression: name.clone(),
-                        message: allowed,
-                    }
-                }
-                e => e,
-            })?;
+            let act = registry::resolve(&name, quadrature)?;
             print!(
                 "{}",
                 crate::formulas::render(act, RenderOptions { trace, latex })

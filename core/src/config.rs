@@ -353,9 +353,9 @@ impl Config {
     /// activation or is a derivable expression.
     pub fn validate(&self) -> Result<()> {
         self.validate_values()?;
-        crate::registry::resolve(&self.activation, self.quadrature)?;
+        crate::registry::resolve_key("activation", &self.activation, self.quadrature)?;
         if let Some(a) = &self.teacher.activation {
-            crate::registry::resolve(a, self.quadrature)?;
+            crate::registry::resolve_key("teacher.activation", a, self.quadrature)?;
         }
         Ok(())
     }
@@ -564,6 +564,9 @@ mod tests {
         assert!(err("t_max = 0.0").contains("`t_max`"));
         assert!(err("init_std = -0.1").contains("`init_std`"));
         assert!(err("activation = \"swish\"").contains("neither a registered activation"));
+        // the teacher's activation is its own key
+        let e = err("model = \"teacher_student\"\n[teacher]\nactivation = \"swish\"");
+        assert!(e.contains("`teacher.activation` = \"swish\""), "{e}");
         let e = err("algorithm = \"adam\"");
         assert!(
             e.contains("algorithm = \"adam\"") && e.contains("`vanilla`, `truncated`, `sanger`"),

@@ -34,10 +34,9 @@ pub fn lookup(name: &str) -> Result<Option<&'static dyn Activation>> {
     match found.as_slice() {
         [] => Ok(None),
         [a] => Ok(Some(*a)),
-        many => Err(config_err(
-            "activation",
-            name,
-            &format!(
+        many => Err(Error::Expression {
+            expression: name.to_string(),
+            message: format!(
                 "{} linked activations share this name ({}); give one another with \
                  #[activation(name = \"...\")]",
                 many.len(),
@@ -46,30 +45,40 @@ pub fn lookup(name: &str) -> Result<Option<&'static dyn Activation>> {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-        )),
+        }),
     }
 }
 
 /// A registered activation by name, or else `spec` read as an expression in `x` and derived at
 /// run time (`quadrature` allows the numerical fallback, as `#[activation(quadrature)]`).
+/// Errors name `spec` ([`Error::Expression`]); [`resolve_key`] names a config key instead.
 pub fn resolve(spec: &str, quadrature: bool) -> Result<&'static dyn Activation> {
     if let Some(a) = lookup(spec)? {
         return Ok(a);
     }
-    match ExprActivation::derive(spec, quadrature) {
-        Ok(a) => Ok(a),
-        Err(Error::Expression { message, .. }) => Err(config_err(
-            "activation",
-            format!("\"{spec}\""),
-            &format!(
-                "neither a registered activation ({}) nor a supported expression: {message}",
-                registered()
-                    .iter()
-                    .map(|a| a.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        )),
-        Err(e) => Err(e),
-    }
+    ExprActivation::derive(spec, quadrature)
+        .map(|a| a as &'static dyn Activation)
+        .map_err(|e| match e {
+            Error::Expression { message, .. } => Error::Expression {
+                expression: spec.to_string(),
+                message: format!(
+                    "neither a registered activation ({}) nor a supported expression: {message}",
+                    registered()
+                        .iter()
+                        .map(|a| a.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            },
+            e => e,
+        })
+}
+
+/// [`resolve`] for the value of config key `key` (`activation`, `teacher.activation`): its
+/// errors are the key's.
+pub fn resolve_key(key: &str, spec: &str, quadrature: bool) -> Result<&'static dyn Activation> {
+    resolve(spec, quadrature).map_err(|e| match e {
+        Error::Expression { message, .. } => config_err(key, format!("\"{spec}\""), &message),
+        e => e,
+    })
 }

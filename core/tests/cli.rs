@@ -2,16 +2,21 @@
 
 use std::process::Command;
 
+/// A temporary directory named `prefix…`, removed when dropped.
+fn scratch(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("tmp")
+}
+
 fn aedyn() -> Command {
     Command::new(env!("CARGO_BIN_EXE_aedyn"))
 }
 
 #[test]
 fn run_writes_csv_svg_and_summary() {
-    let tmp = tempfile::Builder::new()
-        .prefix("aedyn-cli-")
-        .tempdir()
-        .expect("tmp");
+    let tmp = scratch("aedyn-cli-");
     let dir = tmp.path();
     let cfg = dir.join("c.toml");
     std::fs::write(
@@ -49,10 +54,7 @@ fn run_writes_csv_svg_and_summary() {
 
 #[test]
 fn bad_config_exits_with_the_key_named() {
-    let tmp = tempfile::Builder::new()
-        .prefix("aedyn-cli-bad-")
-        .tempdir()
-        .expect("tmp");
+    let tmp = scratch("aedyn-cli-bad-");
     let dir = tmp.path();
     let cfg = dir.join("bad.toml");
     std::fs::write(&cfg, "lr = -2.0\n").expect("write");
@@ -94,10 +96,7 @@ fn integrals_prints_formulas_and_rejects_unknown_names() {
 
 #[test]
 fn teacher_student_run_and_fixed_points_write_their_files() {
-    let tmp = tempfile::Builder::new()
-        .prefix("aedyn-cli-ts-")
-        .tempdir()
-        .expect("tmp");
+    let tmp = scratch("aedyn-cli-ts-");
     let dir = tmp.path();
     let cfg = dir.join("ts.toml");
     // a student expression that is no registered name, a different registered teacher

@@ -67,7 +67,7 @@ impl Problem {
     /// registered one named by `activation`, or that key read as an expression.
     pub fn from_config(cfg: &Config) -> Result<Self> {
         cfg.validate_values()?;
-        let act = crate::registry::resolve(&cfg.activation, cfg.quadrature)?;
+        let act = crate::registry::resolve_key("activation", &cfg.activation, cfg.quadrature)?;
         Self::build(cfg, act)
     }
 

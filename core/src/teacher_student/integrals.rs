@@ -152,8 +152,6 @@ impl Scratch {
 /// pattern fixes the factors and their order, so the two identify the moments).
 struct Moments {
     program: usize,
-    /// index of the Gauss–Hermite rule they were summed with
-    rule: usize,
     cov: [f64; 9],
     m: [f64; 3],
 }
@@ -448,48 +446,43 @@ impl TsIntegrals {
             let r: f64 = (0..i).map(|j| l[i][j] * lb[j]).sum();
             lb[i] = (s.cov[b * d + vars[i]] - r) / l[i][i];
         }
-        // the moments over the integrated fields, by the rules their variances call for
-        let var = (0..m).map(|i| cov[i * 3 + i]).fold(0.0, f64::max);
-        let mut moments = [0.0; 3];
-        for (rule, weight) in self.rules_at(pw, q.four, var) {
-            if weight <= 0.0 {
-                continue;
-            }
-            let hit = s
-                .moments
-                .iter()
-                .find(|e| e.program == term.program && e.rule == rule && e.cov == cov)
-                .map(|e| e.m);
-            let mo = match hit {
-                Some(mo) => mo,
-                None => {
-                    let mut acc = [0.0; 3];
-                    self.nest(pw, q, rule, &l, vars, m).walk(
-                        0,
-                        &mut [0.0; 4],
-                        1.0,
-                        &mut |zs, h| {
-                            for j in 0..m {
-                                acc[j] += h * zs[j];
-                            }
-                        },
-                    );
-                    if s.moments.len() >= 512 {
-                        s.moments.clear();
+        let hit = s
+            .moments
+            .iter()
+            .find(|e| e.program == term.program && e.cov == cov)
+            .map(|e| e.m);
+        let moments = match hit {
+            Some(mo) => mo,
+            None => {
+                // by the rules the integrated fields' variance calls for (a function of `cov`,
+                // so the blend is cached with it)
+                let var = (0..m).map(|i| cov[i * 3 + i]).fold(0.0, f64::max);
+                let mut acc = [0.0; 3];
+                for (rule, weight) in self.rules_at(pw, q.four, var) {
+                    if weight > 0.0 {
+                        self.nest(pw, q, rule, &l, vars, m).walk(
+                            0,
+                            &mut [0.0; 4],
+                            weight,
+                            &mut |zs, h| {
+                                for j in 0..m {
+                                    acc[j] += h * zs[j];
+                                }
+                            },
+                        );
                     }
-                    s.moments.push(Moments {
-                        program: term.program,
-                        rule,
-                        cov,
-                        m: acc,
-                    });
-                    acc
                 }
-            };
-            for j in 0..m {
-                moments[j] += weight * mo[j];
+                if s.moments.len() >= 512 {
+                    s.moments.clear();
+                }
+                s.moments.push(Moments {
+                    program: term.program,
+                    cov,
+                    m: acc,
+                });
+                acc
             }
-        }
+        };
         (0..m).map(|j| lb[j] * moments[j]).sum()
     }
 
@@ -548,7 +541,8 @@ impl TsIntegrals {
     /// band. Each rule is used up to its tier's bound, with a weight falling to 0 there; its
     /// accuracy is measured across the band.
     fn rules_at(&self, pw: Pointwise, four: bool, variance: f64) -> [(usize, f64); 2] {
-        let scaled = variance * 4.0 / self.trusted(pw).unwrap_or(4.0);
+        let tanh = crate::quad::QUADRATURE_MAX_VARIANCE;
+        let scaled = variance * tanh / self.trusted(pw).unwrap_or(tanh);
         let tier = GH_TIERS
             .iter()
             .position(|t| scaled <= t.0)

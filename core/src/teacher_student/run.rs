@@ -57,9 +57,9 @@ impl TsProblem {
     /// Resolves a validated config with `model = "teacher_student"`.
     pub fn from_config(cfg: &Config) -> Result<Self> {
         cfg.validate_values()?;
-        let student = crate::registry::resolve(&cfg.activation, cfg.quadrature)?;
+        let student = crate::registry::resolve_key("activation", &cfg.activation, cfg.quadrature)?;
         let teacher = match &cfg.teacher.activation {
-            Some(a) => crate::registry::resolve(a, cfg.quadrature)?,
+            Some(a) => crate::registry::resolve_key("teacher.activation", a, cfg.quadrature)?,
             None => student,
         };
         Self::with_activations(cfg, student, teacher)

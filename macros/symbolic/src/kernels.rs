@@ -421,13 +421,10 @@ pub fn orthant3(m: [f64; 3], s: [f64; 3], c: [f64; 3]) -> f64 {
         let two = |a: f64| orthant2(a, h[k], 1.0, 1.0, r[i][k]);
         return aligned_pair(r[i][j] > 0.0, h[i], h[j], two);
     }
-    let key: [u64; 6] = std::array::from_fn(|i| [h[0], h[1], h[2], r12, r13, r23][i].to_bits());
-    if let Some(p) = ORTHANT3_MEMO.with(|memo| memo.borrow().get(&key)) {
-        return p;
-    }
-    let p = phi3(h, r12, r13, r23).clamp(0.0, 1.0);
-    ORTHANT3_MEMO.with(|memo| memo.borrow_mut().put(key, p));
-    p
+    let key = [h[0], h[1], h[2], r12, r13, r23].map(f64::to_bits);
+    memoized(&ORTHANT3_MEMO, key, || {
+        phi3(h, r12, r13, r23).clamp(0.0, 1.0)
+    })
 }
 
 /// `Φ₄(h; R)` for standard normals by Plackett's identity along `R(t) = I + t(R − I)`
@@ -580,12 +577,7 @@ pub fn orthant4(m: [f64; 4], s: [f64; 4], c: [f64; 6]) -> f64 {
         4..8 => s[i - 4].to_bits(),
         _ => c[i - 8].to_bits(),
     });
-    if let Some(p) = ORTHANT4_MEMO.with(|memo| memo.borrow().get(&key)) {
-        return p;
-    }
-    let p = orthant4_uncached(m, s, c);
-    ORTHANT4_MEMO.with(|memo| memo.borrow_mut().put(key, p));
-    p
+    memoized(&ORTHANT4_MEMO, key, || orthant4_uncached(m, s, c))
 }
 
 /// Four-orthant probabilities computed on this thread, by the exact bits of their arguments, in
@@ -634,6 +626,20 @@ impl<const K: usize> Memo<K> {
         self.values[i] = value;
         self.filled[i] = true;
     }
+}
+
+/// The value cached in `memo` under `key`, else `compute()`, cached.
+fn memoized<const K: usize>(
+    memo: &'static std::thread::LocalKey<std::cell::RefCell<Memo<K>>>,
+    key: [u64; K],
+    compute: impl FnOnce() -> f64,
+) -> f64 {
+    if let Some(p) = memo.with(|m| m.borrow().get(&key)) {
+        return p;
+    }
+    let p = compute();
+    memo.with(|m| m.borrow_mut().put(key, p));
+    p
 }
 
 thread_local! {
