@@ -1144,3 +1144,39 @@ fn a_creeping_approach_to_a_perfect_state_is_held() {
     assert_eq!(sys.error(last), 0.0);
     assert!(counting.calls.get() < 60_000, "{}", counting.calls.get());
 }
+
+/// A smooth student that learns a teacher with a kink (tanh student, ReLU teacher: no closed
+/// form, a Gauss–Hermite rule across the teacher's kink would converge slowly): the teacher's
+/// fields are integrated piecewise between its breaks, and the ODE follows SGD. A student with
+/// kinks outside the algebra is refused, naming why.
+#[test]
+fn smooth_student_learns_a_kinked_teacher() {
+    use aedyn::config::Config;
+    use aedyn::teacher_student::run::{TsProblem, run};
+    let cfg = Config::from_toml(
+        "model = \"teacher_student\"\nactivation = \"tanh\"\nk = 2\nlr = 0.5\nt_max = 30.0\n\
+         init_std = 0.5\n[teacher]\nm = 2\nactivation = \"relu\"\n[data]\nd = 500\n[sgd]\n\
+         seeds = 4\n[output]\npoints = 20",
+        "test",
+    )
+    .unwrap();
+    let tr = run(&TsProblem::from_config(&cfg).unwrap(), false).unwrap();
+    let gap = tr.max_relative_gap();
+    println!("tanh student, ReLU teacher: ODE–SGD gap {gap:.4}");
+    assert!(gap < 0.02, "gap {gap}");
+    // ε(0) ≈ 0.8 falls to ≈ 0.53 (a tanh student cannot represent the unbounded teacher)
+    let (start, end) = (tr.eps_ode[0], *tr.eps_ode.last().unwrap());
+    assert!(end < 0.75 * start, "ε from {start} to {end}");
+
+    let cfg = Config::from_toml(
+        "model = \"teacher_student\"\nactivation = \"x / (1.0 + x.abs())\"\nquadrature = true\n\
+         k = 2\n[teacher]\nm = 2\nactivation = \"relu\"\n[data]\nd = 100",
+        "test",
+    )
+    .unwrap();
+    let err = TsProblem::from_config(&cfg)
+        .and_then(|p| p.system().map(|_| ()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("the student is smooth"), "{err}");
+}

@@ -134,6 +134,7 @@ impl TsSystem {
                 }
             }
         }
+        ints.check_teacher_overlaps(&p.t, p.m)?;
         Ok(TsSystem {
             p,
             ints,

@@ -269,22 +269,34 @@ fn legendre(n: usize, z: f64) -> (f64, f64) {
 /// from Tricomi's initial guesses.
 pub fn gauss_legendre<const N: usize>() -> ([f64; N], [f64; N]) {
     let (mut x, mut w) = ([0.0; N], [0.0; N]);
-    for i in 0..N {
-        let mut z = (PI * (i as f64 + 0.75) / (N as f64 + 0.5)).cos();
+    fill_gauss_legendre(&mut x, &mut w);
+    (x, w)
+}
+
+/// [`gauss_legendre`] with the number of points chosen at run time.
+pub fn gauss_legendre_rule(n: usize) -> (Vec<f64>, Vec<f64>) {
+    let (mut x, mut w) = (vec![0.0; n], vec![0.0; n]);
+    fill_gauss_legendre(&mut x, &mut w);
+    (x, w)
+}
+
+fn fill_gauss_legendre(x: &mut [f64], w: &mut [f64]) {
+    let n = x.len();
+    for i in 0..n {
+        let mut z = (PI * (i as f64 + 0.75) / (n as f64 + 0.5)).cos();
         for _ in 0..100 {
-            let (p, dp) = legendre(N, z);
+            let (p, dp) = legendre(n, z);
             let dz = p / dp;
             z -= dz;
             if dz.abs() < 1e-16 {
                 break;
             }
         }
-        let (_, dp) = legendre(N, z);
+        let (_, dp) = legendre(n, z);
         // z runs through the roots in descending order
-        x[N - 1 - i] = z;
-        w[N - 1 - i] = 2.0 / ((1.0 - z * z) * dp * dp);
+        x[n - 1 - i] = z;
+        w[n - 1 - i] = 2.0 / ((1.0 - z * z) * dp * dp);
     }
-    (x, w)
 }
 
 /// Points of the Gauss–Legendre rule on each panel of [`phi4`]'s dyadic mesh: 12 agree with 20 to
