@@ -150,22 +150,21 @@ struct Numeric {
     kinked: [bool; 4],
 }
 
-impl Numeric {
-    /// The pattern's variables `vars` (the first `m`) reordered with the kinked ones first, each
-    /// group in its given order.
-    fn kinked_first(&self, vars: [usize; 4], m: usize) -> [usize; 4] {
-        let mut out = vars;
-        let mut p = 0;
-        for first in [true, false] {
-            for &v in &vars[..m] {
-                if self.kinked[v] == first {
-                    out[p] = v;
-                    p += 1;
-                }
+/// The first `m` of `items` reordered with those for which `kinked` holds first, each group in
+/// its given order (so that a kinked variable's breaks are exact at its own level of the
+/// factor).
+fn kinked_first(items: [usize; 4], m: usize, kinked: impl Fn(usize) -> bool) -> [usize; 4] {
+    let mut out = items;
+    let mut p = 0;
+    for first in [true, false] {
+        for &v in &items[..m] {
+            if kinked(v) == first {
+                out[p] = v;
+                p += 1;
             }
         }
-        out
     }
+    out
 }
 
 /// The numerical activations for the quadrature fallback.
@@ -564,7 +563,7 @@ impl TsIntegrals {
         for (p, v) in (0..d).filter(|&v| v != b).enumerate() {
             vars[p] = v;
         }
-        let vars = q.kinked_first(vars, m);
+        let vars = kinked_first(vars, m, |v| q.kinked[v]);
         let mut cov = [0.0; 9];
         for i in 0..m {
             for j in 0..m {
@@ -660,17 +659,7 @@ impl TsIntegrals {
         m: usize,
         c: &[f64; 16],
     ) -> f64 {
-        // the kinked variables first, so that their breaks are exact at their own levels
-        let mut order = [0, 1, 2, 3];
-        let mut p = 0;
-        for first in [true, false] {
-            for i in 0..m {
-                if q.kinked[vars[i]] == first {
-                    order[p] = i;
-                    p += 1;
-                }
-            }
-        }
+        let order = kinked_first([0, 1, 2, 3], m, |i| q.kinked[vars[i]]);
         let (pos, l) = cholesky_psd_pivoted(m, m, order, |i, j| c[i * m + j]);
         let var = std::array::from_fn(|lvl| vars[pos[lvl]]);
         let mut acc = 0.0;
