@@ -398,12 +398,38 @@ impl Config {
         }
         if let Some(l) = self.student.lr_second_layer {
             positive("student.lr_second_layer", l, 1e6)?;
+            if !self.student.train_second_layer {
+                return Err(config_err(
+                    "student.lr_second_layer",
+                    l,
+                    "unset unless student.train_second_layer = true (the second layer is \
+                     fixed at v = 1 otherwise)",
+                ));
+            }
         }
-        for (key, set) in [
+        let (data, ode) = (DataConfig::default(), OdeConfig::default());
+        let autoencoder_only = [
             ("tied", self.tied),
             ("bias", self.bias),
             ("algorithm", self.algorithm != Algorithm::Vanilla),
-        ] {
+            ("data.spikes", self.data.spikes != data.spikes),
+            ("data.bulk", self.data.bulk != data.bulk),
+            ("data.directions", self.data.directions != data.directions),
+            ("data.spectrum", self.data.spectrum != data.spectrum),
+            ("data.samples", self.data.samples != data.samples),
+            ("data.eigenvalues", !self.data.eigenvalues.is_empty()),
+            ("data.path", self.data.path.is_some()),
+            ("data.center", self.data.center),
+            ("data.max_images", self.data.max_images != data.max_images),
+            ("ode.form", self.ode.form != ode.form),
+            ("ode.reduction", self.ode.reduction.is_some()),
+            ("ode.initial", self.ode.initial != ode.initial),
+            (
+                "output.modes",
+                self.output.modes != OutputConfig::default().modes,
+            ),
+        ];
+        for (key, set) in autoencoder_only {
             if set {
                 return Err(config_err(
                     key,
@@ -422,10 +448,41 @@ impl Config {
         Ok(())
     }
 
+    /// Checks that the teacher–student tables are left alone in an autoencoder config.
+    fn validate_autoencoder(&self) -> Result<()> {
+        let (t, st) = (TeacherConfig::default(), StudentConfig::default());
+        let teacher_student_only = [
+            ("teacher.m", self.teacher.m != t.m),
+            ("teacher.activation", self.teacher.activation.is_some()),
+            ("teacher.second_layer", self.teacher.second_layer.is_some()),
+            ("teacher.noise", self.teacher.noise != t.noise),
+            ("teacher.weights", self.teacher.weights != t.weights),
+            (
+                "student.train_second_layer",
+                self.student.train_second_layer != st.train_second_layer,
+            ),
+            (
+                "student.lr_second_layer",
+                self.student.lr_second_layer.is_some(),
+            ),
+        ];
+        for (key, set) in teacher_student_only {
+            if set {
+                return Err(config_err(
+                    key,
+                    "(set)",
+                    "left at its default: it applies to model = \"teacher_student\" only",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks every value except `activation` against its allowed range.
     pub fn validate_values(&self) -> Result<()> {
-        if self.model == ModelKind::TeacherStudent {
-            self.validate_teacher_student()?;
+        match self.model {
+            ModelKind::TeacherStudent => self.validate_teacher_student()?,
+            ModelKind::Autoencoder => self.validate_autoencoder()?,
         }
         if self.k == 0 || self.k > 64 {
             return Err(config_err(

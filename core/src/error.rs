@@ -41,6 +41,9 @@ pub enum Error {
         "ODE integration failed at t = {t:.4}: {message}; the dynamics are diverging or very stiff: try a smaller learning rate `lr`, or tighter `ode.rtol`; for long runs whose fast directions stiffen, `ode.stiffness_check = false` lets the integrator go on with small steps"
     )]
     Integration { t: f64, message: String },
+    /// The right-hand side refused a state (its integrals would be wrong there).
+    #[error("the ODE stopped at t = {t:.4}: {message}")]
+    Refused { t: f64, message: String },
     /// The ODE state stopped describing any set of weights (ε < 0).
     #[error("the ODE left the physical region at t = {t:.4} (ε = {eps:.4e} < 0); {hint}")]
     Unphysical { t: f64, eps: f64, hint: String },

@@ -413,10 +413,11 @@ fn exact_fixed_point<S: Analysed>(
     let last = states.len() - 1;
     let entered = dist.iter().position(|&d| d < r);
     let note = format!(
-        "the perfectly learned state (ε = {eps:.1e}, |F|∞ = {residual:.1e} exactly there) is a \
-         point where F is not differentiable (the kernels of an activation with kinks have \
-         square-root singularities in the overlaps), so it has no Jacobian and Newton's \
-         finite-difference steps do not converge to it; its stability is read from the \
+        "the perfectly learned state (ε = {eps:.1e}, |F|∞ = {residual:.1e} exactly there) lies \
+         on the boundary of the cone of overlaps, which Newton's finite-difference steps leave, \
+         and they did not converge to it (for a student with kinks F is not even \
+         differentiable there: its kernels have square-root singularities in the overlaps); \
+         its stability is read from the \
          trajectory, whose distance to it fell by a factor 10 at the average rate {rate:.4e} over \
          its last decade (attracting: 0 unstable directions reported, λ_max = that rate; \
          docs/theory.md §9)"
@@ -548,9 +549,9 @@ pub fn analyse<S: Analysed>(
                     states[i].t,
                     speed[i],
                     if learnt {
-                        " — ε ≈ 0: the trajectory approaches a perfectly learned state, where \
-                         the kernels of an activation with kinks have square-root singularities \
-                         in the overlaps (docs/theory.md §9)"
+                        " — ε ≈ 0: the trajectory approaches a perfectly learned state, on the \
+                         boundary of the cone of overlaps (where the kernels of a student with \
+                         kinks have square-root singularities; docs/theory.md §9)"
                     } else {
                         ""
                     }
@@ -785,6 +786,20 @@ fn specialisation(
             (&s.y - &p).norm() / p.norm().max(1e-300)
         })
         .collect();
+    let above: Vec<String> = DEPARTURE_LEVELS
+        .iter()
+        .filter(|&&level| actual.first().is_some_and(|&a| a >= level))
+        .map(|level| level.to_string())
+        .collect();
+    if !above.is_empty() {
+        notes.push(format!(
+            "the students' deviation from their permutation-symmetric trajectory is already \
+             {:.3} at t = 0, at or above the level(s) {}: those are never crossed upwards, so \
+             their times are NaN (a smaller `init_std` starts the students closer to each other)",
+            actual[0],
+            above.join(", ")
+        ));
+    }
     use crate::ode::departure::upward_crossing;
     Ok(DEPARTURE_LEVELS
         .iter()

@@ -1,5 +1,6 @@
 //! Loaders for real image data: CIFAR-10 binary batches (grayscale by ITU-R 601 luma) and IDX
-//! image files (MNIST, Fashion-MNIST; gzip or not), and the paper's preprocessing (docs/theory.md §2).
+//! image files (MNIST, Fashion-MNIST), either gzip-compressed or not, and the paper's
+//! preprocessing (docs/theory.md §2).
 //! Malformed files are reported with the file name and the byte offset of the problem.
 
 use crate::error::{Error, Result};
@@ -21,15 +22,30 @@ fn bad(path: &str, offset: u64, message: impl Into<String>) -> Error {
     }
 }
 
+/// The file's bytes, decompressed when it is a gzip stream (magic `1f 8b`).
 fn read_all(path: &str) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| Error::Io {
+    let raw = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_string(),
         source,
-    })
+    })?;
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(raw);
+    }
+    let mut out = Vec::new();
+    let mut dec = flate2::read::GzDecoder::new(&raw[..]);
+    if let Err(e) = dec.read_to_end(&mut out) {
+        return Err(bad(
+            path,
+            out.len() as u64,
+            format!("corrupt or truncated gzip stream ({e}); offset is in the decompressed data"),
+        ));
+    }
+    Ok(out)
 }
 
 /// CIFAR-10 binary format: records of 1 label byte + 1024 R + 1024 G + 1024 B bytes (32×32
-/// row-major), no header. Converted to grayscale `0.299 R + 0.587 G + 0.114 B` (D = 1024).
+/// row-major), no header; gzip-compressed or not. Converted to grayscale `0.299 R + 0.587 G +
+/// 0.114 B` (D = 1024).
 pub fn load_cifar10(path: &str, max_images: usize) -> Result<Images> {
     let bytes = read_all(path)?;
     parse_cifar10(&bytes, path, max_images)
@@ -79,24 +95,7 @@ pub fn parse_cifar10(bytes: &[u8], path: &str, max_images: usize) -> Result<Imag
 
 /// IDX image file (magic 0x00000803: unsigned bytes, 3 dimensions), gzip-compressed or not.
 pub fn load_idx(path: &str, max_images: usize) -> Result<Images> {
-    let raw = read_all(path)?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        let mut dec = flate2::read::GzDecoder::new(&raw[..]);
-        if let Err(e) = dec.read_to_end(&mut out) {
-            return Err(bad(
-                path,
-                out.len() as u64,
-                format!(
-                    "corrupt or truncated gzip stream ({e}); offset is in the decompressed data"
-                ),
-            ));
-        }
-        out
-    } else {
-        raw
-    };
-    parse_idx(&bytes, path, max_images)
+    parse_idx(&read_all(path)?, path, max_images)
 }
 
 pub fn parse_idx(bytes: &[u8], path: &str, max_images: usize) -> Result<Images> {

@@ -53,7 +53,8 @@ pub fn lookup(name: &str) -> Result<Option<&'static dyn Activation>> {
 /// run time (`quadrature` allows the numerical fallback, as `#[activation(quadrature)]`).
 /// Errors name `spec` ([`Error::Expression`]); [`resolve_key`] names a config key instead.
 pub fn resolve(spec: &str, quadrature: bool) -> Result<&'static dyn Activation> {
-    if let Some(a) = lookup(spec)? {
+    // surrounding whitespace is no part of a name (`" relu "` is relu)
+    if let Some(a) = lookup(spec.trim())? {
         return Ok(a);
     }
     ExprActivation::derive(spec, quadrature)
@@ -81,4 +82,16 @@ pub fn resolve_key(key: &str, spec: &str, quadrature: bool) -> Result<&'static d
         Error::Expression { message, .. } => config_err(key, format!("\"{spec}\""), &message),
         e => e,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// A name with surrounding whitespace is the name (`aedyn integrals ' relu '`), and an
+    /// expression keeps its own spacing.
+    #[test]
+    fn names_are_trimmed() {
+        assert_eq!(super::resolve(" relu ", false).unwrap().name(), "relu");
+        assert_eq!(super::resolve("\terf\n", false).unwrap().name(), "erf");
+        assert!(super::resolve(" x * erf(x) ", false).is_ok());
+    }
 }

@@ -272,22 +272,34 @@ fn quadrature_beyond_its_trusted_variance_stops_with_the_variance_named() {
          [teacher]\nweights = \"gaussian\"\nsecond_layer = [3.0, 3.0]\n[data]\nd = 500\n\
          [sgd]\nseeds = 0",
         &[
-            "ODE integration failed at t = ",
+            "the ODE stopped at t = ",
+            "student field λ_",
             "reached variance",
             "Gauss–Hermite",
         ],
     );
     // the trusted variance scales with the activation's features: tanh(3x), three times
     // narrower, is trusted to variance 0.39 (4/9 on the grid of steps), so unit-variance fields
-    // stop at once
+    // stop at once: the students' (init_std = 1, with a teacher of wide features) when the run
+    // reaches them, the teacher's (fixed) before the run starts
     fails(
         "quadrature_variance_narrow",
         "model = \"teacher_student\"\nactivation = \"(3.0 * x).tanh()\"\nquadrature = true\n\
-         k = 2\nlr = 0.5\nt_max = 1.0\ninit_std = 1.0\n[data]\nd = 500\n[sgd]\nseeds = 0",
+         k = 2\nlr = 0.5\nt_max = 1.0\ninit_std = 1.0\n[teacher]\nactivation = \"erf\"\n\
+         [data]\nd = 500\n[sgd]\nseeds = 0",
         &[
-            "ODE integration failed at t = 0.0000",
+            "the ODE stopped at t = 0.0000",
             "reached variance",
             "features' width",
+        ],
+    );
+    fails(
+        "quadrature_variance_teacher",
+        "model = \"teacher_student\"\nactivation = \"(3.0 * x).tanh()\"\nquadrature = true\n\
+         k = 2\nlr = 0.5\nt_max = 1.0\ninit_std = 0.01\n[data]\nd = 500\n[sgd]\nseeds = 0",
+        &[
+            "teacher field ν_1 has variance T_11 = 1.000",
+            "the teacher's overlaps are fixed",
         ],
     );
     // the autoencoder's composite quadrature follows g's features at any variance: the tied

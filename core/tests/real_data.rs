@@ -90,3 +90,23 @@ fn truncated_gzip_names_file_and_offset() {
         "{e}"
     );
 }
+
+/// A gzip-compressed CIFAR-10 batch (as `gzip data_batch_1.bin` leaves it) loads the same
+/// images as the raw file.
+#[test]
+fn gzipped_cifar10_loads_the_same_images() {
+    use std::io::Write;
+    let raw = std::fs::read(data("cifar10/test_subset.bin")).expect("vendored");
+    let tmp = tempfile::Builder::new()
+        .prefix("aedyn-cifar-gz-")
+        .tempdir()
+        .expect("tmp");
+    let gz = tmp.path().join("subset.bin.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(&raw[..50 * 3073]).expect("compress");
+    std::fs::write(&gz, enc.finish().expect("compress")).expect("write");
+    let a = aedyn::images::load_cifar10(gz.to_str().unwrap_or_default(), 0).expect("gzip");
+    let b = aedyn::images::parse_cifar10(&raw[..50 * 3073], "raw", 0).expect("raw");
+    assert_eq!((a.p, a.d), (50, 1024));
+    assert_eq!(a.pixels, b.pixels);
+}

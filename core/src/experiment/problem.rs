@@ -58,6 +58,11 @@ pub fn time_grid(t_max: f64, points: usize, d: usize) -> Vec<f64> {
     if let Some(last) = v.last_mut() {
         *last = t_max;
     }
+    // exp(ln t) rounds either way: where the range is empty (t_max ≤ 1/D) or narrow, the grid
+    // must still not decrease
+    for i in 1..v.len() {
+        v[i] = v[i].max(v[i - 1]).min(t_max);
+    }
     v.dedup();
     v
 }
@@ -329,4 +334,30 @@ pub fn image_loss(
         total += s / (2.0 * d as f64);
     }
     total / count.max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time_grid;
+
+    /// The output grid rises strictly from 0 to `t_max`, also where `t_max ≤ 1/D` leaves an
+    /// empty log range (there `exp(ln t_max)` rounded above `t_max` made the grid decrease and
+    /// the integrator refuse a valid config).
+    #[test]
+    fn time_grid_rises_to_t_max() {
+        for (t_max, d) in [
+            (0.01, 100),
+            (0.005, 100),
+            (1e-9, 1000),
+            (1.0, 1000),
+            (60.0, 1000),
+        ] {
+            for points in [1, 2, 20, 100] {
+                let t = time_grid(t_max, points, d);
+                assert_eq!(t[0], 0.0);
+                assert_eq!(*t.last().unwrap(), t_max, "t_max {t_max}, D {d}");
+                assert!(t.windows(2).all(|w| w[1] > w[0]), "{t:?}");
+            }
+        }
+    }
 }

@@ -265,7 +265,7 @@ fn integrate_dopri5<F: Flow>(
             Err(Dopri5Failure::Stopped { t }) => *t,
             _ => out.last().map_or(times[0], |s| s.t),
         };
-        return Err(Error::Integration { t, message: why });
+        return Err(Error::Refused { t, message: why });
     }
     if let Some(e) = diverged {
         return Err(e);
@@ -373,7 +373,7 @@ fn integrate_segments<F: Flow>(
         };
         let (t_end, y_end) = (ts.last().copied(), ys.last().cloned());
         if let Some(why) = F::failure(&ws.borrow()) {
-            return Err(Error::Integration { t: a, message: why });
+            return Err(Error::Refused { t: a, message: why });
         }
         let stats = stats.map_err(|e| Error::Integration {
             t: a,

@@ -361,28 +361,55 @@ impl TsIntegrals {
         })
     }
 
-    /// Refuses teacher overlaps `t` (`m × m`, row-major) under which a teacher with kinks or
-    /// jumps cannot be integrated piecewise to the rules' accuracy: two teacher fields correlated
-    /// beyond [`PIECEWISE_MAX_TEACHER_CORRELATION`] (the first level would see the second's
-    /// breaks smoothed over less than half a standard deviation). Nothing to check when no
-    /// pattern with a kinked teacher is evaluated by quadrature.
+    /// Refuses teacher overlaps `t` (`m × m`, row-major; fixed for a run) under which the
+    /// quadrature would be wrong from the start: a smooth teacher's field with a variance beyond
+    /// the variance at which the rules are trusted for the teacher's own features
+    /// ([`crate::quad::feature::trusted_variance`] of g* and g*²; `tanh(2x)` is trusted to 0.92,
+    /// below an orthonormal teacher's 1), or two fields of a teacher with kinks or
+    /// jumps correlated beyond [`PIECEWISE_MAX_TEACHER_CORRELATION`] (the first level would see
+    /// the second's breaks smoothed over less than half a standard deviation). Nothing to check
+    /// where no pattern is evaluated by quadrature.
     pub fn check_teacher_overlaps(&self, t: &[f64], m: usize) -> Result<()> {
-        let kinked = self.programs.iter().any(|p| match p {
-            Evaluator::Quadrature(q) => q.kinked.iter().any(|&k| k),
-            Evaluator::Closed(_) => false,
-        });
-        if !kinked {
+        if !self.teacher_breaks.is_empty() {
+            if let Some((_, teacher)) = self.quadrature_activations() {
+                return self.check_teacher_correlations(t, m, teacher);
+            }
             return Ok(());
         }
+        let Some(pw) = self.pointwise.filter(|_| self.uses_quadrature()) else {
+            return Ok(());
+        };
+        // a teacher field carries only g*: the teacher's own features set its trusted variance
+        let gt = |x| pw.teacher.g(x);
+        let square = |x| pw.teacher.g(x).powi(2);
+        let own: [crate::quad::feature::Product<'_>; 2] = [Box::new(gt), Box::new(square)];
+        let teacher = pw.teacher.name();
+        let trusted = crate::quad::feature::trusted_variance(&own).unwrap_or(0.0);
+        if let Some(a) = (0..m).find(|&a| t[a * m + a].is_nan() || t[a * m + a] > trusted) {
+            return Err(Error::TeacherStudent(format!(
+                "the teacher field ν_{0} has variance T_{0}{0} = {1:.3}, beyond {trusted:.3} \
+                 where the Gauss–Hermite fallback for activation `{teacher}` is trusted (for \
+                 its features' width; its integrals would be wrong by 1e-4 and more), and the \
+                 teacher's overlaps are fixed: use activations with closed forms (e.g. erf) or \
+                 with wider features",
+                a + 1,
+                t[a * m + a]
+            )));
+        }
+        Ok(())
+    }
+
+    /// The correlation check of [`Self::check_teacher_overlaps`] for a teacher with kinks.
+    fn check_teacher_correlations(&self, t: &[f64], m: usize, teacher: &str) -> Result<()> {
         for a in 0..m {
             for b in a + 1..m {
                 let rho = t[a * m + b] / (t[a * m + a] * t[b * m + b]).sqrt();
                 if rho.is_nan() || rho.abs() > PIECEWISE_MAX_TEACHER_CORRELATION {
                     return Err(Error::TeacherStudent(format!(
                         "teacher fields ν_{} and ν_{} are correlated by {rho:.3}, beyond {} \
-                         where the piecewise quadrature of a teacher with kinks or jumps is \
-                         accurate; use `[teacher] weights = \"orthonormal\"` or a larger input \
-                         dimension",
+                         where the piecewise quadrature of a teacher with kinks or jumps \
+                         (`{teacher}`) is accurate; use `[teacher] weights = \"orthonormal\"` \
+                         or a larger input dimension",
                         a + 1,
                         b + 1,
                         PIECEWISE_MAX_TEACHER_CORRELATION

@@ -74,6 +74,23 @@ impl TsProblem {
     ) -> Result<Self> {
         cfg.validate_values()?;
         let (k, m) = (cfg.k, cfg.teacher.m);
+        let smooth = aedyn_symbolic::activation::parse_expression(student.expression())
+            .is_ok_and(|e| aedyn_symbolic::activation::is_smooth(&e));
+        if cfg.init_std == 0.0 && k > 1 && !smooth {
+            // SGD keeps the K zero vectors identical for ever; the ODE's state Q = R = 0 cannot
+            // say that they coincide, and a student with kinks or jumps gives it different
+            // values for coinciding and for independent fields (E[Θ(λ₁)Θ(λ₂)] = 1/2 or 1/4)
+            return Err(crate::error::config_err(
+                "init_std",
+                0,
+                &format!(
+                    "above 0 (e.g. 1e-3) when k > 1 and the student activation `{}` has kinks or \
+                     jumps: all students would start as the same zero vector, which the order \
+                     parameters Q = R = 0 cannot tell from independent students",
+                    student.name()
+                ),
+            ));
+        }
         let v_star = cfg
             .teacher
             .second_layer

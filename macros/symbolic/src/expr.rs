@@ -2,7 +2,7 @@
 //! simplification, and rendering (Rust code, text, LaTeX).
 
 use proc_macro2::{Span, TokenStream};
-use quote::quote;
+use quote::{ToTokens, quote};
 use std::fmt::Write as _;
 use syn::spanned::Spanned;
 
@@ -58,11 +58,35 @@ pub fn parse(e: &syn::Expr, arg: &str) -> syn::Result<Expr> {
             syn::Stmt::Expr(inner, None) => parse(inner, arg),
             s => Err(unsupported(s.span(), "statement")),
         },
-        E::Lit(l) => match &l.lit {
-            syn::Lit::Float(f) => Ok(Expr::Const(f.base10_parse::<f64>()?)),
-            syn::Lit::Int(i) => Ok(Expr::Const(i.base10_parse::<f64>()?)),
-            other => Err(unsupported(other.span(), "literal")),
-        },
+        E::Lit(l) => {
+            // a suffix other than a float type is a typo for a product (`2x`, `0.5x` lex as the
+            // literals 2 and 0.5 with the suffix `x`), never a number to keep silently
+            let (value, suffix) = match &l.lit {
+                syn::Lit::Float(f) => (f.base10_parse::<f64>()?, f.suffix()),
+                syn::Lit::Int(i) => (i.base10_parse::<f64>()?, i.suffix()),
+                other => return Err(unsupported(other.span(), "literal")),
+            };
+            if !matches!(suffix, "" | "f64") {
+                return Err(syn::Error::new(
+                    l.span(),
+                    format!(
+                        "#[activation]: literal `{}` has the suffix `{suffix}`; write a product \
+                         with `*` (e.g. `2.0 * x`)",
+                        l.lit.to_token_stream()
+                    ),
+                ));
+            }
+            if !value.is_finite() {
+                return Err(syn::Error::new(
+                    l.span(),
+                    format!(
+                        "#[activation]: literal `{}` is not a finite f64",
+                        l.lit.to_token_stream()
+                    ),
+                ));
+            }
+            Ok(Expr::Const(value))
+        }
         E::Path(p) => {
             let segs: Vec<String> = p
                 .path
@@ -875,6 +899,24 @@ mod tests {
     fn p(src: &str) -> Expr {
         let e: syn::Expr = syn::parse_str(src).expect("valid rust");
         simplify(parse(&e, "x").expect("supported"))
+    }
+
+    /// `2x` and `0.5x` lex as literals with the suffix `x`: refused, naming the literal, not
+    /// read as the constants 2 and 0.5; a literal beyond f64 is refused too.
+    #[test]
+    fn suffixed_and_infinite_literals_are_refused() {
+        for (src, token) in [
+            ("0.5x + relu(x)", "0.5x"),
+            ("2x", "2x"),
+            ("1e-3x * erf(x)", "1e-3x"),
+            ("x * 2u8", "2u8"),
+            ("1e400 * x", "1e400"),
+        ] {
+            let e: syn::Expr = syn::parse_str(src).expect("valid rust");
+            let err = parse(&e, "x").expect_err(src).to_string();
+            assert!(err.contains(&format!("`{token}`")), "{src}: {err}");
+        }
+        assert_eq!(eval(&p("2.0f64 * x + 3"), 1.5), 6.0);
     }
 
     /// `.max(e)`, `.min(e)` with a non-constant e: `b + relu(a − b)`, `a − relu(a − b)`.
