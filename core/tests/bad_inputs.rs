@@ -309,3 +309,57 @@ fn quadrature_beyond_its_trusted_variance_stops_with_the_variance_named() {
     succeeds("quadrature_tied", &format!("tied = true\n{base}"));
     succeeds("quadrature_ok", base);
 }
+
+/// Inputs found by a black-box sweep: each is an error naming the key or the token, or (a run
+/// shorter than 1/D) runs.
+#[test]
+fn keys_of_the_other_model_literals_and_short_runs() {
+    let ts = "model = \"teacher_student\"\nk = 2\nlr = 0.5\nt_max = 2.0\n[data]\nd = 100\n\
+              [sgd]\nseeds = 1\n";
+    fails(
+        "ts_spikes",
+        &ts.replace("d = 100", "d = 100\nspikes = [1.0]"),
+        &["`data.spikes`", "model = \"autoencoder\" only"],
+    );
+    fails(
+        "ts_modes",
+        &format!("{ts}[output]\nmodes = 2\n"),
+        &["`output.modes`"],
+    );
+    fails(
+        "ts_lr_v",
+        &format!("{ts}[student]\nlr_second_layer = 0.1\n"),
+        &["`student.lr_second_layer`", "train_second_layer = true"],
+    );
+    fails(
+        "ts_init_zero",
+        &format!("activation = \"relu\"\ninit_std = 0.0\n{ts}"),
+        &["`init_std`", "`relu` has kinks", "Q = R = 0"],
+    );
+    // a smooth student at zero weights is well defined: the ODE keeps the students identical
+    succeeds(
+        "ts_init_zero_smooth",
+        &format!("activation = \"erf\"\ninit_std = 0.0\n{ts}"),
+    );
+    fails(
+        "ae_teacher",
+        "k = 2\nt_max = 1.0\n[teacher]\nm = 3\n",
+        &["`teacher.m`", "model = \"teacher_student\" only"],
+    );
+    fails(
+        "glued_literal",
+        "activation = \"0.5x + relu(x)\"\nt_max = 1.0\n",
+        &["`0.5x`", "suffix"],
+    );
+    fails(
+        "huge_literal",
+        "activation = \"1e400 * x\"\nt_max = 1.0\n",
+        &["`1e400`", "finite"],
+    );
+    // t_max below 1/D: the log-spaced grid is empty and must not decrease
+    succeeds(
+        "short_ae",
+        "t_max = 0.01\n[data]\nd = 100\n[sgd]\nseeds = 1\n",
+    );
+    succeeds("short_ts", &ts.replace("t_max = 2.0", "t_max = 0.005"));
+}
