@@ -312,7 +312,7 @@ fn closed_forms_match_independent_quadrature() {
 /// smoothness. Expressions outside the closed-form algebra must be refused, never derived.
 #[test]
 fn run_time_expressions_match_independent_quadrature() {
-    let list: [(&str, &'static [f64], usize); 20] = [
+    let list: [(&str, &'static [f64], usize); 23] = [
         ("relu(x - 0.7) * erf(x)", &[0.7], 1),
         ("(x + 0.4).abs() - 0.5 * x", &[-0.4], 1),
         ("x.max(-0.5).min(0.8) * 2.0", &[-0.5, 0.8], 1),
@@ -341,6 +341,10 @@ fn run_time_expressions_match_independent_quadrature() {
             &[-0.6, 0.0],
             0,
         ),
+        // exp of a piecewise-affine argument, split at its breaks: ELU, exp(relu), exp(clamp)
+        ("relu(x) + x.min(0.0).exp() - 1.0", &[0.0], 2),
+        ("relu(x).exp() * 0.5", &[0.0], 1),
+        ("x.clamp(-1.0, 0.5).exp()", &[-1.0, 0.5], 1),
     ];
     let mut cases = Vec::new();
     for (src, kinks, smooth) in list {
@@ -360,6 +364,11 @@ fn run_time_expressions_match_independent_quadrature() {
         ("(x.powi(2) - 1.0).max(0.0)", "is not affine"),
         ("relu(erf(x))", "is not affine"),
         ("exp(x.powi(2))", "grows faster"),
+        ("exp(x.max(0.0).powi(2))", "grows faster"),
+        (
+            "exp(relu(x) + relu(x - 1.0) + relu(x - 2.0) + relu(x - 3.0) + relu(x - 4.0))",
+            "more than four breaks",
+        ),
     ] {
         let e = aedyn::expression::ExprActivation::derive(src, false)
             .err()

@@ -185,8 +185,9 @@ pub fn to_series(e: &Expr) -> Result<Series, NotInAlgebra> {
             let inner = to_series(a)?;
             match f {
                 Func::Exp => {
-                    let q = quadratic(&inner)
-                        .ok_or_else(|| not_in(e, "exp of a non-quadratic argument"))?;
+                    let Some(q) = quadratic(&inner) else {
+                        return exp_of_piecewise(&inner).map_err(|why| not_in(e, why));
+                    };
                     if q[2] > 0.0 {
                         return Err(not_in(
                             e,
@@ -247,6 +248,79 @@ pub fn to_series(e: &Expr) -> Result<Series, NotInAlgebra> {
         }
     };
     Ok(normalize(s))
+}
+
+/// Most breaks of a piecewise-quadratic argument of exp ([`exp_of_piecewise`]).
+pub const EXP_MAX_BREAKS: usize = 4;
+
+/// `exp(S)` for a piecewise-quadratic `S = Σ c xᵖ Π Θ(±x + b)` (p ≤ 2; e.g. `min(x, 0) = x −
+/// x Θ(x)`, the argument of ELU's `exp(min(x, 0))`): between consecutive breaks `t₁ < … < t_r`
+/// of its steps S is one quadratic `q_I`, so `exp(S) = Σ_I Θ(x − lo_I) Θ(hi_I − x) exp(q_I(x))`
+/// over the r + 1 intervals (an unbounded side has no step). Normalised, so the series of
+/// `exp(min(x, 0))` is `Θ(x) + eˣ Θ(−x)`.
+fn exp_of_piecewise(s: &Series) -> Result<Series, &'static str> {
+    let mut breaks: Vec<f64> = Vec::new();
+    for t in s {
+        if t.quad != 0.0 || t.lin != 0.0 || t.p > 2 {
+            return Err("exp of a non-quadratic argument");
+        }
+        for f in &t.factors {
+            if f.base != Base::Step {
+                return Err("exp of a non-quadratic argument");
+            }
+            // Θ(a x + b) with a = ±1 (normalised) breaks at x = −b/a
+            breaks.push(-f.b * f.a);
+        }
+    }
+    breaks.sort_by(f64::total_cmp);
+    breaks.dedup();
+    if breaks.len() > EXP_MAX_BREAKS {
+        return Err("exp of an argument with more than four breaks");
+    }
+    let mut out = Vec::new();
+    for i in 0..=breaks.len() {
+        let lo = i.checked_sub(1).map(|j| breaks[j]);
+        let hi = breaks.get(i).copied();
+        // a point inside the interval, where each step is 0 or 1
+        let at = match (lo, hi) {
+            (Some(l), Some(h)) => 0.5 * (l + h),
+            (Some(l), None) => l + 1.0,
+            (None, Some(h)) => h - 1.0,
+            (None, None) => 0.0,
+        };
+        let mut q = [0.0; 3];
+        for t in s {
+            if t.factors.iter().all(|f| f.a * at + f.b > 0.0) {
+                q[t.p as usize] += t.c;
+            }
+        }
+        if q[2] > 0.0 {
+            return Err("exp(+αx²) on a piece (grows faster than the Gaussian decays)");
+        }
+        let mut factors = Vec::new();
+        if let Some(l) = lo {
+            factors.push(Factor {
+                base: Base::Step,
+                a: 1.0,
+                b: -l,
+            });
+        }
+        if let Some(h) = hi {
+            factors.push(Factor {
+                base: Base::Step,
+                a: -1.0,
+                b: h,
+            });
+        }
+        out.push(Term {
+            c: q[0].exp(),
+            p: 0,
+            quad: -q[2],
+            lin: q[1],
+            factors,
+        });
+    }
+    Ok(out)
 }
 
 /// Pointwise value of a series at `x` (Dirac terms are 0 pointwise, Θ(0) = ½).
@@ -674,6 +748,42 @@ pub fn normalize_term(mut t: Term) -> Option<Term> {
 
 #[cfg(test)]
 mod tests {
+    /// exp of a piecewise-quadratic argument splits at its breaks: equal to the expression
+    /// pointwise away from the breaks (ELU's exp(min(x, 0)), exp(relu), exp(clamp), a
+    /// piecewise quadratic), refused with more than four breaks or exp(+αx²) on a piece.
+    #[test]
+    fn exp_of_piecewise_arguments() {
+        for src in [
+            "x.min(0.0).exp()",
+            "relu(x).exp()",
+            "x.clamp(-1.0, 0.5).exp()",
+            "(0.5 * x - relu(x - 1.0) * 2.0 - 0.3 * x.powi(2) * heaviside(-x)).exp()",
+        ] {
+            let e = crate::activation::parse_expression(src).unwrap();
+            let s = to_series(&e).unwrap_or_else(|w| panic!("{src}: {}", w.0));
+            for x in [-2.3, -1.2, -0.4, 0.2, 0.7, 1.4, 3.1] {
+                let want = crate::expr::eval(&e, x);
+                let got = eval_series(&s, x);
+                assert!(
+                    (got - want).abs() < 1e-14 * want.abs(),
+                    "{src} at {x}: {got} vs {want}"
+                );
+            }
+        }
+        for (src, why) in [
+            ("(x.max(0.0).powi(2)).exp()", "exp(+αx²)"),
+            (
+                "(relu(x) + relu(x - 1.0) + relu(x - 2.0) + relu(x - 3.0) + relu(x + 1.0)).exp()",
+                "more than four breaks",
+            ),
+            ("(x * erf(x)).exp()", "non-quadratic"),
+        ] {
+            let e = crate::activation::parse_expression(src).unwrap();
+            let why_not = to_series(&e).expect_err(src).0;
+            assert!(why_not.contains(why), "{src}: {why_not}");
+        }
+    }
+
     use super::*;
     use crate::expr::{parse, simplify};
 
