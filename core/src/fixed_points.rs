@@ -786,21 +786,25 @@ fn specialisation(
             (&s.y - &p).norm() / p.norm().max(1e-300)
         })
         .collect();
-    let above: Vec<String> = DEPARTURE_LEVELS
+    use crate::ode::departure::upward_crossing;
+    // a level the deviation starts above and never crosses upwards later has no time
+    let never: Vec<String> = DEPARTURE_LEVELS
         .iter()
-        .filter(|&&level| actual.first().is_some_and(|&a| a >= level))
+        .filter(|&&level| {
+            actual.first().is_some_and(|&a| a >= level)
+                && upward_crossing(&times, &actual, level).is_none()
+        })
         .map(|level| level.to_string())
         .collect();
-    if !above.is_empty() {
+    if !never.is_empty() {
         notes.push(format!(
-            "the students' deviation from their permutation-symmetric trajectory is already \
-             {:.3} at t = 0, at or above the level(s) {}: those are never crossed upwards, so \
-             their times are NaN (a smaller `init_std` starts the students closer to each other)",
+            "the students' deviation from their permutation-symmetric trajectory starts at \
+             {:.3}, above the level(s) {}, and never crosses them upwards afterwards: their \
+             times are NaN",
             actual[0],
-            above.join(", ")
+            never.join(", ")
         ));
     }
-    use crate::ode::departure::upward_crossing;
     Ok(DEPARTURE_LEVELS
         .iter()
         .map(|&level| {

@@ -32,7 +32,7 @@ fn read_all(path: &str) -> Result<Vec<u8>> {
         return Ok(raw);
     }
     let mut out = Vec::new();
-    let mut dec = flate2::read::GzDecoder::new(&raw[..]);
+    let mut dec = flate2::read::MultiGzDecoder::new(&raw[..]);
     if let Err(e) = dec.read_to_end(&mut out) {
         return Err(bad(
             path,

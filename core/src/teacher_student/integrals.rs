@@ -66,8 +66,8 @@ pub const GH_TIERS: [(f64, usize, usize); 6] = [
 /// base)/s`) and into panels no wider than `panel`, with `nodes` Gauss–Legendre nodes each and
 /// weights `φ(z)`. Between breaks the integrand is smooth in z (the student factors, integrated
 /// by Gauss–Hermite at the later levels, are smooth functions of it), so the panels converge as
-/// fast as on a smooth function; a Gauss–Hermite rule over a kink converges only like a power
-/// of its order. The teacher's fields come first in the factor (its covariance T is fixed and
+/// fast as on a smooth function of that width — narrowed where the teacher's pieces are steeper
+/// ([`PIECEWISE_SELF_CHECK`]); a Gauss–Hermite rule over a kink converges only like 1/n. The teacher's fields come first in the factor (its covariance T is fixed and
 /// well conditioned, [`TsIntegrals::check_teacher_overlaps`]), so their breaks are exact.
 #[derive(Clone, Copy, Debug)]
 pub struct Piecewise {
@@ -89,14 +89,20 @@ pub const PIECEWISE: [Piecewise; 2] = [
     },
 ];
 
+/// The accuracy the [`PIECEWISE`] panels must reach on the teacher's pieces, relative to `E|f|`
+/// (against panels three times finer), for I2, J2, I3 and for I4 (which enters only with η² and
+/// is held to 1e-4 absolute: a tanh student with a ReLU teacher passes with I4's panels at
+/// 2.1e-5, and with I2's at 1e-11).
+pub const PIECEWISE_SELF_CHECK: [f64; 2] = [1e-11, 5e-5];
+
 /// Half-width of a [`Piecewise`] level's range in standard deviations (the tails beyond hold
 /// less than 3e-19 of the mass).
 pub const PIECEWISE_REACH: f64 = 9.0;
 
 /// The largest correlation between two teacher fields at which a teacher with kinks or jumps is
 /// integrated piecewise: the second field's breaks are exact given the first, but the first
-/// level then sees them smoothed over `√(1 − ρ²)/ρ` standard deviations, which its panels must
-/// resolve ([`TsIntegrals::check_teacher_overlaps`]).
+/// level then sees them smoothed over `√(1 − ρ²)/ρ` standard deviations (0.48 at 0.9), which
+/// its panels must resolve ([`TsIntegrals::check_teacher_overlaps`]).
 pub const PIECEWISE_MAX_TEACHER_CORRELATION: f64 = 0.9;
 
 impl Piecewise {
@@ -194,6 +200,9 @@ pub struct TsIntegrals {
     /// the Gauss–Legendre panels of [`PIECEWISE`] (nodes, weights on [−1, 1]) for I2, J2, I3
     /// and for I4
     piecewise: [(Vec<f64>, Vec<f64>); 2],
+    /// the panel widths in use: [`PIECEWISE`]'s, narrowed where the teacher's pieces need it
+    /// ([`Self::check_teacher_overlaps`])
+    piecewise_width: [f64; 2],
     /// where the teacher's g* or one of its derivatives jumps (ascending; empty when g* is
     /// smooth): its fields are integrated piecewise between them ([`PIECEWISE`])
     teacher_breaks: Vec<f64>,
@@ -325,6 +334,7 @@ impl TsIntegrals {
             pointwise,
             rules,
             piecewise: [PIECEWISE[0].rule(), PIECEWISE[1].rule()],
+            piecewise_width: [PIECEWISE[0].panel, PIECEWISE[1].panel],
             teacher_breaks: Vec::new(),
             trusted: std::sync::OnceLock::new(),
         }
@@ -369,10 +379,12 @@ impl TsIntegrals {
     /// jumps correlated beyond [`PIECEWISE_MAX_TEACHER_CORRELATION`] (the first level would see
     /// the second's breaks smoothed over less than half a standard deviation). Nothing to check
     /// where no pattern is evaluated by quadrature.
-    pub fn check_teacher_overlaps(&self, t: &[f64], m: usize) -> Result<()> {
+    pub fn check_teacher_overlaps(&mut self, t: &[f64], m: usize) -> Result<()> {
         if !self.teacher_breaks.is_empty() {
             if let Some((_, teacher)) = self.quadrature_activations() {
-                return self.check_teacher_correlations(t, m, teacher);
+                self.check_teacher_correlations(t, m, teacher)?;
+                let largest = (0..m).map(|a| t[a * m + a]).fold(0.0, f64::max);
+                return self.resolve_teacher_panels(largest);
             }
             return Ok(());
         }
@@ -395,6 +407,73 @@ impl TsIntegrals {
                 a + 1,
                 t[a * m + a]
             )));
+        }
+        Ok(())
+    }
+
+    /// Narrows the [`PIECEWISE`] panels until they resolve the kinked teacher's pieces at its
+    /// fields' variances (up to `variance`, the largest): for g*, g*² and g*·g, g*·g' (a student
+    /// aligned with the teacher), over Gaussians of standard deviation `√variance` and half of
+    /// it, means 0, ±0.5, ±1.5, ±3 of it, the panel rule must agree with one three times finer
+    /// to [`PIECEWISE_SELF_CHECK`] of `E|f|` (a steep teacher, `relu(tanh(10x))`, was off by 7e-7
+    /// with I2's panels and 5e-3 with I4's); at most eight halvings, else a refusal.
+    fn resolve_teacher_panels(&mut self, variance: f64) -> Result<()> {
+        let Some(pw) = self.pointwise else {
+            return Ok(());
+        };
+        if variance.is_nan() || variance <= 0.0 {
+            return Ok(()); // no spread: the fields are their means, no panel is summed
+        }
+        let (st, te) = (pw.student, pw.teacher);
+        let fs: [&dyn Fn(f64) -> f64; 4] = [
+            &|x| te.g(x),
+            &|x| te.g(x).powi(2),
+            &|x| te.g(x) * st.g(x),
+            &|x| te.g(x) * st.dg(x),
+        ];
+        for (r, tol) in PIECEWISE_SELF_CHECK.iter().enumerate() {
+            let (nodes, weights) = &self.piecewise[r];
+            let panels = |width: f64| Panels {
+                width,
+                t: nodes,
+                w: weights,
+                breaks: &self.teacher_breaks,
+            };
+            let resolved = |width: f64| {
+                let (coarse, fine) = (panels(width), panels(width / 3.0));
+                [1.0, 0.5].iter().all(|&k| {
+                    let sd = k * variance.sqrt();
+                    [0.0, 0.5, -0.5, 1.5, -1.5, 3.0, -3.0].iter().all(|&mu| {
+                        let m = mu * sd;
+                        fs.iter().all(|f| {
+                            let (mut a, mut b, mut size) = (0.0, 0.0, 0.0);
+                            coarse.for_each(m, sd, |z, w| a += w * f(m + sd * z));
+                            fine.for_each(m, sd, |z, w| {
+                                let v = f(m + sd * z);
+                                b += w * v;
+                                size += w * v.abs();
+                            });
+                            (a - b).abs() <= tol * size
+                        })
+                    })
+                })
+            };
+            let mut width = self.piecewise_width[r];
+            let mut halvings = 0;
+            while !resolved(width) {
+                if halvings == 8 {
+                    return Err(Error::TeacherStudent(format!(
+                        "the piecewise quadrature cannot resolve the teacher activation `{}` at \
+                         variance {variance:.3} (its pieces vary faster than panels of {:.2e} \
+                         standard deviations follow to {tol:e})",
+                        te.name(),
+                        width
+                    )));
+                }
+                width /= 2.0;
+                halvings += 1;
+            }
+            self.piecewise_width[r] = width;
         }
         Ok(())
     }
@@ -744,7 +823,7 @@ impl TsIntegrals {
             z,
             w,
             piecewise: Panels {
-                width: PIECEWISE[usize::from(q.four)].panel,
+                width: self.piecewise_width[usize::from(q.four)],
                 t: pz,
                 w: pw_,
                 breaks: &self.teacher_breaks,
@@ -858,8 +937,7 @@ impl Panels<'_> {
                     next += 1;
                 }
             }
-            // a panel narrower than this is dropped: it holds no mass worth a node
-            if b > a + 1e-12 {
+            if b > a {
                 let (half, mid) = (0.5 * (b - a), 0.5 * (a + b));
                 for (t, w) in self.t.iter().zip(self.w) {
                     let z = mid + half * t;
@@ -1132,17 +1210,30 @@ mod tests {
     #[test]
     fn piecewise_quadrature_resolves_a_kinked_teacher_outside_the_algebra() {
         let erf = crate::registry::resolve("erf", false).unwrap();
-        let teacher = crate::registry::resolve("relu(x.tanh())", true).unwrap();
-        let mut ints = TsIntegrals::for_activations(erf, teacher, 1).unwrap();
-        assert_eq!(ints.teacher_breaks, [0.0]);
-        let i2 = ints.term(&[(0, Slot::Act), (1, Slot::Act)]).unwrap();
+        // relu(tanh(c x)) with c = 10: features ten times narrower, resolved by narrower panels
+        // (the default ones were off by ~1e-6)
+        for (src, c) in [("relu(x.tanh())", 1.0), ("relu((10.0 * x).tanh())", 10.0)] {
+            let teacher = crate::registry::resolve(src, true).unwrap();
+            let mut ints = TsIntegrals::for_activations(erf, teacher, 1).unwrap();
+            assert_eq!(ints.teacher_breaks, [0.0]);
+            let i2 = ints.term(&[(0, Slot::Act), (1, Slot::Act)]).unwrap();
+            ints.check_teacher_overlaps(&[1.0], 1).unwrap();
+            let narrowed = ints.piecewise_width[0] < PIECEWISE[0].panel;
+            assert_eq!(narrowed, c > 1.0, "{src}: {:?}", ints.piecewise_width);
+            piecewise_teacher_i2(&ints, &i2, c);
+        }
+    }
+
+    /// [`piecewise_quadrature_resolves_a_kinked_teacher_outside_the_algebra`] for one
+    /// `relu(tanh(c x))`, at three covariances.
+    fn piecewise_teacher_i2(ints: &TsIntegrals, i2: &Term, c: f64) {
         let mut s = Scratch::default();
         for (cll, cln, cnn) in [(1.0, 0.5, 1.0), (2.5, -1.2, 0.8), (0.7, 0.7, 1.0)] {
-            let got = ints.eval(&i2, &[cll, cln, cln, cnn], 2, &mut s);
+            let got = ints.eval(i2, &[cll, cln, cln, cnn], 2, &mut s);
             let (beta, s2) = (cln / cnn, cll - cln * cln / cnn);
             let f = |nu: f64| {
                 let density = (-0.5 * nu * nu / cnn).exp() / (2.0 * PI * cnn).sqrt();
-                density * nu.tanh() * libm::erf(beta * nu / (2.0 * (1.0 + s2)).sqrt())
+                density * (c * nu).tanh() * libm::erf(beta * nu / (2.0 * (1.0 + s2)).sqrt())
             };
             let (hi, n) = (12.0 * cnn.sqrt(), 200_000);
             let h = hi / n as f64;
@@ -1153,7 +1244,7 @@ mod tests {
             want *= h / 3.0;
             assert!(
                 (got - want).abs() < 1e-12,
-                "C = ({cll}, {cln}, {cnn}): {got} vs {want}"
+                "c = {c}, C = ({cll}, {cln}, {cnn}): {got} vs {want}"
             );
         }
     }
