@@ -74,19 +74,22 @@ impl TsProblem {
     ) -> Result<Self> {
         cfg.validate_values()?;
         let (k, m) = (cfg.k, cfg.teacher.m);
-        let smooth = aedyn_symbolic::activation::parse_expression(student.expression())
-            .is_ok_and(|e| aedyn_symbolic::activation::is_smooth(&e));
-        if cfg.init_std == 0.0 && k > 1 && !smooth {
-            // SGD keeps the K zero vectors identical for ever; the ODE's state Q = R = 0 cannot
-            // say that they coincide, and a student with kinks or jumps gives it different
-            // values for coinciding and for independent fields (E[Θ(λ₁)Θ(λ₂)] = 1/2 or 1/4)
+        // at zero weights every field is exactly 0: the order parameters Q = R = 0 determine the
+        // ODE's kernels there only if g and g' are continuous at 0 (ReLU's E[Θ(λ₁)Θ(λ₂)] is 1/2
+        // for coinciding and 1/4 for independent fields; SGD keeps the K zero vectors identical)
+        let jumps_at_zero = |f: &dyn Fn(f64) -> f64| {
+            let (a, b) = (f(1e-9), f(-1e-9));
+            (a - b).abs() > 1e-6 * (1.0 + a.abs().max(b.abs()))
+        };
+        let ambiguous = jumps_at_zero(&|x| student.g(x)) || jumps_at_zero(&|x| student.dg(x));
+        if cfg.init_std == 0.0 && k > 1 && ambiguous {
             return Err(crate::error::config_err(
                 "init_std",
                 0,
                 &format!(
-                    "above 0 (e.g. 1e-3) when k > 1 and the student activation `{}` has kinks or \
-                     jumps: all students would start as the same zero vector, which the order \
-                     parameters Q = R = 0 cannot tell from independent students",
+                    "above 0 (e.g. 1e-3) when k > 1 and the student activation `{}` or its \
+                     derivative jumps at 0: all students would start as the same zero vector, \
+                     which the order parameters Q = R = 0 cannot tell from independent students",
                     student.name()
                 ),
             ));
