@@ -331,8 +331,67 @@ impl Config {
             path: path.to_string(),
             message: e.to_string().trim().to_string(),
         })?;
+        // a key of the other model is an error even when written with its default value
+        if let Ok(table) = text.parse::<toml::Table>() {
+            cfg.reject_keys_of_the_other_model(&table)?;
+        }
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// The keys that belong to one model only: `(key path, the model they belong to)`.
+    const MODEL_KEYS: [(&'static str, ModelKind); 19] = [
+        ("tied", ModelKind::Autoencoder),
+        ("bias", ModelKind::Autoencoder),
+        ("algorithm", ModelKind::Autoencoder),
+        ("data.kind", ModelKind::Autoencoder),
+        ("data.spikes", ModelKind::Autoencoder),
+        ("data.bulk", ModelKind::Autoencoder),
+        ("data.directions", ModelKind::Autoencoder),
+        ("data.spectrum", ModelKind::Autoencoder),
+        ("data.samples", ModelKind::Autoencoder),
+        ("data.eigenvalues", ModelKind::Autoencoder),
+        ("data.path", ModelKind::Autoencoder),
+        ("data.center", ModelKind::Autoencoder),
+        ("data.max_images", ModelKind::Autoencoder),
+        ("ode.form", ModelKind::Autoencoder),
+        ("ode.reduction", ModelKind::Autoencoder),
+        ("ode.initial", ModelKind::Autoencoder),
+        ("output.modes", ModelKind::Autoencoder),
+        ("teacher", ModelKind::TeacherStudent),
+        ("student", ModelKind::TeacherStudent),
+    ];
+
+    /// Refuses a key of `MODEL_KEYS` present in the TOML `table` when the config's model is the
+    /// other one (`[teacher]` and `[student]` as whole tables).
+    fn reject_keys_of_the_other_model(&self, table: &toml::Table) -> Result<()> {
+        for (key, owner) in Self::MODEL_KEYS {
+            if owner == self.model {
+                continue;
+            }
+            let mut value: Option<&toml::Value> = None;
+            let mut here = Some(table);
+            for part in key.split('.') {
+                value = here.and_then(|t| t.get(part));
+                here = value.and_then(|v| v.as_table());
+            }
+            if let Some(v) = value {
+                // a table (`[teacher]`) is named by its first key, or shown empty
+                let (name, shown) = match v.as_table().and_then(|t| t.iter().next()) {
+                    Some((inner, w)) => (format!("{key}.{inner}"), w.to_string()),
+                    None => (key.to_string(), v.to_string()),
+                };
+                return Err(config_err(
+                    &name,
+                    shown,
+                    &format!(
+                        "not allowed with model = \"{}\": it applies to model = \"{}\" only",
+                        self.model, owner
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Reads and validates a config file.
@@ -433,8 +492,9 @@ impl Config {
             if set {
                 return Err(config_err(
                     key,
-                    "(set)",
-                    "left at its default: it applies to model = \"autoencoder\" only",
+                    "(changed from its default)",
+                    "not allowed with model = \"teacher_student\": it applies to model = \
+                     \"autoencoder\" only",
                 ));
             }
         }
@@ -470,8 +530,9 @@ impl Config {
             if set {
                 return Err(config_err(
                     key,
-                    "(set)",
-                    "left at its default: it applies to model = \"teacher_student\" only",
+                    "(changed from its default)",
+                    "not allowed with model = \"autoencoder\": it applies to model = \
+                     \"teacher_student\" only",
                 ));
             }
         }

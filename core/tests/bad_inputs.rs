@@ -357,6 +357,22 @@ fn keys_of_the_other_model_literals_and_short_runs() {
         "k = 2\nt_max = 1.0\n[teacher]\nm = 3\n",
         &["`teacher.m`", "model = \"teacher_student\" only"],
     );
+    // present with its default value is still the other model's key
+    fails(
+        "ae_teacher_default",
+        "k = 2\nt_max = 1.0\n[teacher]\nm = 2\n",
+        &["`teacher.m` = 2", "model = \"teacher_student\" only"],
+    );
+    fails(
+        "ts_tied_default",
+        &format!("tied = false\n{ts}"),
+        &["`tied` = false", "model = \"autoencoder\" only"],
+    );
+    fails(
+        "ts_modes_default",
+        &format!("{ts}[output]\nmodes = 4\n"),
+        &["`output.modes` = 4"],
+    );
     fails(
         "glued_literal",
         "activation = \"0.5x + relu(x)\"\nt_max = 1.0\n",

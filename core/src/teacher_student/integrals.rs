@@ -206,6 +206,8 @@ pub struct TsIntegrals {
     /// where the teacher's g* or one of its derivatives jumps (ascending; empty when g* is
     /// smooth): its fields are integrated piecewise between them ([`PIECEWISE`])
     teacher_breaks: Vec<f64>,
+    /// why quadrature cannot stand in although an activation allows it (a student with kinks)
+    no_quadrature: Option<String>,
     /// the largest field variance at which the rules are trusted for these activations
     /// ([`crate::quad::feature::trusted_variance`]; `None`: their features are not resolved),
     /// found when the first pattern needs quadrature
@@ -306,6 +308,14 @@ impl TsIntegrals {
         let dg = g.as_ref().map(series::derivative);
         let mut ints = Self::with_series([g, dg, gt.ok()], outside, k, pointwise);
         ints.teacher_breaks = breaks_t.unwrap_or_default();
+        if quadrature && !smooth_student {
+            ints.no_quadrature = Some(format!(
+                "quadrature cannot stand in: the student `{}` has kinks or jumps (its g' jumps or \
+                 has Dirac terms, and at the plateaus, where students nearly coincide, one \
+                 field's kinks meet another's smoothed over a vanishing width)",
+                student.name()
+            ));
+        }
         Ok(ints)
     }
 
@@ -336,6 +346,7 @@ impl TsIntegrals {
             piecewise: [PIECEWISE[0].rule(), PIECEWISE[1].rule()],
             piecewise_width: [PIECEWISE[0].panel, PIECEWISE[1].panel],
             teacher_breaks: Vec::new(),
+            no_quadrature: None,
             trusted: std::sync::OnceLock::new(),
         }
     }
@@ -552,12 +563,15 @@ impl TsIntegrals {
                             !self.teacher_breaks.is_empty(),
                         )),
                         None => {
-                            return Err(Error::TeacherStudent(format!(
-                                "teacher–student integral {} cannot be derived: {why}; \
-                                 quadrature stands in only when an activation is declared \
+                            let instead = self.no_quadrature.clone().unwrap_or_else(|| {
+                                "quadrature stands in only when an activation is declared \
                                  with quadrature and the student is smooth (the teacher may \
                                  have kinks and jumps: its fields are then integrated \
-                                 piecewise between its breaks)",
+                                 piecewise between its breaks)"
+                                    .into()
+                            });
+                            return Err(Error::TeacherStudent(format!(
+                                "teacher–student integral {} cannot be derived: {why}; {instead}",
                                 describe(&factors),
                             )));
                         }
