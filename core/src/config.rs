@@ -312,6 +312,26 @@ impl Default for OdeConfig {
     }
 }
 
+/// The first key of `owner`'s model whose value is changed from its default (`(key, changed)`),
+/// as an error: a config built in code with the other model set ([`Config::from_toml`] refuses
+/// such keys when they are present at all).
+fn refuse_changed(keys: &[(&str, bool)], owner: ModelKind) -> Result<()> {
+    let other = match owner {
+        ModelKind::Autoencoder => ModelKind::TeacherStudent,
+        ModelKind::TeacherStudent => ModelKind::Autoencoder,
+    };
+    match keys.iter().find(|(_, changed)| *changed) {
+        Some((key, _)) => Err(config_err(
+            key,
+            "(changed from its default)",
+            &format!(
+                "not allowed with model = \"{other}\": it applies to model = \"{owner}\" only"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn positive(key: &str, v: f64, max: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 && v <= max {
         Ok(())
@@ -488,16 +508,7 @@ impl Config {
                 self.output.modes != OutputConfig::default().modes,
             ),
         ];
-        for (key, set) in autoencoder_only {
-            if set {
-                return Err(config_err(
-                    key,
-                    "(changed from its default)",
-                    "not allowed with model = \"teacher_student\": it applies to model = \
-                     \"autoencoder\" only",
-                ));
-            }
-        }
+        refuse_changed(&autoencoder_only, ModelKind::Autoencoder)?;
         if self.data.kind != DataKind::Spiked {
             return Err(config_err(
                 "data.kind",
@@ -526,17 +537,7 @@ impl Config {
                 self.student.lr_second_layer.is_some(),
             ),
         ];
-        for (key, set) in teacher_student_only {
-            if set {
-                return Err(config_err(
-                    key,
-                    "(changed from its default)",
-                    "not allowed with model = \"autoencoder\": it applies to model = \
-                     \"teacher_student\" only",
-                ));
-            }
-        }
-        Ok(())
+        refuse_changed(&teacher_student_only, ModelKind::TeacherStudent)
     }
 
     /// Checks every value except `activation` against its allowed range.
