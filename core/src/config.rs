@@ -312,26 +312,6 @@ impl Default for OdeConfig {
     }
 }
 
-/// The first key of `owner`'s model whose value is changed from its default (`(key, changed)`),
-/// as an error: a config built in code with the other model set ([`Config::from_toml`] refuses
-/// such keys when they are present at all).
-fn refuse_changed(keys: &[(&str, bool)], owner: ModelKind) -> Result<()> {
-    let other = match owner {
-        ModelKind::Autoencoder => ModelKind::TeacherStudent,
-        ModelKind::TeacherStudent => ModelKind::Autoencoder,
-    };
-    match keys.iter().find(|(_, changed)| *changed) {
-        Some((key, _)) => Err(config_err(
-            key,
-            "(changed from its default)",
-            &format!(
-                "not allowed with model = \"{other}\": it applies to model = \"{owner}\" only"
-            ),
-        )),
-        None => Ok(()),
-    }
-}
-
 fn positive(key: &str, v: f64, max: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 && v <= max {
         Ok(())
@@ -359,33 +339,79 @@ impl Config {
         Ok(cfg)
     }
 
-    /// The keys that belong to one model only: `(key path, the model they belong to)`.
-    const MODEL_KEYS: [(&'static str, ModelKind); 19] = [
-        ("tied", ModelKind::Autoencoder),
-        ("bias", ModelKind::Autoencoder),
-        ("algorithm", ModelKind::Autoencoder),
-        ("data.kind", ModelKind::Autoencoder),
-        ("data.spikes", ModelKind::Autoencoder),
-        ("data.bulk", ModelKind::Autoencoder),
-        ("data.directions", ModelKind::Autoencoder),
-        ("data.spectrum", ModelKind::Autoencoder),
-        ("data.samples", ModelKind::Autoencoder),
-        ("data.eigenvalues", ModelKind::Autoencoder),
-        ("data.path", ModelKind::Autoencoder),
-        ("data.center", ModelKind::Autoencoder),
-        ("data.max_images", ModelKind::Autoencoder),
-        ("ode.form", ModelKind::Autoencoder),
-        ("ode.reduction", ModelKind::Autoencoder),
-        ("ode.initial", ModelKind::Autoencoder),
-        ("output.modes", ModelKind::Autoencoder),
-        ("teacher", ModelKind::TeacherStudent),
-        ("student", ModelKind::TeacherStudent),
-    ];
+    /// The keys that belong to one model only: `(key path, the model it belongs to, whether a
+    /// config holds it changed from its default)`. Read from a file, such a key is an error with
+    /// the other model when present at all ([`Self::reject_keys_of_the_other_model`]); in a
+    /// config built in code, when changed ([`Self::validate_values`]).
+    #[allow(clippy::type_complexity)]
+    const MODEL_KEYS: [(&'static str, ModelKind, fn(&Config) -> bool); 24] = {
+        use ModelKind::{Autoencoder as Ae, TeacherStudent as Ts};
+        [
+            ("tied", Ae, |c| c.tied),
+            ("bias", Ae, |c| c.bias),
+            ("algorithm", Ae, |c| c.algorithm != Algorithm::Vanilla),
+            ("data.kind", Ae, |c| c.data.kind != DataKind::Spiked),
+            ("data.spikes", Ae, |c| {
+                c.data.spikes != DataConfig::default().spikes
+            }),
+            ("data.bulk", Ae, |c| {
+                c.data.bulk != DataConfig::default().bulk
+            }),
+            ("data.directions", Ae, |c| {
+                c.data.directions != Directions::Orthogonal
+            }),
+            ("data.spectrum", Ae, |c| {
+                c.data.spectrum != SpectrumKind::Population
+            }),
+            ("data.samples", Ae, |c| {
+                c.data.samples != DataConfig::default().samples
+            }),
+            ("data.eigenvalues", Ae, |c| !c.data.eigenvalues.is_empty()),
+            ("data.path", Ae, |c| c.data.path.is_some()),
+            ("data.center", Ae, |c| c.data.center),
+            ("data.max_images", Ae, |c| c.data.max_images != 0),
+            ("ode.form", Ae, |c| c.ode.form != FormName::Vector),
+            ("ode.reduction", Ae, |c| c.ode.reduction.is_some()),
+            ("ode.initial", Ae, |c| c.ode.initial != Initial::Weights),
+            ("output.modes", Ae, |c| {
+                c.output.modes != OutputConfig::default().modes
+            }),
+            ("teacher.m", Ts, |c| {
+                c.teacher.m != TeacherConfig::default().m
+            }),
+            ("teacher.activation", Ts, |c| c.teacher.activation.is_some()),
+            ("teacher.second_layer", Ts, |c| {
+                c.teacher.second_layer.is_some()
+            }),
+            ("teacher.noise", Ts, |c| c.teacher.noise != 0.0),
+            ("teacher.weights", Ts, |c| {
+                c.teacher.weights != TeacherWeights::Orthonormal
+            }),
+            ("student.train_second_layer", Ts, |c| {
+                c.student.train_second_layer
+            }),
+            ("student.lr_second_layer", Ts, |c| {
+                c.student.lr_second_layer.is_some()
+            }),
+        ]
+    };
 
-    /// Refuses a key of `MODEL_KEYS` present in the TOML `table` when the config's model is the
-    /// other one (`[teacher]` and `[student]` as whole tables).
+    /// Why a key of the other model is not allowed.
+    fn other_model_err(&self, key: &str, shown: impl std::fmt::Display, owner: ModelKind) -> Error {
+        config_err(
+            key,
+            shown,
+            &format!(
+                "not allowed with model = \"{}\": it applies to model = \"{owner}\" only",
+                self.model
+            ),
+        )
+    }
+
+    /// Refuses a key of [`Self::MODEL_KEYS`] present in the TOML `table` when the config's model
+    /// is the other one.
     fn reject_keys_of_the_other_model(&self, table: &toml::Table) -> Result<()> {
-        for (key, owner) in Self::MODEL_KEYS {
+        for (key, owner, _) in Self::MODEL_KEYS {
             if owner == self.model {
                 continue;
             }
@@ -396,22 +422,24 @@ impl Config {
                 here = value.and_then(|v| v.as_table());
             }
             if let Some(v) = value {
-                // a table (`[teacher]`) is named by its first key, or shown empty
-                let (name, shown) = match v.as_table().and_then(|t| t.iter().next()) {
-                    Some((inner, w)) => (format!("{key}.{inner}"), w.to_string()),
-                    None => (key.to_string(), v.to_string()),
-                };
-                return Err(config_err(
-                    &name,
-                    shown,
-                    &format!(
-                        "not allowed with model = \"{}\": it applies to model = \"{}\" only",
-                        self.model, owner
-                    ),
-                ));
+                return Err(self.other_model_err(key, v, owner));
             }
         }
         Ok(())
+    }
+
+    /// Refuses a key of [`Self::MODEL_KEYS`] of the other model changed from its default (a
+    /// config built in code).
+    fn reject_changed_keys_of_the_other_model(&self) -> Result<()> {
+        match Self::MODEL_KEYS
+            .iter()
+            .find(|(_, owner, changed)| *owner != self.model && changed(self))
+        {
+            Some(&(key, owner, _)) => {
+                Err(self.other_model_err(key, "(changed from its default)", owner))
+            }
+            None => Ok(()),
+        }
     }
 
     /// Reads and validates a config file.
@@ -439,7 +467,7 @@ impl Config {
         Ok(())
     }
 
-    /// Checks the teacher–student keys (and that autoencoder-only keys are left alone).
+    /// Checks the teacher–student keys.
     fn validate_teacher_student(&self) -> Result<()> {
         let t = &self.teacher;
         if t.m == 0 || t.m > 64 {
@@ -486,65 +514,14 @@ impl Config {
                 ));
             }
         }
-        let (data, ode) = (DataConfig::default(), OdeConfig::default());
-        let autoencoder_only = [
-            ("tied", self.tied),
-            ("bias", self.bias),
-            ("algorithm", self.algorithm != Algorithm::Vanilla),
-            ("data.spikes", self.data.spikes != data.spikes),
-            ("data.bulk", self.data.bulk != data.bulk),
-            ("data.directions", self.data.directions != data.directions),
-            ("data.spectrum", self.data.spectrum != data.spectrum),
-            ("data.samples", self.data.samples != data.samples),
-            ("data.eigenvalues", !self.data.eigenvalues.is_empty()),
-            ("data.path", self.data.path.is_some()),
-            ("data.center", self.data.center),
-            ("data.max_images", self.data.max_images != data.max_images),
-            ("ode.form", self.ode.form != ode.form),
-            ("ode.reduction", self.ode.reduction.is_some()),
-            ("ode.initial", self.ode.initial != ode.initial),
-            (
-                "output.modes",
-                self.output.modes != OutputConfig::default().modes,
-            ),
-        ];
-        refuse_changed(&autoencoder_only, ModelKind::Autoencoder)?;
-        if self.data.kind != DataKind::Spiked {
-            return Err(config_err(
-                "data.kind",
-                self.data.kind,
-                "left at its default: the teacher–student inputs are x ~ N(0, I_N), N = data.d",
-            ));
-        }
         Ok(())
-    }
-
-    /// Checks that the teacher–student tables are left alone in an autoencoder config.
-    fn validate_autoencoder(&self) -> Result<()> {
-        let (t, st) = (TeacherConfig::default(), StudentConfig::default());
-        let teacher_student_only = [
-            ("teacher.m", self.teacher.m != t.m),
-            ("teacher.activation", self.teacher.activation.is_some()),
-            ("teacher.second_layer", self.teacher.second_layer.is_some()),
-            ("teacher.noise", self.teacher.noise != t.noise),
-            ("teacher.weights", self.teacher.weights != t.weights),
-            (
-                "student.train_second_layer",
-                self.student.train_second_layer != st.train_second_layer,
-            ),
-            (
-                "student.lr_second_layer",
-                self.student.lr_second_layer.is_some(),
-            ),
-        ];
-        refuse_changed(&teacher_student_only, ModelKind::TeacherStudent)
     }
 
     /// Checks every value except `activation` against its allowed range.
     pub fn validate_values(&self) -> Result<()> {
-        match self.model {
-            ModelKind::TeacherStudent => self.validate_teacher_student()?,
-            ModelKind::Autoencoder => self.validate_autoencoder()?,
+        self.reject_changed_keys_of_the_other_model()?;
+        if self.model == ModelKind::TeacherStudent {
+            self.validate_teacher_student()?;
         }
         if self.k == 0 || self.k > 64 {
             return Err(config_err(

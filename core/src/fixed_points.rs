@@ -787,14 +787,16 @@ fn specialisation(
         })
         .collect();
     use crate::ode::departure::upward_crossing;
+    let crossed: Vec<Option<f64>> = DEPARTURE_LEVELS
+        .iter()
+        .map(|&level| upward_crossing(&times, &actual, level))
+        .collect();
     // a level the deviation starts above and never crosses upwards later has no time
     let never: Vec<String> = DEPARTURE_LEVELS
         .iter()
-        .filter(|&&level| {
-            actual.first().is_some_and(|&a| a >= level)
-                && upward_crossing(&times, &actual, level).is_none()
-        })
-        .map(|level| level.to_string())
+        .zip(&crossed)
+        .filter(|&(&level, t)| t.is_none() && actual.first().is_some_and(|&a| a >= level))
+        .map(|(level, _)| level.to_string())
         .collect();
     if !never.is_empty() {
         notes.push(format!(
@@ -807,7 +809,8 @@ fn specialisation(
     }
     Ok(DEPARTURE_LEVELS
         .iter()
-        .map(|&level| {
+        .zip(crossed)
+        .map(|(&level, ode)| {
             let pred = upward_crossing(&dep.times, &predicted, level);
             let (eps_symmetric, rate) = pred.map_or((f64::NAN, f64::NAN), |t| {
                 let eps = dep.symmetric_at(t).map_or(f64::NAN, |y| sys.error(y));
@@ -816,7 +819,7 @@ fn specialisation(
             Specialisation {
                 level,
                 predicted: pred.unwrap_or(f64::NAN),
-                ode: upward_crossing(&times, &actual, level).unwrap_or(f64::NAN),
+                ode: ode.unwrap_or(f64::NAN),
                 eps_symmetric,
                 rate,
             }

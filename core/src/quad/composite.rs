@@ -434,9 +434,23 @@ fn for_each_node(
     hi: f64,
     width: impl Fn(f64) -> f64,
     edges: impl IntoIterator<Item = f64>,
-    mut visit: impl FnMut(f64, f64),
+    visit: impl FnMut(f64, f64),
 ) -> bool {
     let (nodes, weights) = legendre();
+    for_each_panel_node(nodes, weights, lo, hi, width, edges, visit)
+}
+
+/// [`for_each_node`] with the Gauss–Legendre rule `(nodes, weights)` on [−1, 1] given (the
+/// teacher–student model's piecewise levels use 16 and 8 nodes).
+pub(crate) fn for_each_panel_node(
+    nodes: &[f64],
+    weights: &[f64],
+    lo: f64,
+    hi: f64,
+    width: impl Fn(f64) -> f64,
+    edges: impl IntoIterator<Item = f64>,
+    mut visit: impl FnMut(f64, f64),
+) -> bool {
     let mut edges = edges.into_iter().peekable();
     let mut a = lo;
     for _ in 0..MAX_PANELS {

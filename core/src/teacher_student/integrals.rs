@@ -35,6 +35,7 @@ use crate::error::{Error, Result};
 use crate::quad::{DROPPED_PIVOT, cholesky_psd_pivoted, cholesky_well_conditioned};
 use aedyn_symbolic::closed::Graph;
 use aedyn_symbolic::derive::DeriveError;
+use aedyn_symbolic::expr::Expr;
 use aedyn_symbolic::product::{Factor, expect_product};
 use aedyn_symbolic::render::Program;
 use aedyn_symbolic::series::{self, Series};
@@ -240,20 +241,22 @@ struct Moments {
     m: [f64; 3],
 }
 
-/// The normal form of an activation's expression (or why it has none), and where it breaks
-/// (its kinks and jumps, ascending: empty for a smooth g; `None` when the expression does not
-/// parse), which decides how quadrature may stand in for it.
-fn normal_form(src: &str) -> (std::result::Result<Series, String>, Option<Vec<f64>>) {
+/// The normal form of an activation's expression (or why it has none), and the parsed expression
+/// (`None` when it does not parse), whose smoothness and breaks decide how quadrature may stand
+/// in for it.
+fn normal_form(src: &str) -> (std::result::Result<Series, String>, Option<Expr>) {
     match aedyn_symbolic::activation::parse_expression(src) {
-        Ok(e) => {
-            let breaks = if aedyn_symbolic::activation::is_smooth(&e) {
-                Vec::new()
-            } else {
-                aedyn_symbolic::breaks::break_points(&e, aedyn_symbolic::breaks::BREAK_RANGE)
-            };
-            (series::to_series(&e).map_err(|e| e.0), Some(breaks))
-        }
+        Ok(e) => (series::to_series(&e).map_err(|e| e.0), Some(e)),
         Err(why) => (Err(why), None),
+    }
+}
+
+/// Where g breaks (its kinks and jumps, ascending; empty for a smooth g).
+fn breaks_of(e: &Expr) -> Vec<f64> {
+    if aedyn_symbolic::activation::is_smooth(e) {
+        Vec::new()
+    } else {
+        aedyn_symbolic::breaks::break_points(e, aedyn_symbolic::breaks::BREAK_RANGE)
     }
 }
 
@@ -293,7 +296,7 @@ impl TsIntegrals {
         k: usize,
     ) -> Result<Self> {
         let (s, t) = (student.expression(), teacher.expression());
-        let ((gs, breaks_s), (gt, breaks_t)) = (normal_form(s), normal_form(t));
+        let ((gs, expr_s), (gt, expr_t)) = (normal_form(s), normal_form(t));
         let why = |who: &str, src: &str, e: &std::result::Result<Series, String>| {
             e.as_ref().err().map(|why| {
                 format!("the {who} activation `{src}` is outside the closed-form algebra ({why})")
@@ -301,13 +304,15 @@ impl TsIntegrals {
         };
         let outside = [why("student", s, &gs), why("teacher", t, &gt)];
         let quadrature = student.allows_quadrature() || teacher.allows_quadrature();
-        let smooth_student = breaks_s.is_some_and(|b| b.is_empty());
-        let pointwise = (quadrature && smooth_student && breaks_t.is_some())
+        let smooth_student = expr_s
+            .as_ref()
+            .is_some_and(aedyn_symbolic::activation::is_smooth);
+        let pointwise = (quadrature && smooth_student && expr_t.is_some())
             .then_some(Pointwise { student, teacher });
         let g = gs.ok();
         let dg = g.as_ref().map(series::derivative);
         let mut ints = Self::with_series([g, dg, gt.ok()], outside, k, pointwise);
-        ints.teacher_breaks = breaks_t.unwrap_or_default();
+        ints.teacher_breaks = expr_t.as_ref().map(breaks_of).unwrap_or_default();
         if quadrature && !smooth_student {
             ints.no_quadrature = Some(format!(
                 "quadrature cannot stand in: the student `{}` has kinks or jumps (its g' jumps or \
@@ -939,27 +944,17 @@ impl Panels<'_> {
     /// `|z| ≤` [`PIECEWISE_REACH`] no wider than `width`, with an edge at each break.
     #[inline]
     fn for_each(&self, base: f64, s: f64, mut visit: impl FnMut(f64, f64)) {
-        let reach = PIECEWISE_REACH;
-        let mut next = self.breaks.partition_point(|&b| (b - base) / s <= -reach);
-        let mut a = -reach;
-        while a < reach {
-            let mut b = (a + self.width).min(reach);
-            if let Some(&br) = self.breaks.get(next) {
-                let e = (br - base) / s;
-                if e <= b {
-                    b = e;
-                    next += 1;
-                }
-            }
-            if b > a {
-                let (half, mid) = (0.5 * (b - a), 0.5 * (a + b));
-                for (t, w) in self.t.iter().zip(self.w) {
-                    let z = mid + half * t;
-                    visit(z, half * w * crate::kernels::phi(z));
-                }
-            }
-            a = b;
-        }
+        let edges = self.breaks.iter().map(|b| (b - base) / s);
+        // a fixed width over ±9 needs at most a few dozen panels, far below the cap
+        crate::quad::composite::for_each_panel_node(
+            self.t,
+            self.w,
+            -PIECEWISE_REACH,
+            PIECEWISE_REACH,
+            |_| self.width,
+            edges,
+            |z, w| visit(z, w * crate::kernels::phi(z)),
+        );
     }
 }
 
@@ -1193,7 +1188,7 @@ mod tests {
                     teacher: act,
                 }),
             );
-            quad.teacher_breaks = normal_form(act.expression()).1.unwrap();
+            quad.teacher_breaks = breaks_of(&normal_form(act.expression()).1.unwrap());
             assert!(!quad.teacher_breaks.is_empty(), "{teacher}");
             let mut s = Scratch::default();
             for (name, c) in &covs {
