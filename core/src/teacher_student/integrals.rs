@@ -14,11 +14,12 @@
 //! tensor Gauss–Hermite quadrature on the pivoted Cholesky factor of its covariance, continued
 //! across the boundary of the cone of covariances where the overlaps are singular (plateaus, the
 //! perfectly learned state; [`nearest_psd`], docs/theory.md §8.3) — only if one of the
-//! activations is declared with quadrature and the student is smooth (a student's jump puts a
-//! Dirac term into g', and its kinks would meet the other students' at the plateaus). A teacher
-//! with kinks or jumps is integrated piecewise instead: its fields are factored first and summed
-//! by composite Gauss–Legendre with panel edges at its breaks ([`PIECEWISE`]); a Gauss–Hermite
-//! rule across a kink converges only like 1/n. The rule's order depends on the number of
+//! activations is declared with quadrature and the student's g is continuous (a jump puts a Dirac
+//! term into g' and δ² into E[g'²]). A student or teacher with kinks or jumps is integrated
+//! piecewise instead: its fields are factored first and summed by composite Gauss–Legendre with
+//! panel edges at its breaks ([`PIECEWISE`]) and, where a later field's break shows smoothed over
+//! a small width (nearly coinciding students at the plateaus), graded panels about it
+//! ([`Nest::edges`]); a Gauss–Hermite rule across a kink converges only like 1/n. The rule's order depends on the number of
 //! factors (I2, J2, I3 or I4) and on the largest variance of the integrated fields — a field that
 //! enters only linearly does not count ([`GH_TIERS`]: Gauss–Hermite converges more slowly as the
 //! variance brings the activation's complex singularities nearer the real axis of the
@@ -61,21 +62,27 @@ pub const GH_TIERS: [(f64, usize, usize); 6] = [
     (f64::INFINITY, 240, 40),
 ];
 
-/// The composite Gauss–Legendre rule over a teacher field whose g* has kinks or jumps, for I2,
-/// J2 and I3 (`[0]`) and for I4 (`[1]`): the field's level `x = base + s z` of the nested sums
-/// ([`Nest`]) runs over `|z| ≤` [`PIECEWISE_REACH`], cut at each break of g* (`z = (b −
-/// base)/s`) and into panels no wider than `panel`, with `nodes` Gauss–Legendre nodes each and
-/// weights `φ(z)`. Between breaks the integrand is smooth in z (the student factors, integrated
-/// by Gauss–Hermite at the later levels, are smooth functions of it), so the panels converge as
-/// fast as on a smooth function of that width — narrowed where the teacher's pieces are steeper
-/// ([`PIECEWISE_SELF_CHECK`]); a Gauss–Hermite rule over a kink converges only like 1/n. The teacher's fields come first in the factor (its covariance T is fixed and
-/// well conditioned, [`TsIntegrals::check_teacher_overlaps`]), so their breaks are exact.
+/// The composite Gauss–Legendre rule over a field whose activation has kinks or jumps (and over
+/// the levels before one), for I2, J2 and I3 (`[0]`) and for I4 (`[1]`): the field's level
+/// `x = base + s z` of the nested sums ([`Nest`]) runs over `|z| ≤ reach`, cut at
+/// each break (`z = (b − base)/s`), at the smoothed breaks of later levels ([`Nest::edges`]) and
+/// into panels no wider than `panel`, with `nodes` Gauss–Legendre nodes each and weights `φ(z)`.
+/// Between the edges the integrand is smooth in z, so the panels converge as fast as on a smooth
+/// function of that width — narrowed where the pieces are steeper ([`PIECEWISE_SELF_CHECK`]); a
+/// Gauss–Hermite rule over a kink converges only like 1/n. The fields with breaks come first in
+/// the factor, so their own breaks are exact.
 #[derive(Clone, Copy, Debug)]
 pub struct Piecewise {
     /// widest panel in standard deviations of the level's conditional Gaussian
     pub panel: f64,
     /// Gauss–Legendre nodes per panel
     pub nodes: usize,
+    /// half-width of the level's range in standard deviations (the tails beyond hold less
+    /// than `2Φ(−reach)` of the mass: 2e-19 at 9, 2e-9 at 6)
+    pub reach: f64,
+    /// below this width (in standard deviations) a later level's smoothed break is summed as a
+    /// hard one ([`Nest::edges`]): the smoothing moves the sum by `O(w)` of a jump's size
+    pub floor: f64,
 }
 
 /// [`Piecewise`] rules for I2, J2, I3 and for I4.
@@ -83,10 +90,14 @@ pub const PIECEWISE: [Piecewise; 2] = [
     Piecewise {
         panel: 1.5,
         nodes: 16,
+        reach: 9.0,
+        floor: 1e-10,
     },
     Piecewise {
         panel: 3.0,
         nodes: 8,
+        reach: 6.0,
+        floor: 1e-6,
     },
 ];
 
@@ -95,10 +106,6 @@ pub const PIECEWISE: [Piecewise; 2] = [
 /// is held to 1e-4 absolute: a tanh student with a ReLU teacher passes with I4's panels at
 /// 2.1e-5, and with I2's at 1e-11).
 pub const PIECEWISE_SELF_CHECK: [f64; 2] = [1e-11, 5e-5];
-
-/// Half-width of a [`Piecewise`] level's range in standard deviations (the tails beyond hold
-/// less than 3e-19 of the mass).
-pub const PIECEWISE_REACH: f64 = 9.0;
 
 /// The largest correlation between two teacher fields at which a teacher with kinks or jumps is
 /// integrated piecewise: the second field's breaks are exact given the first, but the first
@@ -147,14 +154,17 @@ enum Evaluator {
 /// A pattern evaluated by quadrature: `factors[v]` multiply at variable `v`; `linear` is a
 /// variable whose only factor is the variable itself (integrated exactly where the others'
 /// covariance is well conditioned, [`TsIntegrals::eval`]); `four`: an I4 pattern (four factors),
-/// which takes the lower orders of [`GH_TIERS`]; `kinked[v]`: variable `v` carries a teacher
-/// factor g* with kinks or jumps, integrated piecewise ([`PIECEWISE`]) and factored first.
+/// which takes the lower orders of [`GH_TIERS`]; `kinked[v]`: variable `v` carries a factor
+/// with kinks or jumps (g* of a teacher with breaks, or g, g' of a student with breaks),
+/// integrated piecewise ([`PIECEWISE`]) and factored first; `student[v]`: those breaks are the
+/// student's (else the teacher's).
 #[derive(Clone)]
 struct Numeric {
     four: bool,
     factors: Vec<Vec<(Slot, bool)>>,
     linear: Option<usize>,
     kinked: [bool; 4],
+    student: [bool; 4],
 }
 
 /// The first `m` of `items` reordered with those for which `kinked` holds first, each group in
@@ -207,6 +217,15 @@ pub struct TsIntegrals {
     /// where the teacher's g* or one of its derivatives jumps (ascending; empty when g* is
     /// smooth): its fields are integrated piecewise between them ([`PIECEWISE`])
     teacher_breaks: Vec<f64>,
+    /// where the student's g or one of its derivatives jumps (ascending; empty when g is
+    /// smooth; g itself is continuous, else quadrature does not stand in): its fields are
+    /// integrated piecewise between them, with graded panels where another student's breaks
+    /// are nearly aligned ([`Nest::edges`])
+    student_breaks: Vec<f64>,
+    /// the widest panel of a student field in units of x (not of standard deviations: the
+    /// student's variance changes along a run), for I2, J2, I3 and for I4
+    /// ([`Self::resolve_student_panels`]; infinite until resolved)
+    student_width: [f64; 2],
     /// why quadrature cannot stand in although an activation allows it (a student with kinks)
     no_quadrature: Option<String>,
     /// the largest field variance at which the rules are trusted for these activations
@@ -251,6 +270,16 @@ fn normal_form(src: &str) -> (std::result::Result<Series, String>, Option<Expr>)
     }
 }
 
+/// `g⁽ᵏ⁾(x)` of the student, k = 0 … 3 (the one-sided limits of [`crate::quad::dirac::breaks_of`]).
+fn student_piece(a: &dyn Activation, k: usize, x: f64) -> f64 {
+    match k {
+        0 => a.g(x),
+        1 => a.dg(x),
+        2 => a.d2g(x),
+        _ => a.d3g(x),
+    }
+}
+
 /// Where g breaks (its kinks and jumps, ascending; empty for a smooth g).
 fn breaks_of(e: &Expr) -> Vec<f64> {
     if aedyn_symbolic::activation::is_smooth(e) {
@@ -286,10 +315,9 @@ impl TsIntegrals {
 
     /// Prepares the integrals of two declared activations: closed forms where they exist; where
     /// not, quadrature if the activations allow it ([`Activation::allows_quadrature`]: one of
-    /// them suffices) and the student is smooth — Gauss–Hermite ([`GH_TIERS`]) over the student
-    /// fields, and over the teacher's fields either the same or, where the teacher has kinks or
-    /// jumps, composite Gauss–Legendre between its breaks ([`PIECEWISE`]) — and an error
-    /// otherwise.
+    /// them suffices) and the student's g is continuous — Gauss–Hermite ([`GH_TIERS`]) over the
+    /// fields of a smooth activation, composite Gauss–Legendre between the breaks
+    /// ([`PIECEWISE`]) over those of an activation with kinks or jumps — and an error otherwise.
     pub fn for_activations(
         student: &'static dyn Activation,
         teacher: &'static dyn Activation,
@@ -304,24 +332,64 @@ impl TsIntegrals {
         };
         let outside = [why("student", s, &gs), why("teacher", t, &gt)];
         let quadrature = student.allows_quadrature() || teacher.allows_quadrature();
-        let smooth_student = expr_s
-            .as_ref()
-            .is_some_and(aedyn_symbolic::activation::is_smooth);
-        let pointwise = (quadrature && smooth_student && expr_t.is_some())
-            .then_some(Pointwise { student, teacher });
+        let student_breaks = expr_s.as_ref().map(breaks_of).unwrap_or_default();
+        let teacher_breaks = expr_t.as_ref().map(breaks_of).unwrap_or_default();
+        let no_quadrature = (quadrature && expr_s.is_some() && expr_t.is_some())
+            .then(|| Self::piecewise_refusal(student, teacher, &student_breaks, &teacher_breaks))
+            .flatten();
+        let pointwise =
+            (quadrature && expr_s.is_some() && expr_t.is_some() && no_quadrature.is_none())
+                .then_some(Pointwise { student, teacher });
         let g = gs.ok();
         let dg = g.as_ref().map(series::derivative);
         let mut ints = Self::with_series([g, dg, gt.ok()], outside, k, pointwise);
-        ints.teacher_breaks = expr_t.as_ref().map(breaks_of).unwrap_or_default();
-        if quadrature && !smooth_student {
-            ints.no_quadrature = Some(format!(
-                "quadrature cannot stand in: the student `{}` has kinks or jumps (its g' jumps or \
-                 has Dirac terms, and at the plateaus, where students nearly coincide, one \
-                 field's kinks meet another's smoothed over a vanishing width)",
-                student.name()
+        ints.teacher_breaks = teacher_breaks;
+        ints.student_breaks = student_breaks;
+        ints.no_quadrature = no_quadrature;
+        Ok(ints)
+    }
+
+    /// Why the piecewise quadrature cannot stand in for a student with `student_breaks` and a
+    /// teacher with `teacher_breaks`, if it cannot: a student that jumps (its g' has a Dirac
+    /// term, and E[g'(λ)²] in the ODE is undefined), or more breaks than [`MAX_BREAKS`].
+    fn piecewise_refusal(
+        student: &dyn Activation,
+        teacher: &dyn Activation,
+        student_breaks: &[f64],
+        teacher_breaks: &[f64],
+    ) -> Option<String> {
+        let piece = |k, x| student_piece(student, k, x);
+        if let Some(b) = crate::quad::dirac::breaks_of(&piece, student_breaks)
+            .into_iter()
+            .find(|b| b.jump[0] != 0.0)
+        {
+            return Some(format!(
+                "quadrature cannot stand in: the student `{}` jumps at x = {} (by {:.3e}), so \
+                 its g' has a Dirac term there and E[g'(λ)²] in the ODE is undefined",
+                student.name(),
+                b.at,
+                b.jump[0]
             ));
         }
-        Ok(ints)
+        let kinked_student = !student_breaks.is_empty();
+        let (most, who, breaks) = if kinked_student && student_breaks.len() > MAX_BREAKS[0] {
+            (MAX_BREAKS[0], student.name(), student_breaks.len())
+        } else if kinked_student && teacher_breaks.len() > MAX_BREAKS[0] {
+            (MAX_BREAKS[0], teacher.name(), teacher_breaks.len())
+        } else if teacher_breaks.len() > MAX_BREAKS[1] {
+            (MAX_BREAKS[1], teacher.name(), teacher_breaks.len())
+        } else {
+            return None;
+        };
+        Some(format!(
+            "quadrature cannot stand in: `{who}` breaks (has a kink or jump) at {breaks} points, \
+             more than the {most} the piecewise quadrature takes{}",
+            if kinked_student {
+                " when the student has kinks"
+            } else {
+                ""
+            }
+        ))
     }
 
     fn with_series(
@@ -351,6 +419,8 @@ impl TsIntegrals {
             piecewise: [PIECEWISE[0].rule(), PIECEWISE[1].rule()],
             piecewise_width: [PIECEWISE[0].panel, PIECEWISE[1].panel],
             teacher_breaks: Vec::new(),
+            student_breaks: Vec::new(),
+            student_width: [f64::INFINITY; 2],
             no_quadrature: None,
             trusted: std::sync::OnceLock::new(),
         }
@@ -366,7 +436,12 @@ impl TsIntegrals {
     /// The largest field variance at which the quadrature is trusted for this pair of
     /// activations, once a pattern is evaluated by quadrature (`None` before, and where their
     /// features could not be resolved: [`Self::term`] then refuses every such pattern).
+    /// A student with kinks is integrated piecewise at any variance (its panels are held to a
+    /// width in x, [`Self::resolve_student_panels`]): `None` then.
     pub fn quadrature_trusted_variance(&self) -> Option<f64> {
+        if !self.student_breaks.is_empty() {
+            return None;
+        }
         self.trusted.get().copied().flatten()
     }
 
@@ -376,6 +451,16 @@ impl TsIntegrals {
     fn trusted(&self, pw: Pointwise) -> Option<f64> {
         *self.trusted.get_or_init(|| {
             let (st, te) = (pw.student, pw.teacher);
+            if !self.student_breaks.is_empty() {
+                // the student's fields are integrated piecewise: only a smooth teacher's fields
+                // take the Gauss–Hermite rules (none where the teacher has kinks too)
+                if !self.teacher_breaks.is_empty() {
+                    return Some(f64::INFINITY);
+                }
+                let own: [crate::quad::feature::Product<'_>; 2] =
+                    [Box::new(|x| te.g(x)), Box::new(|x| te.g(x).powi(2))];
+                return crate::quad::feature::trusted_variance(&own);
+            }
             let (g, dg) = (|x| st.g(x), |x| st.dg(x));
             let gt = |x| te.g(x);
             let gt: &dyn Fn(f64) -> f64 = if self.teacher_breaks.is_empty() {
@@ -396,17 +481,17 @@ impl TsIntegrals {
     /// the second's breaks smoothed over less than half a standard deviation). Nothing to check
     /// where no pattern is evaluated by quadrature.
     pub fn check_teacher_overlaps(&mut self, t: &[f64], m: usize) -> Result<()> {
-        if !self.teacher_breaks.is_empty() {
-            if let Some((_, teacher)) = self.quadrature_activations() {
-                self.check_teacher_correlations(t, m, teacher)?;
-                let largest = (0..m).map(|a| t[a * m + a]).fold(0.0, f64::max);
-                return self.resolve_teacher_panels(largest);
-            }
-            return Ok(());
-        }
         let Some(pw) = self.pointwise.filter(|_| self.uses_quadrature()) else {
             return Ok(());
         };
+        if !self.student_breaks.is_empty() {
+            self.resolve_student_panels()?;
+        }
+        if !self.teacher_breaks.is_empty() {
+            self.check_teacher_correlations(t, m, pw.teacher.name())?;
+            let largest = (0..m).map(|a| t[a * m + a]).fold(0.0, f64::max);
+            return self.resolve_teacher_panels(largest);
+        }
         // a teacher field carries only g*: the teacher's own features set its trusted variance
         let gt = |x| pw.teacher.g(x);
         let square = |x| pw.teacher.g(x).powi(2);
@@ -423,6 +508,76 @@ impl TsIntegrals {
                 a + 1,
                 t[a * m + a]
             )));
+        }
+        Ok(())
+    }
+
+    /// Finds the widest panels, in units of x, that resolve a kinked student's pieces: every
+    /// product of g, g' and x that one student field carries in I2, J2, I3, I4 (g, g', g², g'²,
+    /// g·g', x·g·g', g²·g'²) over Gaussians of standard deviation 0.25 … 8 and means 0, ±0.5,
+    /// ±1.5, ±3 of it, summed on panels no wider than `min(`[`PIECEWISE`]` width, width_x/sd)`
+    /// standard deviations with edges at the breaks, must agree with panels three times finer
+    /// to [`PIECEWISE_SELF_CHECK`] of `E|f|`. From twice the [`PIECEWISE`] width, at most eight
+    /// halvings, else a refusal. A width in x (not in standard deviations, as for the teacher,
+    /// whose variance is fixed) holds at every variance the student's fields reach along a run.
+    fn resolve_student_panels(&mut self) -> Result<()> {
+        let Some(pw) = self.pointwise else {
+            return Ok(());
+        };
+        let st = pw.student;
+        let fs: [&dyn Fn(f64) -> f64; 7] = [
+            &|x| st.g(x),
+            &|x| st.dg(x),
+            &|x| st.g(x).powi(2),
+            &|x| st.dg(x).powi(2),
+            &|x| st.g(x) * st.dg(x),
+            &|x| x * st.g(x) * st.dg(x),
+            &|x| (st.g(x) * st.dg(x)).powi(2),
+        ];
+        for (r, tol) in PIECEWISE_SELF_CHECK.iter().enumerate() {
+            let (t, w) = &self.piecewise[r];
+            let panels = Panels {
+                t,
+                w,
+                reach: PIECEWISE[r].reach,
+                floor: PIECEWISE[r].floor,
+            };
+            let sd_width = PIECEWISE[r].panel;
+            let resolved = |width_x: f64| {
+                [0.25, 0.5, 1.0, 2.0, 4.0, 8.0].iter().all(|&sd: &f64| {
+                    let width = sd_width.min(width_x / sd);
+                    [0.0, 0.5, -0.5, 1.5, -1.5, 3.0, -3.0].iter().all(|&mu| {
+                        let m = mu * sd;
+                        fs.iter().all(|f| {
+                            let sum = |width: f64| {
+                                let (mut a, mut size) = (0.0, 0.0);
+                                panels.for_each_at(width, &self.student_breaks, m, sd, |z, w| {
+                                    let v = f(m + sd * z);
+                                    a += w * v;
+                                    size += w * v.abs();
+                                });
+                                (a, size)
+                            };
+                            let ((a, _), (b, size)) = (sum(width), sum(width / 3.0));
+                            (a - b).abs() <= tol * size
+                        })
+                    })
+                })
+            };
+            let mut width = 2.0 * sd_width;
+            let mut halvings = 0;
+            while !resolved(width) {
+                if halvings == 8 {
+                    return Err(Error::TeacherStudent(format!(
+                        "the piecewise quadrature cannot resolve the student activation `{}` \
+                         (its pieces vary faster than panels {width:.2e} wide follow to {tol:e})",
+                        st.name()
+                    )));
+                }
+                width /= 2.0;
+                halvings += 1;
+            }
+            self.student_width[r] = width;
         }
         Ok(())
     }
@@ -447,28 +602,33 @@ impl TsIntegrals {
             &|x| te.g(x) * st.g(x),
             &|x| te.g(x) * st.dg(x),
         ];
+        // a student with kinks, aligned with a teacher field, breaks at the same level
+        let mut breaks = [self.teacher_breaks.as_slice(), &self.student_breaks].concat();
+        breaks.sort_by(f64::total_cmp);
         for (r, tol) in PIECEWISE_SELF_CHECK.iter().enumerate() {
-            let (nodes, weights) = &self.piecewise[r];
-            let panels = |width: f64| Panels {
-                width,
-                t: nodes,
-                w: weights,
-                breaks: &self.teacher_breaks,
+            let (t, w) = &self.piecewise[r];
+            let panels = Panels {
+                t,
+                w,
+                reach: PIECEWISE[r].reach,
+                floor: PIECEWISE[r].floor,
             };
             let resolved = |width: f64| {
-                let (coarse, fine) = (panels(width), panels(width / 3.0));
                 [1.0, 0.5].iter().all(|&k| {
                     let sd = k * variance.sqrt();
                     [0.0, 0.5, -0.5, 1.5, -1.5, 3.0, -3.0].iter().all(|&mu| {
                         let m = mu * sd;
                         fs.iter().all(|f| {
-                            let (mut a, mut b, mut size) = (0.0, 0.0, 0.0);
-                            coarse.for_each(m, sd, |z, w| a += w * f(m + sd * z));
-                            fine.for_each(m, sd, |z, w| {
-                                let v = f(m + sd * z);
-                                b += w * v;
-                                size += w * v.abs();
-                            });
+                            let sum = |width: f64| {
+                                let (mut a, mut size) = (0.0, 0.0);
+                                panels.for_each_at(width, &breaks, m, sd, |z, w| {
+                                    let v = f(m + sd * z);
+                                    a += w * v;
+                                    size += w * v.abs();
+                                });
+                                (a, size)
+                            };
+                            let ((a, _), (b, size)) = (sum(width), sum(width / 3.0));
                             (a - b).abs() <= tol * size
                         })
                     })
@@ -565,14 +725,17 @@ impl TsIntegrals {
                             dim,
                             &factors,
                             slots.len(),
-                            !self.teacher_breaks.is_empty(),
+                            Kinked {
+                                student: !self.student_breaks.is_empty(),
+                                teacher: !self.teacher_breaks.is_empty(),
+                            },
                         )),
                         None => {
                             let instead = self.no_quadrature.clone().unwrap_or_else(|| {
                                 "quadrature stands in only when an activation is declared \
-                                 with quadrature and the student is smooth (the teacher may \
-                                 have kinks and jumps: its fields are then integrated \
-                                 piecewise between its breaks)"
+                                 with quadrature (with kinks or jumps, the fields are \
+                                 integrated piecewise between the breaks; the student's g \
+                                 must be continuous)"
                                     .into()
                             });
                             return Err(Error::TeacherStudent(format!(
@@ -832,7 +995,8 @@ impl TsIntegrals {
         m: usize,
     ) -> Nest<'a> {
         let (z, w) = &self.rules[rule];
-        let (pz, pw_) = &self.piecewise[usize::from(q.four)];
+        let r = usize::from(q.four);
+        let (t, tw) = &self.piecewise[r];
         Nest {
             pw,
             q,
@@ -841,12 +1005,19 @@ impl TsIntegrals {
             levels: m,
             z,
             w,
-            piecewise: Panels {
-                width: self.piecewise_width[usize::from(q.four)],
-                t: pz,
-                w: pw_,
-                breaks: &self.teacher_breaks,
+            panels: Panels {
+                t,
+                w: tw,
+                reach: PIECEWISE[r].reach,
+                floor: PIECEWISE[r].floor,
             },
+            widths: [
+                PIECEWISE[r].panel,
+                self.piecewise_width[r],
+                self.student_width[r],
+            ],
+            breaks: [&self.teacher_breaks, &self.student_breaks],
+            paneled: std::array::from_fn(|lvl| (lvl..m).any(|k| q.kinked[var[k]])),
         }
     }
 }
@@ -914,9 +1085,11 @@ fn nearest_psd(d: usize, cov: &[f64; 16]) -> NearestPsd {
     }
 }
 
-/// The nested Gauss–Hermite sums of one quadrature pattern, `x = L z` with L lower triangular:
-/// level `lvl` sums over `z_lvl`, which fixes the variable `var[lvl]`. A level whose pivot
-/// vanishes (a variable that is a combination of the earlier ones) is evaluated once.
+/// The nested sums of one quadrature pattern, `x = L z` with L lower triangular: level `lvl`
+/// sums over `z_lvl`, which fixes the variable `var[lvl]` — by Gauss–Hermite where the level and
+/// all later ones are smooth, else by composite Gauss–Legendre panels ([`Self::edges`]). A level
+/// whose pivot vanishes (a variable that is a combination of the earlier ones) is evaluated
+/// once.
 struct Nest<'a> {
     pw: Pointwise,
     q: &'a Numeric,
@@ -925,38 +1098,79 @@ struct Nest<'a> {
     levels: usize,
     z: &'a [f64],
     w: &'a [f64],
-    /// the rule of the kinked levels
-    piecewise: Panels<'a>,
+    /// the rule of the piecewise levels
+    panels: Panels<'a>,
+    /// the widest panel of a smooth and of a teacher level (standard deviations), and of a
+    /// student level (units of x)
+    widths: [f64; 3],
+    /// the teacher's and the student's breaks
+    breaks: [&'a [f64]; 2],
+    /// whether a level is summed piecewise: its variable or a later one has breaks
+    paneled: [bool; 4],
 }
 
-/// The composite Gauss–Legendre rule of a kinked level ([`Piecewise`]).
+/// The composite Gauss–Legendre rule of the piecewise levels ([`Piecewise`]).
 struct Panels<'a> {
-    width: f64,
     /// Gauss–Legendre nodes and weights on [−1, 1]
     t: &'a [f64],
     w: &'a [f64],
-    /// where g* breaks, ascending
-    breaks: &'a [f64],
+    /// the range `|z| ≤ reach` and the width below which a smoothed break is hard
+    /// ([`Piecewise`])
+    reach: f64,
+    floor: f64,
 }
 
 impl Panels<'_> {
-    /// Visits `(z, weight)` for `E[f(base + s z)]`, z ~ N(0, 1), `s > 0`: panels over
-    /// `|z| ≤` [`PIECEWISE_REACH`] no wider than `width`, with an edge at each break.
+    /// Visits `(z, weight)` for `E[f(z)]`, z ~ N(0, 1): panels over `|z| ≤`
+    /// `reach` no wider than `width`, with an edge at each of `edges` (ascending).
     #[inline]
-    fn for_each(&self, base: f64, s: f64, mut visit: impl FnMut(f64, f64)) {
-        let edges = self.breaks.iter().map(|b| (b - base) / s);
-        // a fixed width over ±9 needs at most a few dozen panels, far below the cap
+    fn for_each(&self, width: f64, edges: &[f64], mut visit: impl FnMut(f64, f64)) {
+        self.for_each_plain(width, edges, |z, w| visit(z, w * crate::kernels::phi(z)));
+    }
+
+    /// [`Self::for_each`] with the Gauss–Legendre weight alone (the caller multiplies `φ(z)`
+    /// where the integrand does not vanish).
+    #[inline]
+    fn for_each_plain(&self, width: f64, edges: &[f64], visit: impl FnMut(f64, f64)) {
+        // at most a few hundred panels over ±9, far below the cap
         crate::quad::composite::for_each_panel_node(
             self.t,
             self.w,
-            -PIECEWISE_REACH,
-            PIECEWISE_REACH,
-            |_| self.width,
-            edges,
-            |z, w| visit(z, w * crate::kernels::phi(z)),
+            -self.reach,
+            self.reach,
+            |_| width,
+            edges.iter().copied(),
+            visit,
         );
     }
+
+    /// [`Self::for_each`] for `E[f(m + s z)]` with an edge at each break `b` of f
+    /// (`z = (b − m)/s`, `s > 0`).
+    fn for_each_at(&self, width: f64, breaks: &[f64], m: f64, s: f64, visit: impl FnMut(f64, f64)) {
+        let edges: Vec<f64> = breaks.iter().map(|b| (b - m) / s).collect();
+        self.for_each(width, &edges, visit);
+    }
 }
+
+/// The most panel edges one level of [`Nest`] puts down ([`Nest::edges`]): its own breaks and,
+/// for each of at most three later levels, a centre and up to 18 graded pairs per break (widths
+/// from I2's `floor` to 1.5 by factors of [`GRADING`]), which
+/// [`MAX_BREAKS`] keeps below it.
+const MAX_EDGES: usize = 448;
+
+/// The most breaks the piecewise quadrature takes: a student's g or, with such a student, the
+/// teacher's g* (`[0]`), and a teacher's g* against a smooth student (`[1]`, whose later teacher
+/// levels, correlated by at most [`PIECEWISE_MAX_TEACHER_CORRELATION`], need at most one graded
+/// pair).
+pub const MAX_BREAKS: [usize; 2] = [4, 24];
+
+/// A later level's break seen at an earlier level is smoothed over `w` (the later variable's
+/// standard deviation given the earlier levels, in the earlier level's z): below this fraction
+/// of the panel width it gets an edge and graded panels ([`Nest::edges`]).
+const FEATURE_WIDEST: f64 = 0.5;
+
+/// Ratio of the graded panels around a smoothed break ([`Nest::edges`]).
+const GRADING: f64 = 4.0;
 
 impl Nest<'_> {
     /// The nodes of level `lvl`: the rule's, or the single node 0 of weight 1 where its pivot
@@ -977,6 +1191,87 @@ impl Nest<'_> {
         (0..lvl).map(|j| row[j] * zs[j]).sum()
     }
 
+    /// The breaks of variable `var` (none where its factors are smooth).
+    fn breaks(&self, var: usize) -> &[f64] {
+        match (self.q.kinked[var], self.q.student[var]) {
+            (false, _) => &[],
+            (true, student) => self.breaks[usize::from(student)],
+        }
+    }
+
+    /// The widest panel of level `lvl` (pivot `pivot > 0`), in its standard deviations: a
+    /// student's panels are held to a width in x ([`TsIntegrals::resolve_student_panels`]).
+    fn width(&self, lvl: usize, pivot: f64) -> f64 {
+        let var = self.var[lvl];
+        match (self.q.kinked[var], self.q.student[var]) {
+            (false, _) => self.widths[0],
+            (true, false) => self.widths[1],
+            (true, true) => self.widths[0].min(self.widths[2] / pivot),
+        }
+    }
+
+    /// The panel edges of piecewise level `lvl` (ascending, in its z), given the outer levels'
+    /// nodes `zs`: where its own variable `x = base + pivot·z` breaks, `z = (b − base)/pivot`,
+    /// and where each later variable's break `b` lies given the levels up to this one. A later
+    /// variable `x_k = Σ_j L_kj z_j` is, given `z_0 … z_lvl`, Gaussian about
+    /// `Σ_{j≤lvl} L_kj z_j` with standard deviation `r = (Σ_{lvl<j≤k} L_kj²)^½`: after the
+    /// inner sums its break shows at this level as a kink or jump smoothed over
+    /// `w = r/|L_k,lvl|` about `z = (b − Σ_{j<lvl} L_kj z_j)/L_k,lvl`. Where students nearly
+    /// coincide (the plateaus) w is tiny and a smooth rule would straddle what is nearly a kink;
+    /// such a feature gets an edge at its centre and graded panels `±w·4ⁱ` out to
+    /// the panel width (a hard edge alone below the rule's `floor`).
+    fn edges(
+        &self,
+        lvl: usize,
+        zs: &[f64; 4],
+        base: f64,
+        pivot: f64,
+        width: f64,
+        out: &mut [f64; MAX_EDGES],
+    ) -> usize {
+        let mut n = 0;
+        let reach = self.panels.reach + width;
+        let mut push = |out: &mut [f64; MAX_EDGES], e: f64| {
+            if n < MAX_EDGES && e.abs() < reach {
+                out[n] = e;
+                n += 1;
+            }
+        };
+        for &b in self.breaks(self.var[lvl]) {
+            push(out, (b - base) / pivot);
+        }
+        for k in lvl + 1..self.levels {
+            let (breaks, row) = (self.breaks(self.var[k]), &self.l[k]);
+            let coef = row[lvl];
+            if breaks.is_empty() || coef == 0.0 {
+                continue;
+            }
+            let rest = (lvl + 1..=k).map(|j| row[j] * row[j]).sum::<f64>().sqrt();
+            let w = rest / coef.abs();
+            let sharp = w < FEATURE_WIDEST * width; // false for NaN
+            if !sharp {
+                continue;
+            }
+            let outer: f64 = (0..lvl).map(|j| row[j] * zs[j]).sum();
+            for &b in breaks {
+                let centre = (b - outer) / coef;
+                let inside = centre.abs() < reach + FEATURE_WIDEST * width; // false for NaN
+                if !inside {
+                    continue;
+                }
+                push(out, centre);
+                let mut d = w;
+                while d >= self.panels.floor && d < width {
+                    push(out, centre - d);
+                    push(out, centre + d);
+                    d *= GRADING;
+                }
+            }
+        }
+        out[..n].sort_unstable_by(f64::total_cmp);
+        n
+    }
+
     /// The nested sums over levels `lvl..`: `leaf(z, h)` at every node of the last level with the
     /// nodes `z` and `h = Π w·(factors)` (`weight`: the product over the outer levels).
     fn walk(
@@ -987,8 +1282,9 @@ impl Nest<'_> {
         leaf: &mut impl FnMut(&[f64; 4], f64),
     ) {
         let (var, base, pivot) = (self.var[lvl], self.base(lvl, zs), self.l[lvl][lvl]);
-        let mut visit = |z: f64, w: f64, zs: &mut [f64; 4]| {
-            let h = weight * w * self.factors(var, base + pivot * z);
+        // `wf`: the node's weight times the factors there
+        let mut visit_factor = |z: f64, wf: f64, zs: &mut [f64; 4]| {
+            let h = weight * wf;
             if h == 0.0 {
                 return;
             }
@@ -999,12 +1295,20 @@ impl Nest<'_> {
                 leaf(zs, h);
             }
         };
-        if self.q.kinked[var] && pivot > 0.0 {
-            self.piecewise.for_each(base, pivot, |z, w| visit(z, w, zs));
+        if self.paneled[lvl] && pivot > 0.0 {
+            let width = self.width(lvl, pivot);
+            let mut edges = [0.0; MAX_EDGES];
+            let n = self.edges(lvl, zs, base, pivot, width, &mut edges);
+            self.panels.for_each_plain(width, &edges[..n], |z, w| {
+                let f = self.factors(var, base + pivot * z);
+                if f != 0.0 {
+                    visit_factor(z, w * crate::kernels::phi(z) * f, zs);
+                }
+            });
         } else {
             let (nodes, weights) = self.nodes(lvl);
             for (&z, &w) in nodes.iter().zip(weights) {
-                visit(z, w, zs);
+                visit_factor(z, w * self.factors(var, base + pivot * z), zs);
             }
         }
     }
@@ -1025,26 +1329,39 @@ impl Nest<'_> {
     }
 }
 
-/// The quadrature form of a pattern (`kinked_teacher`: g* has kinks or jumps).
+/// The quadrature form of a pattern (`kinked`: whether the student's g and the teacher's g*
+/// have kinks or jumps).
 fn numeric(
     dim: usize,
     factors: &[(usize, Slot, bool)],
     n_factors: usize,
-    kinked_teacher: bool,
+    kinked: Kinked,
 ) -> Numeric {
     let mut per: Vec<Vec<(Slot, bool)>> = vec![Vec::new(); dim];
     for &(v, s, teacher) in factors {
         per[v].push((s, teacher));
     }
     let linear = (0..dim).find(|&v| dim > 1 && per[v].len() == 1 && per[v][0].0 == Slot::X);
-    let kinked =
-        std::array::from_fn(|v| kinked_teacher && v < dim && per[v].contains(&(Slot::Act, true)));
+    let teacher = |v: usize| v < dim && per[v].contains(&(Slot::Act, true));
+    let student =
+        |v: usize| v < dim && per[v].iter().any(|&(s, t)| !t && s != Slot::X) && !teacher(v);
     Numeric {
         four: n_factors >= 4,
-        factors: per,
         linear,
-        kinked,
+        kinked: std::array::from_fn(|v| {
+            (kinked.teacher && teacher(v)) || (kinked.student && student(v))
+        }),
+        student: std::array::from_fn(student),
+        factors: per,
     }
+}
+
+/// Whether the student's g and the teacher's g* have kinks or jumps (their fields are then
+/// integrated piecewise, [`PIECEWISE`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct Kinked {
+    student: bool,
+    teacher: bool,
 }
 
 /// `E[g'(x1) x2 g*(x3)]`-style text of a pattern.
@@ -1087,7 +1404,7 @@ mod tests {
             }),
         );
         let eval = |factors: &[(usize, Slot, bool)], dim: usize, cov: &[f64]| {
-            let q = numeric(dim, factors, factors.len(), false);
+            let q = numeric(dim, factors, factors.len(), Kinked::default());
             let term = Term {
                 program: 0,
                 fields: [0, 1, 2, 3],
@@ -1256,5 +1573,116 @@ mod tests {
                 "c = {c}, C = ({cll}, {cln}, {cnn}): {got} vs {want}"
             );
         }
+    }
+
+    /// Students with kinks (ReLU, a shifted ReLU, hard tanh, a leaky ReLU), forced through the
+    /// piecewise path, against the closed forms of the same patterns, with a smooth teacher (erf,
+    /// Gauss–Hermite levels) and with a ReLU teacher (all levels piecewise): at a generic
+    /// covariance, with the two students correlated by 1 − 1e-2 … 1 − 1e-12 and exactly 1 (the
+    /// plateaus: one student's kink, seen at the other's level, is smoothed over a vanishing
+    /// width, [`Nest::edges`]), and with a student aligned with a teacher.
+    #[test]
+    fn piecewise_quadrature_of_kinked_students_matches_the_closed_forms() {
+        let generic: [f64; 16] = [
+            1.3, 0.4, 0.5, -0.3, //
+            0.4, 0.8, 0.2, 0.35, //
+            0.5, 0.2, 1.0, 0.1, //
+            -0.3, 0.35, 0.1, 0.9,
+        ];
+        // student 1 = a·student 0 + e·(unit vector orthogonal to the other fields)
+        let near = |a: f64, e2: f64| -> [f64; 16] {
+            let mut c = generic;
+            c[5] = a * a * c[0] + e2;
+            for j in [0, 2, 3] {
+                c[4 + j] = a * generic[j];
+                c[j * 4 + 1] = a * generic[j];
+            }
+            c[5] = a * a * c[0] + e2;
+            c
+        };
+        // student 0 = 0.9 · teacher 2
+        let mut aligned = generic;
+        aligned[0] = 0.81 * generic[10];
+        for j in [1, 2, 3] {
+            aligned[j] = 0.9 * generic[8 + j];
+            aligned[j * 4] = aligned[j];
+        }
+        let covs = [
+            ("generic", generic),
+            ("students 1 - 1e-2", near(0.8, 1e-2 * 0.64 * 1.3)),
+            ("students 1 - 1e-6", near(0.8, 1e-6 * 0.64 * 1.3)),
+            ("students 1 - 1e-12", near(0.8, 1e-12 * 0.64 * 1.3)),
+            ("same direction", near(0.8, 0.0)),
+            ("aligned with a teacher", aligned),
+        ];
+        let patterns: [&[(usize, Slot)]; 12] = [
+            &[(0, Slot::Act), (1, Slot::Act)],
+            &[(0, Slot::Act), (2, Slot::Act)],
+            &[(0, Slot::Dg), (1, Slot::Dg)],
+            &[(0, Slot::Dg), (0, Slot::Dg)],
+            &[(0, Slot::Dg), (1, Slot::X), (2, Slot::Act)],
+            &[(0, Slot::Dg), (2, Slot::X), (1, Slot::Act)],
+            &[(0, Slot::Dg), (0, Slot::X), (1, Slot::Act)],
+            &[(0, Slot::Dg), (3, Slot::X), (0, Slot::Act)],
+            &[(0, Slot::Dg), (1, Slot::Dg), (2, Slot::Act), (3, Slot::Act)],
+            &[(0, Slot::Dg), (1, Slot::Dg), (0, Slot::Act), (1, Slot::Act)],
+            &[(0, Slot::Dg), (1, Slot::Dg), (1, Slot::Act), (3, Slot::Act)],
+            &[(0, Slot::Dg), (0, Slot::Dg), (1, Slot::Act), (2, Slot::Act)],
+        ];
+        let mut worst = [0.0f64; 2];
+        for student in [
+            "relu",
+            "relu(x - 0.5)",
+            "x.max(-1.0).min(1.0)",
+            "x.max(0.1 * x)",
+        ] {
+            for teacher in ["erf", "relu"] {
+                let (st, te) = (
+                    crate::registry::resolve(student, false).unwrap(),
+                    crate::registry::resolve(teacher, false).unwrap(),
+                );
+                let mut closed = TsIntegrals::new(st.expression(), te.expression(), 2).unwrap();
+                let mut quad = TsIntegrals::with_series(
+                    [None, None, None],
+                    [None, None],
+                    2,
+                    Some(Pointwise {
+                        student: st,
+                        teacher: te,
+                    }),
+                );
+                quad.student_breaks = breaks_of(&normal_form(st.expression()).1.unwrap());
+                quad.teacher_breaks = breaks_of(&normal_form(te.expression()).1.unwrap());
+                let terms: Vec<_> = patterns.iter().map(|p| quad.term(p).unwrap()).collect();
+                quad.check_teacher_overlaps(&[1.0, 0.1, 0.1, 0.9], 2)
+                    .unwrap();
+                let mut s = Scratch::default();
+                for (name, c) in &covs {
+                    for (p, tq) in patterns.iter().zip(&terms) {
+                        let tc = closed.term(p).unwrap();
+                        s.new_state();
+                        let want = closed.eval(&tc, c, 4, &mut s);
+                        let got = quad.eval(tq, c, 4, &mut s);
+                        let err = (got - want).abs();
+                        let four = p.len() == 4;
+                        let rel = if four {
+                            err
+                        } else {
+                            err / want.abs().max(1e-3)
+                        };
+                        worst[usize::from(four)] = worst[usize::from(four)].max(rel);
+                        let bound = if four { 1e-6 } else { 1e-9 };
+                        assert!(
+                            rel <= bound,
+                            "{student} / {teacher}, {name}, {p:?}: {got} vs {want} (error {err:.2e})"
+                        );
+                    }
+                }
+            }
+        }
+        eprintln!(
+            "worst: I2, J2, I3 {:.2e} relative, I4 {:.2e} absolute",
+            worst[0], worst[1]
+        );
     }
 }
