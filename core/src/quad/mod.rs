@@ -29,9 +29,10 @@ pub fn untrusted_variance(
         let (field, symbol) = field();
         format!(
             "the {field} reached variance {symbol} = {variance:.3}, beyond {trusted:.3} where \
-             the Gauss–Hermite fallback of activation `{activation}` is trusted (for its \
-             features' width; its integrals would be wrong by 1e-4 and more); use an \
-             activation with closed forms (e.g. erf) or a smaller learning rate"
+             the quadrature fallback of activation `{activation}` is trusted (Gauss–Hermite \
+             for its features' width, or the panels of a student with kinks as checked; its \
+             integrals could be wrong by 1e-4 and more); use an activation with closed forms \
+             (e.g. erf) or a smaller learning rate"
         )
     })
 }

@@ -15,8 +15,8 @@
 //! across the boundary of the cone of covariances where the overlaps are singular (plateaus, the
 //! perfectly learned state; [`nearest_psd`], docs/theory.md §8.3) — only if one of the
 //! activations is declared with quadrature and the student's g is continuous (a jump puts a Dirac
-//! term into g' and δ² into E[g'²]). A student or teacher with kinks or jumps is integrated
-//! piecewise instead: its fields are factored first and summed by composite Gauss–Legendre with
+//! term into g' and δ² into E[g'²]). A student with kinks, or a teacher with kinks or jumps, is
+//! integrated piecewise instead: its fields are factored first and summed by composite Gauss–Legendre with
 //! panel edges at its breaks ([`PIECEWISE`]) and, where a later field's break shows smoothed over
 //! a small width (nearly coinciding students at the plateaus), graded panels about it
 //! ([`Nest::edges`]); a Gauss–Hermite rule across a kink converges only like 1/n. The rule's order depends on the number of
@@ -70,10 +70,12 @@ pub const GH_TIERS: [(f64, usize, usize); 6] = [
 /// Between the edges the integrand is smooth in z, so the panels converge as fast as on a smooth
 /// function of that width — narrowed where the pieces are steeper ([`PIECEWISE_SELF_CHECK`]); a
 /// Gauss–Hermite rule over a kink converges only like 1/n. The fields with breaks come first in
-/// the factor, so their own breaks are exact.
+/// the factor, so their own breaks are exact (where pivoting moves a smooth field before one,
+/// that level is summed by panels too).
 #[derive(Clone, Copy, Debug)]
 pub struct Piecewise {
-    /// widest panel in standard deviations of the level's conditional Gaussian
+    /// widest panel in standard deviations of the level's conditional Gaussian (a student's
+    /// level is held to a width in x as well, [`TsIntegrals::resolve_student_panels`])
     pub panel: f64,
     /// Gauss–Legendre nodes per panel
     pub nodes: usize,
@@ -436,11 +438,14 @@ impl TsIntegrals {
     /// The largest field variance at which the quadrature is trusted for this pair of
     /// activations, once a pattern is evaluated by quadrature (`None` before, and where their
     /// features could not be resolved: [`Self::term`] then refuses every such pattern).
-    /// A student with kinks is integrated piecewise at any variance (its panels are held to a
-    /// width in x, [`Self::resolve_student_panels`]): `None` then.
+    /// A student with kinks is integrated piecewise, its panels held to a width in x that is
+    /// checked up to standard deviation [`STUDENT_PANEL_MAX_SD`] ([`Self::resolve_student_panels`]):
+    /// its square then.
     pub fn quadrature_trusted_variance(&self) -> Option<f64> {
         if !self.student_breaks.is_empty() {
-            return None;
+            return self
+                .uses_quadrature()
+                .then_some(STUDENT_PANEL_MAX_SD.powi(2));
         }
         self.trusted.get().copied().flatten()
     }
@@ -484,12 +489,15 @@ impl TsIntegrals {
         let Some(pw) = self.pointwise.filter(|_| self.uses_quadrature()) else {
             return Ok(());
         };
+        let largest = (0..m).map(|a| t[a * m + a]).fold(0.0, f64::max);
         if !self.student_breaks.is_empty() {
             self.resolve_student_panels()?;
+            // where students nearly coincide, pivoting may sum a smooth teacher's field on
+            // panels too: resolve them at its variance
+            self.resolve_teacher_panels(largest)?;
         }
         if !self.teacher_breaks.is_empty() {
             self.check_teacher_correlations(t, m, pw.teacher.name())?;
-            let largest = (0..m).map(|a| t[a * m + a]).fold(0.0, f64::max);
             return self.resolve_teacher_panels(largest);
         }
         // a teacher field carries only g*: the teacher's own features set its trusted variance
@@ -513,25 +521,30 @@ impl TsIntegrals {
     }
 
     /// Finds the widest panels, in units of x, that resolve a kinked student's pieces: every
-    /// product of g, g' and x that one student field carries in I2, J2, I3, I4 (g, g', g², g'²,
-    /// g·g', x·g·g', g²·g'²) over Gaussians of standard deviation 0.25 … 8 and means 0, ±0.5,
-    /// ±1.5, ±3 of it, summed on panels no wider than `min(`[`PIECEWISE`]` width, width_x/sd)`
+    /// product of g, g' and x that one student field carries in I2, J2, I3, I4 (g, g', x·g, x·g',
+    /// g², g'², g·g', x·g·g', g'²·g, g²·g'²) over Gaussians of standard deviation 0.25 …
+    /// [`STUDENT_PANEL_MAX_SD`] and means 0, ±0.5, ±1.5, ±3 of it, summed on panels no wider than `min(`[`PIECEWISE`]` width, width_x/sd)`
     /// standard deviations with edges at the breaks, must agree with panels three times finer
     /// to [`PIECEWISE_SELF_CHECK`] of `E|f|`. From twice the [`PIECEWISE`] width, at most eight
     /// halvings, else a refusal. A width in x (not in standard deviations, as for the teacher,
-    /// whose variance is fixed) holds at every variance the student's fields reach along a run.
+    /// whose variance is fixed) holds at every variance the student's fields reach along a run up
+    /// to `STUDENT_PANEL_MAX_SD²`, beyond which the ODE stops with an error naming the field
+    /// ([`Self::quadrature_trusted_variance`]).
     fn resolve_student_panels(&mut self) -> Result<()> {
         let Some(pw) = self.pointwise else {
             return Ok(());
         };
         let st = pw.student;
-        let fs: [&dyn Fn(f64) -> f64; 7] = [
+        let fs: [&dyn Fn(f64) -> f64; 10] = [
             &|x| st.g(x),
             &|x| st.dg(x),
+            &|x| x * st.g(x),
+            &|x| x * st.dg(x),
             &|x| st.g(x).powi(2),
             &|x| st.dg(x).powi(2),
             &|x| st.g(x) * st.dg(x),
             &|x| x * st.g(x) * st.dg(x),
+            &|x| st.dg(x).powi(2) * st.g(x),
             &|x| (st.g(x) * st.dg(x)).powi(2),
         ];
         for (r, tol) in PIECEWISE_SELF_CHECK.iter().enumerate() {
@@ -544,25 +557,34 @@ impl TsIntegrals {
             };
             let sd_width = PIECEWISE[r].panel;
             let resolved = |width_x: f64| {
-                [0.25, 0.5, 1.0, 2.0, 4.0, 8.0].iter().all(|&sd: &f64| {
-                    let width = sd_width.min(width_x / sd);
-                    [0.0, 0.5, -0.5, 1.5, -1.5, 3.0, -3.0].iter().all(|&mu| {
-                        let m = mu * sd;
-                        fs.iter().all(|f| {
-                            let sum = |width: f64| {
-                                let (mut a, mut size) = (0.0, 0.0);
-                                panels.for_each_at(width, &self.student_breaks, m, sd, |z, w| {
-                                    let v = f(m + sd * z);
-                                    a += w * v;
-                                    size += w * v.abs();
-                                });
-                                (a, size)
-                            };
-                            let ((a, _), (b, size)) = (sum(width), sum(width / 3.0));
-                            (a - b).abs() <= tol * size
+                [1.0 / 32.0, 1.0 / 16.0, 1.0 / 8.0, 0.25, 0.5, 1.0]
+                    .iter()
+                    .all(|&f: &f64| {
+                        let sd = f * STUDENT_PANEL_MAX_SD;
+                        let width = sd_width.min(width_x / sd);
+                        [0.0, 0.5, -0.5, 1.5, -1.5, 3.0, -3.0].iter().all(|&mu| {
+                            let m = mu * sd;
+                            fs.iter().all(|f| {
+                                let sum = |width: f64| {
+                                    let (mut a, mut size) = (0.0, 0.0);
+                                    panels.for_each_at(
+                                        width,
+                                        &self.student_breaks,
+                                        m,
+                                        sd,
+                                        |z, w| {
+                                            let v = f(m + sd * z);
+                                            a += w * v;
+                                            size += w * v.abs();
+                                        },
+                                    );
+                                    (a, size)
+                                };
+                                let ((a, _), (b, size)) = (sum(width), sum(width / 3.0));
+                                (a - b).abs() <= tol * size
+                            })
                         })
                     })
-                })
             };
             let mut width = 2.0 * sd_width;
             let mut halvings = 0;
@@ -913,8 +935,11 @@ impl TsIntegrals {
     /// `E[h]` over the `m` variables `vars` of the pattern, `m × m` covariance `c` (row-major), on
     /// the pivoted factor of `c` where it is well conditioned, else on that of the nearest point
     /// of the cone, continued linearly along its negative eigendirections,
-    /// `E(C) = 2 E(C₊) − E(C₊ + N) + O(|N|²)` (the expectation is a smooth function of C on the
-    /// closed cone; [`nearest_psd`]). The same (pivoted) factor on both sides of the
+    /// `E(C) = 2 E(C₊) − E(C₊ + N) + O(|N|²)` where the expectation is a smooth function of C
+    /// on the closed cone (smooth activations; [`nearest_psd`]). For a student with kinks it is
+    /// not at coinciding fields: where g' jumps, J2 behaves like `¼ + arcsin(ρ)/2π`, whose
+    /// derivative in ρ is singular at ρ = 1, so the error there is `O(|N|^½)` (softsign, whose g'
+    /// is continuous: `O(|N|^{3/2})`) — as the closed forms of ReLU behave across the boundary. The same (pivoted) factor on both sides of the
     /// conditioning test keeps the sum continuous where a state crosses it.
     fn continued(
         &self,
@@ -1049,7 +1074,7 @@ struct NearestPsd {
 /// by their size only, and the factor of `C₊` is consistent. The exact ODE continues
 /// analytically across the boundary; quadrature cannot evaluate an indefinite Gaussian, so
 /// [`TsIntegrals::eval`] continues it linearly, `E(C) ≈ 2E(C₊) − E(C₊ + N)`, with error
-/// `O(|N|²)`.
+/// `O(|N|²)` for smooth activations ([`TsIntegrals::continued`] for a student with kinks).
 fn nearest_psd(d: usize, cov: &[f64; 16]) -> NearestPsd {
     let scale = (0..d).map(|i| cov[i * d + i].abs()).fold(0.0, f64::max);
     // padded with a multiple of the identity to a fixed size (no allocation; at the covariance's
@@ -1100,8 +1125,8 @@ struct Nest<'a> {
     w: &'a [f64],
     /// the rule of the piecewise levels
     panels: Panels<'a>,
-    /// the widest panel of a smooth and of a teacher level (standard deviations), and of a
-    /// student level (units of x)
+    /// the widest panel of another level and of a teacher level (standard deviations), and of
+    /// a student level with breaks (units of x)
     widths: [f64; 3],
     /// the teacher's and the student's breaks
     breaks: [&'a [f64]; 2],
@@ -1132,16 +1157,22 @@ impl Panels<'_> {
     /// where the integrand does not vanish).
     #[inline]
     fn for_each_plain(&self, width: f64, edges: &[f64], visit: impl FnMut(f64, f64)) {
-        // at most a few hundred panels over ±9, far below the cap
-        crate::quad::composite::for_each_panel_node(
+        // at most `2·reach·pivot/width_x` panels on a student level: below 1.3e4 for the
+        // variances the guard admits (`STUDENT_PANEL_MAX_SD`, at most eight halvings of
+        // width_x), under the cap; beyond it the sum would stop short, so it becomes NaN
+        let mut visit = visit;
+        let complete = crate::quad::composite::for_each_panel_node(
             self.t,
             self.w,
             -self.reach,
             self.reach,
             |_| width,
             edges.iter().copied(),
-            visit,
+            &mut visit,
         );
+        if !complete {
+            visit(0.0, f64::NAN);
+        }
     }
 
     /// [`Self::for_each`] for `E[f(m + s z)]` with an edge at each break `b` of f
@@ -1157,6 +1188,10 @@ impl Panels<'_> {
 /// from I2's `floor` to 1.5 by factors of [`GRADING`]), which
 /// [`MAX_BREAKS`] keeps below it.
 const MAX_EDGES: usize = 448;
+
+/// The largest standard deviation of a student field with kinks at which its panels are checked
+/// ([`TsIntegrals::resolve_student_panels`]); the ODE stops beyond it, naming the field.
+pub const STUDENT_PANEL_MAX_SD: f64 = 8.0;
 
 /// The most breaks the piecewise quadrature takes: a student's g or, with such a student, the
 /// teacher's g* (`[0]`), and a teacher's g* against a smooth student (`[1]`, whose later teacher
@@ -1200,13 +1235,19 @@ impl Nest<'_> {
     }
 
     /// The widest panel of level `lvl` (pivot `pivot > 0`), in its standard deviations: a
-    /// student's panels are held to a width in x ([`TsIntegrals::resolve_student_panels`]).
+    /// student's panels are held to a width in x ([`TsIntegrals::resolve_student_panels`]), a
+    /// teacher's to the width resolved at its variance.
     fn width(&self, lvl: usize, pivot: f64) -> f64 {
         let var = self.var[lvl];
-        match (self.q.kinked[var], self.q.student[var]) {
-            (false, _) => self.widths[0],
-            (true, false) => self.widths[1],
-            (true, true) => self.widths[0].min(self.widths[2] / pivot),
+        let factors = &self.q.factors[var];
+        if self.q.kinked[var] && self.q.student[var] {
+            self.widths[0].min(self.widths[2] / pivot)
+        } else if factors.contains(&(Slot::Act, true)) {
+            // a teacher field, kinked or (moved here by pivoting) smooth: its panels are
+            // resolved at the teacher's variance ([`TsIntegrals::resolve_teacher_panels`])
+            self.widths[1]
+        } else {
+            self.widths[0]
         }
     }
 
@@ -1232,6 +1273,7 @@ impl Nest<'_> {
         let mut n = 0;
         let reach = self.panels.reach + width;
         let mut push = |out: &mut [f64; MAX_EDGES], e: f64| {
+            debug_assert!(n < MAX_EDGES, "MAX_BREAKS keeps the edges below MAX_EDGES");
             if n < MAX_EDGES && e.abs() < reach {
                 out[n] = e;
                 n += 1;
@@ -1592,7 +1634,6 @@ mod tests {
         // student 1 = a·student 0 + e·(unit vector orthogonal to the other fields)
         let near = |a: f64, e2: f64| -> [f64; 16] {
             let mut c = generic;
-            c[5] = a * a * c[0] + e2;
             for j in [0, 2, 3] {
                 c[4 + j] = a * generic[j];
                 c[j * 4 + 1] = a * generic[j];
@@ -1684,5 +1725,51 @@ mod tests {
             "worst: I2, J2, I3 {:.2e} relative, I4 {:.2e} absolute",
             worst[0], worst[1]
         );
+    }
+
+    /// A student outside the algebra with a kink and curved pieces (softsign), at variances where
+    /// its panels are held to their width in x, against an independent one-dimensional reference:
+    /// `E[g(λ) erf(ν/√2)] = E_λ[g(λ) erf(βλ/√(2(1 + s²)))]` with `β = C_λν/C_λλ`, `s² = C_νν −
+    /// C_λν²/C_λλ`, by the composite Simpson rule on 2·10⁵ intervals on each side of the kink.
+    #[test]
+    fn piecewise_quadrature_resolves_a_kinked_student_outside_the_algebra() {
+        let erf = crate::registry::resolve("erf", false).unwrap();
+        let soft = crate::registry::resolve("x / (1.0 + x.abs())", true).unwrap();
+        let mut ints = TsIntegrals::for_activations(soft, erf, 1).unwrap();
+        assert_eq!(ints.student_breaks, [0.0]);
+        let i2 = ints.term(&[(0, Slot::Act), (1, Slot::Act)]).unwrap();
+        ints.check_teacher_overlaps(&[1.0], 1).unwrap();
+        let width_x = ints.student_width[0];
+        assert!(width_x.is_finite(), "{width_x}");
+        assert_eq!(ints.quadrature_trusted_variance(), Some(64.0));
+        let mut s = Scratch::default();
+        for (cll, cln, cnn) in [(1.0, 0.5, 1.0), (36.0, 3.0, 1.0), (49.0, -5.0, 0.9)] {
+            let got = ints.eval(&i2, &[cll, cln, cln, cnn], 2, &mut s);
+            let (beta, s2) = (cln / cll, cnn - cln * cln / cll);
+            let f = |l: f64| {
+                let density = (-0.5 * l * l / cll).exp() / (2.0 * PI * cll).sqrt();
+                density * l / (1.0 + l.abs()) * libm::erf(beta * l / (2.0 * (1.0 + s2)).sqrt())
+            };
+            let (hi, n) = (12.0 * cll.sqrt(), 200_000);
+            let h = hi / n as f64;
+            let mut want = 0.0;
+            for side in [-1.0, 1.0] {
+                let mut sum = f(0.0) + f(side * hi);
+                for i in 1..n {
+                    sum += if i % 2 == 1 { 4.0 } else { 2.0 } * f(side * i as f64 * h);
+                }
+                want += sum * h / 3.0;
+            }
+            let binds = cll.sqrt() * PIECEWISE[0].panel > width_x;
+            eprintln!(
+                "softsign, C = ({cll}, {cln}, {cnn}), width in x {width_x}, binding {binds}: \
+                 error {:.2e} relative",
+                (got - want).abs() / want.abs()
+            );
+            assert!(
+                (got - want).abs() < 1e-11 * want.abs(),
+                "C = ({cll}, {cln}, {cnn}), x-width binding: {binds}: {got} vs {want}"
+            );
+        }
     }
 }
