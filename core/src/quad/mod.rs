@@ -97,6 +97,26 @@ pub const PIVOT_BELOW: f64 = 1e-4;
 pub fn cholesky_psd_pivoted<const N: usize>(
     d: usize,
     free: usize,
+    order: [usize; N],
+    c: impl Fn(usize, usize) -> f64,
+) -> ([usize; N], [[f64; N]; N]) {
+    cholesky_psd_pivoted_grouped(d, free, free, order, c)
+}
+
+/// Share of its variance still unexplained below which [`cholesky_psd_pivoted_grouped`] moves a
+/// variable of the leading group behind the others (near the size at which its pivot is
+/// dropped, [`DROPPED_PIVOT`], where its first-order correlations with later variables would
+/// be lost).
+pub const PIVOT_ACROSS_BELOW: f64 = 1e-12;
+
+/// [`cholesky_psd_pivoted`] where the first `group` variables of `order` (≤ `free`) should stay
+/// first (the teacher–student quadrature's fields with breaks, whose levels must precede the
+/// smooth ones): a small pivot among them is pivoted within the group, and across it only
+/// where even the group's largest share is below [`PIVOT_ACROSS_BELOW`].
+pub fn cholesky_psd_pivoted_grouped<const N: usize>(
+    d: usize,
+    free: usize,
+    group: usize,
     mut order: [usize; N],
     c: impl Fn(usize, usize) -> f64,
 ) -> ([usize; N], [[f64; N]; N]) {
@@ -113,7 +133,12 @@ pub fn cholesky_psd_pivoted<const N: usize>(
     for j in 0..d {
         let share = |k: usize| a[k][k] / var[k].max(1e-300);
         if j < free && share(j) < PIVOT_BELOW {
-            let best = (j..free).fold(j, |b, k| if share(k) > share(b) { k } else { b });
+            let largest =
+                |to: usize| (j..to).fold(j, |b, k| if share(k) > share(b) { k } else { b });
+            let mut best = largest(if j < group { group.min(free) } else { free });
+            if j < group && share(best) < PIVOT_ACROSS_BELOW {
+                best = largest(free);
+            }
             if best != j {
                 order.swap(j, best);
                 var.swap(j, best);

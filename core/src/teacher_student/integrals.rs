@@ -33,7 +33,7 @@
 
 use crate::activation::Activation;
 use crate::error::{Error, Result};
-use crate::quad::{DROPPED_PIVOT, cholesky_psd_pivoted, cholesky_well_conditioned};
+use crate::quad::{DROPPED_PIVOT, cholesky_well_conditioned};
 use aedyn_symbolic::closed::Graph;
 use aedyn_symbolic::derive::DeriveError;
 use aedyn_symbolic::expr::Expr;
@@ -975,7 +975,11 @@ impl TsIntegrals {
         c: &[f64; 16],
     ) -> f64 {
         let order = kinked_first([0, 1, 2, 3], m, |i| q.kinked[vars[i]]);
-        let (pos, l) = cholesky_psd_pivoted(m, m, order, |i, j| c[i * m + j]);
+        // the kinked fields stay first unless one of them nearly vanishes given the others
+        // (a smooth level before a kinked one is summed by panels, and costs more)
+        let group = (0..m).filter(|&i| q.kinked[vars[i]]).count();
+        let (pos, l) =
+            crate::quad::cholesky_psd_pivoted_grouped(m, m, group, order, |i, j| c[i * m + j]);
         let var = std::array::from_fn(|lvl| vars[pos[lvl]]);
         let mut acc = 0.0;
         self.nest(pw, q, rule, &l, var, m)
@@ -1113,8 +1117,9 @@ fn nearest_psd(d: usize, cov: &[f64; 16]) -> NearestPsd {
 }
 
 /// The nested sums of one quadrature pattern, `x = L z` with L lower triangular: level `lvl`
-/// sums over `z_lvl`, which fixes the variable `var[lvl]` — by Gauss–Hermite where the level and
-/// all later ones are smooth, else by composite Gauss–Legendre panels ([`Self::edges`]). A level
+/// sums over `z_lvl`, which fixes the variable `var[lvl]` — by composite Gauss–Legendre panels
+/// ([`Self::edges`]) where its variable has breaks, or a later one has and shows sharply at this
+/// level, and by Gauss–Hermite otherwise. A level
 /// whose pivot vanishes (a variable that is a combination of the earlier ones) is evaluated
 /// once.
 struct Nest<'a> {
@@ -1132,7 +1137,7 @@ struct Nest<'a> {
     widths: [f64; 3],
     /// the teacher's and the student's breaks
     breaks: [&'a [f64]; 2],
-    /// whether a level is summed piecewise: its variable or a later one has breaks
+    /// whether a level may be summed piecewise: its variable or a later one has breaks
     paneled: [bool; 4],
 }
 
@@ -1343,13 +1348,21 @@ impl Nest<'_> {
             let width = self.width(lvl, pivot);
             let mut edges = [0.0; MAX_EDGES];
             let n = self.edges(lvl, zs, base, pivot, width, &mut edges);
-            self.panels.for_each_plain(width, &edges[..n], |z, w| {
-                let f = self.factors(var, base + pivot * z);
-                if f != 0.0 {
-                    visit_factor(z, w * crate::kernels::phi(z) * f, zs);
-                }
-            });
-        } else {
+            // a smooth level at which no later break shows sharply (a student nearly
+            // coinciding with another, moved behind the teachers by pivoting, with little
+            // weight on this level) keeps its Gauss–Hermite rule: panels there multiplied the
+            // cost of a right-hand side tenfold
+            if n > 0 || self.q.kinked[var] {
+                self.panels.for_each_plain(width, &edges[..n], |z, w| {
+                    let f = self.factors(var, base + pivot * z);
+                    if f != 0.0 {
+                        visit_factor(z, w * crate::kernels::phi(z) * f, zs);
+                    }
+                });
+                return;
+            }
+        }
+        {
             let (nodes, weights) = self.nodes(lvl);
             for (&z, &w) in nodes.iter().zip(weights) {
                 visit_factor(z, w * self.factors(var, base + pivot * z), zs);
