@@ -855,6 +855,32 @@ impl TsIntegrals {
             return f64::NAN;
         };
         let d = q.factors.len();
+        if let Some((a, b)) = coinciding(d, &s.cov) {
+            // two fields that coincide (identical students: the plateaus, a symmetric start)
+            // are one variable, as in the merged pattern, so the manifold of identical students
+            // stays invariant to rounding (summed apart, panels and the rebuilt covariance
+            // differed from the merged pattern by 5e-12 in I4, which the plateau's saddle
+            // amplified into students drifting apart)
+            let merged = q.merged(a, b);
+            let mut cov = [0.0; 16];
+            let keep: Vec<usize> = (0..d).filter(|&v| v != b).collect();
+            for (i, &u) in keep.iter().enumerate() {
+                for (j, &v) in keep.iter().enumerate() {
+                    cov[i * (d - 1) + j] = s.cov[u * d + v];
+                }
+            }
+            let saved = s.cov;
+            s.cov = cov;
+            let t = Term {
+                program: term.program.wrapping_mul(31).wrapping_add(1 + 4 * a + b)
+                    | MERGED_PROGRAMS,
+                fields: term.fields,
+                dim: d - 1,
+            };
+            let value = self.quadrature(&t, &merged, s);
+            s.cov = saved;
+            return value;
+        }
         let all = [0, 1, 2, 3];
         let summed = |s: &Scratch| {
             let var = (0..d)
@@ -1410,6 +1436,55 @@ fn numeric(
         }),
         student: std::array::from_fn(student),
         factors: per,
+    }
+}
+
+/// Fields `a < b` of a `d × d` covariance that coincide: equal variances and covariances with
+/// every field, each within [`COINCIDING`] of the scale of the entry (the first such pair).
+fn coinciding(d: usize, cov: &[f64; 16]) -> Option<(usize, usize)> {
+    let c = |i: usize, j: usize| cov[i * d + j];
+    let sd = |i: usize| c(i, i).max(0.0).sqrt();
+    (0..d)
+        .flat_map(|a| (a + 1..d).map(move |b| (a, b)))
+        .find(|&(a, b)| {
+            let scale = sd(a) * sd(b);
+            scale > 0.0
+                && (c(a, a) - c(a, b)).abs() <= COINCIDING * scale
+                && (c(b, b) - c(a, b)).abs() <= COINCIDING * scale
+                && (0..d).all(|v| (c(a, v) - c(b, v)).abs() <= COINCIDING * sd(a) * sd(v))
+        })
+}
+
+/// Relative tolerance of [`coinciding`]: rounding of the overlaps' own integration.
+const COINCIDING: f64 = 1e-13;
+
+/// The bit that marks the moments of a merged pattern in the scratch cache
+/// ([`TsIntegrals::quadrature`]; keyed by the pattern's id times 31 plus which fields merged).
+const MERGED_PROGRAMS: usize = 1 << (usize::BITS - 1);
+
+impl Numeric {
+    /// The pattern with variable `b` merged into `a` (`a < b`): their factors multiply at one
+    /// variable.
+    fn merged(&self, a: usize, b: usize) -> Numeric {
+        let mut factors = self.factors.clone();
+        let moved = factors.remove(b);
+        factors[a].extend(moved);
+        let dim = factors.len();
+        let linear =
+            (0..dim).find(|&v| dim > 1 && factors[v].len() == 1 && factors[v][0].0 == Slot::X);
+        let mut kinked = [false; 4];
+        let mut student = [false; 4];
+        for (i, v) in (0..self.factors.len()).filter(|&v| v != b).enumerate() {
+            kinked[i] = self.kinked[v] || (v == a && self.kinked[b]);
+            student[i] = self.student[v] || (v == a && self.student[b]);
+        }
+        Numeric {
+            four: self.four,
+            factors,
+            linear,
+            kinked,
+            student,
+        }
     }
 }
 
