@@ -169,6 +169,8 @@ struct Numeric {
     linear: Option<usize>,
     kinked: [bool; 4],
     student: [bool; 4],
+    /// the pattern with variables `a < b` merged, for each pair (built once, [`Numeric::merged`])
+    merges: Vec<(usize, usize, Numeric)>,
 }
 
 /// The first `m` of `items` reordered with those for which `kinked` holds first, each group in
@@ -272,6 +274,16 @@ fn normal_form(src: &str) -> (std::result::Result<Series, String>, Option<Expr>)
         Ok(e) => (series::to_series(&e).map_err(|e| e.0), Some(e)),
         Err(why) => (Err(why), None),
     }
+}
+
+/// The variance up to which the Gauss–Hermite rules are trusted on a teacher field, which carries
+/// only g*: from g*'s and g*²'s own features ([`crate::quad::feature::trusted_variance`]).
+fn teacher_trusted(teacher: &dyn Activation) -> Option<f64> {
+    let own: [crate::quad::feature::Product<'_>; 2] = [
+        Box::new(|x| teacher.g(x)),
+        Box::new(|x| teacher.g(x).powi(2)),
+    ];
+    crate::quad::feature::trusted_variance(&own)
 }
 
 /// `g⁽ᵏ⁾(x)` of the student, k = 0 … 3 (the one-sided limits of [`crate::quad::dirac::breaks_of`]).
@@ -464,9 +476,7 @@ impl TsIntegrals {
                 if !self.teacher_breaks.is_empty() {
                     return Some(f64::INFINITY);
                 }
-                let own: [crate::quad::feature::Product<'_>; 2] =
-                    [Box::new(|x| te.g(x)), Box::new(|x| te.g(x).powi(2))];
-                return crate::quad::feature::trusted_variance(&own);
+                return teacher_trusted(te);
             }
             let (g, dg) = (|x| st.g(x), |x| st.dg(x));
             let gt = |x| te.g(x);
@@ -494,20 +504,17 @@ impl TsIntegrals {
         let largest = (0..m).map(|a| t[a * m + a]).fold(0.0, f64::max);
         if !self.student_breaks.is_empty() {
             self.resolve_student_panels()?;
-            // where students nearly coincide, pivoting may sum a smooth teacher's field on
-            // panels too: resolve them at its variance
-            self.resolve_teacher_panels(largest)?;
         }
         if !self.teacher_breaks.is_empty() {
             self.check_teacher_correlations(t, m, pw.teacher.name())?;
+        }
+        if !(self.teacher_breaks.is_empty() && self.student_breaks.is_empty()) {
+            // a kinked teacher's fields, and a smooth teacher's that pivoting moves onto panels
+            // where kinked students nearly coincide
             return self.resolve_teacher_panels(largest);
         }
-        // a teacher field carries only g*: the teacher's own features set its trusted variance
-        let gt = |x| pw.teacher.g(x);
-        let square = |x| pw.teacher.g(x).powi(2);
-        let own: [crate::quad::feature::Product<'_>; 2] = [Box::new(gt), Box::new(square)];
         let teacher = pw.teacher.name();
-        let trusted = crate::quad::feature::trusted_variance(&own).unwrap_or(0.0);
+        let trusted = teacher_trusted(pw.teacher).unwrap_or(0.0);
         if let Some(a) = (0..m).find(|&a| t[a * m + a].is_nan() || t[a * m + a] > trusted) {
             return Err(Error::TeacherStudent(format!(
                 "the teacher field ν_{0} has variance T_{0}{0} = {1:.3}, beyond {trusted:.3} \
@@ -549,58 +556,22 @@ impl TsIntegrals {
             &|x| st.dg(x).powi(2) * st.g(x),
             &|x| (st.g(x) * st.dg(x)).powi(2),
         ];
-        for (r, tol) in PIECEWISE_SELF_CHECK.iter().enumerate() {
-            let (t, w) = &self.piecewise[r];
-            let panels = Panels {
-                t,
-                w,
-                reach: PIECEWISE[r].reach,
-                floor: PIECEWISE[r].floor,
-            };
+        let sds =
+            [1.0 / 32.0, 1.0 / 16.0, 1.0 / 8.0, 0.25, 0.5, 1.0].map(|f| f * STUDENT_PANEL_MAX_SD);
+        for (r, &tol) in PIECEWISE_SELF_CHECK.iter().enumerate() {
             let sd_width = PIECEWISE[r].panel;
-            let resolved = |width_x: f64| {
-                [1.0 / 32.0, 1.0 / 16.0, 1.0 / 8.0, 0.25, 0.5, 1.0]
-                    .iter()
-                    .all(|&f: &f64| {
-                        let sd = f * STUDENT_PANEL_MAX_SD;
-                        let width = sd_width.min(width_x / sd);
-                        [0.0, 0.5, -0.5, 1.5, -1.5, 3.0, -3.0].iter().all(|&mu| {
-                            let m = mu * sd;
-                            fs.iter().all(|f| {
-                                let sum = |width: f64| {
-                                    let (mut a, mut size) = (0.0, 0.0);
-                                    panels.for_each_at(
-                                        width,
-                                        &self.student_breaks,
-                                        m,
-                                        sd,
-                                        |z, w| {
-                                            let v = f(m + sd * z);
-                                            a += w * v;
-                                            size += w * v.abs();
-                                        },
-                                    );
-                                    (a, size)
-                                };
-                                let ((a, _), (b, size)) = (sum(width), sum(width / 3.0));
-                                (a - b).abs() <= tol * size
-                            })
-                        })
-                    })
+            let z_width = |width_x: f64, sd: f64| sd_width.min(width_x / sd);
+            let breaks = &self.student_breaks;
+            let Some(width) =
+                self.widest_resolved(r, breaks, &fs, &sds, z_width, tol, 2.0 * sd_width)
+            else {
+                return Err(Error::TeacherStudent(format!(
+                    "the piecewise quadrature cannot resolve the student activation `{}` (its \
+                     pieces vary faster than panels {:.2e} wide follow to {tol:e})",
+                    st.name(),
+                    2.0 * sd_width / 256.0
+                )));
             };
-            let mut width = 2.0 * sd_width;
-            let mut halvings = 0;
-            while !resolved(width) {
-                if halvings == 8 {
-                    return Err(Error::TeacherStudent(format!(
-                        "the piecewise quadrature cannot resolve the student activation `{}` \
-                         (its pieces vary faster than panels {width:.2e} wide follow to {tol:e})",
-                        st.name()
-                    )));
-                }
-                width /= 2.0;
-                halvings += 1;
-            }
             self.student_width[r] = width;
         }
         Ok(())
@@ -629,53 +600,75 @@ impl TsIntegrals {
         // a student with kinks, aligned with a teacher field, breaks at the same level
         let mut breaks = [self.teacher_breaks.as_slice(), &self.student_breaks].concat();
         breaks.sort_by(f64::total_cmp);
-        for (r, tol) in PIECEWISE_SELF_CHECK.iter().enumerate() {
-            let (t, w) = &self.piecewise[r];
-            let panels = Panels {
-                t,
-                w,
-                reach: PIECEWISE[r].reach,
-                floor: PIECEWISE[r].floor,
+        let sds = [1.0, 0.5].map(|k| k * variance.sqrt());
+        for (r, &tol) in PIECEWISE_SELF_CHECK.iter().enumerate() {
+            let start = self.piecewise_width[r];
+            let Some(width) = self.widest_resolved(r, &breaks, &fs, &sds, |w, _| w, tol, start)
+            else {
+                return Err(Error::TeacherStudent(format!(
+                    "the piecewise quadrature cannot resolve the teacher activation `{}` at \
+                     variance {variance:.3} (its pieces vary faster than panels of {:.2e} \
+                     standard deviations follow to {tol:e})",
+                    te.name(),
+                    start / 256.0
+                )));
             };
-            let resolved = |width: f64| {
-                [1.0, 0.5].iter().all(|&k| {
-                    let sd = k * variance.sqrt();
-                    [0.0, 0.5, -0.5, 1.5, -1.5, 3.0, -3.0].iter().all(|&mu| {
-                        let m = mu * sd;
-                        fs.iter().all(|f| {
-                            let sum = |width: f64| {
-                                let (mut a, mut size) = (0.0, 0.0);
-                                panels.for_each_at(width, &breaks, m, sd, |z, w| {
-                                    let v = f(m + sd * z);
-                                    a += w * v;
-                                    size += w * v.abs();
-                                });
-                                (a, size)
-                            };
-                            let ((a, _), (b, size)) = (sum(width), sum(width / 3.0));
-                            (a - b).abs() <= tol * size
-                        })
-                    })
-                })
-            };
-            let mut width = self.piecewise_width[r];
-            let mut halvings = 0;
-            while !resolved(width) {
-                if halvings == 8 {
-                    return Err(Error::TeacherStudent(format!(
-                        "the piecewise quadrature cannot resolve the teacher activation `{}` at \
-                         variance {variance:.3} (its pieces vary faster than panels of {:.2e} \
-                         standard deviations follow to {tol:e})",
-                        te.name(),
-                        width
-                    )));
-                }
-                width /= 2.0;
-                halvings += 1;
-            }
             self.piecewise_width[r] = width;
         }
         Ok(())
+    }
+
+    /// The widest panel width, from `start` halved at most eight times, at which the panels of
+    /// rule `r` (edges at `breaks`, `z_width(width, sd)` standard deviations wide) sum each of
+    /// `fs` over N(μ·sd, sd²), for each `sd` of `sds` and μ = 0, ±0.5, ±1.5, ±3, within `tol` of
+    /// `E|f|` of panels three times finer; `None` if none does.
+    #[allow(clippy::too_many_arguments)]
+    fn widest_resolved(
+        &self,
+        r: usize,
+        breaks: &[f64],
+        fs: &[&dyn Fn(f64) -> f64],
+        sds: &[f64],
+        z_width: impl Fn(f64, f64) -> f64,
+        tol: f64,
+        start: f64,
+    ) -> Option<f64> {
+        let (t, w) = &self.piecewise[r];
+        let panels = Panels {
+            t,
+            w,
+            reach: PIECEWISE[r].reach,
+            floor: PIECEWISE[r].floor,
+        };
+        let resolved = |width: f64| {
+            sds.iter().all(|&sd| {
+                [0.0, 0.5, -0.5, 1.5, -1.5, 3.0, -3.0].iter().all(|&mu| {
+                    let m = mu * sd;
+                    fs.iter().all(|f| {
+                        let sum = |width: f64| {
+                            let (mut a, mut size) = (0.0, 0.0);
+                            panels.for_each_at(width, breaks, m, sd, |z, w| {
+                                let v = f(m + sd * z);
+                                a += w * v;
+                                size += w * v.abs();
+                            });
+                            (a, size)
+                        };
+                        let z = z_width(width, sd);
+                        let ((a, _), (b, size)) = (sum(z), sum(z / 3.0));
+                        (a - b).abs() <= tol * size
+                    })
+                })
+            })
+        };
+        let mut width = start;
+        for _ in 0..=8 {
+            if resolved(width) {
+                return Some(width);
+            }
+            width /= 2.0;
+        }
+        None
     }
 
     /// The correlation check of [`Self::check_teacher_overlaps`] for a teacher with kinks.
@@ -861,12 +854,17 @@ impl TsIntegrals {
             // stays invariant to rounding (summed apart, panels and the rebuilt covariance
             // differed from the merged pattern by 5e-12 in I4, which the plateau's saddle
             // amplified into students drifting apart)
-            let merged = q.merged(a, b);
+            let merged = q
+                .merges
+                .iter()
+                .find(|m| (m.0, m.1) == (a, b))
+                .map(|m| &m.2)
+                .expect("every pair of variables has its merged pattern");
             let mut cov = [0.0; 16];
-            let keep: Vec<usize> = (0..d).filter(|&v| v != b).collect();
-            for (i, &u) in keep.iter().enumerate() {
-                for (j, &v) in keep.iter().enumerate() {
-                    cov[i * (d - 1) + j] = s.cov[u * d + v];
+            let keep = |i: usize| i + usize::from(i >= b);
+            for i in 0..d - 1 {
+                for j in 0..d - 1 {
+                    cov[i * (d - 1) + j] = s.cov[keep(i) * d + keep(j)];
                 }
             }
             let saved = s.cov;
@@ -877,7 +875,7 @@ impl TsIntegrals {
                 fields: term.fields,
                 dim: d - 1,
             };
-            let value = self.quadrature(&t, &merged, s);
+            let value = self.quadrature(&t, merged, s);
             s.cov = saved;
             return value;
         }
@@ -1436,7 +1434,9 @@ fn numeric(
         }),
         student: std::array::from_fn(student),
         factors: per,
+        merges: Vec::new(),
     }
+    .with_merges()
 }
 
 /// Fields `a < b` of a `d × d` covariance that coincide: equal variances and covariances with
@@ -1484,7 +1484,19 @@ impl Numeric {
             linear,
             kinked,
             student,
+            merges: Vec::new(),
         }
+        .with_merges()
+    }
+
+    /// This pattern with [`Self::merges`] filled (recursively: up to four variables).
+    fn with_merges(mut self) -> Numeric {
+        let d = self.factors.len();
+        self.merges = (0..d)
+            .flat_map(|a| (a + 1..d).map(move |b| (a, b)))
+            .map(|(a, b)| (a, b, self.merged(a, b)))
+            .collect();
+        self
     }
 }
 
