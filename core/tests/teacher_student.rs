@@ -350,6 +350,70 @@ fn ode_matches_sgd_for_the_soft_committee_machine() {
 }
 
 #[test]
+fn identical_students_stay_identical_as_in_sgd() {
+    use aedyn::config::Config;
+    use aedyn::teacher_student::run::{TsProblem, run};
+    // From init_std = 0 SGD's students are identical and stay so (equal gradients). The ODE
+    // gives twins their representative's derivatives: computed apart they differed by rounding,
+    // and a clamp student, whose d(Q11 − Q12)/dt grows like √(Q11 − Q12), had Q11 − Q12 = 1e-3
+    // by t = 12 and 6 % of Q11 by t = 200 (K = 2; closed forms, no quadrature involved).
+    for (act, t_max) in [("x.clamp(-0.5, 2.0)", 30.0), ("erf", 300.0)] {
+        let cfg = Config::from_toml(
+            &format!(
+                "model = \"teacher_student\"\nactivation = \"{act}\"\nk = 3\nlr = 0.5\n\
+                 t_max = {t_max}\ninit_std = 0.0\n[teacher]\nm = 2\nactivation = \"erf\"\n\
+                 [data]\nd = 500\n[sgd]\nseeds = 2\n[output]\npoints = 12"
+            ),
+            "test",
+        )
+        .unwrap();
+        let tr = run(&TsProblem::from_config(&cfg).unwrap(), false).unwrap();
+        for (t, o) in tr.times.iter().zip(&tr.ode_order) {
+            let q = &o.q;
+            assert!(
+                q.iter().all(|x| *x == q[0])
+                    && (0..2).all(|m| o.r[m] == o.r[2 + m] && o.r[m] == o.r[4 + m]),
+                "{act}, t = {t}: students apart, Q {q:?}, R {:?}",
+                o.r
+            );
+        }
+        let gap = tr.max_relative_gap();
+        println!("{act} students from init_std = 0: ODE–SGD gap {gap:.4}");
+        assert!(gap < 0.03, "{act}: gap {gap}");
+    }
+    // students merely close are not twins: their separation keeps its own derivative
+    let p = TsParams {
+        k: 2,
+        m: 2,
+        lr: 0.5,
+        lr_v: 0.5,
+        noise_var: 0.0,
+        train_v: false,
+        v_star: vec![1.0; 2],
+        t: vec![1.0, 0.0, 0.0, 1.0],
+        v_fixed: vec![1.0; 2],
+    };
+    let sys = TsSystem::new(p, "x.clamp(-0.5, 2.0)", ERF).unwrap();
+    let (q, r) = (0.1, 0.3 * 0.1f64.sqrt());
+    for (delta, twins) in [(0.0, true), (1e-14, true), (1e-9, false)] {
+        let y = sys.state(
+            &[q, q * (1.0 - delta), q * (1.0 - delta), q],
+            &[r; 4],
+            &[1.0; 2],
+        );
+        let mut dy = y.clone();
+        sys.rhs(&y, &mut dy, &mut sys.workspace());
+        let apart = dy[0] - dy[1];
+        // √(2·1e-9·Q11)-proportional: 4.4e-7 here
+        if twins {
+            assert_eq!(apart, 0.0, "δ = {delta}");
+        } else {
+            assert!(apart > 1e-7, "δ = {delta}: d(Q11 − Q12)/dt = {apart}");
+        }
+    }
+}
+
+#[test]
 fn teacher_student_config_errors_name_the_key() {
     use aedyn::config::Config;
     let err = |t: &str| {

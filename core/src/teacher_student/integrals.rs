@@ -1443,20 +1443,32 @@ fn numeric(
 /// every field, each within [`COINCIDING`] of the scale of the entry (the first such pair).
 fn coinciding(d: usize, cov: &[f64; 16]) -> Option<(usize, usize)> {
     let c = |i: usize, j: usize| cov[i * d + j];
-    let sd = |i: usize| c(i, i).max(0.0).sqrt();
     (0..d)
         .flat_map(|a| (a + 1..d).map(move |b| (a, b)))
-        .find(|&(a, b)| {
-            let scale = sd(a) * sd(b);
-            scale > 0.0
-                && (c(a, a) - c(a, b)).abs() <= COINCIDING * scale
-                && (c(b, b) - c(a, b)).abs() <= COINCIDING * scale
-                && (0..d).all(|v| (c(a, v) - c(b, v)).abs() <= COINCIDING * sd(a) * sd(v))
-        })
+        .find(|&(a, b)| c(a, a) > 0.0 && c(b, b) > 0.0 && fields_coincide(d, c, a, b))
 }
 
-/// Relative tolerance of [`coinciding`]: rounding of the overlaps' own integration.
-const COINCIDING: f64 = 1e-13;
+/// Whether fields `a` and `b` of a `d × d` covariance `c` coincide: `C_aa`, `C_bb` and `C_ab`
+/// agree within [`COINCIDING`]`·√(C_aa C_bb)`, and `|C_av − C_bv| ≤ COINCIDING·√(C_aa C_vv)` for
+/// every field v (the Cauchy–Schwarz scale of `E[(x_a − x_b) x_v]`). Fields of variance 0
+/// coincide where all their covariances are equal (0).
+pub(crate) fn fields_coincide(
+    d: usize,
+    c: impl Fn(usize, usize) -> f64,
+    a: usize,
+    b: usize,
+) -> bool {
+    let sd = |i: usize| c(i, i).max(0.0).sqrt();
+    let scale = sd(a) * sd(b);
+    (c(a, a) - c(a, b)).abs() <= COINCIDING * scale
+        && (c(b, b) - c(a, b)).abs() <= COINCIDING * scale
+        && (0..d).all(|v| (c(a, v) - c(b, v)).abs() <= COINCIDING * sd(a).max(sd(b)) * sd(v))
+}
+
+/// Relative tolerance of [`fields_coincide`]: rounding of the overlaps' own integration. Closer
+/// than this, a student whose g' jumps cannot be told apart from its twin anyway: `E[g'(λ_a) …]`
+/// moves with `√(E[(λ_a − λ_b)²])`, which the overlaps, stored to 1e-16, give only to ≈ 1e-8.
+pub(crate) const COINCIDING: f64 = 1e-13;
 
 /// The bit that marks the moments of a merged pattern in the scratch cache
 /// ([`TsIntegrals::quadrature`]; keyed by the pattern's id times 31 plus which fields merged).

@@ -10,7 +10,7 @@
 //! and the error `ε_g = ½ Σ_cd u_c u_d I2(c, d)`.
 //! The state is `y = (Q_kl for k ≤ l, R_km, v_k if trained)`; T and v* are constant.
 
-use super::integrals::{Scratch, Slot, Term, TsIntegrals};
+use super::integrals::{COINCIDING, Scratch, Slot, Term, TsIntegrals, fields_coincide};
 use crate::error::Result;
 use crate::ode::Flow;
 use nalgebra::DVector;
@@ -64,6 +64,9 @@ pub struct TsWorkspace {
     a: Vec<f64>,
     b4: Vec<f64>,
     scratch: Scratch,
+    /// each student's representative among the students it coincides with
+    /// ([`TsSystem::coinciding_students`])
+    twins: Vec<usize>,
     /// why an evaluation was refused (a field's variance beyond what quadrature is trusted at)
     failure: Option<String>,
 }
@@ -543,6 +546,58 @@ impl TsSystem {
         self.state(&q, &r, &v)
     }
 
+    /// Marks in `twins` each student's representative: the first student it coincides with
+    /// (`w_a = w_b`: [`fields_coincide`] on Ω, and equal second-layer weights within
+    /// [`COINCIDING`]), else itself. True if some student has a twin.
+    fn coinciding_students(&self, omega: &[f64], u: &[f64], twins: &mut [usize]) -> bool {
+        let (k, n) = (self.p.k, self.fields());
+        let mut any = false;
+        for a in 0..k {
+            twins[a] = (0..a)
+                .find(|&b| {
+                    twins[b] == b
+                        && (u[a] - u[b]).abs() <= COINCIDING * u[a].abs().max(u[b].abs())
+                        && fields_coincide(n, |i, j| omega[i * n + j], a, b)
+                })
+                .unwrap_or(a);
+            any |= twins[a] != a;
+        }
+        any
+    }
+
+    /// Gives students that coincide the derivatives of their representative: `dQ_ab/dt` becomes
+    /// `dQ_{r(a) r(b)}/dt` (the representative's own `dQ_rr/dt` for twins, whose overlap is
+    /// a length), `dR_am/dt` becomes `dR_{r(a) m}/dt`, `dv_a/dt` becomes `dv_{r(a)}/dt`. Identical
+    /// students stay identical under SGD (their gradients are equal), and the flow keeps the set
+    /// of such states invariant; computed separately, their derivatives would differ by rounding,
+    /// which the symmetric saddle amplifies, and for a student whose g' jumps (a clamp),
+    /// `d(Q_aa − Q_ab)/dt` grows like `√(Q_aa − Q_ab)`, so a difference of 1e-16 became one of
+    /// 1e-3 within t ≈ 5 where SGD's students stayed identical.
+    fn keep_twins_together(&self, twins: &[usize], dy: &mut DVector<f64>) {
+        let (k, m) = (self.p.k, self.p.m);
+        // index of Q_ab (a ≤ b) in the state's upper triangle, row by row
+        let q = |a: usize, b: usize| {
+            let (a, b) = (a.min(b), a.max(b));
+            a * (2 * k - a + 1) / 2 + (b - a)
+        };
+        for a in 0..k {
+            for b in a..k {
+                let (ra, rb) = (twins[a], twins[b]);
+                let from = if ra == rb { q(ra, ra) } else { q(ra, rb) };
+                dy[q(a, b)] = dy[from];
+            }
+        }
+        let r0 = k * (k + 1) / 2;
+        for a in (0..k).filter(|&a| twins[a] != a) {
+            for mb in 0..m {
+                dy[r0 + a * m + mb] = dy[r0 + twins[a] * m + mb];
+            }
+            if self.p.train_v {
+                dy[r0 + k * m + a] = dy[r0 + k * m + twins[a]];
+            }
+        }
+    }
+
     /// The generalisation error of a state.
     pub fn error(&self, y: &DVector<f64>) -> f64 {
         self.error_with(y, &mut Flow::workspace(self))
@@ -569,6 +624,7 @@ impl Flow for TsSystem {
             a: vec![0.0; k * n],
             b4: vec![0.0; k * k],
             scratch: Scratch::default(),
+            twins: vec![0; k],
             failure: None,
         }
     }
@@ -599,6 +655,7 @@ impl Flow for TsSystem {
             a,
             b4,
             scratch,
+            twins,
             ..
         } = ws;
         // A_k(b) = E[g'(λ_k) f_b Δ̄]
@@ -656,6 +713,9 @@ impl Flow for TsSystem {
                 dy[i] = -self.p.lr_v * s;
                 i += 1;
             }
+        }
+        if self.coinciding_students(omega, u, twins) {
+            self.keep_twins_together(twins, dy);
         }
     }
 
