@@ -380,8 +380,8 @@ impl TsIntegrals {
             .find(|b| b.jump[0] != 0.0)
         {
             return Some(format!(
-                "quadrature cannot stand in: the student `{}` jumps at x = {} (by {:.3e}), so \
-                 its g' has a Dirac term there and E[g'(λ)²] in the ODE is undefined",
+                "the student `{}` jumps at x = {} (by {:.3e}): its g' has a Dirac term there, so \
+                 E[g'(λ)²] in the ODE's η² term is undefined and quadrature cannot stand in",
                 student.name(),
                 b.at,
                 b.jump[0]
@@ -398,8 +398,8 @@ impl TsIntegrals {
             return None;
         };
         Some(format!(
-            "quadrature cannot stand in: `{who}` breaks (has a kink or jump) at {breaks} points, \
-             more than the {most} the piecewise quadrature takes{}",
+            "`{who}` breaks (has a kink or jump) at {breaks} points, more than the {most} the \
+             piecewise quadrature takes{}, so quadrature cannot stand in",
             if kinked_student {
                 " when the student has kinks"
             } else {
@@ -748,17 +748,22 @@ impl TsIntegrals {
                             },
                         )),
                         None => {
-                            let instead = self.no_quadrature.clone().unwrap_or_else(|| {
-                                "quadrature stands in only when an activation is declared \
-                                 with quadrature (with kinks or jumps, the fields are \
-                                 integrated piecewise between the breaks; the student's g \
-                                 must be continuous)"
-                                    .into()
-                            });
-                            return Err(Error::TeacherStudent(format!(
-                                "teacher–student integral {} cannot be derived: {why}; {instead}",
-                                describe(&factors),
-                            )));
+                            // a refusal of the quadrature is the cause to lead with
+                            return Err(Error::TeacherStudent(match &self.no_quadrature {
+                                Some(refusal) => format!(
+                                    "{refusal} for the teacher–student integral {}, which has \
+                                     no closed form ({why})",
+                                    describe(&factors),
+                                ),
+                                None => format!(
+                                    "teacher–student integral {} cannot be derived: {why}; \
+                                     quadrature stands in only when an activation is declared \
+                                     with quadrature (with kinks or jumps, the fields are \
+                                     integrated piecewise between the breaks; the student's g \
+                                     must be continuous)",
+                                    describe(&factors),
+                                ),
+                            }));
                         }
                     },
                 };
