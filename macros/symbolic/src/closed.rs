@@ -9,7 +9,8 @@
 //! before their parents, node ids are a topological order; equal expressions share one node.
 
 use crate::kernels;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::hash_map::Entry;
 
 /// A node of the graph.
 pub type Id = usize;
@@ -101,14 +102,17 @@ impl Graph {
         self.nodes.is_empty()
     }
 
+    /// The node's id, added if new (hash-consing: one hash per call).
     fn intern(&mut self, n: Node) -> Id {
-        if let Some(&id) = self.index.get(&n) {
-            return id;
+        match self.index.entry(n) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => {
+                let id = self.nodes.len();
+                self.nodes.push(e.key().clone());
+                e.insert(id);
+                id
+            }
         }
-        let id = self.nodes.len();
-        self.nodes.push(n.clone());
-        self.index.insert(n, id);
-        id
     }
 
     /// The value of a constant node.
@@ -636,7 +640,7 @@ impl Graph {
         display: bool,
     ) -> Id {
         let order = self.reachable(&[root]);
-        let mut map: HashMap<Id, Id> = HashMap::new();
+        let mut map: HashMap<Id, Id> = HashMap::default();
         for id in order {
             let n = self.nodes[id].clone();
             let new = match &n {
@@ -711,7 +715,7 @@ impl Graph {
 
     fn together_pass(&mut self, root: Id, slack: f64) -> Id {
         let order = self.reachable(&[root]);
-        let mut map: HashMap<Id, Id> = HashMap::new();
+        let mut map: HashMap<Id, Id> = HashMap::default();
         for id in order {
             let n = self.nodes[id].clone();
             let kids = self.children(id);
@@ -951,7 +955,7 @@ impl Graph {
     /// Number of nodes of the expression tree when every shared node is inlined (saturating).
     pub fn tree_size(&self, root: Id) -> usize {
         let order = self.reachable(&[root]);
-        let mut size: HashMap<Id, usize> = HashMap::new();
+        let mut size: HashMap<Id, usize> = HashMap::default();
         for id in order {
             let s = 1 + self
                 .children(id)

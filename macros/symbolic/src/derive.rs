@@ -21,7 +21,7 @@
 use crate::closed::{Graph, Id};
 use crate::numbers::text_number;
 use crate::series::{Base, Factor, Term, normalize, term_derivative};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// Why an integral could not be derived.
 #[derive(Clone, Debug, PartialEq)]
@@ -179,8 +179,8 @@ impl<'g> Deriver<'g> {
                 mean,
                 cov,
             }],
-            gauss_cache: HashMap::new(),
-            memo: HashMap::new(),
+            gauss_cache: HashMap::default(),
+            memo: HashMap::default(),
             trace: Vec::new(),
             steps: 0,
         }

@@ -8,7 +8,7 @@ use crate::kernels as k;
 use crate::numbers::{latex_number, text_number};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// A float literal token with full precision (negative values parenthesised).
 pub fn float_tokens(v: f64) -> TokenStream {
@@ -188,13 +188,13 @@ pub fn eval(g: &Graph, root: Id, mean: &[f64], cov: &[Vec<f64>]) -> f64 {
 /// that occur more than once and are not short.
 pub fn formula(g: &Graph, root: Id, latex: bool) -> String {
     let order = g.reachable(&[root]);
-    let mut refs: HashMap<Id, usize> = HashMap::new();
+    let mut refs: HashMap<Id, usize> = HashMap::default();
     for &id in &order {
         for c in g.children(id) {
             *refs.entry(c).or_default() += 1;
         }
     }
-    let mut names: HashMap<Id, String> = HashMap::new();
+    let mut names: HashMap<Id, String> = HashMap::default();
     let mut defs: Vec<Id> = Vec::new();
     for &id in &order {
         if id == root || refs.get(&id).copied().unwrap_or(0) < 2 {
