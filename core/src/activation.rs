@@ -320,16 +320,19 @@ pub trait Activation: Send + Sync {
     fn derivatives_text(&self) -> [&'static str; 4];
 
     /// The one-unit kernels of one ODE right-hand side evaluation at λ ~ N(mean, var):
-    /// `[E g', E g'', E g''', E g'², E g², E g'g, E g''g]` (`E g''` and `E g'g` only needed with a
-    /// trained bias: zero here when `bias` is false). `#[activation]` generates a fused version
-    /// (shared subexpressions, a zero-mean specialisation); this default calls [`Activation::integral`].
+    /// `[E g', E g'', E g''', E g'², E g², E g'g, E g''g]` (`E g''` and `E g'g` are only needed
+    /// with a trained bias: with `bias` false an implementation may skip them and return 0 there,
+    /// as this default does; callers must not read them then). `#[activation]` generates a fused
+    /// version (shared subexpressions, a zero-mean specialisation) that computes all seven;
+    /// this default calls [`Activation::integral`].
     fn unit_kernels(&self, mean: f64, var: f64, bias: bool) -> [f64; 7] {
         default_unit_kernels(self, mean, var, bias)
     }
 
     /// The kernels of a pair of units (k, m) at `(λ^k, λ^m) ~ n` (first two variables):
     /// `[I2, E g'(λ^k)g'(λ^m), E g'(λ^k)g(λ^m), E g'(λ^m)g(λ^k), E g''(λ^k)g(λ^m), E g''(λ^m)g(λ^k)]`
-    /// (the `E g'g` pair only with a trained bias: zero here when `bias` is false).
+    /// (the `E g'g` pair is only needed with a trained bias: with `bias` false an implementation
+    /// may skip it and return 0, as this default does; the generated version computes it anyway).
     fn pair_kernels(&self, n: &Gauss3, bias: bool) -> [f64; 6] {
         default_pair_kernels(self, n, bias)
     }
