@@ -64,6 +64,8 @@ pub struct TsWorkspace {
     a: Vec<f64>,
     b4: Vec<f64>,
     scratch: Scratch,
+    /// the I3 and I4 values of one right-hand side, computed serially or in parallel
+    terms: TermValues,
     /// each student's representative among the students it coincides with
     /// ([`TsSystem::coinciding_students`])
     twins: Vec<usize>,
@@ -546,6 +548,17 @@ impl TsSystem {
         self.state(&q, &r, &v)
     }
 
+    /// The weight of the j-th I4 term in `B_kl = Σ_{c≤d} w_cd I4(k, l, c, d)`: `u_c²` for
+    /// `c = d`, `2 u_c u_d` otherwise (I4 is symmetric in its last two fields).
+    fn i4_weight(&self, j: usize, u: &[f64]) -> f64 {
+        let (_, _, c, d, _) = self.i4[j];
+        if c == d {
+            u[c] * u[c]
+        } else {
+            2.0 * u[c] * u[d]
+        }
+    }
+
     /// Marks in `twins` each student's representative: the first student it coincides with
     /// (`w_a = w_b`: [`fields_coincide`] on Ω, and equal second-layer weights within
     /// [`COINCIDING`]), else itself. True if some student has a twin.
@@ -624,6 +637,7 @@ impl Flow for TsSystem {
             a: vec![0.0; k * n],
             b4: vec![0.0; k * k],
             scratch: Scratch::default(),
+            terms: TermValues::new(self.i3.len() + self.i4.len()),
             twins: vec![0; k],
             failure: None,
         }
@@ -655,13 +669,29 @@ impl Flow for TsSystem {
             a,
             b4,
             scratch,
+            terms,
             twins,
             ..
         } = ws;
+        // every I3 and the I4 of non-zero weight (below), on more than one thread where one
+        // evaluation is costly; the sums over them stay in the same order, so the result is the
+        // same to the bit either way
+        let n3 = self.i3.len();
+        let needed = |j: usize| j < n3 || self.i4_weight(j - n3, u) != 0.0;
+        let term = |j: usize| {
+            if j < n3 {
+                &self.i3[j]
+            } else {
+                &self.i4[j - n3].4
+            }
+        };
+        // I3(k, b, c) for all b share their quadrature moments: one group per (k, c)
+        let group = |j: usize| if j < n3 { (j / (n * n)) * n + j % n } else { j };
+        terms.evaluate(&needed, &group, &|j, s: &mut Scratch| {
+            self.ints.eval(term(j), omega, n, s)
+        });
         // A_k(b) = E[g'(λ_k) f_b Δ̄]
-        for (i, t) in self.i3.iter().enumerate() {
-            i3v[i] = self.ints.eval(t, omega, n, scratch);
-        }
+        i3v.copy_from_slice(&terms.values[..n3]);
         for kk in 0..k {
             for b in 0..n {
                 let row = &i3v[(kk * n + b) * n..(kk * n + b + 1) * n];
@@ -670,14 +700,10 @@ impl Flow for TsSystem {
         }
         // B_kl = E[g'(λ_k) g'(λ_l) Δ̄²] (I4 symmetric in its last two fields)
         b4.iter_mut().for_each(|x| *x = 0.0);
-        for &(ka, kb, c, d, ref t) in &self.i4 {
-            let w = if c == d {
-                u[c] * u[c]
-            } else {
-                2.0 * u[c] * u[d]
-            };
+        for (j, &(ka, kb, ..)) in self.i4.iter().enumerate() {
+            let w = self.i4_weight(j, u);
             if w != 0.0 {
-                b4[ka * k + kb] += w * self.ints.eval(t, omega, n, scratch);
+                b4[ka * k + kb] += w * terms.values[n3 + j];
             }
         }
         let (eta, eta2) = (self.p.lr, self.p.lr * self.p.lr);
@@ -724,6 +750,79 @@ impl Flow for TsSystem {
     }
 }
 
+/// Values of the terms of one right-hand side (`I3` then `I4`), evaluated on the calling thread or,
+/// where one right-hand side costs more than [`PARALLEL_ABOVE`] (a student with kinks or
+/// quadrature: hard tanh with K = M = 4 spends 0.1 s in thousands of four-orthant integrals),
+/// shared among rayon's threads. Each term's value does not depend on where it is computed (the
+/// memoised orthant integrals return what they would compute, and so do the quadrature moments
+/// cached in a scratch space), so the values, and every sum over them, are the same to the bit.
+/// Buffers are allocated once, with the workspace.
+struct TermValues {
+    values: Vec<f64>,
+    /// per share of the terms: its (term, value) pairs and its scratch space
+    shares: Vec<(Vec<(usize, f64)>, Scratch)>,
+    /// whether the next evaluation is shared among threads: decided after each one by its
+    /// duration (the cost changes along a run: tiny near zero weights, where a clamp's fields
+    /// rarely reach its kinks)
+    parallel: bool,
+}
+
+/// Duration of one right-hand side's term evaluation above which it is shared among threads
+/// (rayon's overhead is a few microseconds; erf's closed forms take about that in all).
+const PARALLEL_ABOVE: std::time::Duration = std::time::Duration::from_micros(300);
+
+impl TermValues {
+    fn new(len: usize) -> Self {
+        let shares = 2 * rayon::current_num_threads();
+        TermValues {
+            values: vec![0.0; len],
+            shares: (0..shares)
+                .map(|_| (Vec::with_capacity(len), Scratch::default()))
+                .collect(),
+            parallel: false,
+        }
+    }
+
+    /// `values[j] = eval(j)` where `needed(j)`, else 0. In parallel, term j goes to share
+    /// `group(j) mod shares`, so terms of one group meet one scratch space (the I3 of one student
+    /// and one function field for every linear field b share their quadrature moments).
+    fn evaluate(
+        &mut self,
+        needed: &(dyn Fn(usize) -> bool + Sync),
+        group: &(dyn Fn(usize) -> usize + Sync),
+        eval: &(dyn Fn(usize, &mut Scratch) -> f64 + Sync),
+    ) {
+        use rayon::prelude::*;
+        let len = self.values.len();
+        let start = std::time::Instant::now();
+        if self.parallel {
+            let count = self.shares.len();
+            self.shares
+                .par_iter_mut()
+                .enumerate()
+                .for_each(|(c, (out, scratch))| {
+                    scratch.new_state();
+                    out.clear();
+                    for j in (0..len).filter(|&j| group(j) % count == c) {
+                        out.push((j, if needed(j) { eval(j, scratch) } else { 0.0 }));
+                    }
+                });
+            for &(j, v) in self.shares.iter().flat_map(|(out, _)| out) {
+                self.values[j] = v;
+            }
+            // back to one thread once the shared work is as cheap as a fraction of the bound
+            self.parallel = start.elapsed() > PARALLEL_ABOVE / 4;
+            return;
+        }
+        let scratch = &mut self.shares[0].1;
+        scratch.new_state();
+        for (j, v) in self.values.iter_mut().enumerate() {
+            *v = if needed(j) { eval(j, scratch) } else { 0.0 };
+        }
+        self.parallel = rayon::current_num_threads() > 1 && start.elapsed() > PARALLEL_ABOVE;
+    }
+}
+
 /// `x` rounded (to nearest) to `bits` significant bits, 1 ≤ bits ≤ 53: a dyadic rational whose
 /// square is exact in f64 for `bits ≤ 26`. Works on the bits, so for every finite x (the carry of
 /// a mantissa that rounds up moves into the exponent; the largest values may round to ±∞).
@@ -738,4 +837,46 @@ fn significant_bits(x: f64, bits: u32) -> f64 {
     let half = 1u64 << (drop - 1);
     let mask = !((1u64 << drop) - 1);
     f64::from_bits((x.to_bits() + half) & mask)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_shared_among_threads_give_the_same_right_hand_side_to_the_bit() {
+        // a clamp student (four-orthant integrals) and a softsign one (piecewise quadrature with
+        // cached moments), K = 3, M = 2, at a generic state: one thread, then the terms shared
+        let p = TsParams {
+            k: 3,
+            m: 2,
+            lr: 0.5,
+            lr_v: 0.5,
+            noise_var: 0.01,
+            train_v: true,
+            v_star: vec![1.0, 0.7],
+            t: vec![1.0, 0.2, 0.2, 1.0],
+            v_fixed: vec![1.0; 3],
+        };
+        let q = [0.8, 0.3, -0.1, 0.3, 0.6, 0.2, -0.1, 0.2, 1.1];
+        let r = [0.4, 0.1, -0.2, 0.5, 0.3, 0.3];
+        for (student, quadrature) in [("x.clamp(-1.0, 1.0)", false), ("x / (1.0 + x.abs())", true)]
+        {
+            let act = crate::registry::resolve(student, quadrature).unwrap();
+            let teacher = crate::registry::resolve("erf", false).unwrap();
+            let sys = TsSystem::for_activations(p.clone(), act, teacher).unwrap();
+            let y = sys.state(&q, &r, &[0.9, 1.1, 0.8]);
+            let mut ws = sys.workspace();
+            let (mut serial, mut shared) = (y.clone(), y.clone());
+            ws.terms.parallel = false;
+            sys.rhs(&y, &mut serial, &mut ws);
+            ws.terms.parallel = true;
+            sys.rhs(&y, &mut shared, &mut ws);
+            assert!(
+                serial.iter().all(|v| v.is_finite() && *v != 0.0),
+                "{student}: {serial}"
+            );
+            assert_eq!(serial, shared, "{student}");
+        }
+    }
 }
