@@ -511,7 +511,7 @@ impl Renderer<'_> {
         let parts: Vec<String> = under.iter().map(|&u| self.expr(u, 1, false)).collect();
         if l {
             format!("\\frac{{{a_t}}}{{\\sqrt{{{}}}}}", parts.join(" \\, "))
-        } else if parts.len() == 1 && !parts[0].contains(' ') {
+        } else if parts.len() == 1 && is_atom_text(&parts[0]) {
             format!("{a_t}/√{}", parts[0])
         } else if under.len() == 1 {
             format!("{a_t}/√({})", self.expr(under[0], 0, false))
@@ -519,6 +519,12 @@ impl Renderer<'_> {
             format!("{a_t}/√({})", parts.join("·"))
         }
     }
+}
+
+/// Whether rendered text is one atom — a name (`u8`, `C12`, `μ1`) or a plain number — that `√`
+/// may take without parentheses: `√u8·u21` would read as `(√u8)·u21`.
+fn is_atom_text(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '.')
 }
 
 /// Whether `s` has a `/` outside parentheses (then it needs parentheses as a factor).
@@ -538,6 +544,20 @@ fn top_level_slash(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_square_root_of_a_product_keeps_its_parentheses() {
+        // Φ₂'s standardised means m/√s with s = C11·C22: `√C11·C22` would read as (√C11)·C22
+        let mut g = Graph::new();
+        let (m1, m2) = (g.mean(0), g.mean(1));
+        let (c11, c22, c12) = (g.cov(0, 0), g.cov(1, 1), g.cov(0, 1));
+        let s = g.mul(vec![c11, c22]);
+        let p = g.orthant2(m1, m2, s, c22, c12);
+        let text = formula(&g, p, false);
+        assert!(text.starts_with("Φ₂(μ1/√(C11·C22), μ2/√C22; "), "{text}");
+        assert!(is_atom_text("u8") && is_atom_text("C12") && is_atom_text("0.5"));
+        assert!(!is_atom_text("u8·u21") && !is_atom_text("1 + C11") && !is_atom_text(""));
+    }
 
     #[test]
     fn text_of_a_small_formula() {
