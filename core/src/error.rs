@@ -44,9 +44,18 @@ pub enum Error {
     /// The right-hand side refused a state (its integrals would be wrong there).
     #[error("the ODE stopped at t = {t:.4}: {message}")]
     Refused { t: f64, message: String },
-    /// The ODE state stopped describing any set of weights (ε < 0).
-    #[error("the ODE left the physical region at t = {t:.4} (ε = {eps:.4e} < 0); {hint}")]
-    Unphysical { t: f64, eps: f64, hint: String },
+    /// The ODE state stopped describing any set of weights: ε below ε_PCA(K), the least error
+    /// of any K units (their reconstruction lies in the span of K decoder vectors).
+    #[error(
+        "the ODE left the physical region at t = {t:.4} (ε = {eps:.4e} < ε_PCA({k}) = {floor:.4e}, the least error any {k} units reach); {hint}"
+    )]
+    Unphysical {
+        t: f64,
+        eps: f64,
+        k: usize,
+        floor: f64,
+        hint: String,
+    },
     /// The activation does not define a kernel the requested ODE needs.
     #[error("activation `{activation}` has no ODE: {message}")]
     NoOde { activation: String, message: String },

@@ -275,6 +275,21 @@ fn typical_initial_conditions_on_spikes_stop_with_an_explanation() {
         msg.contains("t = ") && msg.contains("ode.initial = \"weights\""),
         "{msg}"
     );
+    // an activation whose ε never goes negative there: the state still leaves the physical
+    // region, below ε_PCA(K), the least error any K units reach (before that floor, this ran to
+    // t = 60 at ε = 0.0123 < ε_PCA(2) = 0.0143)
+    let cfg = Config::from_toml(
+        "activation = \"erf(2.0 * x - 1.0)\"\nt_max = 60.0\n[data]\nd = 1000\n[sgd]\nseeds = 0\n\
+         [ode]\nform = \"density\"\ninitial = \"typical\"",
+        "test",
+    )
+    .expect("valid");
+    let e = run(&Problem::from_config(&cfg).expect("problem"), false)
+        .err()
+        .expect("goes below ε_PCA(2)");
+    let msg = e.to_string();
+    assert!(matches!(e, Error::Unphysical { k: 2, .. }), "{msg}");
+    assert!(msg.contains("< ε_PCA(2) = 1.4257e-2"), "{msg}");
     // without spikes (a flat spectrum: every mode in the bulk) typical initial conditions are fine
     let flat = vec!["1.0"; 100].join(", ");
     let cfg = Config::from_toml(

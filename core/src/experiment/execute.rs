@@ -29,11 +29,17 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
         .iter()
         .map(|o| o.error(pb.act, sys.half_trace))
         .collect();
-    // ε ≥ 0 for any weights: a negative value means the state describes no network
-    if let Some((j, &eps)) = eps_ode.iter().enumerate().find(|(_, e)| **e < -1e-12) {
+    // ε ≥ ε_PCA(K) for any weights (the reconstruction lies in the span of K decoder vectors): a
+    // state below it describes no network (a tolerance of 1e-9 of ε_PCA(0) for the integrator's
+    // error where runs converge to PCA)
+    let floor = pb.spectrum.pca_error(k);
+    let tol = 1e-9 * pb.spectrum.pca_error(0) + 1e-12;
+    if let Some((j, &eps)) = eps_ode.iter().enumerate().find(|(_, e)| **e < floor - tol) {
         return Err(Error::Unphysical {
             t: times[j],
             eps,
+            k,
+            floor,
             hint: if pb.typical_init {
                 "typical initial conditions (q_τ = σ0² I) average over initial weights, which is \
                  exact for the self-averaging bulk but not for single spike modes, whose densities \

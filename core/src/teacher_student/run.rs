@@ -76,20 +76,25 @@ impl TsProblem {
         let (k, m) = (cfg.k, cfg.teacher.m);
         // at zero weights every field is exactly 0: the order parameters Q = R = 0 determine the
         // ODE's kernels there only if g and g' are continuous at 0 (ReLU's E[Θ(λ₁)Θ(λ₂)] is 1/2
-        // for coinciding and 1/4 for independent fields; SGD keeps the K zero vectors identical)
+        // for coinciding and 1/4 for independent fields; SGD keeps the K zero vectors identical),
+        // and even for one student SGD then steps with the pointwise g'(0) where the ODE's
+        // normal form has its own value (|x|: SGD's g'(0)² = 0, the ODE's sign² = 1, so the ODE's
+        // η² term grows Q while SGD's weights stay at 0)
         let jumps_at_zero = |f: &dyn Fn(f64) -> f64| {
             let (a, b) = (f(1e-9), f(-1e-9));
             (a - b).abs() > 1e-6 * (1.0 + a.abs().max(b.abs()))
         };
         let ambiguous = jumps_at_zero(&|x| student.g(x)) || jumps_at_zero(&|x| student.dg(x));
-        if cfg.init_std == 0.0 && k > 1 && ambiguous {
+        if cfg.init_std == 0.0 && ambiguous {
             return Err(crate::error::config_err(
                 "init_std",
                 0,
                 &format!(
-                    "above 0 (e.g. 1e-3) when k > 1 and the student activation `{}` or its \
-                     derivative jumps at 0: all students would start as the same zero vector, \
-                     which the order parameters Q = R = 0 cannot tell from independent students",
+                    "above 0 (e.g. 1e-3) when the student activation `{}` or its derivative \
+                     jumps at 0: every student field would start at 0, on the jump, where SGD \
+                     steps with the pointwise g'(0) and the ODE cannot (and with k > 1 the order \
+                     parameters Q = R = 0 cannot tell the identical zero vectors from \
+                     independent students)",
                     student.name()
                 ),
             ));
