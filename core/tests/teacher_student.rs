@@ -395,7 +395,7 @@ fn identical_students_stay_identical_as_in_sgd() {
     };
     let sys = TsSystem::new(p, "x.clamp(-0.5, 2.0)", ERF).unwrap();
     let (q, r) = (0.1, 0.3 * 0.1f64.sqrt());
-    for (delta, twins) in [(0.0, true), (1e-14, true), (1e-9, false)] {
+    for (delta, twins) in [(0.0, true), (1e-15, true), (1e-9, false)] {
         let y = sys.state(
             &[q, q * (1.0 - delta), q * (1.0 - delta), q],
             &[r; 4],
@@ -411,6 +411,21 @@ fn identical_students_stay_identical_as_in_sgd() {
             assert!(apart > 1e-7, "δ = {delta}: d(Q11 − Q12)/dt = {apart}");
         }
     }
+    // equal Q but different overlaps with a teacher, or different fixed second-layer weights:
+    // not twins (R is stored after the three entries of Q)
+    let y = sys.state(&[q; 4], &[r, r, r * (1.0 + 1e-9), r], &[1.0; 2]);
+    let mut dy = y.clone();
+    sys.rhs(&y, &mut dy, &mut sys.workspace());
+    assert_ne!(dy[3], dy[5], "R rows apart");
+    let p = TsParams {
+        v_fixed: vec![1.0, 1.0 + 1e-9],
+        ..sys.p.clone()
+    };
+    let other = TsSystem::new(p, "x.clamp(-0.5, 2.0)", ERF).unwrap();
+    let y = other.state(&[q; 4], &[r; 4], &[]);
+    let mut dy = y.clone();
+    other.rhs(&y, &mut dy, &mut other.workspace());
+    assert_ne!(dy[3], dy[5], "second-layer weights apart");
 }
 
 #[test]

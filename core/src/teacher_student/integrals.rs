@@ -1450,30 +1450,34 @@ fn coinciding(d: usize, cov: &[f64; 16]) -> Option<(usize, usize)> {
     let c = |i: usize, j: usize| cov[i * d + j];
     (0..d)
         .flat_map(|a| (a + 1..d).map(move |b| (a, b)))
-        .find(|&(a, b)| c(a, a) > 0.0 && c(b, b) > 0.0 && fields_coincide(d, c, a, b))
+        .find(|&(a, b)| c(a, a) > 0.0 && c(b, b) > 0.0 && fields_coincide(d, c, a, b, COINCIDING))
 }
 
-/// Whether fields `a` and `b` of a `d × d` covariance `c` coincide: `C_aa`, `C_bb` and `C_ab`
-/// agree within [`COINCIDING`]`·√(C_aa C_bb)`, and `|C_av − C_bv| ≤ COINCIDING·√(C_aa C_vv)` for
-/// every field v (the Cauchy–Schwarz scale of `E[(x_a − x_b) x_v]`). Fields of variance 0
-/// coincide where all their covariances are equal (0).
+/// Whether fields `a` and `b` of a `d × d` covariance `c` coincide to the relative tolerance
+/// `tol`: `C_aa`, `C_bb` and `C_ab` agree within `tol·√(C_aa C_bb)`, and
+/// `|C_av − C_bv| ≤ tol·max(√C_aa, √C_bb)·√C_vv` for every field v (the Cauchy–Schwarz scale of
+/// `E[(x_a − x_b) x_v]`). Fields of variance 0 coincide where all their covariances are equal
+/// (0). The test is of second order in the fields' difference δ where δ is orthogonal to every
+/// field (it shows only through `C_aa − C_ab = E[δ²]`): fields within `√tol` of each other pass.
 pub(crate) fn fields_coincide(
     d: usize,
     c: impl Fn(usize, usize) -> f64,
     a: usize,
     b: usize,
+    tol: f64,
 ) -> bool {
     let sd = |i: usize| c(i, i).max(0.0).sqrt();
     let scale = sd(a) * sd(b);
-    (c(a, a) - c(a, b)).abs() <= COINCIDING * scale
-        && (c(b, b) - c(a, b)).abs() <= COINCIDING * scale
-        && (0..d).all(|v| (c(a, v) - c(b, v)).abs() <= COINCIDING * sd(a).max(sd(b)) * sd(v))
+    (c(a, a) - c(a, b)).abs() <= tol * scale
+        && (c(b, b) - c(a, b)).abs() <= tol * scale
+        && (0..d).all(|v| (c(a, v) - c(b, v)).abs() <= tol * sd(a).max(sd(b)) * sd(v))
 }
 
-/// Relative tolerance of [`fields_coincide`]: rounding of the overlaps' own integration. Closer
-/// than this, a student whose g' jumps cannot be told apart from its twin anyway: `E[g'(λ_a) …]`
-/// moves with `√(E[(λ_a − λ_b)²])`, which the overlaps, stored to 1e-16, give only to ≈ 1e-8.
-pub(crate) const COINCIDING: f64 = 1e-13;
+/// Relative tolerance of [`fields_coincide`] for merging a quadrature pattern's fields: rounding
+/// of the overlaps' own integration. Closer than this, a student whose g' jumps cannot be told
+/// apart from its twin anyway: `E[g'(λ_a) …]` moves with `√(E[(λ_a − λ_b)²])`, which the
+/// overlaps, stored to 1e-16, give only to ≈ 1e-8.
+const COINCIDING: f64 = 1e-13;
 
 /// The bit that marks the moments of a merged pattern in the scratch cache
 /// ([`TsIntegrals::quadrature`]; keyed by the pattern's id times 31 plus which fields merged).
