@@ -324,12 +324,33 @@ fn positive(key: &str, v: f64, max: f64) -> Result<()> {
     }
 }
 
+/// A TOML error on one line: where (line, column and the line's text, which names the key) and
+/// what, instead of the parser's multi-line drawing with a caret.
+fn one_line(e: &toml::de::Error, text: &str) -> String {
+    let what = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    let Some(span) = e.span() else {
+        return what;
+    };
+    let mut at = span.start.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    format!(
+        "line {}, column {} (`{}`): {what}",
+        text[..at].matches('\n').count() + 1,
+        text[line_start..at].chars().count() + 1,
+        text[line_start..line_end].trim()
+    )
+}
+
 impl Config {
     /// Parses TOML text; unknown keys and wrong types are errors naming the key.
     pub fn from_toml(text: &str, path: &str) -> Result<Self> {
         let cfg: Config = toml::from_str(text).map_err(|e| Error::ConfigFile {
             path: path.to_string(),
-            message: e.to_string().trim().to_string(),
+            message: one_line(&e, text),
         })?;
         // a key of the other model is an error even when written with its default value
         if let Ok(table) = text.parse::<toml::Table>() {

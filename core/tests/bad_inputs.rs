@@ -69,6 +69,8 @@ fn check(name: &str, args: &[&str], expect: &[&str], out: &Path) {
     assert_eq!(o.status.code(), Some(1), "{name}: exit code; stderr: {err}");
     assert!(!err.contains("panicked"), "{name}: panicked: {err}");
     assert!(err.starts_with("error: "), "{name}: {err}");
+    // one line, as the README promises (TOML's own errors draw the line with a caret)
+    assert_eq!(err.trim_end().lines().count(), 1, "{name}: {err}");
     for e in expect {
         assert!(err.contains(e), "{name}: `{e}` not in: {err}");
     }
@@ -113,7 +115,15 @@ fn bad_config_values_name_the_key() {
             "k = 8\n[data]\nd = 5",
             vec!["`k`", "data.d = 5"],
         ),
-        ("wrong_type", "k = \"two\"", vec!["config.toml", "k"]),
+        (
+            "wrong_type",
+            "k = \"two\"",
+            vec![
+                "config.toml",
+                "line 1, column 5 (`k = \"two\"`)",
+                "invalid type",
+            ],
+        ),
         (
             "unknown_key",
             "learning_rate = 0.1",
@@ -123,6 +133,16 @@ fn bad_config_values_name_the_key() {
             "bad_algorithm",
             "algorithm = \"adam\"",
             vec!["algorithm", "adam"],
+        ),
+        (
+            "division_by_zero",
+            "activation = \"x / (1.0 - 1.0)\"\nquadrature = true",
+            vec!["activation", "division by zero", "`(1.0 - 1.0)`"],
+        ),
+        (
+            "unbalanced_parenthesis",
+            "activation = \"relu(x + 1.0\"",
+            vec!["activation", "the `(` at byte 4 is never closed"],
         ),
         (
             "unsupported_expression",

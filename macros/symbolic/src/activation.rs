@@ -67,11 +67,42 @@ pub struct ActivationDerivation {
 
 /// Parses an activation written as an expression in `x` (the attribute's syntax).
 pub fn parse_expression(src: &str) -> Result<Expr, String> {
+    if let Some(why) = unbalanced_delimiters(src) {
+        return Err(format!("`{src}` is not an expression: {why}"));
+    }
     let e: syn::Expr =
         syn::parse_str(src).map_err(|e| format!("`{src}` is not an expression: {e}"))?;
     expr::parse(&e, "x")
         .map(expr::simplify)
         .map_err(|e| e.to_string().replace("#[activation]: ", ""))
+}
+
+/// Where the parentheses or brackets of `src` do not pair up (the lexer's own message, "cannot
+/// parse string into token stream", names neither the character nor its place).
+fn unbalanced_delimiters(src: &str) -> Option<String> {
+    let mut open: Vec<(usize, char)> = Vec::new();
+    for (i, ch) in src.char_indices() {
+        match ch {
+            '(' | '[' | '{' => open.push((i, ch)),
+            ')' | ']' | '}' => {
+                let want = match ch {
+                    ')' => '(',
+                    ']' => '[',
+                    _ => '{',
+                };
+                match open.pop() {
+                    Some((_, o)) if o == want => {}
+                    Some((j, o)) => {
+                        return Some(format!("`{ch}` at byte {i} closes the `{o}` at byte {j}"));
+                    }
+                    None => return Some(format!("`{ch}` at byte {i} has no opening `{want}`")),
+                }
+            }
+            _ => {}
+        }
+    }
+    open.pop()
+        .map(|(j, o)| format!("the `{o}` at byte {j} is never closed"))
 }
 
 /// Whether g is smooth: no non-smooth operation (whose argument could change sign) anywhere in
@@ -369,4 +400,22 @@ pub fn latex_trace(trace: &str) -> String {
         "\\begin{{aligned}}&{}\\end{{aligned}}",
         rows.join(" \\\\ &")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unbalanced_delimiters_are_named_with_their_place() {
+        for (src, want) in [
+            ("(x + 1.0", "the `(` at byte 0 is never closed"),
+            ("x + 1.0)", "`)` at byte 7 has no opening `(`"),
+            ("erf(x]", "`]` at byte 5 closes the `(` at byte 3"),
+        ] {
+            let err = parse_expression(src).expect_err(src);
+            assert!(err.contains(want), "{src}: {err}");
+        }
+        assert!(parse_expression("relu((x + 1.0) * 2.0)").is_ok());
+    }
 }

@@ -104,7 +104,15 @@ pub fn parse(e: &syn::Expr, arg: &str) -> syn::Result<Expr> {
         }
         E::Unary(u) => match u.op {
             syn::UnOp::Neg(_) => Ok(neg(parse(&u.expr, arg)?)),
-            _ => Err(unsupported(u.span(), "unary operator")),
+            // `x ** 2` parses as `x * (*2)`
+            syn::UnOp::Deref(_) => Err(unsupported(
+                u.span(),
+                "unary operator `*` (`**` is no power in Rust: write `.powi(N)`)",
+            )),
+            op => Err(unsupported(
+                u.span(),
+                &format!("unary operator `{}`", op.to_token_stream()),
+            )),
         },
         E::Binary(b) => {
             let (l, r) = (parse(&b.left, arg)?, parse(&b.right, arg)?);
@@ -112,8 +120,24 @@ pub fn parse(e: &syn::Expr, arg: &str) -> syn::Result<Expr> {
                 syn::BinOp::Add(_) => Ok(Expr::Add(vec![l, r])),
                 syn::BinOp::Sub(_) => Ok(Expr::Add(vec![l, neg(r)])),
                 syn::BinOp::Mul(_) => Ok(Expr::Mul(vec![l, r])),
-                syn::BinOp::Div(_) => Ok(Expr::Div(Box::new(l), Box::new(r))),
-                _ => Err(unsupported(b.span(), "binary operator")),
+                syn::BinOp::Div(_) => {
+                    // a divisor that is identically 0 (`0.0`, `x - x`) is a division by zero,
+                    // never a value: refused where it is written
+                    if simplify(r.clone()) == Expr::Const(0.0) {
+                        return Err(syn::Error::new(
+                            b.right.span(),
+                            format!(
+                                "#[activation]: division by zero: the divisor `{}` is identically 0",
+                                b.right.to_token_stream()
+                            ),
+                        ));
+                    }
+                    Ok(Expr::Div(Box::new(l), Box::new(r)))
+                }
+                op => Err(unsupported(
+                    b.span(),
+                    &format!("binary operator `{}`", op.to_token_stream()),
+                )),
             }
         }
         E::Call(c) => {
@@ -1004,5 +1028,34 @@ mod tests {
                 .to_string()
                 .contains("name `y`")
         );
+        // operators are named; `**` is explained
+        for (src, want) in [
+            ("x ** 2", "`**` is no power"),
+            ("!x", "unary operator `!`"),
+            ("x % 2.0", "binary operator `%`"),
+        ] {
+            let e: syn::Expr = syn::parse_str(src).expect("valid rust");
+            let err = parse(&e, "x").expect_err(src).to_string();
+            assert!(err.contains(want), "{src}: {err}");
+        }
+    }
+
+    #[test]
+    fn division_by_an_identically_zero_divisor_is_refused_where_written() {
+        for (src, divisor) in [
+            ("x / 0.0", "`0.0`"),
+            ("(x - x) / (x - x)", "`(x - x)`"),
+            ("1.0 + x / (2.0 - 2.0)", "`(2.0 - 2.0)`"),
+        ] {
+            let e: syn::Expr = syn::parse_str(src).expect("valid rust");
+            let err = parse(&e, "x").expect_err(src).to_string();
+            assert!(
+                err.contains("division by zero") && err.contains(divisor),
+                "{src}: {err}"
+            );
+        }
+        // a divisor that vanishes only somewhere is no such division
+        let e: syn::Expr = syn::parse_str("x / (x + 2.0)").expect("valid rust");
+        assert!(parse(&e, "x").is_ok());
     }
 }
