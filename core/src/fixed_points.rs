@@ -1042,6 +1042,22 @@ impl Report {
                     p.pc
                 );
             }
+            // say what a NaN means
+            for p in &self.plateaus {
+                let mut why = Vec::new();
+                if p.escape_pred.is_nan() {
+                    why.push(
+                        "the linearised growth does not bring ε to the escape level by t_max \
+                         (λ_saddle and ε_saddle are taken at the predicted escape)",
+                    );
+                }
+                if p.escape_ode.is_nan() {
+                    why.push("the trajectory does not reach the escape level by t_max");
+                }
+                if !why.is_empty() {
+                    let _ = writeln!(s, "note: PC {}: {}", p.pc, why.join("; "));
+                }
+            }
         }
         s
     }
