@@ -906,36 +906,11 @@ mod orthant4_tests {
         // zero or random up to ±1, ±2.5, ±6: `phi4` against the 20-point rule on a mesh three
         // levels finer (a margin of 4; 12 points with that margin were used before and cost twice
         // as much)
-        let mut state = 0x9e3779b97f4a7c15u64;
-        let mut uniform = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-        };
+        let mut uniform = test_uniform();
         let mut worst = 0.0f64;
         for trial in 0..2000 {
-            let k = 2 + trial % 3;
             let ridge = [0.0, 1e-12, 1e-6, 1e-2, 0.3][trial % 5];
-            let a: Vec<Vec<f64>> = (0..4)
-                .map(|_| (0..k).map(|_| uniform()).collect())
-                .collect();
-            let mut cov = [[0.0; 4]; 4];
-            for i in 0..4 {
-                for j in 0..4 {
-                    cov[i][j] = (0..k).map(|c| a[i][c] * a[j][c]).sum::<f64>()
-                        + if i == j { ridge } else { 0.0 };
-                }
-            }
-            let r: [[f64; 4]; 4] = std::array::from_fn(|i| {
-                std::array::from_fn(|j| {
-                    if i == j {
-                        1.0
-                    } else {
-                        corr(cov[i][j], cov[i][i], cov[j][j])
-                    }
-                })
-            });
+            let r = random_correlation::<4>(&mut uniform, 2 + trial % 3, ridge);
             let h = if trial % 2 == 0 {
                 [0.0; 4]
             } else {
@@ -959,6 +934,43 @@ mod orthant4_tests {
         let want = orthant3([0.1, -0.2, 0.3], [1.0; 3], [0.3, 0.2, -0.1]);
         assert!((got - want).abs() < 1e-8, "{got} vs {want}");
     }
+}
+
+/// Uniform numbers in [−1, 1] from a fixed xorshift sequence (test matrices and means).
+#[cfg(test)]
+fn test_uniform() -> impl FnMut() -> f64 {
+    let mut state = 0x9e3779b97f4a7c15u64;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    }
+}
+
+/// The correlation matrix of `A Aᵀ + ridge·I`, A an N×`rank` matrix of `uniform` draws (row by
+/// row): of rank `rank` when `ridge` is 0, nearly singular for a small ridge (test matrices).
+#[cfg(test)]
+fn random_correlation<const N: usize>(
+    uniform: &mut impl FnMut() -> f64,
+    rank: usize,
+    ridge: f64,
+) -> [[f64; N]; N] {
+    let a: Vec<Vec<f64>> = (0..N)
+        .map(|_| (0..rank).map(|_| uniform()).collect())
+        .collect();
+    let cov = |i: usize, j: usize| {
+        (0..rank).map(|c| a[i][c] * a[j][c]).sum::<f64>() + if i == j { ridge } else { 0.0 }
+    };
+    std::array::from_fn(|i| {
+        std::array::from_fn(|j| {
+            if i == j {
+                1.0
+            } else {
+                corr(cov(i, j), cov(i, i), cov(j, j))
+            }
+        })
+    })
 }
 
 /// `∫_a^b f` by the 20-point Gauss–Legendre rule on `panels` equal panels (test references).
@@ -1003,25 +1015,12 @@ mod orthant3_tests {
     fn trivariate_mesh_agrees_with_adaptive_bisection() {
         // random correlation matrices of rank 1..3 plus a ridge down to 0 (singular: the dyadic
         // mesh's finest levels), means up to ±1, ±2.5, ±6
-        let mut state = 0x9e3779b97f4a7c15u64;
-        let mut uniform = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-        };
+        let mut uniform = test_uniform();
         let mut worst = 0.0f64;
         for trial in 0..3000 {
-            let k = 1 + trial % 3;
             let ridge = [0.0, 1e-12, 1e-6, 1e-2, 0.3][trial % 5];
-            let a: Vec<Vec<f64>> = (0..3)
-                .map(|_| (0..k).map(|_| uniform()).collect())
-                .collect();
-            let cov = |i: usize, j: usize| {
-                (0..k).map(|c| a[i][c] * a[j][c]).sum::<f64>() + if i == j { ridge } else { 0.0 }
-            };
-            let c = |i: usize, j: usize| corr(cov(i, j), cov(i, i), cov(j, j));
-            let (r12, r13, r23) = (c(0, 1), c(0, 2), c(1, 2));
+            let r = random_correlation::<3>(&mut uniform, 1 + trial % 3, ridge);
+            let (r12, r13, r23) = (r[0][1], r[0][2], r[1][2]);
             if [r12, r13, r23].iter().any(|x| x.abs() == 1.0) {
                 // aligned pairs take `aligned_pair`, not Plackett's integral
                 continue;
