@@ -256,6 +256,20 @@ fn teacher_student(c: &mut Criterion) {
     g.bench_function("erf_K4_M4_one_rhs", |b| {
         b.iter(|| aedyn::ode::Flow::rhs(&sys, &y0, &mut dy, &mut ws))
     });
+    // a student with kinks on both sides (hard tanh): its I3/I4 reach three- and four-orthant
+    // probabilities with means (Plackett's integrals), thousands per right-hand side, shared
+    // among the threads (README "Teacher–student networks"); K = 3, M = 2, N = 500, to t = 20
+    let cfg = Config::from_toml(
+        "model = \"teacher_student\"\nactivation = \"x.clamp(-1.0, 1.0)\"\nk = 3\nlr = 0.5\n\
+         t_max = 20.0\ninit_std = 0.01\n[teacher]\nm = 2\n[data]\nd = 500\n[sgd]\nseeds = 0",
+        "bench",
+    )
+    .expect("config");
+    let pb = TsProblem::from_config(&cfg).expect("problem");
+    let (sys, y0) = pb.system().expect("system");
+    g.bench_function("hard_tanh_K3_M2_to_t20", |b| {
+        b.iter(|| integrate(&sys, y0.clone(), &pb.times, pb.integrator, |_| {}).expect("ok"))
+    });
     g.finish();
 }
 
