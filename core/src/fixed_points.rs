@@ -985,11 +985,18 @@ impl Report {
             "t", "eps", "unst.", "zero", "lambda_max", "λmax/lr", "escape_t", "time_near"
         );
         for p in &self.points {
+            // ε of an exact zero-error state comes out as rounding of either sign: a negative
+            // one within the tolerance the analysis accepts (−1e-10) is shown as 0, not "-0.0000000"
+            let eps = if (-1e-10..0.0).contains(&p.eps) {
+                0.0
+            } else {
+                p.eps
+            };
             let _ = writeln!(
                 s,
                 "{:>10.3} {:>12.7} {:>6} {:>5} {:>12.4e} {:>12.6} {:>12.3} {:>12.3}",
                 p.t,
-                p.eps,
+                eps,
                 p.n_unstable,
                 p.n_zero,
                 p.lambda_max,
