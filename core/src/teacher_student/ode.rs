@@ -677,7 +677,19 @@ impl Flow for TsSystem {
         // evaluation is costly; the sums over them stay in the same order, so the result is the
         // same to the bit either way
         let n3 = self.i3.len();
-        let needed = |j: usize| j < n3 || self.i4_weight(j - n3, u) != 0.0;
+        // a twin's derivatives are its representative's (below), so its own terms are skipped:
+        // from init_std = 0 one student's worth of work instead of K
+        let have_twins = self.coinciding_students(omega, u, twins);
+        let twins: &[usize] = twins;
+        let needed = |j: usize| {
+            if j < n3 {
+                let a = j / (n * n);
+                twins[a] == a
+            } else {
+                let (ka, kb, ..) = self.i4[j - n3];
+                twins[ka] == ka && twins[kb] == kb && self.i4_weight(j - n3, u) != 0.0
+            }
+        };
         let term = |j: usize| {
             if j < n3 {
                 &self.i3[j]
@@ -740,7 +752,7 @@ impl Flow for TsSystem {
                 i += 1;
             }
         }
-        if self.coinciding_students(omega, u, twins) {
+        if have_twins {
             self.keep_twins_together(twins, dy);
         }
     }
