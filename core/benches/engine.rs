@@ -237,38 +237,40 @@ fn closed_forms(c: &mut Criterion) {
 /// outputs (the peer: `benches/peers/ts_euler_numpy.py`, fixed-step Euler at dt = 0.01).
 fn teacher_student(c: &mut Criterion) {
     use aedyn::config::Config;
+    use aedyn::teacher_student::TsSystem;
     use aedyn::teacher_student::run::TsProblem;
+    let problem = |toml: &str| {
+        let cfg = Config::from_toml(toml, "bench").expect("config");
+        let pb = TsProblem::from_config(&cfg).expect("problem");
+        let (sys, y0) = pb.system().expect("system");
+        (pb, sys, y0)
+    };
     let mut g = c.benchmark_group("teacher_student");
     g.sample_size(10);
-    let cfg = Config::from_toml(
+    let mut to_t_max =
+        |name: &str, (pb, sys, y0): &(TsProblem, TsSystem, nalgebra::DVector<f64>)| {
+            g.bench_function(name, |b| {
+                b.iter(|| integrate(sys, y0.clone(), &pb.times, pb.integrator, |_| {}).expect("ok"))
+            });
+        };
+    let erf = problem(
         "model = \"teacher_student\"\nk = 4\nlr = 0.5\nt_max = 10000.0\ninit_std = 0.01\n\
          [teacher]\nm = 4\n[data]\nd = 1000\n[sgd]\nseeds = 0\n[output]\npoints = 100",
-        "bench",
-    )
-    .expect("config");
-    let pb = TsProblem::from_config(&cfg).expect("problem");
-    let (sys, y0) = pb.system().expect("system");
-    g.bench_function("erf_K4_M4_to_t1e4", |b| {
-        b.iter(|| integrate(&sys, y0.clone(), &pb.times, pb.integrator, |_| {}).expect("ok"))
-    });
-    let mut ws = aedyn::ode::Flow::workspace(&sys);
-    let mut dy = y0.clone();
-    g.bench_function("erf_K4_M4_one_rhs", |b| {
-        b.iter(|| aedyn::ode::Flow::rhs(&sys, &y0, &mut dy, &mut ws))
-    });
+    );
+    to_t_max("erf_K4_M4_to_t1e4", &erf);
     // a student with kinks on both sides (hard tanh): its I3/I4 reach three- and four-orthant
     // probabilities with means (Plackett's integrals), thousands per right-hand side, shared
     // among the threads (README "Teacher–student networks"); K = 3, M = 2, N = 500, to t = 20
-    let cfg = Config::from_toml(
+    let hard_tanh = problem(
         "model = \"teacher_student\"\nactivation = \"x.clamp(-1.0, 1.0)\"\nk = 3\nlr = 0.5\n\
          t_max = 20.0\ninit_std = 0.01\n[teacher]\nm = 2\n[data]\nd = 500\n[sgd]\nseeds = 0",
-        "bench",
-    )
-    .expect("config");
-    let pb = TsProblem::from_config(&cfg).expect("problem");
-    let (sys, y0) = pb.system().expect("system");
-    g.bench_function("hard_tanh_K3_M2_to_t20", |b| {
-        b.iter(|| integrate(&sys, y0.clone(), &pb.times, pb.integrator, |_| {}).expect("ok"))
+    );
+    to_t_max("hard_tanh_K3_M2_to_t20", &hard_tanh);
+    let (_, sys, y0) = &erf;
+    let mut ws = aedyn::ode::Flow::workspace(sys);
+    let mut dy = y0.clone();
+    g.bench_function("erf_K4_M4_one_rhs", |b| {
+        b.iter(|| aedyn::ode::Flow::rhs(sys, y0, &mut dy, &mut ws))
     });
     g.finish();
 }

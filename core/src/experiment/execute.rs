@@ -32,8 +32,9 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
     // ε ≥ ε_PCA(K) for any weights (the reconstruction lies in the span of K decoder vectors): a
     // state below it describes no network (a tolerance of 1e-9 of ε_PCA(0) for the integrator's
     // error where runs converge to PCA)
-    let floor = pb.spectrum.pca_error(k);
-    let tol = 1e-9 * pb.spectrum.pca_error(0) + 1e-12;
+    let pca: Vec<f64> = (0..=k).map(|m| pb.spectrum.pca_error(m)).collect();
+    let floor = pca[k];
+    let tol = 1e-9 * pca[0] + 1e-12;
     if let Some((j, &eps)) = eps_ode.iter().enumerate().find(|(_, e)| **e < floor - tol) {
         return Err(Error::Unphysical {
             t: times[j],
@@ -103,7 +104,6 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
             }
         }
     }
-    let pca = (0..=k).map(|m| pb.spectrum.pca_error(m)).collect();
     Ok(Trajectory {
         times,
         eps_ode,

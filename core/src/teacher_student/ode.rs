@@ -59,7 +59,6 @@ pub struct TsSystem {
 pub struct TsWorkspace {
     omega: Vec<f64>,
     u: Vec<f64>,
-    i3v: Vec<f64>,
     /// `A_k(b) = Σ_c u_c I3(k, b, c)`, `K × n`
     a: Vec<f64>,
     b4: Vec<f64>,
@@ -633,7 +632,6 @@ impl Flow for TsSystem {
         TsWorkspace {
             omega: vec![0.0; n * n],
             u: vec![0.0; n],
-            i3v: vec![0.0; k * n * n],
             a: vec![0.0; k * n],
             b4: vec![0.0; k * k],
             scratch: Scratch::default(),
@@ -665,7 +663,6 @@ impl Flow for TsSystem {
         let TsWorkspace {
             omega,
             u,
-            i3v,
             a,
             b4,
             scratch,
@@ -703,10 +700,9 @@ impl Flow for TsSystem {
             self.ints.eval(term(j), omega, n, s)
         });
         // A_k(b) = E[g'(λ_k) f_b Δ̄]
-        i3v.copy_from_slice(&terms.values[..n3]);
         for kk in 0..k {
             for b in 0..n {
-                let row = &i3v[(kk * n + b) * n..(kk * n + b + 1) * n];
+                let row = &terms.values[(kk * n + b) * n..(kk * n + b + 1) * n];
                 a[kk * n + b] = row.iter().zip(u.iter()).map(|(x, w)| x * w).sum();
             }
         }

@@ -1034,10 +1034,15 @@ mod tests {
             ("!x", "unary operator `!`"),
             ("x % 2.0", "binary operator `%`"),
         ] {
-            let e: syn::Expr = syn::parse_str(src).expect("valid rust");
-            let err = parse(&e, "x").expect_err(src).to_string();
+            let err = parse_error(src);
             assert!(err.contains(want), "{src}: {err}");
         }
+    }
+
+    /// The message of `src`'s parse error in x (valid Rust that the attribute refuses).
+    fn parse_error(src: &str) -> String {
+        let e: syn::Expr = syn::parse_str(src).expect("valid rust");
+        parse(&e, "x").expect_err(src).to_string()
     }
 
     #[test]
@@ -1047,8 +1052,7 @@ mod tests {
             ("(x - x) / (x - x)", "`(x - x)`"),
             ("1.0 + x / (2.0 - 2.0)", "`(2.0 - 2.0)`"),
         ] {
-            let e: syn::Expr = syn::parse_str(src).expect("valid rust");
-            let err = parse(&e, "x").expect_err(src).to_string();
+            let err = parse_error(src);
             assert!(
                 err.contains("division by zero") && err.contains(divisor),
                 "{src}: {err}"
