@@ -85,3 +85,18 @@ y0 = np.concatenate([W.T, V.T / np.sqrt(D)], axis=1).ravel()
 t0 = time.perf_counter()
 sol = solve_ivp(full_rhs(rho, D), (0, 1e3), y0, method="RK45", rtol=1e-8, atol=1e-11)
 print(f"scipy RK45 full spectrum D=1024 K=4 to t=1e3: {time.perf_counter() - t0:.2f} s ({sol.nfev} RHS evaluations, status {sol.status})")
+
+# the grayscale CIFAR-10 spectrum of the vendored test images, preprocessed as `aedyn run` does
+# (docs/theory.md §2: gray = 0.299 R + 0.587 G + 0.114 B, /255, divided by twice the global std, the
+# global scalar mean subtracted); initial weights of the same law
+raw = np.fromfile("data/cifar10/test_subset.bin", dtype=np.uint8).reshape(-1, 3073)[:, 1:].astype(float)
+x = (0.299 * raw[:, :1024] + 0.587 * raw[:, 1024:2048] + 0.114 * raw[:, 2048:]) / 255.0
+x = x / (2 * x.std())
+x -= x.mean()
+rho = np.sort(np.linalg.eigvalsh(x.T @ x / x.shape[0]))[::-1].clip(0)
+for t_max in [1e2, 1e3]:
+    W, V = 0.1 * rng.standard_normal((K, D)), 0.1 * rng.standard_normal((K, D))
+    y0 = np.concatenate([W.T, V.T / np.sqrt(D)], axis=1).ravel()
+    t0 = time.perf_counter()
+    sol = solve_ivp(full_rhs(rho, D), (0, t_max), y0, method="RK45", rtol=1e-8, atol=1e-11)
+    print(f"scipy RK45 CIFAR-10 spectrum D=1024 K=4 to t={t_max:g}: {time.perf_counter() - t0:.3f} s ({sol.nfev} RHS evaluations, status {sol.status})")

@@ -1,5 +1,6 @@
 //! Benchmarks of the claims in the README: SGD steps/s (D = 1000, K = 4, erf, one core), ODE
-//! spiked (4 spikes, K = 4) to t = 10⁴, full spectrum (D = 1024, K = 4) to t = 10³, and the
+//! spiked (4 spikes, K = 4) to t = 10⁴, full spectrum (D = 1024, K = 4) to t = 10³, the grayscale
+//! CIFAR-10 spectrum of the vendored test images (D = 1024, K = 4) to t = 10² and 10³, and the
 //! evaluation time of generated closed forms.
 //! Run: `cargo bench -p aedyn --bench engine`.
 
@@ -170,6 +171,28 @@ fn ode(c: &mut Criterion) {
         "full_spectrum_D1024_K4_to_t1e3: {} RHS evaluations",
         leaked.0.load(std::sync::atomic::Ordering::Relaxed) / 4
     );
+    // the grayscale CIFAR-10 spectrum of the 1 000 vendored test images (the `cifar10` example's
+    // preprocessing), all 1024 modes, to t = 10³ and to the example's t = 100
+    let rho = cifar10_spectrum();
+    let sys = OdeSystem::new(&ScaledErf, training(), &rho, Form::Vector, Reduction::Full)
+        .expect("system");
+    let y0 = sys.state_from_weights(&w.w, &w.v, &w.beta);
+    for t_max in [100.0, 1000.0] {
+        let times: Vec<f64> = std::iter::once(0.0)
+            .chain((0..60).map(|i| t_max * 10f64.powf(-4.0 + 4.0 * i as f64 / 59.0)))
+            .collect();
+        g.bench_function(format!("cifar10_spectrum_D1024_K4_to_t{t_max}"), |b| {
+            b.iter(|| integrate(&sys, y0.clone(), &times, BENCH_TOL, |_| {}).expect("ok"))
+        });
+    }
+    let csys =
+        OdeSystem::new(leaked, training(), &rho, Form::Vector, Reduction::Full).expect("system");
+    leaked.0.store(0, std::sync::atomic::Ordering::Relaxed);
+    integrate(&csys, y0.clone(), &times, BENCH_TOL, |_| {}).expect("ok");
+    println!(
+        "cifar10_spectrum_D1024_K4_to_t1e3: {} RHS evaluations",
+        leaked.0.load(std::sync::atomic::Ordering::Relaxed) / 4
+    );
     // where the time goes: one right-hand side of the full spectrum (8 192 components)
     let mut ws = sys.workspace();
     let mut dy = y0.clone();
@@ -177,6 +200,19 @@ fn ode(c: &mut Criterion) {
         b.iter(|| sys.rhs_with(black_box(&y0), &mut dy, &mut ws))
     });
     g.finish();
+}
+
+/// The eigenvalues of the covariance of the vendored grayscale CIFAR-10 test images, preprocessed
+/// as `aedyn run` does (`data.kind = "cifar10"`).
+fn cifar10_spectrum() -> Vec<f64> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../data/cifar10/test_subset.bin"
+    );
+    let img = aedyn::images::load_cifar10(path, 0).expect("vendored CIFAR-10 images");
+    let rows = aedyn::images::preprocess(&img, false);
+    let x = nalgebra::DMatrix::from_row_slice(img.p, img.d, &rows);
+    aedyn::data::Dataset::new(x).expect("spectrum").spectrum.rho
 }
 
 /// erf with a counter of unit-kernel evaluations.
