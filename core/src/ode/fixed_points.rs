@@ -159,6 +159,7 @@ pub fn newton_holding<F: Flow>(
             .map(|i| held[i] || (f[i] == 0.0 && jac.row(i).iter().all(|v| *v == 0.0)))
             .collect()
     };
+    let mut norms: Vec<f64> = Vec::new();
     for it in 0..max_iter {
         let res = f.amax();
         if !res.is_finite() {
@@ -177,6 +178,15 @@ pub fn newton_holding<F: Flow>(
                 "time budget spent after {it} iterations (|F|∞ = {res:.2e})"
             ));
         }
+        let norm = f.norm();
+        if let Some(before) = stagnated(&norms, norm, res, tol) {
+            return Err(format!(
+                "stagnated: |F|₂ fell by only {:.1} % in the last {STAGNATION_WINDOW} of {it} \
+                 iterations (|F|∞ = {res:.2e}): no zero of F near this start",
+                100.0 * (1.0 - norm / before)
+            ));
+        }
+        norms.push(norm);
         // where F is not smooth (ReLU's kernels at exactly antiparallel units) the differences
         // with the default steps can point nowhere downhill: retry with larger and smaller steps
         let mut accepted = false;
@@ -226,6 +236,24 @@ pub fn newton_holding<F: Flow>(
         "not converged in {max_iter} iterations (|F|∞ = {:.2e})",
         f.amax()
     ))
+}
+
+/// Iterations over which Newton must reduce `|F|₂` by [`STAGNATION_FACTOR`] while `|F|∞` is
+/// above `STAGNATION_FLOOR·tol` (near the tolerance, rounding sets the pace instead).
+const STAGNATION_WINDOW: usize = 25;
+const STAGNATION_FACTOR: f64 = 0.9;
+const STAGNATION_FLOOR: f64 = 1e4;
+
+/// `|F|₂` of [`STAGNATION_WINDOW`] iterations ago when the damped Newton iteration has stalled
+/// there: `|F|₂` now above [`STAGNATION_FACTOR`] of it, far above the tolerance. Backtracking
+/// Newton converges fast once near a zero; creeping descent means a minimum of `|F|` that is no
+/// zero (the ghost of a fixed point at a slow stretch of a trajectory).
+fn stagnated(norms: &[f64], norm: f64, res: f64, tol: f64) -> Option<f64> {
+    let before = *norms
+        .len()
+        .checked_sub(STAGNATION_WINDOW)
+        .map(|i| &norms[i])?;
+    (res > STAGNATION_FLOOR * tol && norm > STAGNATION_FACTOR * before).then_some(before)
 }
 
 /// Backtracking from `y` along `step`: the first `y + αstep`, α = 1, 1/2, … (30 halvings), whose
@@ -414,6 +442,31 @@ mod tests {
         fn failure(_: &()) -> Option<String> {
             None
         }
+    }
+
+    #[test]
+    fn newton_stagnation_is_creeping_descent_far_from_the_tolerance() {
+        let creeping: Vec<f64> = (0..40).map(|i| 1e-2 * 0.996f64.powi(i)).collect();
+        let fast: Vec<f64> = (0..40).map(|i| 1e-2 * 0.9f64.powi(i)).collect();
+        let last = |v: &[f64]| v[v.len() - 1];
+        // 25 iterations of 0.4 % each: 9.5 % in all
+        assert!(stagnated(&creeping[..39], last(&creeping), 1e-2, 1e-12).is_some());
+        assert!(stagnated(&creeping[..20], last(&creeping[..21]), 1e-2, 1e-12).is_none());
+        assert!(stagnated(&fast[..39], last(&fast), 1e-2, 1e-12).is_none());
+        // near the tolerance rounding sets the pace: never called stagnation
+        assert!(stagnated(&creeping[..39], last(&creeping), 1e-9, 1e-12).is_none());
+        // a zero is still reached from a slow start (|F| = 1e-3 at first)
+        let c = newton(
+            &Toy,
+            &DVector::from_vec(vec![1e-3, 0.3, 5.0]),
+            1e-14,
+            500,
+            None,
+            None,
+        )
+        .expect("converges");
+        let at_a_zero = [0.0, 1.0].iter().any(|v| (c.y[0].abs() - v).abs() < 1e-12);
+        assert!(c.residual < 1e-14 && at_a_zero, "{:?}", c.y);
     }
 
     #[test]
