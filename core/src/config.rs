@@ -153,8 +153,9 @@ pub struct Config {
     pub init_std: f64,
     /// Train the encoder bias. Default false.
     pub bias: bool,
-    /// Tie decoder and encoder (v ≡ w). Default false.
-    pub tied: bool,
+    /// Tie decoder and encoder (v ≡ w). Default false (true for `algorithm = "sanger"`, which
+    /// refuses an explicit `tied = false`).
+    pub tied: Option<bool>,
     /// "vanilla" | "truncated" | "sanger". Default "vanilla".
     pub algorithm: Algorithm,
     /// Base seed of weights and samples. Default 0.
@@ -209,9 +210,9 @@ pub struct SgdConfig {
 pub struct OutputConfig {
     /// Number of log-spaced output times (plus t = 0). Default 120.
     pub points: usize,
-    /// Per-mode densities written to `modes.csv` for this many leading modes (capped by the modes
-    /// the ODE tracks one by one; 0: no file). Default 4.
-    pub modes: usize,
+    /// Per-mode densities written to `modes.csv` for this many leading modes (default: 4, capped
+    /// by the modes the ODE tracks one by one; a value set above those is an error). 0: no file.
+    pub modes: Option<usize>,
 }
 
 /// `[ode]`
@@ -250,7 +251,7 @@ impl Default for Config {
             t_max: 60.0,
             init_std: 0.1,
             bias: false,
-            tied: false,
+            tied: None,
             algorithm: Algorithm::Vanilla,
             seed: 0,
             data: DataConfig::default(),
@@ -292,7 +293,7 @@ impl Default for OutputConfig {
     fn default() -> Self {
         OutputConfig {
             points: 120,
-            modes: 4,
+            modes: None,
         }
     }
 }
@@ -368,7 +369,7 @@ impl Config {
     const MODEL_KEYS: [(&'static str, ModelKind, fn(&Config) -> bool); 24] = {
         use ModelKind::{Autoencoder as Ae, TeacherStudent as Ts};
         [
-            ("tied", Ae, |c| c.tied),
+            ("tied", Ae, |c| c.tied == Some(true)),
             ("bias", Ae, |c| c.bias),
             ("algorithm", Ae, |c| c.algorithm != Algorithm::Vanilla),
             ("data.kind", Ae, |c| c.data.kind != DataKind::Spiked),
@@ -394,9 +395,7 @@ impl Config {
             ("ode.form", Ae, |c| c.ode.form != FormName::Vector),
             ("ode.reduction", Ae, |c| c.ode.reduction.is_some()),
             ("ode.initial", Ae, |c| c.ode.initial != Initial::Weights),
-            ("output.modes", Ae, |c| {
-                c.output.modes != OutputConfig::default().modes
-            }),
+            ("output.modes", Ae, |c| c.output.modes.is_some()),
             ("teacher.m", Ts, |c| {
                 c.teacher.m != TeacherConfig::default().m
             }),
@@ -576,11 +575,25 @@ impl Config {
                 "an integer in [2, 100000]",
             ));
         }
-        if self.output.modes > 1000 {
+        if let Some(modes) = self.output.modes.filter(|m| *m > 1000) {
+            return Err(config_err("output.modes", modes, "an integer in [0, 1000]"));
+        }
+        if self.algorithm == Algorithm::Sanger && self.tied == Some(false) {
             return Err(config_err(
-                "output.modes",
-                self.output.modes,
-                "an integer in [0, 1000]",
+                "tied",
+                false,
+                "true or absent with algorithm = \"sanger\" (Sanger's rule, GHA, trains tied \
+                 weights: decoder ≡ encoder)",
+            ));
+        }
+        if self.bias && self.is_real() && !self.data.center {
+            return Err(config_err(
+                "data.center",
+                false,
+                "true when bias = true with real images (or bias = false): the ODE describes \
+                 zero-mean Gaussian inputs with the images' second moment Ω, which SGD without a \
+                 bias follows (docs/theory.md §6.7), but a trained bias is driven by the pixels' \
+                 mean, which the default scalar preprocessing keeps and the ODE does not see",
             ));
         }
         let d = &self.data;

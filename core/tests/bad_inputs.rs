@@ -169,6 +169,29 @@ fn bad_config_values_name_the_key() {
             "activation = \"sigmoid(x) + heaviside(x)\"\nquadrature = true",
             vec!["activation", "E[g'(x)²]", "undefined", "δ·δ"],
         ),
+        (
+            "sanger_with_untied_weights",
+            "algorithm = \"sanger\"\ntied = false",
+            vec!["`tied` = false", "\"sanger\"", "decoder ≡ encoder"],
+        ),
+        (
+            "more_modes_than_the_ode_tracks",
+            "[data]\nd = 50\nspikes = [0.7, 0.2]\n[output]\nmodes = 3",
+            vec!["`output.modes` = 3", "at most the 2 modes"],
+        ),
+        (
+            "bias_on_uncentred_images",
+            concat!(
+                "bias = true\n[data]\nkind = \"cifar10\"\npath = \"",
+                env!("CARGO_MANIFEST_DIR"),
+                "/../data/cifar10/test_subset.bin\""
+            ),
+            vec![
+                "`data.center` = false",
+                "bias = true with real images",
+                "pixels' mean",
+            ],
+        ),
     ] {
         fails(
             name,

@@ -98,7 +98,8 @@ impl Problem {
     }
 
     fn build(cfg: &Config, act: &'static dyn Activation) -> Result<Self> {
-        let training = Training::new(cfg.k, cfg.lr, cfg.tied, cfg.bias, cfg.algorithm);
+        let tied = cfg.tied.unwrap_or(false);
+        let training = Training::new(cfg.k, cfg.lr, tied, cfg.bias, cfg.algorithm);
         let dc = &cfg.data;
         let (spectrum, real, default_reduction) = match dc.kind {
             DataKind::Cifar10 | DataKind::Mnist => {
@@ -180,6 +181,25 @@ impl Problem {
             FormName::Paper => Form::Paper,
             FormName::Vector => Form::Vector,
         };
+        let single_modes = match reduction {
+            Reduction::Full => spectrum.d(),
+            Reduction::SpikeBulk { spikes } => spikes.min(spectrum.d()),
+        };
+        let modes = match cfg.output.modes {
+            Some(m) if m > single_modes => {
+                return Err(config_err(
+                    "output.modes",
+                    m,
+                    &format!(
+                        "at most the {single_modes} modes the ODE tracks one by one (with \
+                         the spike + bulk reduction, the spikes; ode.reduction = \"full\" tracks \
+                         all D)"
+                    ),
+                ));
+            }
+            Some(m) => m,
+            None => 4.min(single_modes),
+        };
         let times = time_grid(cfg.t_max, cfg.output.points, spectrum.d());
         Ok(Problem {
             act,
@@ -192,7 +212,7 @@ impl Problem {
             init_std: cfg.init_std,
             seed: cfg.seed,
             seeds: cfg.sgd.seeds,
-            modes: cfg.output.modes,
+            modes,
             times,
             integrator: IntegratorOptions {
                 method: match cfg.ode.method {
