@@ -37,6 +37,17 @@ pub const NEWTON_TOTAL_BUDGET: std::time::Duration = std::time::Duration::from_s
 /// trajectory counts as "near" it (time spent, escape-time prediction).
 pub const NEAR: f64 = 0.1;
 
+/// ε as printed: that of an exact zero-error state comes out as rounding of either sign, and a
+/// negative one within the tolerance the analysis accepts (−1e-10) is shown as 0, not
+/// "-0.0000000".
+fn shown_eps(eps: f64) -> f64 {
+    if (-1e-10..0.0).contains(&eps) {
+        0.0
+    } else {
+        eps
+    }
+}
+
 /// A system whose states can be reported: error and named order parameters.
 pub trait Analysed: Flow {
     fn eps(&self, y: &DVector<f64>) -> f64;
@@ -182,6 +193,9 @@ pub struct FixedPoint {
     /// `|y(t) − y*|₂` at that time, over the components not held
     /// ([`Analysed::slow_components`])
     pub distance: f64,
+    /// whether the Jacobian is known well enough for the counts of unstable and zero
+    /// directions ([`Stability::resolved`]; false where F is not smooth)
+    pub resolved: bool,
     pub eps: f64,
     pub n_unstable: usize,
     pub n_zero: usize,
@@ -415,7 +429,7 @@ fn exact_fixed_point<S: Analysed>(
     let note = format!(
         "the perfectly learned state (ε = {eps:.1e}, |F|∞ = {residual:.1e} exactly there) lies \
          on the boundary of the cone of overlaps, which Newton's finite-difference steps leave, \
-         and they did not converge to it (for a student with kinks F is not even \
+         and they did not converge to it (where the student has kinks, F is not even \
          differentiable there: its kernels have square-root singularities in the overlaps); \
          its stability is read from the \
          trajectory, whose distance to it fell by a factor 10 at the average rate {rate:.4e} over \
@@ -425,6 +439,8 @@ fn exact_fixed_point<S: Analysed>(
     let point = FixedPoint {
         t: states[close].t,
         distance,
+        // (read from the trajectory's approach, which the note explains)
+        resolved: true,
         eps,
         n_unstable: 0,
         n_zero: 0,
@@ -578,28 +594,7 @@ pub fn analyse<S: Analysed>(
             continue;
         }
         held_drift = held_drift.max(c.held_drift);
-        if !c.stability.resolved() {
-            notes.push(format!(
-                "the fixed point near t = {:.4} (ε = {:.6}): its Jacobian is known only to \
-                 {:.1e} (F is not smooth there), comparable with its eigenvalues: the counts of \
-                 unstable and zero directions are not resolved",
-                states[i].t, c.eps, c.jacobian_error
-            ));
-        }
-        if c.noise_floor > 0.0 {
-            notes.push(format!(
-                "the fixed point near t = {:.4} (ε = {:.6}) is refined to |F|∞ = {:.1e}, the \
-                 rounding noise of F there ({:.1e}; no Newton step descends below it)",
-                states[i].t, c.eps, c.residual, c.noise_floor
-            ));
-        }
         let (st, eps) = (&c.stability, c.eps);
-        if st.eigenvalues.is_empty() {
-            notes.push(format!(
-                "fixed point near t = {:.4}: the eigen-solver did not converge",
-                states[i].t
-            ));
-        }
         let y_free = restrict(&c.y, &free);
         let dist: Vec<f64> = states
             .iter()
@@ -614,6 +609,42 @@ pub fn analyse<S: Analysed>(
                 states[i].t
             ));
             continue;
+        }
+        // notes name the time of the fixed point's row: the trajectory's closest approach
+        let t_row = states[close].t;
+        let resolved = c.stability.resolved();
+        if !resolved {
+            notes.push(format!(
+                "the fixed point at t = {t_row:.4} (ε = {eps:.6}): its Jacobian is known only to \
+                 {:.1e} (F is not smooth there), comparable with its eigenvalues: the counts of \
+                 unstable and zero directions and λ_max are not resolved (marked ? in the table, \
+                 resolved = 0 in fixed_points.csv)",
+                c.jacobian_error
+            ));
+        }
+        if c.noise_floor > 0.0 {
+            notes.push(format!(
+                "the fixed point at t = {t_row:.4} (ε = {eps:.6}) is refined to |F|∞ = {:.1e}, the \
+                 rounding noise of F there ({:.1e}; no Newton step descends below it)",
+                c.residual, c.noise_floor
+            ));
+        }
+        if st.eigenvalues.is_empty() {
+            notes.push(format!(
+                "the fixed point at t = {t_row:.4}: the eigen-solver did not converge"
+            ));
+        }
+        if distance >= r {
+            notes.push(format!(
+                "the fixed point at t = {t_row:.4} (ε = {:.6}) is not reached: the trajectory \
+                 comes no closer than {distance:.3e} to it ({:.0} % of its size; near means \
+                 within {:.0} %), at t = {t_row:.4}. Newton from a slow point or the end state \
+                 converges to it, so the trajectory is heading there or passes by it, but no time \
+                 is spent near it",
+                shown_eps(eps),
+                100.0 * distance / y_free.norm().max(0.01),
+                100.0 * NEAR
+            ));
         }
         let (mut time_spent, mut escape_time) = (f64::NAN, f64::NAN);
         if distance < r {
@@ -635,8 +666,9 @@ pub fn analyse<S: Analysed>(
             }
         }
         points.push(FixedPoint {
-            t: states[close].t,
+            t: t_row,
             distance,
+            resolved,
             eps,
             n_unstable: st.n_unstable,
             n_zero: st.n_zero,
@@ -936,12 +968,12 @@ impl Report {
         Some(s)
     }
 
-    /// `t,eps,n_unstable,lambda_max,escape_time,time_spent,n_zero,lambda_max_per_lr,residual,distance`,
+    /// `t,eps,n_unstable,lambda_max,escape_time,time_spent,n_zero,lambda_max_per_lr,residual,distance,resolved`,
     /// then the order parameters of the fixed point.
     pub fn csv(&self) -> String {
         use std::fmt::Write;
         let mut s = String::from(
-            "t,eps,n_unstable,lambda_max,escape_time,time_spent,n_zero,lambda_max_per_lr,residual,distance",
+            "t,eps,n_unstable,lambda_max,escape_time,time_spent,n_zero,lambda_max_per_lr,residual,distance,resolved",
         );
         for c in &self.columns {
             let _ = write!(s, ",{c}");
@@ -950,7 +982,7 @@ impl Report {
         for p in &self.points {
             let _ = write!(
                 s,
-                "{:.6e},{:.10e},{},{:.10e},{:.6e},{:.6e},{},{:.10e},{:.3e},{:.3e}",
+                "{:.6e},{:.10e},{},{:.10e},{:.6e},{:.6e},{},{:.10e},{:.3e},{:.3e},{}",
                 p.t,
                 p.eps,
                 p.n_unstable,
@@ -960,7 +992,8 @@ impl Report {
                 p.n_zero,
                 p.lambda_max / self.lr,
                 p.residual,
-                p.distance
+                p.distance,
+                u8::from(p.resolved)
             );
             for v in &p.values {
                 let _ = write!(s, ",{v:.10e}");
@@ -974,7 +1007,8 @@ impl Report {
     pub fn summary(&self) -> String {
         use std::fmt::Write;
         let mut s = format!(
-            "{} fixed point(s) of the {} ODE visited by its trajectory (Newton to |F| < {:e}):\n",
+            "{} fixed point(s) of the {} ODE found from its trajectory's slow points and end state \
+             (Newton to |F| < {:e}; t: when the trajectory is closest):\n",
             self.points.len(),
             self.model,
             NEWTON_TOL
@@ -985,20 +1019,15 @@ impl Report {
             "t", "eps", "unst.", "zero", "lambda_max", "λmax/lr", "escape_t", "time_near"
         );
         for p in &self.points {
-            // ε of an exact zero-error state comes out as rounding of either sign: a negative
-            // one within the tolerance the analysis accepts (−1e-10) is shown as 0, not "-0.0000000"
-            let eps = if (-1e-10..0.0).contains(&p.eps) {
-                0.0
-            } else {
-                p.eps
-            };
+            let eps = shown_eps(p.eps);
+            let mark = if p.resolved { "" } else { "?" };
             let _ = writeln!(
                 s,
                 "{:>10.3} {:>12.7} {:>6} {:>5} {:>12.4e} {:>12.6} {:>12.3} {:>12.3}",
                 p.t,
                 eps,
-                p.n_unstable,
-                p.n_zero,
+                format!("{}{mark}", p.n_unstable),
+                format!("{}{mark}", p.n_zero),
                 p.lambda_max,
                 p.lambda_max / self.lr,
                 p.escape_time,

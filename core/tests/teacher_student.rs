@@ -1084,9 +1084,12 @@ fn relu_perfect_state_is_listed_and_held() {
 
     let cfg = Config::from_toml(&toml(0.5, 300.0), "test").unwrap();
     let pb = TsProblem::from_config(&cfg).unwrap();
-    let tr = aedyn::teacher_student::run::run(&pb, false).expect("holds the perfect state");
+    // reaches t_max at the perfect state: held there where the steps stall at the kinks (as they
+    // did while the nearly singular covariances lost digits), or converged to it
+    let tr = aedyn::teacher_student::run::run(&pb, false).expect("reaches the perfect state");
     assert_eq!(tr.times.last().copied(), Some(300.0));
-    assert_eq!(tr.eps_ode.last().copied(), Some(0.0));
+    let last = tr.eps_ode.last().copied().unwrap_or(f64::NAN);
+    assert!(last.abs() < 1e-9, "{last}");
 }
 
 /// A student with kinks on both sides (the clamp of contract 4) needs Φ₃ and Φ₄ with non-zero
@@ -1177,7 +1180,7 @@ fn relu_with_trained_second_layer_reaches_a_rescaled_teacher() {
 /// exponentially while F, not differentiable there, shrinks the integrator's steps with the
 /// distance: held once it is within a tolerance that loosens with the evaluations spent
 /// creeping (`hold_tolerance`), the run to t = 100 takes under 60 k right-hand sides (it took
-/// 670 k holding only at 1e-6), and the held state is the exact perfect state (ε = 0).
+/// 670 k holding only at 1e-6), and it ends at the perfect state (|ε| < 1e-12).
 #[test]
 fn a_creeping_approach_to_a_perfect_state_is_held() {
     use aedyn::config::Config;
@@ -1220,7 +1223,8 @@ fn a_creeping_approach_to_a_perfect_state_is_held() {
     let states = integrate(&counting, y0, &times, pb.integrator, |_| {}).unwrap();
     let last = &states.last().unwrap().y;
     println!("|x| student: {} RHS evaluations", counting.calls.get());
-    assert_eq!(sys.error(last), 0.0);
+    let eps = sys.error(last);
+    assert!(eps.abs() < 1e-12, "{eps}");
     assert!(counting.calls.get() < 60_000, "{}", counting.calls.get());
 }
 

@@ -589,6 +589,50 @@ fn degenerate_covariances_have_finite_limits() {
     }
 }
 
+/// Nearly aligned units with unequal variances (a student within 1e-7 of a rescaled teacher unit,
+/// where SGD's students end): x₁ = m₁ + s·z, x₂ = m₂ + z up to a covariance 1e-15 … 1e-13 off
+/// the singular one. The closed forms of E[g(x₁)g(x₂)] divide by the square root of a conditional
+/// variance of 1e-15 there; computed without the Schur complement's error-free determinant they
+/// were off by up to 3.5e-4 (hard tanh and a shifted clamp; SGD's ε of a clamp student that had
+/// learned its teacher came out −3e-6). Against the 1-D integral of the degenerate limit, which
+/// differs from the exact value by ≤ 1e-13 (|∂I2/∂C12| = |E[g'g']| ≤ 1).
+#[test]
+fn nearly_aligned_units_with_unequal_variances_are_accurate() {
+    /// an activation, its g and its kinks
+    type Kinked<'a> = (&'a dyn Activation, &'a dyn Fn(f64) -> f64, &'a [f64]);
+    let acts: [Kinked; 3] = [
+        (&HardTanh, &hard_tanh, &[-1.0, 1.0]),
+        (&ClampShift, &clamp_shift, &[-0.3, 0.9]),
+        (&ReluAct, &|x: f64| x.max(0.0), &[0.0]),
+    ];
+    let mut worst = 0.0f64;
+    for (act, g, kinks) in acts {
+        for s in [1.0 - 2e-7, 1.0 - 1e-8, 1.0 - 1e-10, 1.0 + 1e-9] {
+            for (m1, m2) in [(0.0, 0.0), (0.3 * s, 0.3), (-0.2, 0.1)] {
+                let breaks: Vec<f64> = kinks.iter().flat_map(|k| [(k - m1) / s, k - m2]).collect();
+                let limit = expect1(&|z| g(m1 + s * z) * g(m2 + z), 0.0, 1.0, &breaks);
+                for off in [-1e-15, -3e-15, -1e-14, -1e-13] {
+                    let mut n = Gauss3::zero();
+                    n.mean = [m1, m2, 0.0];
+                    n.cov[0][0] = s * s;
+                    n.cov[1][1] = 1.0;
+                    n.cov[0][1] = s + off;
+                    n.cov[1][0] = s + off;
+                    let v = act.integral(Integral::I2, &n);
+                    let err = (v - limit).abs();
+                    worst = worst.max(err);
+                    assert!(
+                        err < 3e-9,
+                        "{} s = {s} μ = ({m1}, {m2}) C12 − s = {off:e}: {v} vs {limit} ({err:.1e})",
+                        act.name()
+                    );
+                }
+            }
+        }
+    }
+    eprintln!("nearly aligned units: worst error {worst:.1e}");
+}
+
 /// The composite quadrature of smooth activations without closed forms follows g's features at
 /// any variance: all 16 integrals of tanh, softplus and SiLU against the independent adaptive
 /// reference (split at g's feature, 0) at field variances up to 1e4 — where fixed Gauss–Hermite

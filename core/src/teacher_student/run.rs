@@ -316,10 +316,39 @@ fn plateau_error(pb: &TsProblem, sys: &TsSystem) -> f64 {
     f64::NAN
 }
 
+/// One right-hand side above this many seconds gets a note on stderr before the integration.
+const SLOW_RHS_SECONDS: f64 = 0.05;
+
+/// Times one evaluation of the right-hand side and, where it is slow (many students and teacher
+/// units: the η² term needs O(K²(K + M)²) four-point integrals), says so on stderr with what a
+/// step costs, so that a run of hours is not mistaken for a hang.
+fn warn_if_slow(sys: &TsSystem, y0: &DVector<f64>, pb: &TsProblem) {
+    let mut ws = sys.workspace();
+    let mut dy = y0.clone();
+    let start = std::time::Instant::now();
+    crate::ode::integrate::Flow::rhs(sys, y0, &mut dy, &mut ws);
+    let one = start.elapsed().as_secs_f64();
+    if one > SLOW_RHS_SECONDS {
+        eprintln!(
+            "note: K = {}, M = {}: one evaluation of the ODE's right-hand side takes {one:.2} s \
+             (its η² term has O(K²(K + M)²) four-point integrals); a Dormand–Prince step needs \
+             six, so expect at least {:.1} s per step and many steps to t_max = {} (lower k, \
+             teacher.m or t_max for a quicker run)",
+            pb.params.k,
+            pb.params.m,
+            6.0 * one,
+            pb.times.last().copied().unwrap_or(0.0)
+        );
+    }
+}
+
 /// Runs the ODE and the SGD seeds.
 pub fn run(pb: &TsProblem, show_progress: bool) -> Result<TsTrajectory> {
     let (sys, y0) = pb.system()?;
     let times = pb.times.clone();
+    if show_progress {
+        warn_if_slow(&sys, &y0, pb);
+    }
     let states = integrate_with_progress(&sys, y0, &times, pb.integrator, show_progress)?;
     let mut ws = sys.workspace();
     let eps_ode: Vec<f64> = states

@@ -44,6 +44,9 @@ pub enum Node {
     /// A conditional covariance `c` of two variables of conditional variances `vi`, `vj`, 0 where
     /// either is 0 ([`kernels::cond_cov`]; printed as `c`): `(c, vi, vj)`
     CondCov(Id, Id, Id),
+    /// `a − b·c/d`, the determinant `a·d − b·c` free of cancellation ([`kernels::schur`]; printed
+    /// as `a − b·c/d`): `(a, b, c, d)`
+    Schur(Id, Id, Id, Id),
     /// A conditional variance `v` of unconditional variance `scale`, 0 within rounding of 0
     /// ([`kernels::cond_var`]; printed as `v`): `(v, scale)`
     CondVar(Id, Id),
@@ -375,6 +378,17 @@ impl Graph {
         }
     }
 
+    /// `a − b·c/d` ([`Node::Schur`]); `a` where `b` or `c` is 0.
+    pub fn schur(&mut self, a: Id, b: Id, c: Id, d: Id) -> Id {
+        if self.is_zero(b) || self.is_zero(c) {
+            return a;
+        }
+        match [a, b, c, d].map(|x| self.as_const(x)) {
+            [Some(a), Some(b), Some(c), Some(d)] => self.konst(kernels::schur(a, b, c, d)),
+            _ => self.intern(Node::Schur(a, b, c, d)),
+        }
+    }
+
     pub fn cond_var(&mut self, x: Id, scale: Id) -> Id {
         match (self.as_const(x), self.as_const(scale)) {
             (Some(v), Some(s)) => self.konst(kernels::cond_var(v, s)),
@@ -593,6 +607,7 @@ impl Graph {
                 vec![*x]
             }
             Node::CondVar(x, s) => vec![*x, *s],
+            Node::Schur(a, b, c, d) => vec![*a, *b, *c, *d],
             Node::CondMean(a, b, v) => vec![*a, *b, *v],
             Node::CondCov(c, a, b) => vec![*c, *a, *b],
             Node::ThresholdVar(v, m, o) => vec![*v, *m, *o],
@@ -655,6 +670,11 @@ impl Graph {
                     map[x]
                 }
                 Node::ThresholdCov(v) if display => map[&v[0]],
+                Node::Schur(a, b, c, d) if display => {
+                    let r = self.recip(map[d]);
+                    let bc = self.mul(vec![map[b], map[c], r]);
+                    self.sub(map[a], bc)
+                }
                 Node::CondMean(a, b, _) if display => self.add(vec![map[a], map[b]]),
                 _ => self.with_children(&n, &|x| map[&x]),
             };
@@ -754,6 +774,7 @@ impl Graph {
             Node::Asin(x) => self.asin(m(*x)),
             Node::Phi(x) => self.phi(m(*x)),
             Node::CondVar(x, s) => self.cond_var(m(*x), m(*s)),
+            Node::Schur(a, b, c, d) => self.schur(m(*a), m(*b), m(*c), m(*d)),
             Node::CondCov(c, a, b) => self.cond_cov(m(*c), m(*a), m(*b)),
             Node::ThresholdVar(v, a, o) => self.threshold_var(m(*v), m(*a), m(*o)),
             Node::Orientation(c, p, d) => {

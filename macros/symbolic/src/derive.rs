@@ -688,8 +688,7 @@ impl<'g> Deriver<'g> {
             }
             // a conditional variance: rounding must not leave it negative, nor a few ulps
             // above an exact 0 (aligned or rescaled units)
-            let d = gr.mul(vec![g0.cov[i][v], g0.cov[i][v], inv]);
-            let x = gr.sub(g0.cov[i][i], d);
+            let x = gr.schur(g0.cov[i][i], g0.cov[i][v], g0.cov[i][v], var);
             g.cov[i][i] = gr.cond_var(x, g0.scale[i]);
             // its mean: exactly 0 where the condition determines x_i and only rounding
             // separates the mean from 0
@@ -698,8 +697,7 @@ impl<'g> Deriver<'g> {
         }
         for i in (0..dim).filter(|&i| i != v) {
             for j in (i + 1..dim).filter(|&j| j != v) {
-                let d = gr.mul(vec![g0.cov[i][v], g0.cov[j][v], inv]);
-                let x = gr.sub(g0.cov[i][j], d);
+                let x = gr.schur(g0.cov[i][j], g0.cov[i][v], g0.cov[j][v], var);
                 // a variable that the condition determines has no covariance left (its
                 // computed one would be rounding, divided by later conditioning on it)
                 let x = gr.cond_cov(x, g.cov[i][i], g.cov[j][j]);

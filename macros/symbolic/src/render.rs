@@ -112,6 +112,10 @@ fn rust_block(
                 let (x, s) = (name(*x), name(*s));
                 quote!(#kernels::cond_var(#x, #s))
             }
+            Node::Schur(a, b, c, d) => {
+                let (a, b, c, d) = (name(*a), name(*b), name(*c), name(*d));
+                quote!(#kernels::schur(#a, #b, #c, #d))
+            }
             Node::CondCov(c, a, b) => {
                 let (c, a, b) = (name(*c), name(*a), name(*b));
                 quote!(#kernels::cond_cov(#c, #a, #b))
@@ -352,6 +356,18 @@ impl Renderer<'_> {
             | Node::ThresholdVar(x, ..) => self.expr(*x, prec, false),
             Node::ThresholdCov(v) => self.expr(v[0], prec, false),
             Node::Orientation(c, ..) => self.expr(*c, prec, false),
+            // (display graphs spell it out with the simplifier's operations, Graph::rebuild)
+            Node::Schur(a, b, c, d) => {
+                let times = if l { " " } else { "·" };
+                let s = format!(
+                    "{} - {}{times}{}/{}",
+                    self.expr(*a, 0, false),
+                    self.expr(*b, 1, false),
+                    self.expr(*c, 1, false),
+                    self.expr(*d, 2, false)
+                );
+                self.paren(s, prec >= 1)
+            }
             Node::Corr(a, b, c) => {
                 let s = self.ratio_sqrt(*a, &[*b, *c]);
                 self.paren(s, prec >= 1)
@@ -594,6 +610,7 @@ enum Op {
     Phi(usize),
     FloorVar(usize),
     CondVar(usize, usize),
+    Schur(usize, usize, usize, usize),
     CondCov(usize, usize, usize),
     CondMean(usize, usize, usize),
     ThresholdVar(usize, usize, usize),
@@ -642,6 +659,7 @@ impl Program {
                 Node::Phi(x) => Op::Phi(s(x)),
                 Node::FloorVar(x) => Op::FloorVar(s(x)),
                 Node::CondVar(x, sc) => Op::CondVar(s(x), s(sc)),
+                Node::Schur(a, b, c, d) => Op::Schur(s(a), s(b), s(c), s(d)),
                 Node::CondCov(c, a, b) => Op::CondCov(s(c), s(a), s(b)),
                 Node::CondMean(a, b, v) => Op::CondMean(s(a), s(b), s(v)),
                 Node::ThresholdVar(v, m, o) => Op::ThresholdVar(s(v), s(m), s(o)),
@@ -731,6 +749,7 @@ impl Program {
                 Op::Phi(x) => k::phi(v(x)),
                 Op::FloorVar(x) => k::floor_var(v(x)),
                 Op::CondVar(x, sc) => k::cond_var(v(x), v(sc)),
+                Op::Schur(a, b, c, d) => k::schur(v(a), v(b), v(c), v(d)),
                 Op::CondCov(c, a, b) => k::cond_cov(v(c), v(a), v(b)),
                 Op::CondMean(a, b, w) => k::cond_mean(v(a), v(b), v(w)),
                 Op::ThresholdVar(a, m, o) => k::threshold_var(v(a), v(m), v(o)),
