@@ -173,22 +173,34 @@ fn ode(c: &mut Criterion) {
     );
     // the grayscale CIFAR-10 spectrum of the 1 000 vendored test images (the `cifar10` example's
     // preprocessing), all 1024 modes, to t = 10³ and to the example's t = 100
-    let rho = cifar10_spectrum();
-    let sys = OdeSystem::new(&ScaledErf, training(), &rho, Form::Vector, Reduction::Full)
-        .expect("system");
-    let y0 = sys.state_from_weights(&w.w, &w.v, &w.beta);
+    let cifar_rho = cifar10_spectrum();
+    let cifar = OdeSystem::new(
+        &ScaledErf,
+        training(),
+        &cifar_rho,
+        Form::Vector,
+        Reduction::Full,
+    )
+    .expect("system");
+    let cifar_y0 = cifar.state_from_weights(&w.w, &w.v, &w.beta);
     for t_max in [100.0, 1000.0] {
         let times: Vec<f64> = std::iter::once(0.0)
             .chain((0..60).map(|i| t_max * 10f64.powf(-4.0 + 4.0 * i as f64 / 59.0)))
             .collect();
         g.bench_function(format!("cifar10_spectrum_D1024_K4_to_t{t_max}"), |b| {
-            b.iter(|| integrate(&sys, y0.clone(), &times, BENCH_TOL, |_| {}).expect("ok"))
+            b.iter(|| integrate(&cifar, cifar_y0.clone(), &times, BENCH_TOL, |_| {}).expect("ok"))
         });
     }
-    let csys =
-        OdeSystem::new(leaked, training(), &rho, Form::Vector, Reduction::Full).expect("system");
+    let counted = OdeSystem::new(
+        leaked,
+        training(),
+        &cifar_rho,
+        Form::Vector,
+        Reduction::Full,
+    )
+    .expect("system");
     leaked.0.store(0, std::sync::atomic::Ordering::Relaxed);
-    integrate(&csys, y0.clone(), &times, BENCH_TOL, |_| {}).expect("ok");
+    integrate(&counted, cifar_y0.clone(), &times, BENCH_TOL, |_| {}).expect("ok");
     println!(
         "cifar10_spectrum_D1024_K4_to_t1e3: {} RHS evaluations",
         leaked.0.load(std::sync::atomic::Ordering::Relaxed) / 4

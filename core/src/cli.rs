@@ -51,9 +51,9 @@ enum Command {
     },
     /// List the registered activations with the status of their integrals.
     List,
-    /// Integrate the ODE of a config, find the fixed points its trajectory visits (plateaus and
-    /// the end state), refine them by Newton to |F| < 1e-12, and report their stability and
-    /// escape times; write fixed_points.csv.
+    /// Integrate the ODE of a config, find the fixed points at its trajectory's slow stretches
+    /// (plateaus) and end state, refine them by Newton to |F| < 1e-12, and report their
+    /// stability and escape times; write fixed_points.csv.
     FixedPoints {
         /// TOML config (either model); omit for the built-in defaults
         config: Option<String>,

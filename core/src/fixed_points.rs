@@ -185,7 +185,7 @@ impl Analysed for OdeSystem<'_> {
     }
 }
 
-/// One fixed point the trajectory visits.
+/// One fixed point found from the trajectory (a slow point's or the end state's Newton limit).
 #[derive(Clone, Debug)]
 pub struct FixedPoint {
     /// the time the trajectory is closest to it
@@ -615,18 +615,21 @@ pub fn analyse<S: Analysed>(
         let resolved = c.stability.resolved();
         if !resolved {
             notes.push(format!(
-                "the fixed point at t = {t_row:.4} (ε = {eps:.6}): its Jacobian is known only to \
+                "the fixed point at t = {t_row:.4} (ε = {:.6}): its Jacobian is known only to \
                  {:.1e} (F is not smooth there), comparable with its eigenvalues: the counts of \
                  unstable and zero directions and λ_max are not resolved (marked ? in the table, \
                  resolved = 0 in fixed_points.csv)",
+                shown_eps(eps),
                 c.jacobian_error
             ));
         }
         if c.noise_floor > 0.0 {
             notes.push(format!(
-                "the fixed point at t = {t_row:.4} (ε = {eps:.6}) is refined to |F|∞ = {:.1e}, the \
+                "the fixed point at t = {t_row:.4} (ε = {:.6}) is refined to |F|∞ = {:.1e}, the \
                  rounding noise of F there ({:.1e}; no Newton step descends below it)",
-                c.residual, c.noise_floor
+                shown_eps(eps),
+                c.residual,
+                c.noise_floor
             ));
         }
         if st.eigenvalues.is_empty() {
@@ -638,7 +641,7 @@ pub fn analyse<S: Analysed>(
             notes.push(format!(
                 "the fixed point at t = {t_row:.4} (ε = {:.6}) is not reached: the trajectory \
                  comes no closer than {distance:.3e} to it ({:.0} % of its size; near means \
-                 within {:.0} %), at t = {t_row:.4}. Newton from a slow point or the end state \
+                 within {:.0} %). Newton from a slow point or the end state \
                  converges to it, so the trajectory is heading there or passes by it, but no time \
                  is spent near it",
                 shown_eps(eps),

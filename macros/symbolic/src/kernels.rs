@@ -57,14 +57,20 @@ pub fn floor_var(v: f64) -> f64 {
 pub const ROUNDING: f64 = 8.0 * f64::EPSILON;
 
 /// The Schur complement `a − b·c/d` (a conditional covariance `C_ij − C_iv C_jv/C_vv`) with
-/// the determinant `a·d − b·c` from error-free products (`fma` recovers each product's rounding),
-/// so exact to one rounding for the f64 inputs. The naive form loses the digits that cancel:
+/// the determinant `a·d − b·c` from error-free products (`fma` recovers each product's rounding):
+/// free of cancellation, within a few ulps of the exact value for the f64 inputs (1.4 ulp worst
+/// near singular, 2.3 ulp in general, against exact rationals); `a` itself where `b` or `c` is 0
+/// (a floored `d` of 1e-300 would push `a·d` into subnormals). The naive form loses the digits
+/// that cancel:
 /// for nearly aligned units (`C_iv² ≈ C_ii C_vv`, a student close to a rescaled teacher unit) a
 /// conditional variance of 2e-15·C_ii came out 5 % off, and the closed forms that divide by its
 /// square root (`Φ((m_i − C_iv m_v/C_vv)/√v)`) were off by up to 3.5e-4 (E[g(x₁)g(x₂)] of a clamp
 /// at correlation 1 − 1e-15 with unequal variances).
 #[inline]
 pub fn schur(a: f64, b: f64, c: f64, d: f64) -> f64 {
+    if b == 0.0 || c == 0.0 {
+        return a;
+    }
     let (p, q) = (a * d, b * c);
     let (ep, eq) = (a.mul_add(d, -p), b.mul_add(c, -q));
     ((p - q) + (ep - eq)) / d
@@ -170,9 +176,11 @@ pub fn corr(s12: f64, s11: f64, s22: f64) -> f64 {
         // within rounding of ±1: exactly ±1 (aligned or rescaled units), where √(1 − ρ²) and
         // asin have infinite slope and a last-bit error would cost eight digits. The test is
         // cond_var's, 1 − ρ² ≤ ROUNDING with 1 − ρ² = (s11 s22 − s12²)/(s11 s22) free of
-        // cancellation (schur), so that the Φ₂ of a closed form and the conditional variances
-        // beside it agree on whether a pair is aligned: their √(1 − ρ) singularities cancel
-        // only then (a disagreement cost 1.6e-8 in E[g(x₁)g(x₂)] of a clamp at 1 − ρ = 1e-15)
+        // cancellation (schur), so that the Φ₂ of a closed form and the conditional variance
+        // beside it from the same pair agree on whether it is aligned (up to an ulp at the
+        // threshold; cond_var measures against the variance before any conditioning): their
+        // √(1 − ρ) singularities cancel only then (a disagreement cost 1.6e-8 in E[g(x₁)g(x₂)]
+        // of a clamp at 1 − ρ = 1e-15)
         if schur(s11, s12, s12, s22) / s11 <= ROUNDING {
             r.signum()
         } else {
@@ -1080,6 +1088,51 @@ mod orthant3_tests {
 #[cfg(test)]
 mod rounding_tests {
     use super::*;
+
+    /// The Schur complement of a rounded square, `fl(s²) − s·s/1`, is the rounding of `s²`
+    /// itself (recovered exactly by fma; the naive form gives 0), and a general one agrees with
+    /// the naive form to its rounding.
+    #[test]
+    fn schur_complements_keep_the_digits_that_cancel() {
+        let mut s = 0.73_f64;
+        for _ in 0..1000 {
+            s = (s * 7.31 + 0.17).fract() + 0.5;
+            let p = s * s;
+            let exact = -s.mul_add(s, -p);
+            assert_eq!(schur(p, s, s, 1.0), exact, "s = {s}");
+            assert_eq!(p - s * s / 1.0, 0.0);
+            // a covariance ~1e-15 off the singular one: p − b² = (p − s²) + (s − b)(s + b), with
+            // s − b exact (Sterbenz), to 1e-14 relative
+            let b = s - 1e-15;
+            let v = schur(p, b, b, 1.0);
+            let want = exact + (s - b) * (s + b);
+            assert!(
+                (v - want).abs() < 1e-14 * want.abs(),
+                "s = {s}: {v} vs {want}"
+            );
+            // away from singular: the naive value to a few ulps
+            let g = schur(2.0 * s, 0.3, s, 1.7);
+            assert!((g - (2.0 * s - 0.3 * s / 1.7)).abs() < 4.0 * f64::EPSILON * 2.0 * s);
+        }
+        assert_eq!(schur(1e-30, 0.0, 5.0, 1e-300), 1e-30);
+    }
+
+    /// Correlations just outside the snapping band (1 − ρ² a little above 8ε) go to Φ₂ itself,
+    /// which keeps its square-root approach to the aligned value: `Φ(h) − φ(h)√((1 − ρ)/π)`.
+    #[test]
+    fn orthants_just_short_of_alignment_keep_their_square_root() {
+        for om in [9.99e-16, 1.2e-15, 3e-15, 1e-14] {
+            let rho = 1.0 - om;
+            for h in [0.5, -1.0, 0.0] {
+                let v = orthant2(h, h, 1.0, 1.0, rho);
+                let want = big_phi(h) - phi(h) * ((1.0 - rho) / PI).sqrt();
+                assert!(
+                    (v - want).abs() < 1e-12,
+                    "1 − ρ = {om:e}, h = {h}: {v} vs {want}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn values_within_rounding_of_a_singular_covariance_are_exact() {

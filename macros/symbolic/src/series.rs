@@ -725,7 +725,9 @@ pub fn normalize_term(mut t: Term) -> Option<Term> {
     {
         return None;
     }
-    factors.retain(|f| f.base != Base::Step);
+    // (steps of a NaN scale match neither direction and are kept as they are; `0.0 − l` and
+    // `u + 0.0` turn −0 into +0, so that equal terms compare and sort equal)
+    factors.retain(|f| f.base != Base::Step || !(f.a == 1.0 || f.a == -1.0));
     if let Some(l) = lower {
         factors.push(Factor {
             base: Base::Step,
