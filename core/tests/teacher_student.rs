@@ -1233,6 +1233,28 @@ fn a_creeping_approach_to_a_perfect_state_ends_there() {
         .expect("the exact perfect state next to it");
     assert_eq!(sys.error(&exact), 0.0);
     assert!(counting.calls.get() < 60_000, "{}", counting.calls.get());
+
+    // a clamp student (kinks on both sides, milliseconds per evaluation) creeps over many
+    // log-spaced output intervals of a few hundred evaluations each: held once within 1e-6 of the
+    // perfect state (it crept from t ≈ 170 to 300 for 107 s when only intervals of 2 000
+    // evaluations were checked)
+    let cfg = Config::from_toml(
+        "model = \"teacher_student\"\nactivation = \"x.clamp(-0.5, 2.0)\"\nk = 2\nlr = 0.5\n\
+         t_max = 300.0\ninit_std = 0.05\n[data]\nd = 500\n[sgd]\nseeds = 0",
+        "test",
+    )
+    .unwrap();
+    let pb = TsProblem::from_config(&cfg).unwrap();
+    let (sys, y0) = pb.system().unwrap();
+    let counting = Counting {
+        sys: &sys,
+        calls: Cell::new(0),
+    };
+    let states = integrate(&counting, y0, &pb.times, pb.integrator, |_| {}).unwrap();
+    println!("clamp student: {} RHS evaluations", counting.calls.get());
+    let eps = sys.error(&states.last().unwrap().y);
+    assert!(eps.abs() < 1e-15, "{eps}");
+    assert!(counting.calls.get() < 8_000, "{}", counting.calls.get());
 }
 
 /// A smooth student that learns a teacher with a kink (tanh student, ReLU teacher: no closed
