@@ -181,10 +181,7 @@ impl Problem {
             FormName::Paper => Form::Paper,
             FormName::Vector => Form::Vector,
         };
-        let single_modes = match reduction {
-            Reduction::Full => spectrum.d(),
-            Reduction::SpikeBulk { spikes } => spikes.min(spectrum.d()),
-        };
+        let single_modes = reduction.single_modes(spectrum.d());
         let modes = match cfg.output.modes {
             Some(m) if m > single_modes => {
                 return Err(config_err(

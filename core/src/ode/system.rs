@@ -31,6 +31,16 @@ pub enum Reduction {
     SpikeBulk { spikes: usize },
 }
 
+impl Reduction {
+    /// How many of the `d` modes are tracked one by one (the rest form the bulk block).
+    pub fn single_modes(self, d: usize) -> usize {
+        match self {
+            Reduction::Full => d,
+            Reduction::SpikeBulk { spikes } => spikes.min(d),
+        }
+    }
+}
+
 /// An ODE state with the time it belongs to.
 #[derive(Clone, Debug)]
 pub struct OdeState {
@@ -186,10 +196,7 @@ impl<'a> OdeSystem<'a> {
         }
         let d = rho.len();
         let n = if tr.tied { tr.k } else { 2 * tr.k };
-        let split = match reduction {
-            Reduction::Full => d,
-            Reduction::SpikeBulk { spikes } => spikes.min(d),
-        };
+        let split = reduction.single_modes(d);
         let (head, bulk) = rho.split_at(split);
         let mut vec_rho = Vec::new();
         let mut block_rho = Vec::new();
