@@ -11,15 +11,16 @@
 use crate::config::{Config, ModelKind};
 use crate::error::{Error, Result};
 use crate::ode::fixed_points::{
-    Stability, jacobian, jacobian_with_steps, newton_holding, stability_with_floor,
+    Stability, jacobian, jacobian_with_steps, newton, newton_holding, stability_with_floor,
 };
 use crate::ode::integrate::integrate_with_progress;
 use crate::ode::integrate::reached;
+use crate::ode::restricted::Restricted;
 use crate::ode::{Flow, IntegratorOptions, OdeState, OdeSystem};
 use crate::run::Problem;
 use crate::teacher_student::TsSystem;
 use crate::teacher_student::run::TsProblem;
-use nalgebra::DVector;
+use nalgebra::{DMatrix, DVector};
 
 /// Residual to which fixed points are refined (`|F|∞`).
 pub const NEWTON_TOL: f64 = 1e-12;
@@ -74,7 +75,18 @@ pub trait Analysed: Flow {
     fn exact_state(&self, _near: &DVector<f64>) -> Option<DVector<f64>> {
         None
     }
+    /// A linear invariant subspace near `y` within which F is smooth though it is not across it
+    /// (coinciding students of an activation with kinks: their kernels have square-root
+    /// singularities in the students' separation), as an orthonormal basis (columns) and what
+    /// defines it; Newton refines there where it fails in the whole space (default: none).
+    fn smooth_subspace(&self, _y: &DVector<f64>) -> Option<(DMatrix<f64>, String)> {
+        None
+    }
 }
+
+/// Squared separation of two students, relative to `Q_aa + Q_bb`, below which a start counts as
+/// near the subspace where they coincide ([`Analysed::smooth_subspace`]).
+pub const COINCIDING: f64 = 0.1;
 
 /// `v` restricted to the components `free`.
 fn restrict(v: &DVector<f64>, free: &[usize]) -> DVector<f64> {
@@ -128,6 +140,18 @@ impl Analysed for TsSystem {
     }
     fn exact_state(&self, near: &DVector<f64>) -> Option<DVector<f64>> {
         self.perfect_state(near)
+    }
+    fn smooth_subspace(&self, y: &DVector<f64>) -> Option<(DMatrix<f64>, String)> {
+        let (groups, basis) = self.coinciding_groups(y, COINCIDING)?;
+        let named: Vec<String> = groups
+            .iter()
+            .filter(|g| g.len() > 1)
+            .map(|g| {
+                let ids: Vec<String> = g.iter().map(|a| (a + 1).to_string()).collect();
+                ids.join(" = ")
+            })
+            .collect();
+        Some((basis, format!("students {}", named.join(", "))))
     }
     fn unphysical(&self, y: &DVector<f64>) -> Option<String> {
         // plateaus lie on the boundary of the cone (aligned units), and the closed forms continue
@@ -388,6 +412,46 @@ pub fn refine_until<S: Analysed>(
     })
 }
 
+/// Newton within the invariant subspace spanned by `basis` ([`Analysed::smooth_subspace`]) from
+/// the projection of `start`, with the Jacobian's spectrum within the subspace (its unstable
+/// projector dropped: it acts on subspace coordinates); the residual is `|F|∞` of the whole
+/// system there.
+fn refine_in_subspace<S: Analysed>(
+    sys: &S,
+    basis: DMatrix<f64>,
+    start: &DVector<f64>,
+    deadline: std::time::Instant,
+) -> std::result::Result<Refined, Refused> {
+    let flow = Restricted { sys, basis };
+    let z0 = flow.coordinates(start);
+    let c = newton(&flow, &z0, NEWTON_TOL, 500, Some(deadline), None).map_err(Refused::Newton)?;
+    let y = flow.state(&c.y);
+    let eps = sys.eps(&y);
+    let negative = (eps < -1e-10).then(|| format!("ε = {eps:.3e} < 0"));
+    if let Some(why) = negative.or_else(|| sys.unphysical(&y)) {
+        return Err(Refused::Unphysical(why));
+    }
+    let mut ws = flow.workspace();
+    let jac = jacobian(&flow, &c.y, &mut ws);
+    let coarse = jacobian_with_steps(&flow, &c.y, &mut ws, 2.0);
+    let jacobian_error = (&jac - &coarse).norm();
+    let mut stability = stability_with_floor(&jac, jacobian_error);
+    stability.unstable_projector = None;
+    let mut full_ws = sys.workspace();
+    let mut f = DVector::zeros(y.len());
+    sys.rhs(&y, &mut f, &mut full_ws);
+    Ok(Refined {
+        eps,
+        noise_floor: c.noise_floor,
+        residual: f.amax(),
+        stability,
+        stability_free: None,
+        jacobian_error,
+        held_drift: 0.0,
+        y,
+    })
+}
+
 /// The exactly known fixed point `y` ([`Analysed::exact_state`]) near the trajectory `states`,
 /// if F vanishes there to [`NEWTON_TOL`] and the trajectory came near it. F has no Jacobian
 /// there, so its stability is read from the trajectory: `λ_max` is the rate at which
@@ -551,10 +615,26 @@ pub fn analyse<S: Analysed>(
             ));
             continue;
         }
-        let c = match refine_until(sys, &states[i].y, newton_deadline.min(now + NEWTON_BUDGET)) {
+        let deadline = newton_deadline.min(now + NEWTON_BUDGET);
+        // (the subspace the point was refined in, when Newton failed in the whole space, and why)
+        let mut within: Option<(String, String)> = None;
+        let c = match refine_until(sys, &states[i].y, deadline) {
             Ok(c) => c,
+            Err(Refused::Newton(why))
+                if hold.is_empty()
+                    && let Some((basis, what)) = sys.smooth_subspace(&states[i].y)
+                    && let Ok(c) = refine_in_subspace(sys, basis, &states[i].y, deadline) =>
+            {
+                within = Some((what, why));
+                c
+            }
             Err(Refused::Newton(why)) => {
-                if add_exact(&mut points, &mut notes, &exact) {
+                // the exact point stands in only for a start near it (a slow point far from it
+                // that Newton cannot refine still gets its note)
+                let near_exact = exact
+                    .as_ref()
+                    .is_some_and(|x| (&states[i].y - x).norm() <= NEAR * x.norm().max(0.01));
+                if near_exact && add_exact(&mut points, &mut notes, &exact) {
                     continue;
                 }
                 let eps = sys.eps(&states[i].y);
@@ -612,8 +692,25 @@ pub fn analyse<S: Analysed>(
         }
         // notes name the time of the fixed point's row: the trajectory's closest approach
         let t_row = states[close].t;
-        let resolved = c.stability.resolved();
-        if !resolved {
+        let resolved = c.stability.resolved() && within.is_none();
+        if let Some((what, why)) = &within {
+            notes.push(format!(
+                "the fixed point at t = {t_row:.4} (ε = {:.6}) has {what} coinciding: Newton in \
+                 the whole space stopped there ({why}), as F is not differentiable across \
+                 coinciding students of an activation with kinks (square-root singularities of \
+                 the kernels in their separation); it is refined in the invariant subspace where \
+                 they coincide (|F|∞ = {:.1e} of the whole system). Within that subspace it has \
+                 {} unstable and {} zero directions, λ_max = {:.4e}; the students' separation, \
+                 along which the trajectory leaves it, has no linearisation, so the table marks \
+                 the counts ? (resolved = 0 in fixed_points.csv) and predicts no escape time \
+                 (docs/theory.md §9)",
+                shown_eps(eps),
+                c.residual,
+                st.n_unstable,
+                st.n_zero,
+                st.lambda_max
+            ));
+        } else if !resolved {
             notes.push(format!(
                 "the fixed point at t = {t_row:.4} (ε = {:.6}): its Jacobian is known only to \
                  {:.1e} (F is not smooth there), comparable with its eigenvalues: the counts of \

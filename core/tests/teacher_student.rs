@@ -1363,3 +1363,86 @@ fn elu_teacher_student_in_closed_form() {
     assert!(gap < 0.03, "gap {gap}");
     assert!(*tr.eps_ode.last().unwrap() < 0.5 * tr.eps_ode[0]);
 }
+
+/// Two students of a kinked activation that coincide (`w₁ = w₂`) stay identical: the subspace of
+/// [`TsSystem::coinciding_groups`] is invariant, F maps it into itself (to rounding), and its basis
+/// is orthonormal.
+#[test]
+fn coinciding_students_span_an_invariant_subspace() {
+    use aedyn::config::Config;
+    use aedyn::teacher_student::run::TsProblem;
+    let cfg = Config::from_toml(
+        "model = \"teacher_student\"\nactivation = \"x.max(-0.5).min(1.5)\"\nk = 3\nlr = 0.3\n\
+         t_max = 1.0\n[teacher]\nm = 2\n[data]\nd = 500\n[sgd]\nseeds = 0",
+        "test",
+    )
+    .unwrap();
+    let (sys, _) = TsProblem::from_config(&cfg).unwrap().system().unwrap();
+    // students 1 = 3 (length² 0.4, overlaps 0.45, 0.2 with the teachers), student 2 apart
+    let q = [0.4, 0.1, 0.4, 0.1, 0.7, 0.1, 0.4, 0.1, 0.4];
+    let r = [0.45, 0.2, -0.3, 0.6, 0.45, 0.2];
+    let y = sys.state(&q, &r, &[1.0; 3]);
+    let (groups, basis) = sys
+        .coinciding_groups(&y, 1e-12)
+        .expect("students 1 and 3 coincide");
+    assert_eq!(groups, vec![vec![0, 2], vec![1]]);
+    let gram = basis.tr_mul(&basis);
+    assert!((gram - nalgebra::DMatrix::identity(basis.ncols(), basis.ncols())).amax() < 1e-15);
+    // Q: (G1,G1), (G1,G2), (G2,G2); R: 2 per group
+    assert_eq!(basis.ncols(), 3 + 4);
+    let mut f = DVector::zeros(y.len());
+    sys.rhs(&y, &mut f, &mut sys.workspace());
+    let off = &f - &basis * basis.tr_mul(&f);
+    println!(
+        "|F| = {:.3e}, off the subspace {:.1e}",
+        f.amax(),
+        off.amax()
+    );
+    assert!(
+        f.amax() > 1e-3 && off.amax() < 1e-13 * f.amax().max(1.0),
+        "{off}"
+    );
+    // apart, they are no group
+    let q_apart = [0.4, 0.1, 0.3, 0.1, 0.7, 0.1, 0.3, 0.1, 0.4];
+    let y = sys.state(&q_apart, &r, &[1.0; 3]);
+    assert!(sys.coinciding_groups(&y, 0.1).is_none());
+}
+
+/// The plateau of a clamp student (K = M = 2, η = 0.3) is a fixed point where the two students
+/// coincide, and F is not differentiable across coinciding students of a kinked activation:
+/// Newton in the whole space stops at |F| ~ 5e-7 without a descent step. `aedyn fixed-points`
+/// refines it in the invariant subspace where they coincide (to |F|∞ < 1e-12 of the whole
+/// system), lists it with ε = 0.0928809, the counts marked unresolved, and says why (the plateau
+/// was once dropped without a note: the perfect state's fallback took any refused start).
+#[test]
+fn a_plateau_of_coinciding_kinked_students_is_refined_in_their_subspace() {
+    use aedyn::config::Config;
+    let cfg = Config::from_toml(
+        "model = \"teacher_student\"\nactivation = \"x.max(-0.5).min(1.5)\"\nk = 2\nlr = 0.3\n\
+         t_max = 22.0\ninit_std = 0.01\n[teacher]\nm = 2\n[data]\nd = 500\n[sgd]\nseeds = 0",
+        "test",
+    )
+    .unwrap();
+    let report = aedyn::fixed_points::analyse_config(&cfg).unwrap();
+    let plateau = report
+        .points
+        .iter()
+        .find(|p| (p.eps - 0.0928809).abs() < 1e-6)
+        .unwrap_or_else(|| panic!("no plateau: {:?}", report.notes));
+    println!(
+        "plateau: t = {:.3}, ε = {:.9}, |F| = {:.1e}, time near {:.2}",
+        plateau.t, plateau.eps, plateau.residual, plateau.time_spent
+    );
+    assert!(plateau.residual < 1e-12);
+    assert!(!plateau.resolved);
+    assert!((15.0..18.0).contains(&plateau.t), "{}", plateau.t);
+    assert!(plateau.time_spent > 10.0);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("students 1 = 2 coinciding")),
+        "{:?}",
+        report.notes
+    );
+}

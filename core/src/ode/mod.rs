@@ -15,6 +15,7 @@ pub mod fixed_points;
 pub mod integrate;
 mod modes;
 pub mod regression;
+pub mod restricted;
 pub mod system;
 
 pub use integrate::{Flow, IntegratorOptions, integrate};

@@ -183,6 +183,84 @@ impl TsSystem {
         self.len() == 0
     }
 
+    /// Groups of students that nearly coincide at `y` — squared separation
+    /// `|w_a − w_b|² = Q_aa + Q_bb − 2Q_ab ≤ tol·(Q_aa + Q_bb)` (joined transitively), and equal
+    /// fixed second-layer weights where v is not trained — with an orthonormal basis (columns) of
+    /// the subspace where the students of each group are identical: one coordinate per pair of
+    /// groups for Q, per group and teacher for R, per group for a trained v, each the normalised
+    /// indicator of the state components it sets. F maps that subspace into itself (identical
+    /// students get identical updates). `None` when no two students coincide.
+    pub fn coinciding_groups(
+        &self,
+        y: &DVector<f64>,
+        tol: f64,
+    ) -> Option<(Vec<Vec<usize>>, nalgebra::DMatrix<f64>)> {
+        let (k, m) = (self.p.k, self.p.m);
+        let o = self.order(y);
+        let mut group: Vec<usize> = (0..k).collect();
+        fn root(g: &mut [usize], mut a: usize) -> usize {
+            while g[a] != a {
+                a = g[a];
+            }
+            a
+        }
+        for a in 0..k {
+            for b in a + 1..k {
+                let (qa, qb, qab) = (o.q[a * k + a], o.q[b * k + b], o.q[a * k + b]);
+                let close = qa + qb - 2.0 * qab <= tol * (qa + qb) && qa + qb > 0.0;
+                let same_v = self.p.train_v || self.p.v_fixed[a] == self.p.v_fixed[b];
+                if close && same_v {
+                    let (ra, rb) = (root(&mut group, a), root(&mut group, b));
+                    group[ra.max(rb)] = ra.min(rb);
+                }
+            }
+        }
+        let of: Vec<usize> = (0..k).map(|a| root(&mut group, a)).collect();
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for a in 0..k {
+            match groups.iter_mut().find(|g| of[g[0]] == of[a]) {
+                Some(g) => g.push(a),
+                None => groups.push(vec![a]),
+            }
+        }
+        if groups.len() == k {
+            return None;
+        }
+        let g_of: Vec<usize> = (0..k)
+            .map(|a| groups.iter().position(|g| g.contains(&a)).expect("grouped"))
+            .collect();
+        // the state's components: Q (a ≤ b), R (a, teacher), v (a)
+        let mut keys: Vec<(u8, usize, usize)> = Vec::with_capacity(self.len());
+        for a in 0..k {
+            for b in a..k {
+                let (ga, gb) = (g_of[a], g_of[b]);
+                keys.push((0, ga.min(gb), ga.max(gb)));
+            }
+        }
+        for a in 0..k {
+            for t in 0..m {
+                keys.push((1, g_of[a], t));
+            }
+        }
+        if self.p.train_v {
+            for a in 0..k {
+                keys.push((2, g_of[a], 0));
+            }
+        }
+        let mut columns: Vec<(u8, usize, usize)> = keys.clone();
+        columns.sort_unstable();
+        columns.dedup();
+        let mut basis = nalgebra::DMatrix::zeros(keys.len(), columns.len());
+        for (c, col) in columns.iter().enumerate() {
+            let rows: Vec<usize> = (0..keys.len()).filter(|&i| keys[i] == *col).collect();
+            let w = 1.0 / (rows.len() as f64).sqrt();
+            for i in rows {
+                basis[(i, c)] = w;
+            }
+        }
+        Some((groups, basis))
+    }
+
     /// The state of order parameters `Q` (K×K), `R` (K×M) and second layer `v`.
     pub fn state(&self, q: &[f64], r: &[f64], v: &[f64]) -> DVector<f64> {
         let k = self.p.k;
