@@ -5,7 +5,7 @@
 use crate::config::{Config, ModelKind};
 use crate::formulas::RenderOptions;
 use crate::registry;
-use crate::run::{Problem, run};
+use crate::run::Problem;
 use crate::teacher_student::run::TsProblem;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -71,7 +71,9 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match execute(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        // (its errors are printed)
+        Ok(Outcome::Stopped) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -79,11 +81,18 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn execute(cmd: Command) -> Result<(), crate::Error> {
+/// How a command that ran ended.
+enum Outcome {
+    Done,
+    /// a run stopped early: its output is written, its errors printed
+    Stopped,
+}
+
+fn execute(cmd: Command) -> Result<Outcome, crate::Error> {
     match cmd {
         Command::List => {
             print!("{}", list());
-            Ok(())
+            Ok(Outcome::Done)
         }
         Command::Integrals {
             name,
@@ -96,7 +105,7 @@ fn execute(cmd: Command) -> Result<(), crate::Error> {
                 "{}",
                 crate::formulas::render(act, RenderOptions { trace, latex })
             );
-            Ok(())
+            Ok(Outcome::Done)
         }
         Command::Run { config, out, quiet } => {
             let cfg = match &config {
@@ -104,10 +113,10 @@ fn execute(cmd: Command) -> Result<(), crate::Error> {
                 None => Config::default(),
             };
             let start = std::time::Instant::now();
-            let (csv_text, finished, title, gap) = match cfg.model {
+            let (csv_text, finished, title, gap, stopped) = match cfg.model {
                 ModelKind::Autoencoder => {
                     let problem = Problem::from_config(&cfg)?;
-                    let tr = run(&problem, !quiet)?;
+                    let (tr, stopped) = crate::run::run_partial(&problem, !quiet)?;
                     let title = format!(
                         "{} AE, K = {}, D = {}, {} ({} SGD seeds)",
                         problem.act.name(),
@@ -125,11 +134,11 @@ fn execute(cmd: Command) -> Result<(), crate::Error> {
                         .iter()
                         .all(|v| v.is_finite())
                         .then(|| tr.max_relative_gap());
-                    (tr.csv(), Run::Ae(tr), title, gap)
+                    (tr.csv(), Run::Ae(tr), title, gap, stopped)
                 }
                 ModelKind::TeacherStudent => {
                     let problem = TsProblem::from_config(&cfg)?;
-                    let tr = crate::teacher_student::run::run(&problem, !quiet)?;
+                    let (tr, stopped) = crate::teacher_student::run::run_partial(&problem, !quiet)?;
                     let title = format!(
                         "teacher–student: {} student K = {}, {} teacher M = {}, N = {} ({} SGD seeds)",
                         tr.student, tr.k, tr.teacher, tr.m, tr.n, cfg.sgd.seeds
@@ -139,7 +148,7 @@ fn execute(cmd: Command) -> Result<(), crate::Error> {
                         .iter()
                         .all(|v| v.is_finite())
                         .then(|| tr.max_relative_gap());
-                    (tr.csv(), Run::Ts(tr), title, gap)
+                    (tr.csv(), Run::Ts(tr), title, gap, stopped)
                 }
             };
             create_dir(&out)?;
@@ -160,7 +169,18 @@ fn execute(cmd: Command) -> Result<(), crate::Error> {
                 "wrote {csv} and {svg} in {:.1} s",
                 start.elapsed().as_secs_f64()
             );
-            Ok(())
+            // a run that stopped early: what it computed is written, its later values are nan
+            if stopped.is_empty() {
+                return Ok(Outcome::Done);
+            }
+            for e in &stopped {
+                eprintln!("error: {e}");
+            }
+            eprintln!(
+                "note: {csv} holds what was computed; the columns of a run that stopped are nan \
+                 from the first output time it did not reach"
+            );
+            Ok(Outcome::Stopped)
         }
         Command::FixedPoints { config, out, quiet } => {
             let cfg = match &config {
@@ -183,7 +203,7 @@ fn execute(cmd: Command) -> Result<(), crate::Error> {
                     println!("wrote {path}");
                 }
             }
-            Ok(())
+            Ok(Outcome::Done)
         }
     }
 }

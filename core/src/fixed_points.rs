@@ -548,7 +548,18 @@ pub fn analyse<S: Analysed>(
     show_progress: bool,
 ) -> Result<Report> {
     let times = grid(t_max);
-    let states = integrate_with_progress(sys, y0, &times, opts, show_progress)?;
+    let integrated = integrate_with_progress(sys, y0, &times, opts, show_progress);
+    // a trajectory that stopped early is analysed as far as it went (a note says where)
+    let stopped_note = match integrated.stopped {
+        Some(e) if integrated.states.len() < 3 => return Err(e),
+        Some(e) => Some(format!(
+            "the integration stopped before t_max ({e}); the analysis covers the trajectory up \
+             to t = {:.4}",
+            integrated.states.last().map_or(0.0, |s| s.t)
+        )),
+        None => None,
+    };
+    let states = integrated.states;
     let mut ws = sys.workspace();
     let n = states[0].y.len();
     let eps0 = sys.eps(&states[0].y);
@@ -569,7 +580,7 @@ pub fn analyse<S: Analysed>(
     // the end state first: with the total Newton budget spent, slow points go unrefined first
     candidates.insert(0, states.len() - 1);
     let mut points: Vec<FixedPoint> = Vec::new();
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = stopped_note.into_iter().collect();
     let hold = sys.slow_components();
     let free: Vec<usize> = (0..n).filter(|i| !hold.contains(i)).collect();
     let mut held_drift = 0.0f64;

@@ -3,5 +3,6 @@
 //! reporting and seeds live in one module each.
 
 pub use crate::experiment::{
-    EVAL_IMAGES, Problem, RealData, Trajectory, image_loss, run, sgd_stream_seed, time_grid,
+    EVAL_IMAGES, Problem, RealData, Trajectory, image_loss, run, run_partial, sgd_stream_seed,
+    time_grid,
 };

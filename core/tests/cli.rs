@@ -147,3 +147,93 @@ fn teacher_student_run_and_fixed_points_write_their_files() {
         String::from_utf8_lossy(&out.stdout).contains("fixed point(s) of the teacher_student ODE")
     );
 }
+
+/// A run that diverges loses nothing it computed: the ReLU teacher–student ODE at η = 6 overflows
+/// at t ≈ 5.8 and one SGD seed at t ≈ 9 (weights above 1e75; their ε overflowed to infinity there,
+/// but the run went on to non-finite weights at t ≈ 37); `aedyn run` still writes the trajectory (the ODE's
+/// columns nan from the first output it did not reach, SGD's likewise), names both failures
+/// with their times and exits with failure.
+#[test]
+fn a_diverging_run_writes_what_it_computed_and_fails() {
+    let tmp = scratch("aedyn-cli-div-");
+    let dir = tmp.path();
+    let cfg = dir.join("div.toml");
+    std::fs::write(
+        &cfg,
+        "model = \"teacher_student\"\nactivation = \"relu\"\nk = 2\nlr = 6.0\nt_max = 50.0\n\
+         [data]\nd = 200\n[sgd]\nseeds = 2\n",
+    )
+    .expect("write");
+    let out = aedyn()
+        .args([
+            "run",
+            cfg.to_str().unwrap_or_default(),
+            "--quiet",
+            "--out",
+            dir.to_str().unwrap_or_default(),
+        ])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("error: ODE diverged at t = "), "{stderr}");
+    assert!(stderr.contains("error: SGD diverged at t = "), "{stderr}");
+    assert!(stderr.contains("holds what was computed"), "{stderr}");
+    let csv = std::fs::read_to_string(dir.join("trajectory.csv")).expect("csv");
+    let rows: Vec<Vec<f64>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().expect("number")).collect())
+        .collect();
+    // every output time, to t_max
+    assert_eq!(rows.last().map(|r| r[0]), Some(50.0));
+    let ode_until = rows.iter().take_while(|r| r[1].is_finite()).count();
+    let sgd_until = rows.iter().take_while(|r| r[2].is_finite()).count();
+    println!(
+        "ODE rows {ode_until}, SGD rows {sgd_until} of {}",
+        rows.len()
+    );
+    assert!(ode_until > 10 && ode_until < sgd_until && sgd_until < rows.len());
+    // nothing after the stop, the order parameters with it
+    assert!(
+        rows[ode_until..]
+            .iter()
+            .all(|r| r[1].is_nan() && r[4].is_nan())
+    );
+    assert!(
+        rows[sgd_until..]
+            .iter()
+            .all(|r| r[2].is_nan() && r.last().is_some_and(|v| v.is_nan()))
+    );
+    assert!(dir.join("trajectory.svg").exists());
+    // the fixed-point analysis covers the trajectory as far as it went, and says so
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg)
+            .expect("cfg")
+            .replace("50.0", "20.0"),
+    )
+    .expect("write");
+    let out = aedyn()
+        .args([
+            "fixed-points",
+            cfg.to_str().unwrap_or_default(),
+            "--quiet",
+            "--out",
+            dir.to_str().unwrap_or_default(),
+        ])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("the integration stopped before t_max (ODE diverged at t = 5.8")
+            && stdout.contains("the analysis covers the trajectory up to t = "),
+        "{stdout}"
+    );
+    assert!(dir.join("fixed_points.csv").exists());
+}

@@ -259,6 +259,34 @@ fn divergence_stops_with_the_time_and_a_hint() {
     );
 }
 
+/// `run_partial` keeps what `run` refuses: the ODE's rows up to the first state below
+/// ε_PCA(K) (typical initial conditions on spikes), NaN after, and the reason.
+#[test]
+fn an_unphysical_ode_keeps_its_rows_before_the_stop() {
+    let cfg = Config::from_toml(
+        "t_max = 30.0\n[data]\nd = 500\n[sgd]\nseeds = 1\n[ode]\nform = \"density\"\ninitial = \"typical\"",
+        "test",
+    )
+    .expect("valid");
+    let pb = Problem::from_config(&cfg).expect("problem");
+    let (tr, stopped) = aedyn::run::run_partial(&pb, false).expect("runs");
+    assert!(
+        matches!(stopped.as_slice(), [Error::Unphysical { .. }]),
+        "{stopped:?}"
+    );
+    let Error::Unphysical { t, .. } = &stopped[0] else {
+        unreachable!()
+    };
+    let kept = tr.eps_ode.iter().take_while(|e| e.is_finite()).count();
+    println!("ODE rows {kept} of {}, stopped at t = {t}", tr.times.len());
+    assert!(kept > 1 && kept < tr.times.len());
+    assert_eq!(tr.times[kept], *t);
+    assert!(tr.eps_ode[kept..].iter().all(|e| e.is_nan()));
+    assert!(tr.ode_order[kept..].iter().all(|o| o.q[0].is_nan()));
+    // SGD ran to t_max
+    assert!(tr.eps_sgd.iter().all(|e| e.is_finite()));
+}
+
 #[test]
 fn typical_initial_conditions_on_spikes_stop_with_an_explanation() {
     // q_τ = σ0² I averages over initial weights: exact for the bulk, not for a single spike mode

@@ -5,27 +5,75 @@ use super::problem::Problem;
 use super::report::Trajectory;
 use super::seeds::sgd_stream_seed;
 use crate::error::{Error, Result};
-use crate::ode::integrate::integrate_with_progress;
+use crate::ode::integrate::{Integrated, integrate_with_progress};
 use crate::order::{ModeDensity, OrderParams};
 use crate::sim::{EigenbasisGaussian, ImageRows, Sampler, Sgd};
 use rayon::prelude::*;
 
 /// Runs the ODE and the SGD seeds (progress bars on stderr with `show_progress` and the default
-/// `cli` feature).
+/// `cli` feature); the first failure of either is the error.
 pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
+    let (tr, mut stopped) = run_keeping(pb, show_progress, false)?;
+    match stopped.is_empty() {
+        true => Ok(tr),
+        false => Err(stopped.remove(0)),
+    }
+}
+
+/// [`run`], keeping what was computed when the ODE or SGD stops early (divergence, a stalled
+/// integration, an unphysical ODE state): the trajectory's values of a run that stopped are NaN
+/// from the first output time it did not reach, and the reasons are returned (ODE first). Errors
+/// before anything is computed (the set-up) are errors.
+pub fn run_partial(pb: &Problem, show_progress: bool) -> Result<(Trajectory, Vec<Error>)> {
+    run_keeping(pb, show_progress, true)
+}
+
+/// `NaN` order parameters (rows a stopped run did not reach).
+fn missing_order(k: usize) -> OrderParams {
+    let mut o = OrderParams::zeros(k);
+    for v in [&mut o.q, &mut o.r, &mut o.t0, &mut o.t, &mut o.beta] {
+        v.fill(f64::NAN);
+    }
+    o
+}
+
+fn missing_modes(k: usize, modes: usize) -> Vec<ModeDensity> {
+    let mut m = ModeDensity::zeros(k);
+    for v in [&mut m.q, &mut m.r, &mut m.t] {
+        v.fill(f64::NAN);
+    }
+    vec![m; modes]
+}
+
+fn run_keeping(
+    pb: &Problem,
+    show_progress: bool,
+    keep_going: bool,
+) -> Result<(Trajectory, Vec<Error>)> {
     let d = pb.d();
     let k = pb.training.k;
     let times = pb.times.clone();
+    let n = times.len();
+    let mut stopped: Vec<Error> = Vec::new();
     // ODE
     let (sys, y0) = pb.ode_start()?;
-    let states = integrate_with_progress(&sys, y0, &times, pb.integrator, show_progress)?;
-    let ode_order: Vec<OrderParams> = states.iter().map(|s| sys.order_params(&s.y)).collect();
+    let Integrated {
+        states,
+        stopped: ode_stop,
+    } = integrate_with_progress(&sys, y0, &times, pb.integrator, show_progress);
+    if let Some(e) = ode_stop {
+        if !keep_going || states.is_empty() {
+            return Err(e);
+        }
+        stopped.push(e);
+    }
+    let mut ode_order: Vec<OrderParams> = states.iter().map(|s| sys.order_params(&s.y)).collect();
     let modes = pb.modes.min(sys.single_modes());
-    let ode_modes: Vec<Vec<ModeDensity>> = states
+    let mut ode_modes: Vec<Vec<ModeDensity>> = states
         .iter()
         .map(|s| sys.mode_densities(&s.y, modes))
         .collect();
-    let eps_ode: Vec<f64> = ode_order
+    let mut eps_ode: Vec<f64> = ode_order
         .iter()
         .map(|o| o.error(pb.act, sys.half_trace))
         .collect();
@@ -36,7 +84,7 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
     let floor = pca[k];
     let tol = 1e-9 * pca[0] + 1e-12;
     if let Some((j, &eps)) = eps_ode.iter().enumerate().find(|(_, e)| **e < floor - tol) {
-        return Err(Error::Unphysical {
+        let why = Error::Unphysical {
             t: times[j],
             eps,
             k,
@@ -49,14 +97,25 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
             } else {
                 "tighten `ode.rtol` or lower `lr`".into()
             },
-        });
+        };
+        if !keep_going || j == 0 {
+            return Err(why);
+        }
+        // the ODE's rows from there on describe no network: dropped, the reason first
+        eps_ode.truncate(j);
+        ode_order.truncate(j);
+        ode_modes.truncate(j);
+        stopped.insert(0, why);
     }
+    eps_ode.resize(n, f64::NAN);
+    ode_order.resize(n, missing_order(k));
+    ode_modes.resize(n, missing_modes(k, modes));
     // SGD: every seed starts from the ODE's initial weights; seeds differ in the samples only
     let sampler: Box<dyn Sampler + '_> = match &pb.real {
         None => Box::new(EigenbasisGaussian::new(&pb.spectrum.rho)),
         Some(r) => Box::new(ImageRows { d, rows: &r.rows }),
     };
-    let runs = run_seeds(
+    let (runs, sgd_stop) = run_seeds(
         pb.seeds,
         &times,
         d,
@@ -72,15 +131,26 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
         |sgd, n| sgd.run(sampler.as_ref(), n),
         |sgd| sgd.is_finite(),
         |sgd| pb.sgd_error(&sgd.weights, modes),
-    )?;
-    let n = times.len();
+    );
+    if let Some(e) = sgd_stop {
+        if !keep_going {
+            return Err(e);
+        }
+        stopped.push(e);
+    }
     let mut eps_sgd = vec![f64::NAN; n];
     let mut eps_sgd_std = vec![f64::NAN; n];
     let mut sgd_order = vec![OrderParams::zeros(k); n];
     let mut sgd_modes = vec![vec![ModeDensity::zeros(k); modes]; n];
     if !runs.is_empty() {
         let s = runs.len() as f64;
-        for j in 0..n {
+        // rows every seed reached (all of them unless one diverged)
+        let sgd_reached = runs.iter().map(Vec::len).min().unwrap_or(0);
+        for j in sgd_reached..n {
+            sgd_order[j] = missing_order(k);
+            sgd_modes[j] = missing_modes(k, modes);
+        }
+        for j in 0..sgd_reached {
             (eps_sgd[j], eps_sgd_std[j]) = mean_std(runs.iter().map(|r| r[j].0));
             let o = &mut sgd_order[j];
             for r in &runs {
@@ -104,7 +174,7 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
             }
         }
     }
-    Ok(Trajectory {
+    let tr = Trajectory {
         times,
         eps_ode,
         eps_sgd,
@@ -118,13 +188,14 @@ pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
         activation: pb.act.name(),
         k,
         d,
-    })
+    };
+    Ok((tr, stopped))
 }
 
 /// Runs `seeds` simulations in parallel (`start(i)` builds run i), advancing each to every time
-/// of `times` (`t·dim` steps in all) and measuring it there; stops with the time and seed of the
-/// first run whose state is no longer finite. A progress bar counts the steps with
-/// `show_progress`.
+/// of `times` (`t·dim` steps in all) and measuring it there. A run whose state is no longer
+/// finite stops there (its measurements end at the last finite time); the error names the
+/// earliest such time and its seed. A progress bar counts the steps with `show_progress`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_seeds<S, M: Send>(
     seeds: usize,
@@ -135,7 +206,7 @@ pub(crate) fn run_seeds<S, M: Send>(
     advance: impl Fn(&mut S, u64) + Sync,
     finite: impl Fn(&S) -> bool + Sync,
     measure: impl Fn(&mut S) -> M + Sync,
-) -> Result<Vec<Vec<M>>> {
+) -> (Vec<Vec<M>>, Option<Error>) {
     let steps: Vec<u64> = times
         .iter()
         .map(|t| (t * dim as f64).round() as u64)
@@ -143,7 +214,7 @@ pub(crate) fn run_seeds<S, M: Send>(
     let total = steps.last().copied().unwrap_or(0) * seeds as u64;
     let bar =
         (show_progress && seeds > 0).then(|| crate::progress::Progress::new(total.max(1), "SGD"));
-    let runs: Vec<Result<Vec<M>>> = (0..seeds)
+    let runs: Vec<(Vec<M>, Option<Error>)> = (0..seeds)
         .into_par_iter()
         .map(|i| {
             let mut sim = start(i);
@@ -156,21 +227,35 @@ pub(crate) fn run_seeds<S, M: Send>(
                 }
                 done = s;
                 if !finite(&sim) {
-                    return Err(Error::Diverged {
+                    let why = Error::Diverged {
                         what: "SGD",
                         t: times[j],
-                        detail: format!("non-finite weights after {s} steps (seed {i})"),
-                    });
+                        detail: format!(
+                            "weights non-finite or above {:.0e} after {s} steps (seed {i})",
+                            crate::sim::WEIGHT_OVERFLOW
+                        ),
+                    };
+                    return (out, Some(why));
                 }
                 out.push(measure(&mut sim));
             }
-            Ok(out)
+            (out, None)
         })
         .collect();
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    runs.into_iter().collect()
+    let mut first: Option<(usize, Error)> = None;
+    let mut kept = Vec::with_capacity(runs.len());
+    for (out, why) in runs {
+        if let Some(e) = why
+            && first.as_ref().is_none_or(|(j, _)| out.len() < *j)
+        {
+            first = Some((out.len(), e));
+        }
+        kept.push(out);
+    }
+    (kept, first.map(|(_, e)| e))
 }
 
 /// Mean and standard deviation (n − 1 in the denominator; 0 for one value) of the values.

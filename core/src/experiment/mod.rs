@@ -11,7 +11,7 @@ pub mod problem;
 pub mod report;
 pub mod seeds;
 
-pub use execute::run;
+pub use execute::{run, run_partial};
 pub use problem::{EVAL_IMAGES, Problem, RealData, image_loss, time_grid};
 pub use report::Trajectory;
 pub use seeds::sgd_stream_seed;

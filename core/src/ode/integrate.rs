@@ -94,6 +94,31 @@ impl<F: Flow> System<f64, DVector<f64>> for Rhs<'_, F> {
     }
 }
 
+/// What an integration reached: the states at the output times up to where it stopped (all of
+/// them when `stopped` is `None`), and why it stopped before the last one.
+#[derive(Debug)]
+pub struct Integrated {
+    pub states: Vec<OdeState>,
+    pub stopped: Option<Error>,
+}
+
+impl Integrated {
+    /// All states, or the reason the integration stopped early.
+    pub fn into_result(self) -> Result<Vec<OdeState>> {
+        match self.stopped {
+            None => Ok(self.states),
+            Some(e) => Err(e),
+        }
+    }
+
+    fn stopped(states: Vec<OdeState>, why: Error) -> Self {
+        Integrated {
+            states,
+            stopped: Some(why),
+        }
+    }
+}
+
 /// Integrates from `y0` at `times[0]` and returns the state at every time of `times` (increasing).
 /// `progress` is called with each reached time.
 ///
@@ -106,24 +131,41 @@ pub fn integrate<F: Flow>(
     opts: IntegratorOptions,
     progress: impl FnMut(f64),
 ) -> Result<Vec<OdeState>> {
+    integrate_partial(sys, y0, times, opts, progress).into_result()
+}
+
+/// [`integrate`], keeping the states reached when it stops early (divergence, a stalled step
+/// size, a refused state): a failed run loses nothing it computed.
+pub fn integrate_partial<F: Flow>(
+    sys: &F,
+    y0: DVector<f64>,
+    times: &[f64],
+    opts: IntegratorOptions,
+    progress: impl FnMut(f64),
+) -> Integrated {
     let Some(&t0) = times.first() else {
-        return Ok(Vec::new());
+        return Integrated {
+            states: Vec::new(),
+            stopped: None,
+        };
     };
     if y0.iter().any(|v| !v.is_finite()) {
-        return Err(Error::Diverged {
+        let why = Error::Diverged {
             what: "ODE",
             t: t0,
             detail: "non-finite initial state".into(),
-        });
+        };
+        return Integrated::stopped(Vec::new(), why);
     }
     if let Some(w) = times
         .windows(2)
         .find(|w| w[1] < w[0] || w[0].is_nan() || w[1].is_nan())
     {
-        return Err(Error::Integration {
+        let why = Error::Integration {
             t: w[0],
             message: format!("output times must not decrease ({} after {})", w[1], w[0]),
-        });
+        };
+        return Integrated::stopped(Vec::new(), why);
     }
     match opts.method {
         Method::Dopri5 => integrate_dopri5(sys, y0, times, opts, progress),
@@ -131,17 +173,17 @@ pub fn integrate<F: Flow>(
     }
 }
 
-/// [`integrate`] with a progress bar on stderr over `[times[0], last time]` when `show`.
+/// [`integrate_partial`] with a progress bar on stderr over `[times[0], last time]` when `show`.
 pub fn integrate_with_progress<F: Flow>(
     sys: &F,
     y0: DVector<f64>,
     times: &[f64],
     opts: IntegratorOptions,
     show: bool,
-) -> Result<Vec<OdeState>> {
+) -> Integrated {
     let t_max = times.last().copied().unwrap_or(0.0);
     let bar = show.then(|| crate::progress::Progress::new(1000, "ODE"));
-    let states = integrate(sys, y0, times, opts, |t| {
+    let states = integrate_partial(sys, y0, times, opts, |t| {
         if let Some(b) = &bar {
             b.set_position((1000.0 * t / t_max) as u64);
         }
@@ -213,7 +255,7 @@ fn integrate_dopri5<F: Flow>(
     times: &[f64],
     opts: IntegratorOptions,
     mut progress: impl FnMut(f64),
-) -> Result<Vec<OdeState>> {
+) -> Integrated {
     let n = y0.len();
     let mut out: Vec<OdeState> = Vec::with_capacity(times.len());
     let mut ws = sys.workspace();
@@ -272,10 +314,10 @@ fn integrate_dopri5<F: Flow>(
             Err(Dopri5Failure::Stopped { t }) => *t,
             _ => out.last().map_or(times[0], |s| s.t),
         };
-        return Err(Error::Refused { t, message: why });
+        return Integrated::stopped(out, Error::Refused { t, message: why });
     }
     if let Some(e) = diverged {
-        return Err(e);
+        return Integrated::stopped(out, e);
     }
     let stalled = matches!(
         result,
@@ -300,32 +342,41 @@ fn integrate_dopri5<F: Flow>(
         for &t in &times[out.len()..] {
             out.push(OdeState { t, y: star.clone() });
         }
-        return Ok(out);
+        return Integrated {
+            states: out,
+            stopped: None,
+        };
     }
-    match result {
-        Ok(_) => Ok(out),
-        Err(Dopri5Failure::StepLimit { t, steps }) => Err(Error::Integration {
+    let why = match result {
+        Ok(_) => {
+            return Integrated {
+                states: out,
+                stopped: None,
+            };
+        }
+        Err(Dopri5Failure::StepLimit { t, steps }) => Error::Integration {
             t,
             message: format!("{steps} steps without reaching the next output time (step limit)"),
-        }),
-        Err(Dopri5Failure::NonFinite { t }) => Err(Error::Diverged {
+        },
+        Err(Dopri5Failure::NonFinite { t }) => Error::Diverged {
             what: "ODE",
             t,
             detail: "the right-hand side is not finite near this state".into(),
-        }),
-        Err(Dopri5Failure::StepUnderflow { t }) => Err(Error::Integration {
+        },
+        Err(Dopri5Failure::StepUnderflow { t }) => Error::Integration {
             t,
             message: "the step size fell below the resolution of t".into(),
-        }),
-        Err(Dopri5Failure::Stiff { t }) => Err(Error::Integration {
+        },
+        Err(Dopri5Failure::Stiff { t }) => Error::Integration {
             t,
             message: "stiffness detected (h·λ > 3.25 in 15 tests)".into(),
-        }),
-        Err(Dopri5Failure::Stopped { t }) => Err(Error::Integration {
+        },
+        Err(Dopri5Failure::Stopped { t }) => Error::Integration {
             t,
             message: "stopped".into(),
-        }),
-    }
+        },
+    };
+    Integrated::stopped(out, why)
 }
 
 /// Dop853 (ode_solvers), restarted at each output time (no dense-output interpolation: each
@@ -336,7 +387,7 @@ fn integrate_segments<F: Flow>(
     times: &[f64],
     opts: IntegratorOptions,
     mut progress: impl FnMut(f64),
-) -> Result<Vec<OdeState>> {
+) -> Integrated {
     let mut out = Vec::with_capacity(times.len());
     let t0 = times[0];
     out.push(OdeState {
@@ -380,12 +431,18 @@ fn integrate_segments<F: Flow>(
         };
         let (t_end, y_end) = (ts.last().copied(), ys.last().cloned());
         if let Some(why) = F::failure(&ws.borrow()) {
-            return Err(Error::Refused { t: a, message: why });
+            return Integrated::stopped(out, Error::Refused { t: a, message: why });
         }
-        let stats = stats.map_err(|e| Error::Integration {
-            t: a,
-            message: format!("{e:?}"),
-        })?;
+        let stats = match stats {
+            Ok(stats) => stats,
+            Err(e) => {
+                let why = Error::Integration {
+                    t: a,
+                    message: format!("{e:?}"),
+                };
+                return Integrated::stopped(out, why);
+            }
+        };
         if opts.stats {
             eprintln!(
                 "segment [{a}, {b}]: {} RHS evaluations, {} accepted, {} rejected steps",
@@ -393,26 +450,31 @@ fn integrate_segments<F: Flow>(
             );
         }
         let (Some(t_end), Some(y_end)) = (t_end, y_end) else {
-            return Err(Error::Integration {
+            let why = Error::Integration {
                 t: a,
                 message: "no output".into(),
-            });
+            };
+            return Integrated::stopped(out, why);
         };
         if (t_end - b).abs() > 1e-9 * b.abs().max(1.0) {
-            return Err(Error::Integration {
+            let why = Error::Integration {
                 t: t_end,
                 message: format!("stopped before t = {b}"),
-            });
+            };
+            return Integrated::stopped(out, why);
         }
         if let Some(step) = last_step {
             h = step.abs();
         }
         y = y_end;
         if let Some(e) = divergence(b, y.as_slice()) {
-            return Err(e);
+            return Integrated::stopped(out, e);
         }
         out.push(OdeState { t: b, y: y.clone() });
         progress(b);
     }
-    Ok(out)
+    Integrated {
+        states: out,
+        stopped: None,
+    }
 }

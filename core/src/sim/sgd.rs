@@ -281,14 +281,15 @@ impl<'a> Sgd<'a> {
         self.steps += 1;
     }
 
-    /// True when every weight is finite.
+    /// True when every weight is finite and at most [`crate::sim::WEIGHT_OVERFLOW`] in size (the
+    /// overlaps, its squares, then stay below the ODE's overflow bound 1e150).
     pub fn is_finite(&self) -> bool {
         self.weights
             .w
             .iter()
             .chain(&self.weights.v)
             .chain(&self.weights.beta)
-            .all(|v| v.is_finite())
+            .all(|v| v.abs() <= crate::sim::WEIGHT_OVERFLOW)
     }
 }
 

@@ -6,12 +6,12 @@ use super::ode::{TsOrder, TsParams, TsSystem};
 use super::sgd::{TeacherInit, TsSgd, TsWeights};
 use crate::activation::Activation;
 use crate::config::{Config, MethodName, TeacherWeights};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::experiment::execute::{mean_std, run_seeds};
 use crate::experiment::report::{error_table, max_relative_gap};
 use crate::experiment::sgd_stream_seed;
 use crate::ode::integrate::Method;
-use crate::ode::integrate::integrate_with_progress;
+use crate::ode::integrate::{Integrated, integrate_with_progress};
 use crate::ode::{Flow, IntegratorOptions};
 use crate::run::time_grid;
 use nalgebra::DVector;
@@ -350,23 +350,66 @@ fn warn_if_slow(sys: &TsSystem, y0: &DVector<f64>, pb: &TsProblem) {
     }
 }
 
-/// Runs the ODE and the SGD seeds.
+/// Runs the ODE and the SGD seeds; the first failure of either is the error.
 pub fn run(pb: &TsProblem, show_progress: bool) -> Result<TsTrajectory> {
+    let (tr, mut stopped) = run_keeping(pb, show_progress, false)?;
+    match stopped.is_empty() {
+        true => Ok(tr),
+        false => Err(stopped.remove(0)),
+    }
+}
+
+/// [`run`], keeping what was computed when the ODE or SGD stops early (divergence, a stalled
+/// integration): the trajectory's values of a run that stopped are NaN from the first output
+/// time it did not reach, and the reasons are returned (ODE first). Errors before anything is
+/// computed (the set-up) are errors.
+pub fn run_partial(pb: &TsProblem, show_progress: bool) -> Result<(TsTrajectory, Vec<Error>)> {
+    run_keeping(pb, show_progress, true)
+}
+
+/// `NaN` order parameters (rows a stopped run did not reach).
+fn missing_order(k: usize, m: usize) -> TsOrder {
+    TsOrder {
+        q: vec![f64::NAN; k * k],
+        r: vec![f64::NAN; k * m],
+        v: vec![f64::NAN; k],
+    }
+}
+
+fn run_keeping(
+    pb: &TsProblem,
+    show_progress: bool,
+    keep_going: bool,
+) -> Result<(TsTrajectory, Vec<Error>)> {
     let (sys, y0) = pb.system()?;
     let times = pb.times.clone();
+    let len = times.len();
+    let (k, m) = (pb.params.k, pb.params.m);
     if show_progress {
         warn_if_slow(&sys, &y0, pb);
     }
-    let states = integrate_with_progress(&sys, y0, &times, pb.integrator, show_progress)?;
+    let mut stopped: Vec<Error> = Vec::new();
+    let Integrated {
+        states,
+        stopped: ode_stop,
+    } = integrate_with_progress(&sys, y0, &times, pb.integrator, show_progress);
+    if let Some(e) = ode_stop {
+        if !keep_going || states.is_empty() {
+            return Err(e);
+        }
+        stopped.push(e);
+    }
     let mut ws = sys.workspace();
-    let eps_ode: Vec<f64> = states
+    let mut eps_ode: Vec<f64> = states
         .iter()
         .map(|s| sys.error_with(&s.y, &mut ws))
         .collect();
-    let ode_order: Vec<TsOrder> = states.iter().map(|s| sys.order(&s.y)).collect();
+    let mut ode_order: Vec<TsOrder> = states.iter().map(|s| sys.order(&s.y)).collect();
+    eps_ode.resize(len, f64::NAN);
+    ode_order.resize(len, missing_order(k, m));
     // SGD: every seed starts from the same weights; seeds differ in the samples only
     let w0 = pb.initial_weights();
-    let runs = run_seeds(
+    let (runs, sgd_stop) = run_seeds(
         pb.seeds,
         &times,
         pb.n,
@@ -391,9 +434,13 @@ pub fn run(pb: &TsProblem, show_progress: bool) -> Result<TsTrajectory> {
             let y = sys.state(&q, &r, &sgd.weights.v);
             (sys.error_with(&y, ws), sys.order(&y))
         },
-    )?;
-    let len = times.len();
-    let (k, m) = (pb.params.k, pb.params.m);
+    );
+    if let Some(e) = sgd_stop {
+        if !keep_going {
+            return Err(e);
+        }
+        stopped.push(e);
+    }
     let mut eps_sgd = vec![f64::NAN; len];
     let mut eps_sgd_std = vec![f64::NAN; len];
     let zero = TsOrder {
@@ -404,7 +451,12 @@ pub fn run(pb: &TsProblem, show_progress: bool) -> Result<TsTrajectory> {
     let mut sgd_order = vec![zero; len];
     if !runs.is_empty() {
         let s = runs.len() as f64;
-        for j in 0..len {
+        // rows every seed reached (all of them unless one diverged)
+        let sgd_reached = runs.iter().map(Vec::len).min().unwrap_or(0);
+        for o in &mut sgd_order[sgd_reached..] {
+            *o = missing_order(k, m);
+        }
+        for j in 0..sgd_reached {
             (eps_sgd[j], eps_sgd_std[j]) = mean_std(runs.iter().map(|r| r[j].0));
             let o = &mut sgd_order[j];
             for r in &runs {
@@ -417,7 +469,7 @@ pub fn run(pb: &TsProblem, show_progress: bool) -> Result<TsTrajectory> {
             }
         }
     }
-    Ok(TsTrajectory {
+    let tr = TsTrajectory {
         plateau: plateau_error(pb, &sys),
         times,
         eps_ode,
@@ -430,7 +482,8 @@ pub fn run(pb: &TsProblem, show_progress: bool) -> Result<TsTrajectory> {
         n: pb.n,
         student: pb.student.name(),
         teacher: pb.teacher.name(),
-    })
+    };
+    Ok((tr, stopped))
 }
 
 impl TsTrajectory {
