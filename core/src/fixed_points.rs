@@ -942,12 +942,18 @@ fn specialisation(
         .map(|(level, _)| level.to_string())
         .collect();
     if !never.is_empty() {
+        let (lowest, at) = actual
+            .iter()
+            .zip(&times)
+            .min_by(|a, b| a.0.total_cmp(b.0))
+            .map_or((f64::NAN, f64::NAN), |(a, t)| (*a, *t));
         notes.push(format!(
             "the students' deviation from their permutation-symmetric trajectory starts at \
-             {:.3}, above the level(s) {}, and never crosses them upwards afterwards: their \
-             times are NaN",
+             {:.3}, above the level(s) {}, falls to {lowest:.3} (t = {at:.4}) and does not cross \
+             them upwards again by the end of the run (t = {:.4}): their times are NaN",
             actual[0],
-            never.join(", ")
+            never.join(", "),
+            times.last().copied().unwrap_or(f64::NAN)
         ));
     }
     Ok(DEPARTURE_LEVELS

@@ -1,5 +1,6 @@
 //! Every bad input of the README's table through the real binary: exit code 1, an `error:` line
-//! naming the key or file, no panic, and no trajectory.csv left behind.
+//! naming the key or file, no panic, and no trajectory.csv left behind; a run that stops part-way
+//! (stiffness, a quadrature beyond its trusted variance) keeps the trajectory it computed.
 
 use std::path::Path;
 use std::process::Command;
@@ -31,6 +32,41 @@ fn fails(name: &str, config: &str, expect: &[&str]) {
         ],
         expect,
         &out,
+    );
+}
+
+/// Runs `aedyn run CONFIG --out OUT --quiet` on a run that stops part-way and checks that it
+/// fails with `expect` in its first `error:` line, without a panic, and keeps what it computed:
+/// the trajectory is written and a note says so.
+fn stops(name: &str, config: &str, expect: &[&str]) {
+    let tmp = scratch();
+    let dir = tmp.path().join(name);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cfg = dir.join("config.toml");
+    std::fs::write(&cfg, config).expect("write");
+    let out = dir.join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_aedyn"))
+        .args([
+            "run",
+            cfg.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--quiet",
+        ])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{name}: exit code; stderr: {err}");
+    assert!(!err.contains("panicked"), "{name}: panicked: {err}");
+    let first = err.lines().next().unwrap_or_default();
+    assert!(first.starts_with("error: "), "{name}: {err}");
+    for e in expect {
+        assert!(first.contains(e), "{name}: `{e}` not in: {first}");
+    }
+    assert!(err.contains("holds what was computed"), "{name}: {err}");
+    assert!(
+        out.join("trajectory.csv").exists(),
+        "{name}: no trajectory.csv"
     );
 }
 
@@ -287,7 +323,7 @@ fn missing_config_and_unknown_activation_in_integrals() {
 fn stiffness_names_the_time_and_the_switch_that_lets_the_run_go_on() {
     let base =
         "seed = 1\nt_max = 20000.0\n[data]\nd = 200\n[sgd]\nseeds = 0\n[output]\npoints = 20";
-    fails(
+    stops(
         "stiff",
         base,
         &[
@@ -309,7 +345,7 @@ fn stiffness_names_the_time_and_the_switch_that_lets_the_run_go_on() {
 fn quadrature_beyond_its_trusted_variance_stops_with_the_variance_named() {
     // the teacher–student quadrature (fixed Gauss–Hermite rules) stops once a field is wide (a
     // teacher with a large second layer drives the students' norms up)
-    fails(
+    stops(
         "quadrature_variance_ts",
         "model = \"teacher_student\"\nactivation = \"tanh\"\nk = 2\nlr = 0.5\nt_max = 30.0\n\
          [teacher]\nweights = \"gaussian\"\nsecond_layer = [3.0, 3.0]\n[data]\nd = 500\n\

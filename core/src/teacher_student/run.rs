@@ -394,7 +394,8 @@ fn run_keeping(
         stopped: ode_stop,
     } = integrate_with_progress(&sys, y0, &times, pb.integrator, show_progress);
     if let Some(e) = ode_stop {
-        if !keep_going || states.is_empty() {
+        // (stopped at the start: nothing computed, an error as any other)
+        if !keep_going || states.len() <= 1 {
             return Err(e);
         }
         stopped.push(e);
