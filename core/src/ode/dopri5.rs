@@ -142,8 +142,26 @@ impl Dopri5 {
         times: &[f64],
         h_start: f64,
         opts: Dopri5Options,
+        rhs: impl FnMut(&State, &mut State) -> Control,
+        output: impl FnMut(usize, f64, &State, Dopri5Stats) -> Control,
+    ) -> Result<f64, Dopri5Failure> {
+        let every_step = |_: f64, _: &State, _: Dopri5Stats| Control::Continue;
+        self.integrate_observed(y0, times, h_start, opts, rhs, output, every_step)
+    }
+
+    /// [`Dopri5::integrate`], calling `step(t, y(t), stats of the output interval so far)` after
+    /// every accepted step (before the outputs inside it); `Control::Stop` ends the integration
+    /// there (`Dopri5Failure::Stopped` at that t).
+    #[allow(clippy::too_many_arguments)]
+    pub fn integrate_observed(
+        &mut self,
+        y0: &[f64],
+        times: &[f64],
+        h_start: f64,
+        opts: Dopri5Options,
         mut rhs: impl FnMut(&State, &mut State) -> Control,
         mut output: impl FnMut(usize, f64, &State, Dopri5Stats) -> Control,
+        mut step: impl FnMut(f64, &State, Dopri5Stats) -> Control,
     ) -> Result<f64, Dopri5Failure> {
         let n = y0.len();
         assert_eq!(n, self.y.len(), "state size");
@@ -292,6 +310,9 @@ impl Dopri5 {
                 }
             }
             let t_new = if last { t_end } else { t + h };
+            if step(t_new, &self.y_new, stats) == Control::Stop {
+                return Err(Dopri5Failure::Stopped { t: t_new });
+            }
             // outputs inside (t, t_new]
             while next < times.len() && (times[next] <= t_new || last) {
                 let tn = times[next];

@@ -228,25 +228,24 @@ pub fn reached_within(y: &DVector<f64>, star: &DVector<f64>, tol: f64) -> bool {
     (y - star).amax() <= tol * (1.0 + star.amax())
 }
 
-/// RHS evaluations within one output interval beyond which the integration asks the flow
-/// whether it has settled at a non-differentiable fixed point ([`Flow::settled`]).
-const CREEPING: u64 = 2000;
-
-/// RHS evaluations within one output interval from which the integration asks the flow whether
-/// it has reached a non-differentiable fixed point ([`Flow::settled`]) to [`REACHED`]: with the
-/// output times log-spaced, the creeping can spread over many intervals of a few hundred
-/// evaluations each (a clamp student learning its teacher, K = M = 2, t = 300: 107 s creeping
-/// from t ≈ 170 with a gate of [`CREEPING`] per interval, 7.8 s with this one, held at t ≈ 178).
+/// RHS evaluations of one output interval after which, and then every as many again within it,
+/// the integration asks the flow whether it has reached a non-differentiable fixed point
+/// ([`Flow::settled`]) to [`hold_tolerance`]. A creeping approach can spread over many
+/// log-spaced output intervals of a few hundred evaluations each (a clamp student learning its
+/// teacher, K = M = 2, t = 300: 107 s creeping from t ≈ 170 when only intervals of 2 000
+/// evaluations were checked, 7.8 s from 200, held at t ≈ 178), or fill one long interval (an
+/// over-realisable `x.max(-1.0)` student, K = 3, M = 2: 125 k evaluations in [660, 700], 3 min,
+/// when only output times were checked).
 const CREEPING_CHECK: u64 = 200;
 
 /// How close a creeping integration must be to an exact fixed point to hold it: [`REACHED`] at
-/// [`CREEPING`] evaluations in one output interval, looser in proportion to the evaluations
-/// spent beyond, up to 1e-4. Near a perfectly learned state of a kinked activation F has a
-/// square-root-like dependence on the distance, so the steps shrink with it and the last
-/// decades of an exponential approach cost most of the run (|x| students, K = M = 2, t = 100:
-/// 926 k evaluations holding at 1e-6, 37 k with this rule); the note says how far it was.
+/// [`CREEPING_CHECK`] evaluations in one output interval, looser in proportion to the
+/// evaluations spent, up to 1e-4 (at 20 000). Near a perfectly learned state of a kinked
+/// activation F has a square-root-like dependence on the distance, so the steps shrink with it
+/// and the last decades of an exponential approach cost most of the run (|x| students,
+/// K = M = 2, t = 100: 926 k evaluations holding at 1e-6); the note says how far it was.
 fn hold_tolerance(evaluations: u64) -> f64 {
-    (REACHED * evaluations as f64 / CREEPING as f64).clamp(REACHED, 1e-4)
+    (REACHED * evaluations as f64 / CREEPING_CHECK as f64).clamp(REACHED, 1e-4)
 }
 
 fn integrate_dopri5<F: Flow>(
@@ -261,9 +260,17 @@ fn integrate_dopri5<F: Flow>(
     let mut ws = sys.workspace();
     let mut diverged = None;
     // (time, |y − y*|∞ there, y*)
-    let mut settled: Option<(f64, f64, DVector<f64>)> = None;
+    let settled: RefCell<Option<(f64, f64, DVector<f64>)>> = RefCell::new(None);
+    // creeping towards a non-differentiable fixed point: hold it (asked every CREEPING_CHECK
+    // evaluations of an output interval once it has taken that many, and at its output time)
+    let hold = |t: f64, y: &DVector<f64>, evaluations: u64| {
+        let star = sys.settled(y, hold_tolerance(evaluations))?;
+        *settled.borrow_mut() = Some((t, (y - &star).amax(), star));
+        Some(())
+    };
+    let mut checked_at = 0u64;
     let mut stepper = Dopri5::new(n);
-    let result = stepper.integrate(
+    let result = stepper.integrate_observed(
         y0.as_slice(),
         times,
         0.0,
@@ -296,11 +303,7 @@ fn integrate_dopri5<F: Flow>(
                     diverged = Some(e);
                     return Control::Stop;
                 }
-                // creeping towards a non-differentiable fixed point: hold it
-                if stats.evaluations > CREEPING_CHECK
-                    && let Some(star) = sys.settled(y, hold_tolerance(stats.evaluations))
-                {
-                    settled = Some((t, (y - &star).amax(), star));
+                if stats.evaluations > CREEPING_CHECK && hold(t, y, stats.evaluations).is_some() {
                     return Control::Stop;
                 }
                 progress(t);
@@ -308,7 +311,22 @@ fn integrate_dopri5<F: Flow>(
             out.push(OdeState { t, y: y.clone() });
             Control::Continue
         },
+        |t, y, stats| {
+            if stats.evaluations < checked_at {
+                checked_at = 0; // a new output interval
+            }
+            if stats.evaluations > CREEPING_CHECK
+                && stats.evaluations >= checked_at + CREEPING_CHECK
+            {
+                checked_at = stats.evaluations;
+                if hold(t, y, stats.evaluations).is_some() {
+                    return Control::Stop;
+                }
+            }
+            Control::Continue
+        },
     );
+    let mut settled = settled.into_inner();
     if let Some(why) = F::failure(&ws) {
         let t = match &result {
             Err(Dopri5Failure::Stopped { t }) => *t,
