@@ -13,13 +13,23 @@ fn scratch() -> tempfile::TempDir {
         .expect("tmp dir")
 }
 
-/// Runs `aedyn run CONFIG --out OUT --quiet` and checks the failure.
-fn fails(name: &str, config: &str, expect: &[&str]) {
+/// A scratch directory holding `NAME/config.toml` with `config`: (the directory's guard,
+/// `NAME/`, the config's path).
+fn with_config(
+    name: &str,
+    config: &str,
+) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let tmp = scratch();
     let dir = tmp.path().join(name);
     std::fs::create_dir_all(&dir).expect("dir");
     let cfg = dir.join("config.toml");
     std::fs::write(&cfg, config).expect("write");
+    (tmp, dir, cfg)
+}
+
+/// Runs `aedyn run CONFIG --out OUT --quiet` and checks the failure.
+fn fails(name: &str, config: &str, expect: &[&str]) {
+    let (_tmp, dir, cfg) = with_config(name, config);
     let out = dir.join("out");
     check(
         name,
@@ -39,11 +49,7 @@ fn fails(name: &str, config: &str, expect: &[&str]) {
 /// fails with `expect` in its first `error:` line, without a panic, and keeps what it computed:
 /// the trajectory is written and a note says so.
 fn stops(name: &str, config: &str, expect: &[&str]) {
-    let tmp = scratch();
-    let dir = tmp.path().join(name);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let cfg = dir.join("config.toml");
-    std::fs::write(&cfg, config).expect("write");
+    let (_tmp, dir, cfg) = with_config(name, config);
     let out = dir.join("out");
     let o = Command::new(env!("CARGO_BIN_EXE_aedyn"))
         .args([
@@ -73,11 +79,7 @@ fn stops(name: &str, config: &str, expect: &[&str]) {
 /// Runs `aedyn run CONFIG --out OUT --quiet` and checks that it succeeds and writes the
 /// trajectory.
 fn succeeds(name: &str, config: &str) {
-    let tmp = scratch();
-    let dir = tmp.path().join(name);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let cfg = dir.join("config.toml");
-    std::fs::write(&cfg, config).expect("write");
+    let (_tmp, dir, cfg) = with_config(name, config);
     let o = Command::new(env!("CARGO_BIN_EXE_aedyn"))
         .args([
             "run",

@@ -14,6 +14,20 @@ fn aedyn() -> Command {
     Command::new(env!("CARGO_BIN_EXE_aedyn"))
 }
 
+/// `aedyn COMMAND CONFIG --quiet --out DIR`.
+fn quiet(command: &str, cfg: &std::path::Path, dir: &std::path::Path) -> std::process::Output {
+    aedyn()
+        .args([
+            command,
+            cfg.to_str().unwrap_or_default(),
+            "--quiet",
+            "--out",
+            dir.to_str().unwrap_or_default(),
+        ])
+        .output()
+        .expect("runs")
+}
+
 #[test]
 fn run_writes_csv_svg_and_summary() {
     let tmp = scratch("aedyn-cli-");
@@ -149,10 +163,10 @@ fn teacher_student_run_and_fixed_points_write_their_files() {
 }
 
 /// A run that diverges loses nothing it computed: the ReLU teacher–student ODE at η = 6 overflows
-/// at t ≈ 5.8 and one SGD seed at t ≈ 9 (weights above 1e75; their ε overflowed to infinity there,
-/// but the run went on to non-finite weights at t ≈ 37); `aedyn run` still writes the trajectory (the ODE's
-/// columns nan from the first output it did not reach, SGD's likewise), names both failures
-/// with their times and exits with failure.
+/// at t ≈ 5.8 and one SGD seed at t ≈ 9 (weights above 1e75, where its ε overflows; the seed's
+/// weights became non-finite only at t ≈ 37); `aedyn run` still writes the trajectory (the ODE's
+/// columns nan from the first output it did not reach, SGD's likewise), names both failures with
+/// their times and exits with failure.
 #[test]
 fn a_diverging_run_writes_what_it_computed_and_fails() {
     let tmp = scratch("aedyn-cli-div-");
@@ -164,16 +178,7 @@ fn a_diverging_run_writes_what_it_computed_and_fails() {
          [data]\nd = 200\n[sgd]\nseeds = 2\n",
     )
     .expect("write");
-    let out = aedyn()
-        .args([
-            "run",
-            cfg.to_str().unwrap_or_default(),
-            "--quiet",
-            "--out",
-            dir.to_str().unwrap_or_default(),
-        ])
-        .output()
-        .expect("runs");
+    let out = quiet("run", &cfg, dir);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("error: ODE diverged at t = "), "{stderr}");
@@ -214,16 +219,7 @@ fn a_diverging_run_writes_what_it_computed_and_fails() {
             .replace("50.0", "20.0"),
     )
     .expect("write");
-    let out = aedyn()
-        .args([
-            "fixed-points",
-            cfg.to_str().unwrap_or_default(),
-            "--quiet",
-            "--out",
-            dir.to_str().unwrap_or_default(),
-        ])
-        .output()
-        .expect("runs");
+    let out = quiet("fixed-points", &cfg, dir);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

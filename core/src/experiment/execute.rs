@@ -13,11 +13,8 @@ use rayon::prelude::*;
 /// Runs the ODE and the SGD seeds (progress bars on stderr with `show_progress` and the default
 /// `cli` feature); the first failure of either is the error.
 pub fn run(pb: &Problem, show_progress: bool) -> Result<Trajectory> {
-    let (tr, mut stopped) = run_keeping(pb, show_progress, false)?;
-    match stopped.is_empty() {
-        true => Ok(tr),
-        false => Err(stopped.remove(0)),
-    }
+    // (without keeping going, every stop is the error)
+    run_keeping(pb, show_progress, false).map(|(tr, _)| tr)
 }
 
 /// [`run`], keeping what was computed when the ODE or SGD stops early (divergence, a stalled

@@ -352,11 +352,8 @@ fn warn_if_slow(sys: &TsSystem, y0: &DVector<f64>, pb: &TsProblem) {
 
 /// Runs the ODE and the SGD seeds; the first failure of either is the error.
 pub fn run(pb: &TsProblem, show_progress: bool) -> Result<TsTrajectory> {
-    let (tr, mut stopped) = run_keeping(pb, show_progress, false)?;
-    match stopped.is_empty() {
-        true => Ok(tr),
-        false => Err(stopped.remove(0)),
-    }
+    // (without keeping going, every stop is the error)
+    run_keeping(pb, show_progress, false).map(|(tr, _)| tr)
 }
 
 /// [`run`], keeping what was computed when the ODE or SGD stops early (divergence, a stalled
