@@ -5,7 +5,7 @@ use super::problem::Problem;
 use super::report::Trajectory;
 use super::seeds::sgd_stream_seed;
 use crate::error::{Error, Result};
-use crate::ode::integrate::{Integrated, integrate_with_progress};
+use crate::ode::integrate::integrate_with_progress;
 use crate::order::{ModeDensity, OrderParams};
 use crate::sim::{EigenbasisGaussian, ImageRows, Sampler, Sgd};
 use rayon::prelude::*;
@@ -54,17 +54,8 @@ fn run_keeping(
     let mut stopped: Vec<Error> = Vec::new();
     // ODE
     let (sys, y0) = pb.ode_start()?;
-    let Integrated {
-        states,
-        stopped: ode_stop,
-    } = integrate_with_progress(&sys, y0, &times, pb.integrator, show_progress);
-    if let Some(e) = ode_stop {
-        // (stopped at the start: nothing computed, an error as any other)
-        if !keep_going || states.len() <= 1 {
-            return Err(e);
-        }
-        stopped.push(e);
-    }
+    let states = integrate_with_progress(&sys, y0, &times, pb.integrator, show_progress)
+        .keeping(keep_going, &mut stopped)?;
     let mut ode_order: Vec<OrderParams> = states.iter().map(|s| sys.order_params(&s.y)).collect();
     let modes = pb.modes.min(sys.single_modes());
     let mut ode_modes: Vec<Vec<ModeDensity>> = states

@@ -111,6 +111,18 @@ impl Integrated {
         }
     }
 
+    /// The states reached; where the integration stopped early its reason goes to `stopped`
+    /// when `keep_going` — or is the error when not, or when nothing past the start was computed.
+    pub fn keeping(self, keep_going: bool, stopped: &mut Vec<Error>) -> Result<Vec<OdeState>> {
+        if let Some(e) = self.stopped {
+            if !keep_going || self.states.len() <= 1 {
+                return Err(e);
+            }
+            stopped.push(e);
+        }
+        Ok(self.states)
+    }
+
     fn stopped(states: Vec<OdeState>, why: Error) -> Self {
         Integrated {
             states,

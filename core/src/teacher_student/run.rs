@@ -11,7 +11,7 @@ use crate::experiment::execute::{mean_std, run_seeds};
 use crate::experiment::report::{error_table, max_relative_gap};
 use crate::experiment::sgd_stream_seed;
 use crate::ode::integrate::Method;
-use crate::ode::integrate::{Integrated, integrate_with_progress};
+use crate::ode::integrate::integrate_with_progress;
 use crate::ode::{Flow, IntegratorOptions};
 use crate::run::time_grid;
 use nalgebra::DVector;
@@ -386,17 +386,8 @@ fn run_keeping(
         warn_if_slow(&sys, &y0, pb);
     }
     let mut stopped: Vec<Error> = Vec::new();
-    let Integrated {
-        states,
-        stopped: ode_stop,
-    } = integrate_with_progress(&sys, y0, &times, pb.integrator, show_progress);
-    if let Some(e) = ode_stop {
-        // (stopped at the start: nothing computed, an error as any other)
-        if !keep_going || states.len() <= 1 {
-            return Err(e);
-        }
-        stopped.push(e);
-    }
+    let states = integrate_with_progress(&sys, y0, &times, pb.integrator, show_progress)
+        .keeping(keep_going, &mut stopped)?;
     let mut ws = sys.workspace();
     let mut eps_ode: Vec<f64> = states
         .iter()
