@@ -1459,3 +1459,25 @@ fn a_plateau_of_coinciding_kinked_students_is_refined_in_their_subspace() {
         report.notes
     );
 }
+
+/// Newton from the end state of an erf soft committee machine at η = 50 (found by a black-box
+/// sweep) wanders to states whose Jacobian is not finite, where nalgebra's unbounded SVD never
+/// returned: `aedyn fixed-points` hung. Now Newton stops with the reason, in milliseconds.
+#[test]
+fn newton_stops_where_the_jacobian_is_not_finite() {
+    use aedyn::config::Config;
+    let cfg = Config::from_toml(
+        "model = \"teacher_student\"\nlr = 50.0\nt_max = 5\n[data]\nd = 300\n[sgd]\nseeds = 0",
+        "test",
+    )
+    .unwrap();
+    let report = aedyn::fixed_points::analyse_config(&cfg).expect("analysed");
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("Newton stopped: the Jacobian is not finite")),
+        "{:?}",
+        report.notes
+    );
+}

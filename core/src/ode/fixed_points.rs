@@ -201,7 +201,16 @@ pub fn newton_holding<F: Flow>(
             if let Some(sm) = &s_matrix {
                 jac *= sm;
             }
-            let svd = jac.svd(true, true);
+            if jac.iter().any(|v| !v.is_finite()) {
+                return Err(format!(
+                    "the Jacobian is not finite after {it} iterations (|F|∞ = {res:.2e})"
+                ));
+            }
+            let svd = jac
+                .try_svd(true, true, f64::EPSILON, SVD_ITERATIONS)
+                .ok_or_else(|| {
+                    format!("the SVD of the Jacobian did not converge (|F|∞ = {res:.2e})")
+                })?;
             let smax = svd.singular_values.max();
             let mut step = svd
                 .solve(&(-&f), 1e-12 * smax)
@@ -304,8 +313,8 @@ pub struct Stability {
 
 /// Basis of the (numerical) null space of `a`: right singular vectors whose singular values are
 /// below `tol`, as columns.
-fn null_space(a: DMatrix<f64>, tol: f64) -> DMatrix<f64> {
-    let svd = a.svd(false, true);
+fn null_space(a: DMatrix<f64>, tol: f64) -> Option<DMatrix<f64>> {
+    let svd = a.try_svd(false, true, f64::EPSILON, SVD_ITERATIONS)?;
     let vt = svd.v_t.expect("requested");
     let cols: Vec<DVector<f64>> = (0..svd.singular_values.len())
         .filter(|&i| svd.singular_values[i] <= tol)
@@ -314,10 +323,14 @@ fn null_space(a: DMatrix<f64>, tol: f64) -> DMatrix<f64> {
     if cols.is_empty() {
         // the smallest singular value's vector (rounding put it above tol)
         let (i, _) = svd.singular_values.argmin();
-        return DMatrix::from_columns(&[vt.row(i).transpose()]);
+        return Some(DMatrix::from_columns(&[vt.row(i).transpose()]));
     }
-    DMatrix::from_columns(&cols)
+    Some(DMatrix::from_columns(&cols))
 }
+
+/// Sweeps after which an SVD counts as not converged (nalgebra's `svd` iterates without bound:
+/// a Jacobian of a state far out, entries ~1e150, hung `aedyn fixed-points`).
+const SVD_ITERATIONS: usize = 10_000;
 
 /// Eigen-analysis of the Jacobian `jac` (real Schur form; deflation threshold from machine
 /// precision up to 1e-10 relative if the QR iteration stalls).
@@ -339,10 +352,13 @@ pub fn stability_with_floor(jac: &DMatrix<f64>, floor: f64) -> Stability {
             .map(|s| s.complex_eigenvalues())
     };
     // fallbacks that change the QR path, not the spectrum: the transpose, then shifts
-    let eigen = try_schur(jac)
-        .or_else(|| try_schur(&jac.transpose()))
+    let finite = jac.iter().all(|v| v.is_finite());
+    let eigen = finite
+        .then(|| try_schur(jac))
+        .flatten()
+        .or_else(|| finite.then(|| try_schur(&jac.transpose())).flatten())
         .or_else(|| {
-            [0.37, -0.61, 1.3].iter().find_map(|&c| {
+            [0.37, -0.61, 1.3].iter().filter(|_| finite).find_map(|&c| {
                 let shift = c * norm;
                 try_schur(&(jac + DMatrix::identity(n, n) * shift))
                     .map(|ev| ev.map(|z| z - Complex::new(shift, 0.0)))
@@ -378,12 +394,11 @@ pub fn stability_with_floor(jac: &DMatrix<f64>, floor: f64) -> Stability {
             let tol = 1e-6 * scale;
             let u = null_space(jac - &shift, tol);
             let l = null_space(jac.transpose() - &shift, tol);
-            if u.ncols() == l.ncols() {
-                (l.transpose() * &u)
+            match (u, l) {
+                (Some(u), Some(l)) if u.ncols() == l.ncols() => (l.transpose() * &u)
                     .try_inverse()
-                    .map(|m| &u * m * l.transpose())
-            } else {
-                None
+                    .map(|m| &u * m * l.transpose()),
+                _ => None,
             }
         }
         _ => None,
