@@ -69,7 +69,19 @@ enum Command {
 /// Parses the process arguments and runs the command; errors are printed as `error: …` and give
 /// exit code 1.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // clap's own errors (an unknown flag, an expression starting with `-`) exit with 1 like
+    // every other bad input (clap's default is 2); help and version exit with 0
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     match execute(cli.command) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         // (its errors are printed)

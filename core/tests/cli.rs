@@ -233,3 +233,29 @@ fn a_diverging_run_writes_what_it_computed_and_fails() {
     );
     assert!(dir.join("fixed_points.csv").exists());
 }
+
+/// Errors of the argument parser exit with 1 like every bad input (clap's default is 2): an
+/// expression starting with `-` is taken for a flag, and the message says to put `--` before it.
+#[test]
+fn argument_errors_exit_with_one() {
+    let out = aedyn()
+        .args(["integrals", "-(-(-x))"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error:") && stderr.contains("--"),
+        "{stderr}"
+    );
+    let out = aedyn()
+        .args(["integrals", "--", "-(-(-x))"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("g(x)    = -x"));
+    assert_eq!(
+        aedyn().arg("--help").output().expect("runs").status.code(),
+        Some(0)
+    );
+}

@@ -60,7 +60,11 @@ fn decimal(v: f64) -> String {
         .find(|back| (back - v).abs() <= 4.0 * f64::EPSILON * v.abs())
         .unwrap_or(v);
     let s = format!("{close}");
-    if s.len() <= 20 { s } else { format!("{close:e}") }
+    if s.len() <= 20 {
+        s
+    } else {
+        format!("{close:e}")
+    }
 }
 
 /// Plain-text number, e.g. `2/π`, `1/√(2π)`, `√(2/π)`, `3/4`, `0.3`.
@@ -165,7 +169,13 @@ mod tests {
     /// Decimals read back to 1e-15 (they once kept seven significant digits above 100).
     #[test]
     fn decimals_read_back_to_rounding() {
-        for v in [112.48417010349102, -3.3e-21, 0.1 * 0.1, 6.02214076e23, PI.ln() / 3.0] {
+        for v in [
+            112.48417010349102,
+            -3.3e-21,
+            0.1 * 0.1,
+            6.02214076e23,
+            PI.ln() / 3.0,
+        ] {
             let s = text_number(v);
             let back: f64 = s.parse().expect("a decimal");
             assert!((back - v).abs() <= 1e-15 * v.abs(), "{v}: {s}");
