@@ -88,6 +88,12 @@ pub trait Analysed: Flow {
 /// near the subspace where they coincide ([`Analysed::smooth_subspace`]).
 pub const COINCIDING: f64 = 0.1;
 
+/// The radius within which a state is near the fixed point `y` ([`NEAR`] of its size, at
+/// least of 0.01).
+fn near_radius(y: &DVector<f64>) -> f64 {
+    NEAR * y.norm().max(0.01)
+}
+
 /// `v` restricted to the components `free`.
 fn restrict(v: &DVector<f64>, free: &[usize]) -> DVector<f64> {
     DVector::from_iterator(free.len(), free.iter().map(|&i| v[i]))
@@ -378,17 +384,8 @@ pub fn refine_until<S: Analysed>(
         &hold,
     )
     .map_err(Refused::Newton)?;
-    let eps = sys.eps(&c.y);
-    let negative = (eps < -1e-10).then(|| format!("ε = {eps:.3e} < 0"));
-    if let Some(why) = negative.or_else(|| sys.unphysical(&c.y)) {
-        return Err(Refused::Unphysical(why));
-    }
-    let mut ws = sys.workspace();
-    let jac = jacobian(sys, &c.y, &mut ws);
-    // the Jacobian's error, from differences with doubled steps (Frobenius norm: a rough upper
-    // bound on how far rounding and truncation move the eigenvalues of a well-conditioned
-    // eigenbasis)
-    let coarse = jacobian_with_steps(sys, &c.y, &mut ws, 2.0);
+    let eps = physical_eps(sys, &c.y)?;
+    let (jac, coarse) = jacobians(sys, &c.y);
     let jacobian_error = (&jac - &coarse).norm();
     let stability = stability_with_floor(&jac, jacobian_error);
     let stability_free = (!hold.is_empty()).then(|| {
@@ -398,7 +395,7 @@ pub fn refine_until<S: Analysed>(
         stability_with_floor(&j, err)
     });
     let mut f = DVector::zeros(c.y.len());
-    sys.rhs(&c.y, &mut f, &mut ws);
+    sys.rhs(&c.y, &mut f, &mut sys.workspace());
     let held_drift = hold.iter().map(|&h| f[h].abs()).fold(0.0, f64::max);
     Ok(Refined {
         eps,
@@ -410,6 +407,27 @@ pub fn refine_until<S: Analysed>(
         held_drift,
         y: c.y,
     })
+}
+
+/// ε at a zero `y` of F, or why it describes no network (ε < 0 beyond rounding, overlaps that
+/// are no Gram matrix, …).
+fn physical_eps<S: Analysed>(sys: &S, y: &DVector<f64>) -> std::result::Result<f64, Refused> {
+    let eps = sys.eps(y);
+    let negative = (eps < -1e-10).then(|| format!("ε = {eps:.3e} < 0"));
+    match negative.or_else(|| sys.unphysical(y)) {
+        Some(why) => Err(Refused::Unphysical(why)),
+        None => Ok(eps),
+    }
+}
+
+/// The finite-difference Jacobian of `flow` at `y` and the same with doubled steps: their
+/// difference (Frobenius norm) is the Jacobian's error, a rough upper bound on how far rounding
+/// and truncation move the eigenvalues of a well-conditioned eigenbasis.
+fn jacobians<F: Flow>(flow: &F, y: &DVector<f64>) -> (DMatrix<f64>, DMatrix<f64>) {
+    let mut ws = flow.workspace();
+    let jac = jacobian(flow, y, &mut ws);
+    let coarse = jacobian_with_steps(flow, y, &mut ws, 2.0);
+    (jac, coarse)
 }
 
 /// Newton within the invariant subspace spanned by `basis` ([`Analysed::smooth_subspace`]) from
@@ -426,20 +444,13 @@ fn refine_in_subspace<S: Analysed>(
     let z0 = flow.coordinates(start);
     let c = newton(&flow, &z0, NEWTON_TOL, 500, Some(deadline), None).map_err(Refused::Newton)?;
     let y = flow.state(&c.y);
-    let eps = sys.eps(&y);
-    let negative = (eps < -1e-10).then(|| format!("ε = {eps:.3e} < 0"));
-    if let Some(why) = negative.or_else(|| sys.unphysical(&y)) {
-        return Err(Refused::Unphysical(why));
-    }
-    let mut ws = flow.workspace();
-    let jac = jacobian(&flow, &c.y, &mut ws);
-    let coarse = jacobian_with_steps(&flow, &c.y, &mut ws, 2.0);
+    let eps = physical_eps(sys, &y)?;
+    let (jac, coarse) = jacobians(&flow, &c.y);
     let jacobian_error = (&jac - &coarse).norm();
     let mut stability = stability_with_floor(&jac, jacobian_error);
     stability.unstable_projector = None;
-    let mut full_ws = sys.workspace();
     let mut f = DVector::zeros(y.len());
-    sys.rhs(&y, &mut f, &mut full_ws);
+    sys.rhs(&y, &mut f, &mut sys.workspace());
     Ok(Refined {
         eps,
         noise_floor: c.noise_floor,
@@ -476,7 +487,7 @@ fn exact_fixed_point<S: Analysed>(
     }
     let dist: Vec<f64> = states.iter().map(|s| (&s.y - &y).norm()).collect();
     let (close, distance) = closest(&dist);
-    let r = NEAR * y.norm().max(0.01);
+    let r = near_radius(&y);
     if distance > r {
         return None; // the trajectory never came near it
     }
@@ -644,7 +655,7 @@ pub fn analyse<S: Analysed>(
                 // that Newton cannot refine still gets its note)
                 let near_exact = exact
                     .as_ref()
-                    .is_some_and(|x| (&states[i].y - x).norm() <= NEAR * x.norm().max(0.01));
+                    .is_some_and(|x| (&states[i].y - x).norm() <= near_radius(x));
                 if near_exact && add_exact(&mut points, &mut notes, &exact) {
                     continue;
                 }
@@ -692,7 +703,7 @@ pub fn analyse<S: Analysed>(
             .map(|s| (restrict(&s.y, &free) - &y_free).norm())
             .collect();
         let (close, distance) = closest(&dist);
-        let r = NEAR * y_free.norm().max(0.01);
+        let r = near_radius(&y_free);
         if distance > 5.0 * r {
             notes.push(format!(
                 "Newton from the slow point at t = {:.4} converged to a fixed point the trajectory \

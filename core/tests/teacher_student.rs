@@ -201,17 +201,19 @@ fn relu_four_point_integral_matches_an_independent_integral() {
     }
 }
 
+/// `aedyn fixed-points` on a config's TOML text.
+fn analysed(toml: &str) -> aedyn::fixed_points::Report {
+    let cfg = aedyn::config::Config::from_toml(toml, "test").expect("valid config");
+    aedyn::fixed_points::analyse_config(&cfg).expect("analysed")
+}
+
 #[test]
 fn plateau_escape_rate_and_time_from_the_fixed_point_analysis() {
-    use aedyn::config::Config;
     // K = M = 2 at small η: λ_max/η → 0.065750 (docs/theory.md §8.4, Saad & Solla), plateau → 0.0116108
-    let cfg = Config::from_toml(
+    let report = analysed(
         "model = \"teacher_student\"\nk = 2\nlr = 0.02\nt_max = 8000.0\ninit_std = 0.01\n\
          [teacher]\nm = 2\n[data]\nd = 500",
-        "test",
-    )
-    .unwrap();
-    let report = aedyn::fixed_points::analyse_config(&cfg).unwrap();
+    );
     let plateau = report
         .points
         .iter()
@@ -1429,14 +1431,10 @@ fn coinciding_students_span_an_invariant_subspace() {
 /// was once dropped without a note: the perfect state's fallback took any refused start).
 #[test]
 fn a_plateau_of_coinciding_kinked_students_is_refined_in_their_subspace() {
-    use aedyn::config::Config;
-    let cfg = Config::from_toml(
+    let report = analysed(
         "model = \"teacher_student\"\nactivation = \"x.max(-0.5).min(1.5)\"\nk = 2\nlr = 0.3\n\
          t_max = 22.0\ninit_std = 0.01\n[teacher]\nm = 2\n[data]\nd = 500\n[sgd]\nseeds = 0",
-        "test",
-    )
-    .unwrap();
-    let report = aedyn::fixed_points::analyse_config(&cfg).unwrap();
+    );
     let plateau = report
         .points
         .iter()
@@ -1465,13 +1463,9 @@ fn a_plateau_of_coinciding_kinked_students_is_refined_in_their_subspace() {
 /// returned: `aedyn fixed-points` hung. Now Newton stops with the reason, in milliseconds.
 #[test]
 fn newton_stops_where_the_jacobian_is_not_finite() {
-    use aedyn::config::Config;
-    let cfg = Config::from_toml(
+    let report = analysed(
         "model = \"teacher_student\"\nlr = 50.0\nt_max = 5\n[data]\nd = 300\n[sgd]\nseeds = 0",
-        "test",
-    )
-    .unwrap();
-    let report = aedyn::fixed_points::analyse_config(&cfg).expect("analysed");
+    );
     assert!(
         report
             .notes

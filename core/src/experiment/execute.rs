@@ -25,6 +25,22 @@ pub fn run_partial(pb: &Problem, show_progress: bool) -> Result<(Trajectory, Vec
     run_keeping(pb, show_progress, true)
 }
 
+/// A run's early stop `why`: the error when not `keep_going`, else added to `stopped`.
+pub(crate) fn keep_stop(
+    why: Option<Error>,
+    keep_going: bool,
+    stopped: &mut Vec<Error>,
+) -> Result<()> {
+    match why {
+        Some(e) if !keep_going => Err(e),
+        Some(e) => {
+            stopped.push(e);
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
 /// `NaN` order parameters (rows a stopped run did not reach).
 fn missing_order(k: usize) -> OrderParams {
     let mut o = OrderParams::zeros(k);
@@ -121,12 +137,7 @@ fn run_keeping(
         |sgd| sgd.is_finite(),
         |sgd| pb.sgd_error(&sgd.weights, modes),
     );
-    if let Some(e) = sgd_stop {
-        if !keep_going {
-            return Err(e);
-        }
-        stopped.push(e);
-    }
+    keep_stop(sgd_stop, keep_going, &mut stopped)?;
     let mut eps_sgd = vec![f64::NAN; n];
     let mut eps_sgd_std = vec![f64::NAN; n];
     let mut sgd_order = vec![OrderParams::zeros(k); n];

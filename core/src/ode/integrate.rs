@@ -123,6 +123,13 @@ impl Integrated {
         Ok(self.states)
     }
 
+    fn complete(states: Vec<OdeState>) -> Self {
+        Integrated {
+            states,
+            stopped: None,
+        }
+    }
+
     fn stopped(states: Vec<OdeState>, why: Error) -> Self {
         Integrated {
             states,
@@ -156,10 +163,7 @@ pub fn integrate_partial<F: Flow>(
     progress: impl FnMut(f64),
 ) -> Integrated {
     let Some(&t0) = times.first() else {
-        return Integrated {
-            states: Vec::new(),
-            stopped: None,
-        };
+        return Integrated::complete(Vec::new());
     };
     if y0.iter().any(|v| !v.is_finite()) {
         let why = Error::Diverged {
@@ -272,14 +276,8 @@ fn integrate_dopri5<F: Flow>(
     let mut ws = sys.workspace();
     let mut diverged = None;
     // (time, |y − y*|∞ there, y*)
-    let settled: RefCell<Option<(f64, f64, DVector<f64>)>> = RefCell::new(None);
-    // creeping towards a non-differentiable fixed point: hold it (asked every CREEPING_CHECK
-    // evaluations of an output interval once it has taken that many, and at its output time)
-    let hold = |t: f64, y: &DVector<f64>, evaluations: u64| {
-        let star = sys.settled(y, hold_tolerance(evaluations))?;
-        *settled.borrow_mut() = Some((t, (y - &star).amax(), star));
-        Some(())
-    };
+    let mut settled: Option<(f64, f64, DVector<f64>)> = None;
+    // evaluations of the current output interval at the last creeping check
     let mut checked_at = 0u64;
     let mut stepper = Dopri5::new(n);
     let result = stepper.integrate_observed(
@@ -315,14 +313,14 @@ fn integrate_dopri5<F: Flow>(
                     diverged = Some(e);
                     return Control::Stop;
                 }
-                if stats.evaluations > CREEPING_CHECK && hold(t, y, stats.evaluations).is_some() {
-                    return Control::Stop;
-                }
                 progress(t);
             }
             out.push(OdeState { t, y: y.clone() });
             Control::Continue
         },
+        // creeping towards a non-differentiable fixed point: hold it (asked after every
+        // CREEPING_CHECK evaluations of an output interval, so every interval that takes more
+        // than that many is asked at least once)
         |t, y, stats| {
             if stats.evaluations < checked_at {
                 checked_at = 0; // a new output interval
@@ -331,14 +329,14 @@ fn integrate_dopri5<F: Flow>(
                 && stats.evaluations >= checked_at + CREEPING_CHECK
             {
                 checked_at = stats.evaluations;
-                if hold(t, y, stats.evaluations).is_some() {
+                if let Some(star) = sys.settled(y, hold_tolerance(stats.evaluations)) {
+                    settled = Some((t, (y - &star).amax(), star));
                     return Control::Stop;
                 }
             }
             Control::Continue
         },
     );
-    let mut settled = settled.into_inner();
     if let Some(why) = F::failure(&ws) {
         let t = match &result {
             Err(Dopri5Failure::Stopped { t }) => *t,
@@ -372,17 +370,11 @@ fn integrate_dopri5<F: Flow>(
         for &t in &times[out.len()..] {
             out.push(OdeState { t, y: star.clone() });
         }
-        return Integrated {
-            states: out,
-            stopped: None,
-        };
+        return Integrated::complete(out);
     }
     let why = match result {
         Ok(_) => {
-            return Integrated {
-                states: out,
-                stopped: None,
-            };
+            return Integrated::complete(out);
         }
         Err(Dopri5Failure::StepLimit { t, steps }) => Error::Integration {
             t,
@@ -503,8 +495,5 @@ fn integrate_segments<F: Flow>(
         out.push(OdeState { t: b, y: y.clone() });
         progress(b);
     }
-    Integrated {
-        states: out,
-        stopped: None,
-    }
+    Integrated::complete(out)
 }

@@ -7,7 +7,7 @@ use super::sgd::{TeacherInit, TsSgd, TsWeights};
 use crate::activation::Activation;
 use crate::config::{Config, MethodName, TeacherWeights};
 use crate::error::{Error, Result};
-use crate::experiment::execute::{mean_std, run_seeds};
+use crate::experiment::execute::{keep_stop, mean_std, run_seeds};
 use crate::experiment::report::{error_table, max_relative_gap};
 use crate::experiment::sgd_stream_seed;
 use crate::ode::integrate::Method;
@@ -424,12 +424,7 @@ fn run_keeping(
             (sys.error_with(&y, ws), sys.order(&y))
         },
     );
-    if let Some(e) = sgd_stop {
-        if !keep_going {
-            return Err(e);
-        }
-        stopped.push(e);
-    }
+    keep_stop(sgd_stop, keep_going, &mut stopped)?;
     let mut eps_sgd = vec![f64::NAN; len];
     let mut eps_sgd_std = vec![f64::NAN; len];
     let zero = TsOrder {
