@@ -36,6 +36,8 @@ pub const SELF_CHECK_TOL: f64 = 1e-12;
 const ROUNDING_FLOOR: f64 = 1e-13;
 /// Half-width of the range over which [`Rule::resolve`] looks for g's features.
 pub const PROBE_RANGE: f64 = 100.0;
+/// Where a non-finite g is reported as a pole (beyond it, exponentials may just overflow).
+const POLE_RANGE: f64 = 20.0;
 
 /// Gauss–Legendre nodes (ascending) and weights on [−1, 1].
 fn legendre() -> &'static ([f64; NODES], [f64; NODES]) {
@@ -186,9 +188,19 @@ impl Rule {
             }
         }
         rule.panel *= 2.0;
+        // a pole (`1/x`) makes the expectations themselves diverge: say so
+        let pole = samples
+            .iter()
+            .find(|(x, d)| x.abs() <= POLE_RANGE && !d[0].is_finite())
+            .map(|(x, _)| {
+                format!(
+                    "; g is not finite at x = {x:.4} (a pole?), so its expectations may not exist"
+                )
+            })
+            .unwrap_or_default();
         rule.refusal = Some(format!(
             "composite Gauss–Legendre quadrature does not resolve g (window |x| ≤ {:.3}, panels \
-             {:.2e}: the expectations of g … g''' disagree with a finer rule beyond {:.0e})",
+             {:.2e}: the expectations of g … g''' disagree with a finer rule beyond {:.0e}){pole}",
             rule.window, rule.panel, SELF_CHECK_TOL
         ));
         rule

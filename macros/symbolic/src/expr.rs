@@ -466,6 +466,8 @@ pub fn simplify(e: Expr) -> Expr {
             (_, 0) => c(1.0),
             (a, 1) => a,
             (Expr::Const(x), n) => c(x.powi(n)),
+            // (a^m)^n = a^(mn) for integer m, n
+            (Expr::Powi(b, m), n) if m.checked_mul(n).is_some() => simplify(Expr::Powi(b, m * n)),
             (a, n) => Expr::Powi(Box::new(a), n),
         },
         Expr::Max(a, k) => match simplify(*a) {
@@ -843,7 +845,15 @@ fn write_text(e: &Expr, s: &mut String, prec: u8) {
             write_text(b, s, 3);
         }
         Expr::Powi(a, n) => {
+            // a power of a power (when not merged) is parenthesised: (a^m)^n
+            let nested = matches!(**a, Expr::Powi(..));
+            if nested {
+                s.push('(');
+            }
             write_text(a, s, 3);
+            if nested {
+                s.push(')');
+            }
             let _ = write!(s, "^{n}");
         }
         Expr::Max(a, k) => {
@@ -953,6 +963,29 @@ mod tests {
             assert!((eval(&lower, x) - x.min(x.tanh())).abs() < 1e-15, "{x}");
         }
         assert!(matches!(p("x.max(0.5)"), Expr::Max(..)));
+    }
+
+    /// Powers of powers merge, `(a^m)^n = a^(mn)`, so derivatives of quotients print without
+    /// the ambiguous `a^2^2` (read as a^(2^2) = a^4 by some, (a^2)^2 by others: here both are a^4,
+    /// but `(x^2 + 1)^2^3` would not be).
+    #[test]
+    fn powers_of_powers_merge_and_print_unambiguously() {
+        let g = p("1.0 / (x*x + 1.0)");
+        let d2 = simplify(diff(&simplify(diff(&g))));
+        assert!(!to_text(&d2).contains("^2^"), "{}", to_text(&d2));
+        assert_eq!(
+            to_text(&p("(x.powi(2) + 1.0).powi(3).powi(2)")),
+            "(x^2 + 1)^6"
+        );
+        assert_eq!(to_text(&p("x.powi(-1).powi(-1)")), "x");
+        for x in [-1.1f64, 0.3, 2.0] {
+            let want = (-2.0 * (x * x + 1.0).powi(2) + 8.0 * (x * x + 1.0) * x * x)
+                / (x * x + 1.0).powi(4);
+            assert!((eval(&d2, x) - want).abs() < 1e-13, "{x}");
+        }
+        // a power of a power that does not merge (overflowing exponent) keeps its parentheses
+        let big = Expr::Powi(Box::new(Expr::Powi(Box::new(Expr::X), i32::MAX)), 2);
+        assert_eq!(to_text(&big), format!("(x^{})^2", i32::MAX));
     }
 
     #[test]
