@@ -128,6 +128,10 @@ fn execute(cmd: Command) -> Result<Outcome, crate::Error> {
             let (csv_text, finished, title, gap, stopped) = match cfg.model {
                 ModelKind::Autoencoder => {
                     let problem = Problem::from_config(&cfg)?;
+                    // caveats of the set-up are shown even with --quiet
+                    for note in &problem.notes {
+                        eprintln!("note: {note}");
+                    }
                     let (tr, stopped) = crate::run::run_partial(&problem, !quiet)?;
                     let title = format!(
                         "{} AE, K = {}, D = {}, {} ({} SGD seeds)",

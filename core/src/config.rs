@@ -462,6 +462,65 @@ impl Config {
         }
     }
 
+    /// The `[data]` keys that apply to some data kinds only: `(key, the kinds it applies to,
+    /// whether it is changed from its default)`. A key changed for a kind that ignores it is an
+    /// error (a data file given with synthetic data would silently train on synthetic data).
+    /// `d` is not among them (real images set their own dimension, and `data.d` is ignored), nor
+    /// `spikes` (its length sets the spikes of `ode.reduction = "spike_bulk"` for any kind).
+    #[allow(clippy::type_complexity)]
+    const DATA_KEYS: [(
+        &'static str,
+        &'static [DataKind],
+        fn(&DataConfig) -> Option<String>,
+    ); 7] = {
+        use DataKind::{Cifar10, Custom, Mnist, Sinusoidal, Spiked};
+        [
+            ("path", &[Cifar10, Mnist], |d| {
+                d.path.as_ref().map(|p| format!("{p:?}"))
+            }),
+            ("center", &[Cifar10, Mnist], |d| {
+                d.center.then(|| "true".into())
+            }),
+            ("max_images", &[Cifar10, Mnist], |d| {
+                (d.max_images != 0).then(|| d.max_images.to_string())
+            }),
+            ("eigenvalues", &[Custom], |d| {
+                (!d.eigenvalues.is_empty()).then(|| format!("{} values", d.eigenvalues.len()))
+            }),
+            ("directions", &[Spiked], |d| {
+                (d.directions != Directions::Orthogonal).then(|| format!("\"{}\"", d.directions))
+            }),
+            ("spectrum", &[Spiked, Sinusoidal], |d| {
+                (d.spectrum != SpectrumKind::Population).then(|| format!("\"{}\"", d.spectrum))
+            }),
+            ("samples", &[Spiked, Sinusoidal], |d| {
+                (d.samples != DataConfig::default().samples).then(|| d.samples.to_string())
+            }),
+        ]
+    };
+
+    /// Refuses a `[data]` key of [`Self::DATA_KEYS`] set for a data kind that does not use it.
+    fn reject_data_keys_of_other_kinds(&self) -> Result<()> {
+        let kind = self.data.kind;
+        for (key, kinds, set) in Self::DATA_KEYS {
+            if kinds.contains(&kind) {
+                continue;
+            }
+            if let Some(value) = set(&self.data) {
+                let names: Vec<String> = kinds.iter().map(|k| format!("\"{k}\"")).collect();
+                return Err(config_err(
+                    &format!("data.{key}"),
+                    value,
+                    &format!(
+                        "not used with data.kind = \"{kind}\": it applies to data.kind = {} only",
+                        names.join(" or ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Reads and validates a config file.
     pub fn load(path: &str) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
@@ -540,6 +599,9 @@ impl Config {
     /// Checks every value except `activation` against its allowed range.
     pub fn validate_values(&self) -> Result<()> {
         self.reject_changed_keys_of_the_other_model()?;
+        if self.model == ModelKind::Autoencoder {
+            self.reject_data_keys_of_other_kinds()?;
+        }
         if self.model == ModelKind::TeacherStudent {
             self.validate_teacher_student()?;
         }
@@ -598,6 +660,13 @@ impl Config {
         }
         let d = &self.data;
         if self.is_real() {
+            if d.max_images == 1 {
+                return Err(config_err(
+                    "data.max_images",
+                    1,
+                    "0 (all images) or at least 2 (a covariance needs two images)",
+                ));
+            }
             if d.path.is_none() {
                 return Err(config_err(
                     "data.path",
@@ -714,6 +783,40 @@ mod tests {
                 .contains("positive semidefinite")
         );
         assert!(err("[data]\nkind = \"cifar10\"").contains("`data.path`"));
+        // a data key that the kind ignores is refused, naming the key and the kinds it is for
+        for (text, key, kinds) in [
+            (
+                "[data]\npath = \"images.idx\"",
+                "data.path",
+                "\"cifar10\" or \"mnist\"",
+            ),
+            (
+                "[data]\nkind = \"sinusoidal\"\ncenter = true",
+                "data.center",
+                "\"cifar10\"",
+            ),
+            (
+                "[data]\neigenvalues = [1.0, 2.0]",
+                "data.eigenvalues",
+                "\"custom\" only",
+            ),
+            (
+                "[data]\nkind = \"sinusoidal\"\ndirections = \"random\"",
+                "data.directions",
+                "\"spiked\" only",
+            ),
+            (
+                "[data]\nkind = \"custom\"\nd = 2\neigenvalues = [1.0, 2.0]\nspectrum = \"empirical\"",
+                "data.spectrum",
+                "\"sinusoidal\"",
+            ),
+        ] {
+            let e = err(text);
+            assert!(
+                e.contains(&format!("`{key}`")) && e.contains(kinds),
+                "{text}: {e}"
+            );
+        }
         assert!(err("[output]\npoints = 1").contains("`output.points`"));
         let e = err("[ode]\nmethod = \"rk4\"");
         assert!(

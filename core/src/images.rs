@@ -142,6 +142,9 @@ pub fn parse_idx(bytes: &[u8], path: &str, max_images: usize) -> Result<Images> 
             ),
         ));
     }
+    if n == 0 {
+        return Err(bad(path, 4, "the header announces 0 images"));
+    }
     let p = if max_images > 0 { n.min(max_images) } else { n };
     let pixels = bytes[16..16 + p * d].iter().map(|&b| b as f64).collect();
     Ok(Images { p, d, pixels })
@@ -224,5 +227,12 @@ mod tests {
             .expect_err("truncated")
             .to_string();
         assert!(e.contains("byte 24") && e.contains("2 complete"), "{e}");
+        // no image: refused with the file and the header's offset named
+        let b = vec![0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 2];
+        let e = parse_idx(&b, "m.idx", 0).expect_err("no image").to_string();
+        assert!(
+            e.contains("m.idx") && e.contains("byte 4") && e.contains("0 images"),
+            "{e}"
+        );
     }
 }
