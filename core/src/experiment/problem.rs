@@ -59,7 +59,7 @@ pub fn mean_note(act: &dyn Activation, rows: &[f64], d: usize, trace: f64) -> Op
         (a + b).abs() <= 1e-12 * (a.abs() + b.abs() + 1.0)
     });
     let p = rows.len() / d.max(1);
-    if odd || p == 0 || !(trace > 0.0) {
+    if odd || p == 0 || trace.is_nan() || trace <= 0.0 {
         return None;
     }
     let mut mean = vec![0.0; d];
