@@ -786,6 +786,15 @@ pub fn analyse<S: Analysed>(
                     escape_time = (r / delta).ln() / for_escape.lambda_max;
                 }
             }
+            if st.n_unstable > 0 && i1 + 1 == dist.len() {
+                notes.push(format!(
+                    "the trajectory is still near the saddle at t = {t_row:.4} (ε = {:.6}) when \
+                     it ends (t = {:.4}): its time_spent {time_spent:.3} is a lower bound (escape \
+                     predicted after {escape_time:.3}); a larger t_max shows the escape",
+                    shown_eps(eps),
+                    states[i1].t
+                ));
+            }
         }
         points.push(FixedPoint {
             t: t_row,

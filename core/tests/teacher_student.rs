@@ -242,6 +242,35 @@ fn plateau_escape_rate_and_time_from_the_fixed_point_analysis() {
     assert!(end.eps.abs() < 1e-10, "realisable: ε → 0, got {}", end.eps);
 }
 
+/// A run that ends on the plateau: the time spent there is only a lower bound, and the report
+/// says so (it listed 25 against an escape predicted after 72 without a word).
+#[test]
+fn a_saddle_the_run_ends_on_has_its_time_spent_marked_as_a_lower_bound() {
+    let report = analysed(
+        "model = \"teacher_student\"\nk = 2\nlr = 0.5\nt_max = 60.0\ninit_std = 0.01\n\
+         [teacher]\nm = 2\n[data]\nd = 500",
+    );
+    let plateau = report
+        .points
+        .iter()
+        .find(|p| p.n_unstable > 0)
+        .expect("the plateau is found");
+    assert!(
+        plateau.time_spent < plateau.escape_time,
+        "spent {} of an escape after {}",
+        plateau.time_spent,
+        plateau.escape_time
+    );
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("still near the saddle") && n.contains("lower bound")),
+        "{:?}",
+        report.notes
+    );
+}
+
 /// The students' departure from their permutation-symmetric trajectory, linearised along it
 /// (`aedyn fixed-points`, docs/theory.md §9), against the trajectory's own deviation, at 1 % and
 /// 10 % of the state, N = 1000: within 2 % for ReLU (K = M = 2, η = 0.1: 41.27 / 113.9 against
