@@ -38,6 +38,8 @@ enum Command {
     /// specialised ODE right-hand side.
     Integrals {
         /// a registered activation (see `aedyn list`) or an expression in x, e.g. 'x * erf(x)'
+        /// (one starting with `-`, e.g. '-x * erf(x)', is taken as the expression)
+        #[arg(allow_hyphen_values = true)]
         name: String,
         /// add each integral's derivation trace
         #[arg(long)]

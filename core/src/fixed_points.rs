@@ -40,7 +40,7 @@ pub const NEAR: f64 = 0.1;
 
 /// ε as printed: that of an exact zero-error state comes out as rounding of either sign, and a
 /// negative one within the tolerance the analysis accepts (−1e-10) is shown as 0, not
-/// "-0.0000000".
+/// "-0.0000000" (in the summary and in fixed_points.csv).
 fn shown_eps(eps: f64) -> f64 {
     if (-1e-10..0.0).contains(&eps) {
         0.0
@@ -933,9 +933,9 @@ fn specialisation(
     if dep.out_of_time {
         notes.push(format!(
             "the linearised departure from the symmetric trajectory was integrated to t = {:.4} \
-             within its budget of {} s (the symmetric trajectory nears states where F is not \
-             smooth, and the tangent's steps shrink); levels it had not crossed by then have no \
-             predicted time",
+             within its budget of {} s (each step of the tangent costs several evaluations of F, \
+             slow for quadrature activations or many units, and its steps shrink where F is not \
+             smooth); levels it had not crossed by then have no predicted time",
             dep.times.last().copied().unwrap_or(f64::NAN),
             DEPARTURE_BUDGET.as_secs()
         ));
@@ -1121,7 +1121,7 @@ impl Report {
                 s,
                 "{:.6e},{:.10e},{},{:.10e},{:.6e},{:.6e},{},{:.10e},{:.3e},{:.3e},{}",
                 p.t,
-                p.eps,
+                shown_eps(p.eps),
                 p.n_unstable,
                 p.lambda_max,
                 p.escape_time,

@@ -239,21 +239,31 @@ fn a_diverging_run_writes_what_it_computed_and_fails() {
 #[test]
 fn argument_errors_exit_with_one() {
     let out = aedyn()
-        .args(["integrals", "-(-(-x))"])
+        .args(["integrals", "relu", "--latx"])
         .output()
         .expect("runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("error:") && stderr.contains("--"),
+        stderr.contains("error:") && stderr.contains("--latx"),
         "{stderr}"
     );
+    // an expression starting with `-` is the expression, with or without `--`, and flags after it
+    // are flags
+    for args in [
+        &["integrals", "-(-(-x))"][..],
+        &["integrals", "--", "-(-(-x))"],
+        &["integrals", "--trace", "-(-(-x))"],
+    ] {
+        let out = aedyn().args(args).output().expect("runs");
+        assert!(out.status.success(), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("g(x)    = -x"));
+    }
     let out = aedyn()
-        .args(["integrals", "--", "-(-(-x))"])
+        .args(["integrals", "-x", "--latex"])
         .output()
         .expect("runs");
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("g(x)    = -x"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\\begin{align*}"));
     assert_eq!(
         aedyn().arg("--help").output().expect("runs").status.code(),
         Some(0)

@@ -65,6 +65,10 @@ pub struct ActivationDerivation {
     pub breaks: Vec<f64>,
 }
 
+/// The largest constant an activation may hold: the four-point integrals of the teacher–student
+/// ODE multiply four factors of g (1e60⁴ = 1e240 leaves room for the Gaussian moments).
+pub const LARGEST_CONSTANT: f64 = 1e60;
+
 /// Parses an activation written as an expression in `x` (the attribute's syntax).
 pub fn parse_expression(src: &str) -> Result<Expr, String> {
     if let Some(why) = unbalanced_delimiters(src) {
@@ -138,6 +142,17 @@ fn integrand(
 /// ([`ActivationDerivation::breaks`]) so that the quadrature can integrate piecewise and add the
 /// Dirac terms of g's derivatives.
 pub fn derive_activation(g: Expr, quadrature: bool) -> Result<ActivationDerivation, Refusal> {
+    let largest = expr::largest_constant(&g);
+    if largest > LARGEST_CONSTANT {
+        return Err(Refusal {
+            culprit: None,
+            message: format!(
+                "a constant of magnitude {largest:e} in g: the integrals multiply up to four \
+                 factors of g and would overflow f64 (constants up to {LARGEST_CONSTANT:e} are \
+                 supported; rescale g)"
+            ),
+        });
+    }
     let mut pointwise = vec![g.clone()];
     for k in 0..3 {
         let d = expr::diff(&pointwise[k]);
@@ -417,5 +432,21 @@ mod tests {
             assert!(err.contains(want), "{src}: {err}");
         }
         assert!(parse_expression("relu((x + 1.0) * 2.0)").is_ok());
+    }
+
+    /// `x.max(1e200 * x)` had integrals of exactly 0 (products overflowed); constants beyond 1e60
+    /// (also folded ones, and clamp bounds) are refused, naming the magnitude.
+    #[test]
+    fn constants_that_would_overflow_the_integrals_are_refused() {
+        for src in ["x.max(1e200 * x)", "1e40 * 1e40 * relu(x)", "x.min(1e70)"] {
+            let g = parse_expression(src).expect("parses");
+            let err = derive_activation(g, true).expect_err(src).message;
+            assert!(
+                err.contains("e") && err.contains("overflow"),
+                "{src}: {err}"
+            );
+        }
+        let g = parse_expression("x.max(1e20 * x)").expect("parses");
+        assert!(derive_activation(g, false).is_ok());
     }
 }

@@ -182,25 +182,34 @@ impl Graph {
                 _ => flat.push(t),
             }
         }
-        let mut k = 0.0;
-        let mut acc: Vec<(Id, f64)> = Vec::new();
+        // coefficients with the sum of their addends' magnitudes: a sum that cancels to within
+        // its rounding (0.3·3 − 0.9 = 1.1e-16) is zero, not a term `2.8e-17·C12·…`
+        let (mut k, mut k_size) = (0.0, 0.0);
+        let mut acc: Vec<(Id, f64, f64)> = Vec::new();
         for t in flat {
             match self.split_coef(t) {
-                (c, None) => k += c,
-                (c, Some(r)) => match acc.iter_mut().find(|(x, _)| *x == r) {
-                    Some(slot) => slot.1 += c,
-                    None => acc.push((r, c)),
+                (c, None) => {
+                    k += c;
+                    k_size += c.abs();
+                }
+                (c, Some(r)) => match acc.iter_mut().find(|(x, _, _)| *x == r) {
+                    Some(slot) => {
+                        slot.1 += c;
+                        slot.2 += c.abs();
+                    }
+                    None => acc.push((r, c, c.abs())),
                 },
             }
         }
+        let cancelled = |c: f64, size: f64| c.abs() <= CANCELLATION * f64::EPSILON * size;
         let mut out: Vec<Id> = Vec::new();
-        for (r, c) in acc {
-            if c != 0.0 {
+        for (r, c, size) in acc {
+            if c != 0.0 && !cancelled(c, size) {
                 let cid = self.konst(c);
                 out.push(self.mul_raw(cid, r));
             }
         }
-        if k != 0.0 {
+        if k != 0.0 && !cancelled(k, k_size) {
             out.push(self.konst(k));
         }
         match out.len() {
@@ -991,6 +1000,10 @@ impl Graph {
 
 /// Largest number of terms [`Graph::together`] expands a sum into.
 pub const TOGETHER_MAX_TERMS: usize = 64;
+
+/// A sum of constant coefficients within this many units in the last place of its addends'
+/// magnitudes is rounding, and zero ([`Graph::add`]).
+const CANCELLATION: f64 = 8.0;
 
 /// `v` snapped to a nearby simple rational (relative distance ≤ 8·10⁻¹⁶).
 fn snap(v: f64) -> f64 {

@@ -875,6 +875,18 @@ fn write_text(e: &Expr, s: &mut String, prec: u8) {
     }
 }
 
+/// The largest magnitude of a constant in `e` (literals, folded products, clamp bounds).
+pub fn largest_constant(e: &Expr) -> f64 {
+    match e {
+        Expr::Const(v) => v.abs(),
+        Expr::X => 0.0,
+        Expr::Add(v) | Expr::Mul(v) => v.iter().map(largest_constant).fold(0.0, f64::max),
+        Expr::Div(a, b) => largest_constant(a).max(largest_constant(b)),
+        Expr::Powi(a, _) | Expr::Call(_, a) => largest_constant(a),
+        Expr::Max(a, k) | Expr::Min(a, k) => largest_constant(a).max(k.abs()),
+    }
+}
+
 /// LaTeX rendering.
 pub fn to_latex(e: &Expr) -> String {
     match e {

@@ -50,7 +50,7 @@ fn recognise(v: f64) -> Option<(i64, i64, usize, bool)> {
 
 /// The shortest decimal within four units in the last place of `v` (1e-15 relative: the
 /// rounding of the constant folding that produced it, so 0.1·0.1 prints as 0.01), positional up
-/// to 20 characters, else in exponent form. A formula pasted from the output gives the numbers
+/// to 20 characters and below 1e16, else in exponent form. A formula pasted from the output gives the numbers
 /// the tool computes: seven significant digits once put a printed zero-mean form of
 /// `relu(x).powi(12)` 6e-5 off.
 fn decimal(v: f64) -> String {
@@ -60,7 +60,8 @@ fn decimal(v: f64) -> String {
         .find(|back| (back - v).abs() <= 4.0 * f64::EPSILON * v.abs())
         .unwrap_or(v);
     let s = format!("{close}");
-    if s.len() <= 20 {
+    // positional below 1e16 (beyond, its digits are padding zeros: 39894228040143300000)
+    if s.len() <= 20 && close.abs() < 1e16 {
         s
     } else {
         format!("{close:e}")
@@ -185,6 +186,8 @@ mod tests {
         assert_eq!(text_number(0.1 * 0.1), "0.01");
         assert_eq!(text_number(0.2 * 0.2), "0.04");
         assert_eq!(text_number(-3.3e-21), "-3.3e-21");
+        assert_eq!(text_number(3.98942280401433e19), "3.98942280401433e19");
+        assert_eq!(text_number(158117071612.5), "158117071612.5");
         assert_eq!(latex_number(-3.3e-21), "-3.3\\times 10^{-21}");
     }
 }
