@@ -38,6 +38,8 @@ const ROUNDING_FLOOR: f64 = 1e-13;
 pub const PROBE_RANGE: f64 = 100.0;
 /// Where a non-finite g is reported as a pole (beyond it, exponentials may just overflow).
 const POLE_RANGE: f64 = 20.0;
+/// |g| at a pole's nearest probe over |g| half a unit away (a pole: ≥ 1e8 at the probe's 1e-9).
+const POLE_RATIO: f64 = 1e6;
 
 /// Gauss–Legendre nodes (ascending) and weights on [−1, 1].
 fn legendre() -> &'static ([f64; NODES], [f64; NODES]) {
@@ -188,13 +190,15 @@ impl Rule {
             }
         }
         rule.panel *= 2.0;
-        // a pole (`1/x`) makes the expectations themselves diverge: say so
+        // a pole (`1/x`, `1/(x − 0.31)`) makes the expectations themselves diverge: say so
         let pole = samples
             .iter()
-            .find(|(x, d)| x.abs() <= POLE_RANGE && !d[0].is_finite())
-            .map(|(x, _)| {
+            .filter(|(x, _)| x.abs() <= POLE_RANGE)
+            .max_by(|a, b| a.1[0].abs().total_cmp(&b.1[0].abs()))
+            .and_then(|&(x, _)| pole_near(&|x| pieces(0, x), x))
+            .map(|x| {
                 format!(
-                    "; g is not finite at x = {x:.4} (a pole?), so its expectations may not exist"
+                    "; g is unbounded near x = {x:.6} (a pole?), so its expectations do not exist"
                 )
             })
             .unwrap_or_default();
@@ -337,6 +341,39 @@ fn local_scale(
 
 /// Step of the probe's grid.
 const PROBE_STEP: f64 = 0.05;
+
+/// Where `g` has a pole within one probe step of `x`: |g| maximised there by ternary search (a
+/// non-finite value is replaced by those 1e-9 to either side, so that `tanh(x)/x` at 0, a
+/// removable singularity, is not a pole), and a pole if the largest |g| is [`POLE_RATIO`] times
+/// |g| half a unit to either side, or not finite.
+fn pole_near(g: &dyn Fn(f64) -> f64, x: f64) -> Option<f64> {
+    let size = |x: f64| {
+        let v = g(x);
+        if v.is_finite() {
+            v.abs()
+        } else {
+            g(x - 1e-9).abs().max(g(x + 1e-9).abs())
+        }
+    };
+    let (mut lo, mut hi) = (x - PROBE_STEP, x + PROBE_STEP);
+    let (mut at, mut peak) = (x, size(x));
+    for _ in 0..80 {
+        let (m1, m2) = (lo + (hi - lo) / 3.0, hi - (hi - lo) / 3.0);
+        let (s1, s2) = (size(m1), size(m2));
+        for (m, s) in [(m1, s1), (m2, s2)] {
+            if !(s <= peak) {
+                (at, peak) = (m, s);
+            }
+        }
+        if !(s1 <= s2) {
+            hi = m2;
+        } else {
+            lo = m1;
+        }
+    }
+    let around = size(at - 0.5).max(size(at + 0.5));
+    (!peak.is_finite() || peak > POLE_RATIO * around).then_some(at)
+}
 
 /// The breaks at `points` with their one-sided limits and jumps ([`dirac::breaks_of`]).
 fn probe_breaks(pieces: &dyn Fn(usize, f64) -> f64, points: &[f64]) -> Vec<Break> {
@@ -853,6 +890,19 @@ fn i3_diracs(pieces: &impl Fn(usize, f64) -> f64, rule: &Rule, d: &Diracs, n: &G
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Poles are found off the probe grid; a removable singularity and steep but bounded g are not
+    /// poles.
+    #[test]
+    fn poles_are_told_from_removable_singularities() {
+        let at = |g: &dyn Fn(f64) -> f64, x: f64| pole_near(g, x);
+        let pole = at(&|x: f64| 1.0 / (x - 0.31), 0.3).expect("pole at 0.31");
+        assert!((pole - 0.31).abs() < 1e-6, "{pole}");
+        assert!(at(&|x: f64| (x + 0.02).powi(-2), -0.05).is_some());
+        assert!(at(&|x: f64| x.tanh() / x, 0.0).is_none());
+        assert!(at(&|x: f64| 1.0 / (x.abs() + 0.001), 0.0).is_none());
+        assert!(at(&|x: f64| x.exp(), 20.0).is_none());
+    }
 
     #[test]
     fn legendre_rule_integrates_polynomials_of_degree_31_exactly() {
