@@ -361,11 +361,11 @@ fn pole_near(g: &dyn Fn(f64) -> f64, x: f64) -> Option<f64> {
         let (m1, m2) = (lo + (hi - lo) / 3.0, hi - (hi - lo) / 3.0);
         let (s1, s2) = (size(m1), size(m2));
         for (m, s) in [(m1, s1), (m2, s2)] {
-            if !(s <= peak) {
+            if s.total_cmp(&peak).is_gt() {
                 (at, peak) = (m, s);
             }
         }
-        if !(s1 <= s2) {
+        if s1.total_cmp(&s2).is_gt() {
             hi = m2;
         } else {
             lo = m1;
