@@ -207,18 +207,29 @@ fn analysed(toml: &str) -> aedyn::fixed_points::Report {
     aedyn::fixed_points::analyse_config(&cfg).expect("analysed")
 }
 
-#[test]
-fn plateau_escape_rate_and_time_from_the_fixed_point_analysis() {
-    // K = M = 2 at small η: λ_max/η → 0.065750 (docs/theory.md §8.4, Saad & Solla), plateau → 0.0116108
-    let report = analysed(
-        "model = \"teacher_student\"\nk = 2\nlr = 0.02\nt_max = 8000.0\ninit_std = 0.01\n\
-         [teacher]\nm = 2\n[data]\nd = 500",
-    );
+/// The erf soft committee machine's plateau (K = M = 2, N = 500, init_std 0.01) at learning
+/// rate `lr` to `t_max`: the report and its first saddle.
+fn erf_plateau(
+    lr: f64,
+    t_max: f64,
+) -> (aedyn::fixed_points::Report, aedyn::fixed_points::FixedPoint) {
+    let report = analysed(&format!(
+        "model = \"teacher_student\"\nk = 2\nlr = {lr:?}\nt_max = {t_max:?}\ninit_std = 0.01\n\
+         [teacher]\nm = 2\n[data]\nd = 500"
+    ));
     let plateau = report
         .points
         .iter()
         .find(|p| p.n_unstable > 0)
-        .expect("the plateau is found");
+        .expect("the plateau is found")
+        .clone();
+    (report, plateau)
+}
+
+#[test]
+fn plateau_escape_rate_and_time_from_the_fixed_point_analysis() {
+    // K = M = 2 at small η: λ_max/η → 0.065750 (docs/theory.md §8.4, Saad & Solla), plateau → 0.0116108
+    let (report, plateau) = erf_plateau(0.02, 8000.0);
     assert!(plateau.residual < 1e-12);
     let rate = plateau.lambda_max / 0.02;
     assert!(
@@ -246,15 +257,7 @@ fn plateau_escape_rate_and_time_from_the_fixed_point_analysis() {
 /// says so (it listed 25 against an escape predicted after 72 without a word).
 #[test]
 fn a_saddle_the_run_ends_on_has_its_time_spent_marked_as_a_lower_bound() {
-    let report = analysed(
-        "model = \"teacher_student\"\nk = 2\nlr = 0.5\nt_max = 60.0\ninit_std = 0.01\n\
-         [teacher]\nm = 2\n[data]\nd = 500",
-    );
-    let plateau = report
-        .points
-        .iter()
-        .find(|p| p.n_unstable > 0)
-        .expect("the plateau is found");
+    let (report, plateau) = erf_plateau(0.5, 60.0);
     assert!(
         plateau.time_spent < plateau.escape_time,
         "spent {} of an escape after {}",
