@@ -1507,3 +1507,28 @@ fn newton_stops_where_the_jacobian_is_not_finite() {
         report.notes
     );
 }
+
+/// The cost note of a slow right-hand side (the CLI prints it even with `--quiet`): none for
+/// K = M = 2 (microseconds per evaluation), one naming K and M for K = 48, M = 4 (about 0.6 s per
+/// evaluation here, twelve times the 0.05 s threshold).
+#[test]
+fn a_slow_right_hand_side_is_announced_with_its_cost() {
+    use aedyn::teacher_student::run::{TsProblem, slow_rhs_note};
+    let note = |k: usize, m: usize| {
+        let cfg = aedyn::config::Config::from_toml(
+            &format!(
+                "model = \"teacher_student\"\nk = {k}\nt_max = 1.0\n[teacher]\nm = {m}\n\
+                 [data]\nd = 100\n[sgd]\nseeds = 0"
+            ),
+            "test",
+        )
+        .expect("valid");
+        slow_rhs_note(&TsProblem::from_config(&cfg).expect("problem")).expect("evaluates")
+    };
+    assert_eq!(note(2, 2), None);
+    let slow = note(48, 4).expect("K = 48 is slow");
+    assert!(
+        slow.contains("K = 48, M = 4") && slow.contains("per step"),
+        "{slow}"
+    );
+}

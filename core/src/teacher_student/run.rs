@@ -319,10 +319,23 @@ fn plateau_error(pb: &TsProblem, sys: &TsSystem) -> f64 {
 /// One right-hand side above this many seconds gets a note on stderr before the integration.
 const SLOW_RHS_SECONDS: f64 = 0.05;
 
-/// Times one evaluation of the right-hand side and, where it is slow (many students and teacher
-/// units: the η² term needs O(K²(K + M)²) four-point integrals), says so on stderr with what a
-/// step costs, so that a run of hours is not mistaken for a hang.
+/// [`slow_note`] on stderr, so that a run of hours is not mistaken for a hang.
 fn warn_if_slow(sys: &TsSystem, y0: &DVector<f64>, pb: &TsProblem) {
+    if let Some(note) = slow_note(sys, y0, pb) {
+        eprintln!("note: {note}");
+    }
+}
+
+/// Where one evaluation of the problem's right-hand side is slow (many students and teacher
+/// units: the η² term needs O(K²(K + M)²) four-point integrals), what a step costs (timed on two
+/// evaluations of the initial state); `None` when it is quick. The CLI prints it even with
+/// `--quiet`.
+pub fn slow_rhs_note(pb: &TsProblem) -> Result<Option<String>> {
+    let (sys, y0) = pb.system()?;
+    Ok(slow_note(&sys, &y0, pb))
+}
+
+fn slow_note(sys: &TsSystem, y0: &DVector<f64>, pb: &TsProblem) -> Option<String> {
     let mut ws = sys.workspace();
     let mut dy = y0.clone();
     let mut timed = || {
@@ -333,12 +346,12 @@ fn warn_if_slow(sys: &TsSystem, y0: &DVector<f64>, pb: &TsProblem) {
     // the first evaluation also sets up what later ones reuse (lazily built kernels): a second
     // one, where the first was slow, says what a step costs
     if timed() <= SLOW_RHS_SECONDS {
-        return;
+        return None;
     }
     let one = timed();
-    if one > SLOW_RHS_SECONDS {
-        eprintln!(
-            "note: K = {}, M = {}: one evaluation of the ODE's right-hand side takes {one:.2} s \
+    (one > SLOW_RHS_SECONDS).then(|| {
+        format!(
+            "K = {}, M = {}: one evaluation of the ODE's right-hand side takes {one:.2} s \
              (its η² term has O(K²(K + M)²) four-point integrals); a Dormand–Prince step needs \
              six, so expect at least {:.1} s per step and many steps to t_max = {} (lower k, \
              teacher.m or t_max for a quicker run)",
@@ -346,8 +359,8 @@ fn warn_if_slow(sys: &TsSystem, y0: &DVector<f64>, pb: &TsProblem) {
             pb.params.m,
             6.0 * one,
             pb.times.last().copied().unwrap_or(0.0)
-        );
-    }
+        )
+    })
 }
 
 /// Runs the ODE and the SGD seeds; the first failure of either is the error.
