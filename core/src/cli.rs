@@ -156,12 +156,6 @@ fn execute(cmd: Command) -> Result<Outcome, crate::Error> {
                 }
                 ModelKind::TeacherStudent => {
                     let problem = TsProblem::from_config(&cfg)?;
-                    // the cost note is shown with --quiet too (without it the run prints it)
-                    if quiet
-                        && let Some(note) = crate::teacher_student::run::slow_rhs_note(&problem)?
-                    {
-                        eprintln!("note: {note}");
-                    }
                     let (tr, stopped) = crate::teacher_student::run::run_partial(&problem, !quiet)?;
                     let title = format!(
                         "teacher–student: {} student K = {}, {} teacher M = {}, N = {} ({} SGD seeds)",

@@ -36,7 +36,7 @@ pub const SELF_CHECK_TOL: f64 = 1e-12;
 const ROUNDING_FLOOR: f64 = 1e-13;
 /// Half-width of the range over which [`Rule::resolve`] looks for g's features.
 pub const PROBE_RANGE: f64 = 100.0;
-/// Where a non-finite g is reported as a pole (beyond it, exponentials may just overflow).
+/// Half-width of the range searched for a pole of g (beyond it, exponentials may just overflow).
 const POLE_RANGE: f64 = 20.0;
 /// |g| at a pole's nearest probe over |g| half a unit away (a pole: ≥ 1e8 at the probe's 1e-9).
 const POLE_RATIO: f64 = 1e6;

@@ -319,7 +319,8 @@ fn plateau_error(pb: &TsProblem, sys: &TsSystem) -> f64 {
 /// One right-hand side above this many seconds gets a note on stderr before the integration.
 const SLOW_RHS_SECONDS: f64 = 0.05;
 
-/// [`slow_note`] on stderr, so that a run of hours is not mistaken for a hang.
+/// [`slow_note`] on stderr, so that a run of hours is not mistaken for a hang (with or without
+/// progress bars, as the integrator's own notes).
 fn warn_if_slow(sys: &TsSystem, y0: &DVector<f64>, pb: &TsProblem) {
     if let Some(note) = slow_note(sys, y0, pb) {
         eprintln!("note: {note}");
@@ -328,8 +329,8 @@ fn warn_if_slow(sys: &TsSystem, y0: &DVector<f64>, pb: &TsProblem) {
 
 /// Where one evaluation of the problem's right-hand side is slow (many students and teacher
 /// units: the η² term needs O(K²(K + M)²) four-point integrals), what a step costs (timed on two
-/// evaluations of the initial state); `None` when it is quick. The CLI prints it even with
-/// `--quiet`.
+/// evaluations of the initial state); `None` when it is quick. A run prints it on stderr before
+/// it integrates.
 pub fn slow_rhs_note(pb: &TsProblem) -> Result<Option<String>> {
     let (sys, y0) = pb.system()?;
     Ok(slow_note(&sys, &y0, pb))
@@ -395,9 +396,7 @@ fn run_keeping(
     let times = pb.times.clone();
     let len = times.len();
     let (k, m) = (pb.params.k, pb.params.m);
-    if show_progress {
-        warn_if_slow(&sys, &y0, pb);
-    }
+    warn_if_slow(&sys, &y0, pb);
     let mut stopped: Vec<Error> = Vec::new();
     let states = integrate_with_progress(&sys, y0, &times, pb.integrator, show_progress)
         .keeping(keep_going, &mut stopped)?;

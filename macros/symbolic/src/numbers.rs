@@ -50,9 +50,9 @@ fn recognise(v: f64) -> Option<(i64, i64, usize, bool)> {
 
 /// The shortest decimal within four units in the last place of `v` (1e-15 relative: the
 /// rounding of the constant folding that produced it, so 0.1·0.1 prints as 0.01), positional up
-/// to 20 characters and below 1e16, else in exponent form. A formula pasted from the output gives the numbers
-/// the tool computes: seven significant digits once put a printed zero-mean form of
-/// `relu(x).powi(12)` 6e-5 off.
+/// to 20 characters and below 1e16, else in exponent form. A formula pasted from the output
+/// gives the numbers the tool computes: seven significant digits once put a printed zero-mean
+/// form of `relu(x).powi(12)` 6e-5 off.
 fn decimal(v: f64) -> String {
     let close = (1..=17)
         .map(|digits| format!("{:.*e}", digits - 1, v))
