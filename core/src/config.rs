@@ -63,6 +63,16 @@ config_enum! {
 }
 
 config_enum! {
+    /// `ode.input_mean`: how the ODE treats the mean of uncentred images
+    InputMeanName {
+        /// Gaussian inputs with the images' mean and covariance, `x ~ N(μ, C)`
+        Exact => "exact",
+        /// zero-mean Gaussian inputs with the images' second moment Ω (the paper's model)
+        Ignored => "ignored",
+    } default Exact
+}
+
+config_enum! {
     /// `ode.initial`
     Initial { Weights => "weights", Typical => "typical" } default Weights
 }
@@ -239,6 +249,11 @@ pub struct OdeConfig {
     /// 1000 steps). `false` lets it go on with the small steps stability needs — what long-time
     /// runs need, where the fast directions' rates grow (the untied erf AE's decoder). Default true.
     pub stiffness_check: bool,
+    /// The mean of uncentred images (`data.center = false`): "exact" (Gaussian inputs with the
+    /// images' mean and covariance; the default with the vector form) or "ignored" (zero-mean
+    /// Gaussian inputs with the images' second moment Ω, the paper's model; the default with the
+    /// density and paper forms, which cannot carry the mean).
+    pub input_mean: Option<InputMeanName>,
 }
 
 impl Default for Config {
@@ -309,6 +324,7 @@ impl Default for OdeConfig {
             atol: 1e-12,
             stats: false,
             stiffness_check: true,
+            input_mean: None,
         }
     }
 }
@@ -366,7 +382,7 @@ impl Config {
     /// the other model when present at all ([`Self::reject_keys_of_the_other_model`]); in a
     /// config built in code, when changed ([`Self::validate_values`]).
     #[allow(clippy::type_complexity)]
-    const MODEL_KEYS: [(&'static str, ModelKind, fn(&Config) -> bool); 24] = {
+    const MODEL_KEYS: [(&'static str, ModelKind, fn(&Config) -> bool); 25] = {
         use ModelKind::{Autoencoder as Ae, TeacherStudent as Ts};
         [
             ("tied", Ae, |c| c.tied == Some(true)),
@@ -395,6 +411,7 @@ impl Config {
             ("ode.form", Ae, |c| c.ode.form != FormName::Vector),
             ("ode.reduction", Ae, |c| c.ode.reduction.is_some()),
             ("ode.initial", Ae, |c| c.ode.initial != Initial::Weights),
+            ("ode.input_mean", Ae, |c| c.ode.input_mean.is_some()),
             ("output.modes", Ae, |c| c.output.modes.is_some()),
             ("teacher.m", Ts, |c| {
                 c.teacher.m != TeacherConfig::default().m
@@ -535,6 +552,17 @@ impl Config {
         matches!(self.data.kind, DataKind::Cifar10 | DataKind::Mnist)
     }
 
+    /// Whether the ODE models the inputs' mean (docs/theory.md §2.3): uncentred images with
+    /// `ode.input_mean = "exact"`, the default with the vector form.
+    pub fn models_input_mean(&self) -> bool {
+        self.is_real()
+            && !self.data.center
+            && match self.ode.input_mean {
+                Some(m) => m == InputMeanName::Exact,
+                None => self.ode.form == FormName::Vector,
+            }
+    }
+
     /// Checks every value against its allowed range, and that `activation` names a registered
     /// activation or is a derivable expression.
     pub fn validate(&self) -> Result<()> {
@@ -648,14 +676,23 @@ impl Config {
                  weights: decoder ≡ encoder)",
             ));
         }
-        if self.bias && self.is_real() && !self.data.center {
+        if let Some(m) = self.ode.input_mean
+            && !(self.is_real() && !self.data.center)
+        {
             return Err(config_err(
-                "data.center",
-                false,
-                "true when bias = true with real images (or bias = false): the ODE describes \
-                 zero-mean Gaussian inputs with the images' second moment Ω, which SGD without a \
-                 bias follows (docs/theory.md §6.7), but a trained bias is driven by the pixels' \
-                 mean, which the default scalar preprocessing keeps and the ODE does not see",
+                "ode.input_mean",
+                format!("\"{m}\""),
+                "absent: it applies to uncentred images only (data.kind = \"cifar10\" or \
+                 \"mnist\" with data.center = false); other inputs have no mean",
+            ));
+        }
+        if self.bias && self.is_real() && !self.data.center && !self.models_input_mean() {
+            return Err(config_err(
+                "ode.input_mean",
+                "\"ignored\"",
+                "\"exact\" (with ode.form = \"vector\") when bias = true with uncentred images, \
+                 or data.center = true: a trained bias is driven by the pixels' mean, which a \
+                 zero-mean Gaussian model of the images does not have",
             ));
         }
         let d = &self.data;

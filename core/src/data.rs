@@ -187,6 +187,43 @@ impl Dataset {
     pub fn d(&self) -> usize {
         self.x.ncols()
     }
+
+    /// The samples as Gaussian inputs with their own mean (docs/theory.md §2.3):
+    /// `x ~ N(μ, C)` with `μ` the column mean and `C = Ω − μμᵀ` the covariance. The returned
+    /// dataset holds the eigen-decomposition of `C`; the [`InputMean`] holds `μ` in that
+    /// eigenbasis and the eigenvalues of `Ω` (whose tail sums are the PCA levels of a
+    /// reconstruction without an output bias).
+    pub fn with_mean(x: DMatrix<f64>) -> Result<(Self, InputMean)> {
+        let (p, d) = x.shape();
+        if p == 0 || d == 0 {
+            return Err(Error::Spectrum("empty data matrix".into()));
+        }
+        let mu: DVector<f64> = x.row_mean().transpose();
+        let second = SymmetricEigen::new((x.transpose() * &x) / p as f64)
+            .eigenvalues
+            .iter()
+            .map(|r| r.max(0.0))
+            .collect();
+        let centred = DMatrix::from_fn(p, d, |i, j| x[(i, j)] - mu[j]);
+        let ds = Dataset::new(centred)?;
+        let components = ds.eigenvectors.tr_mul(&mu).iter().copied().collect();
+        Ok((
+            Dataset { x, ..ds },
+            InputMean {
+                components,
+                second_moment: Spectrum::new(second)?,
+            },
+        ))
+    }
+}
+
+/// The mean of real inputs, for the ODE of `x ~ N(μ, C)` (docs/theory.md §2.3, §5.2).
+#[derive(Clone, Debug)]
+pub struct InputMean {
+    /// `μ_τ = μ·e_τ` over the eigenvectors `e_τ` of the covariance `C` (decreasing eigenvalues)
+    pub components: Vec<f64>,
+    /// eigenvalues of the second moment `Ω = C + μμᵀ`
+    pub second_moment: Spectrum,
 }
 
 #[cfg(test)]

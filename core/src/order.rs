@@ -11,6 +11,11 @@ pub struct OrderParams {
     pub t0: Vec<f64>,
     pub t: Vec<f64>,
     pub beta: Vec<f64>,
+    /// The inputs' share of the fields' means (zero for zero-mean inputs; docs/theory.md §5.2):
+    /// `m^k = w^k·μ/√D`, so `E[λ^k] = β^k + m^k`
+    pub m: Vec<f64>,
+    /// `n^k = E[ν^k] = v^k·μ/D`
+    pub n: Vec<f64>,
 }
 
 /// The densities of one eigenmode τ of Ω (docs/theory.md §3), K×K row-major:
@@ -80,6 +85,8 @@ impl OrderParams {
             t0: vec![0.0; k * k],
             t: vec![0.0; k * k],
             beta: vec![0.0; k],
+            m: vec![0.0; k],
+            n: vec![0.0; k],
         }
     }
 
@@ -123,11 +130,17 @@ impl OrderParams {
         self.t0[a * self.k + b]
     }
 
-    /// The Gaussian of `(λ^a, λ^b)`: means `(β^a, β^b)`, covariance from Q.
+    /// `E[λ^a] = β^a + m^a`
+    #[inline]
+    pub fn field_mean(&self, a: usize) -> f64 {
+        self.beta[a] + self.m[a]
+    }
+
+    /// The Gaussian of `(λ^a, λ^b)`: means `(β^a + m^a, β^b + m^b)`, covariance from Q.
     pub fn pair(&self, a: usize, b: usize) -> Gauss3 {
         let mut g = Gauss3::zero();
-        g.mean[0] = self.beta[a];
-        g.mean[1] = self.beta[b];
+        g.mean[0] = self.field_mean(a);
+        g.mean[1] = self.field_mean(b);
         g.cov = [
             [self.q(a, a), self.q(a, b), 0.0],
             [self.q(b, a), self.q(b, b), 0.0],
@@ -139,18 +152,22 @@ impl OrderParams {
     /// The Gaussian of `λ^a` alone.
     pub fn single(&self, a: usize) -> Gauss3 {
         let mut g = Gauss3::zero();
-        g.mean[0] = self.beta[a];
+        g.mean[0] = self.field_mean(a);
         g.cov[0][0] = self.q(a, a);
         g
     }
 
-    /// `ε = TrΩ/(2D) − Σ_k R^{kk} E[g'(λ^k)] + ½ Σ_{k,l} T0^{kl} E[g(λ^k) g(λ^l)]` (docs/theory.md §3),
-    /// with `half_trace = TrΩ/(2D)`.
+    /// `ε = TrΩ/(2D) − Σ_k (R^{kk} E[g'(λ^k)] + n^k E[g(λ^k)]) + ½ Σ_{k,l} T0^{kl} E[g(λ^k) g(λ^l)]`
+    /// (docs/theory.md §3.3; the `n^k` term only for inputs with a mean, §5.2), with
+    /// `half_trace = TrΩ/(2D) = E‖x‖²/(2D)`.
     pub fn error(&self, act: &dyn Activation, half_trace: f64) -> f64 {
         let k = self.k;
         let mut eps = half_trace;
         for a in 0..k {
             eps -= self.r(a, a) * act.integral(Integral::Dg, &self.single(a));
+            if self.n[a] != 0.0 {
+                eps -= self.n[a] * act.integral(Integral::G, &self.single(a));
+            }
             eps += 0.5 * self.t0(a, a) * act.integral(Integral::GG1, &self.single(a));
             for b in 0..k {
                 if b != a {

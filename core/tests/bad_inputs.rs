@@ -234,13 +234,36 @@ fn bad_config_values_name_the_key() {
             concat!(
                 "bias = true\n[data]\nkind = \"cifar10\"\npath = \"",
                 env!("CARGO_MANIFEST_DIR"),
-                "/../data/cifar10/test_subset.bin\""
+                "/../data/cifar10/test_subset.bin\"\n[ode]\ninput_mean = \"ignored\""
             ),
             vec![
-                "`data.center` = false",
-                "bias = true with real images",
+                "`ode.input_mean` = \"ignored\"",
+                "bias = true with uncentred images",
                 "pixels' mean",
             ],
+        ),
+        (
+            "input_mean_with_centred_images",
+            concat!(
+                "[data]\nkind = \"cifar10\"\ncenter = true\npath = \"",
+                env!("CARGO_MANIFEST_DIR"),
+                "/../data/cifar10/test_subset.bin\"\n[ode]\ninput_mean = \"exact\""
+            ),
+            vec!["`ode.input_mean` = \"exact\"", "uncentred images only"],
+        ),
+        (
+            "input_mean_with_gaussian_data",
+            "[ode]\ninput_mean = \"ignored\"",
+            vec!["`ode.input_mean`", "other inputs have no mean"],
+        ),
+        (
+            "exact_input_mean_with_the_density_form",
+            concat!(
+                "[data]\nkind = \"cifar10\"\npath = \"",
+                env!("CARGO_MANIFEST_DIR"),
+                "/../data/cifar10/test_subset.bin\"\n[ode]\nform = \"density\"\ninput_mean = \"exact\""
+            ),
+            vec!["`ode.form` = \"density\"", "cannot carry"],
         ),
     ] {
         fails(

@@ -85,7 +85,7 @@ fn run_keeping(
     // ε ≥ ε_PCA(K) for any weights (the reconstruction lies in the span of K decoder vectors): a
     // state below it describes no network (a tolerance of 1e-9 of ε_PCA(0) for the integrator's
     // error where runs converge to PCA)
-    let pca: Vec<f64> = (0..=k).map(|m| pb.spectrum.pca_error(m)).collect();
+    let pca: Vec<f64> = (0..=k).map(|m| pb.pca_error(m)).collect();
     let floor = pca[k];
     let tol = 1e-9 * pca[0] + 1e-12;
     if let Some((j, &eps)) = eps_ode.iter().enumerate().find(|(_, e)| **e < floor - tol) {

@@ -7,7 +7,7 @@ use crate::activation::Activation;
 use crate::config::{
     Config, DataKind, Directions, FormName, Initial, MethodName, ReductionName, SpectrumKind,
 };
-use crate::data::{Dataset, Spectrum, SpikeShape, SpikedModel};
+use crate::data::{Dataset, InputMean, Spectrum, SpikeShape, SpikedModel};
 use crate::error::{Result, config_err};
 use crate::model::{Training, Weights};
 use crate::ode::integrate::Method;
@@ -28,7 +28,12 @@ pub struct RealData {
 pub struct Problem {
     pub act: &'static dyn Activation,
     pub training: Training,
+    /// Eigenvalues of the inputs' covariance for the ODE's modes: Ω for zero-mean models, the
+    /// covariance `C = Ω − μμᵀ` when the ODE tracks the images' mean ([`Problem::input_mean`])
     pub spectrum: Spectrum,
+    /// The images' mean along the eigenvectors of C, when the ODE tracks it (uncentred images,
+    /// `ode.input_mean = "exact"`; docs/theory.md §2.3)
+    pub input_mean: Option<InputMean>,
     pub real: Option<RealData>,
     pub form: Form,
     pub reduction: Reduction,
@@ -140,6 +145,7 @@ impl Problem {
         let tied = cfg.tied.unwrap_or(false);
         let training = Training::new(cfg.k, cfg.lr, tied, cfg.bias, cfg.algorithm);
         let dc = &cfg.data;
+        let mut input_mean = None;
         let (spectrum, real, default_reduction) = match dc.kind {
             DataKind::Cifar10 | DataKind::Mnist => {
                 let path = dc.path.clone().unwrap_or_default();
@@ -160,7 +166,14 @@ impl Problem {
                     ));
                 }
                 let rows = crate::images::preprocess(&img, dc.center);
-                let ds = Dataset::new(DMatrix::from_row_slice(img.p, img.d, &rows))?;
+                let x = DMatrix::from_row_slice(img.p, img.d, &rows);
+                let ds = if cfg.models_input_mean() {
+                    let (ds, mean) = Dataset::with_mean(x)?;
+                    input_mean = Some(mean);
+                    ds
+                } else {
+                    Dataset::new(x)?
+                };
                 let real = RealData {
                     rows,
                     p: img.p,
@@ -246,7 +259,7 @@ impl Problem {
         };
         let times = time_grid(cfg.t_max, cfg.output.points, spectrum.d());
         let notes = match &real {
-            Some(r) if !dc.center => {
+            Some(r) if !dc.center && input_mean.is_none() => {
                 mean_note(act, &r.rows, spectrum.d(), spectrum.rho.iter().sum())
                     .into_iter()
                     .collect()
@@ -258,6 +271,7 @@ impl Problem {
             act,
             training,
             spectrum,
+            input_mean,
             real,
             form,
             reduction,
@@ -283,6 +297,15 @@ impl Problem {
 
     pub fn d(&self) -> usize {
         self.spectrum.d()
+    }
+
+    /// `ε_PCA(m)`: the tail of the second moment Ω's eigenvalues over `2D` (docs/theory.md §3.4),
+    /// also when the ODE's modes are those of the covariance.
+    pub fn pca_error(&self, m: usize) -> f64 {
+        self.input_mean
+            .as_ref()
+            .map_or(&self.spectrum, |mean| &mean.second_moment)
+            .pca_error(m)
     }
 
     /// Initial weights of run `i` (seeded).
@@ -342,13 +365,17 @@ impl Problem {
 
     /// The ODE system of this problem.
     pub fn ode_system(&self) -> Result<OdeSystem<'static>> {
-        OdeSystem::new(
+        let sys = OdeSystem::new(
             self.act,
             self.training,
             &self.spectrum.rho,
             self.form,
             self.reduction,
-        )
+        )?;
+        match &self.input_mean {
+            Some(mean) => sys.with_input_mean(&mean.components),
+            None => Ok(sys),
+        }
     }
 
     /// The error of SGD weights: exact population error (Gaussian data) or the mean loss over the
@@ -362,7 +389,7 @@ impl Problem {
             .map(|tau| ModeDensity::from_eigenbasis(&we, &ve, d, tau))
             .collect();
         let eps = match &self.real {
-            None => o.error(self.act, self.spectrum.pca_error(0)),
+            None => o.error(self.act, self.pca_error(0)),
             Some(real) => {
                 // at most EVAL_IMAGES images, evenly spaced (an unbiased estimate of the data-set loss)
                 let stride = real.p.div_ceil(EVAL_IMAGES).max(1);

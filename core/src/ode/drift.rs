@@ -17,8 +17,17 @@
 //! Sanger's rule keeps only `−Σ E[gg] w + (ρ_τ/√D) A^k w^k` (the decoder-gradient term).
 //! Expectations over `λ ~ N(β, Q)`; same-unit terms use the one-point integrals, so aligned units
 //! never divide by a vanishing determinant.
+//!
+//! Inputs with a mean, `x ~ N(μ, C)` in the eigenbasis of C (docs/theory.md §5.2): the fields have
+//! means `E[λ^k] = β^k + m^k`, `E[ν^k] = n^k`, every expectation is taken there, and with
+//! `F^k = n^k A^k + R^{kk}E[g''(λ^k)] − Σ_{m∈S_k} T0^{km}E[g'(λ^k)g(λ^m)]` (`dβ^k/dt = ηF^k`):
+//! ```text
+//! B^k += n^k E[g''(λ^k)]                       (untied; tied: (ρ_τ/√D)-coefficient += m^k E[g''])
+//! dy_τ/dt = M(ρ_τ) y_τ + μ_τ c,   untied: c = (η/√D)(F^k; E[g(λ^k)]),   tied: c^k = η(E[g(λ^k)] + √D F^k)
+//! ```
+//! (Sanger: `c^k = η E[g(λ^k)]`), `μ_τ` the mean's component along mode τ.
 
-use crate::activation::Activation;
+use crate::activation::{Activation, Integral};
 use crate::model::{Algorithm, Training};
 use crate::order::OrderParams;
 
@@ -30,6 +39,9 @@ pub struct Drift {
     pub m2: Vec<f64>,
     /// dβ/dt (zero when the bias is not trained)
     pub dbeta: Vec<f64>,
+    /// The drive of an input mean per unit of `μ_τ`: `dy_τ/dt = M(ρ_τ) y_τ + μ_τ c` (zero for
+    /// zero-mean inputs)
+    pub c: Vec<f64>,
 }
 
 /// Kernel values at one state: per unit (one-point) and per ordered pair (two-point).
@@ -51,6 +63,8 @@ pub struct KernelValues {
     pub dgg: Vec<f64>,
     /// `E[g''(λ^k)g(λ^m)]` (diagonal: one-point)
     pub d2gg: Vec<f64>,
+    /// `E[g(λ^k)]` (only for inputs with a mean, [`KernelValues::fill_g`])
+    pub g: Vec<f64>,
 }
 
 impl KernelValues {
@@ -66,6 +80,14 @@ impl KernelValues {
             dgdg: vec![0.0; k * k],
             dgg: vec![0.0; k * k],
             d2gg: vec![0.0; k * k],
+            g: vec![0.0; k],
+        }
+    }
+
+    /// `E[g(λ^k)]` for every unit (the drive of an input mean).
+    pub fn fill_g(&mut self, act: &dyn Activation, o: &OrderParams) {
+        for u in 0..o.k {
+            self.g[u] = act.integral(Integral::G, &o.single(u));
         }
     }
 
@@ -78,7 +100,7 @@ impl KernelValues {
         let kv = self;
         for u in 0..k {
             let [a, d2g, d3g, dgdg1, gg, dgg1, d2gg1] =
-                act.unit_kernels(o.beta[u], o.q(u, u), bias);
+                act.unit_kernels(o.field_mean(u), o.q(u, u), bias);
             kv.a[u] = a;
             kv.d2g[u] = d2g;
             kv.d3g[u] = d3g;
@@ -113,19 +135,33 @@ impl Drift {
             m1: vec![0.0; n * n],
             m2: vec![0.0; n * n],
             dbeta: vec![0.0; k],
+            c: vec![0.0; n],
         }
     }
 
     /// The drift coefficients at the order parameters `o` with kernels `kv`, into the buffers.
-    pub fn fill(&mut self, tr: &Training, o: &OrderParams, kv: &KernelValues) {
+    /// `mean_of_d`: `Some(D)` for inputs with a mean (then `kv` holds the bias kernels and
+    /// [`KernelValues::g`]), `None` for zero-mean inputs.
+    pub fn fill(
+        &mut self,
+        tr: &Training,
+        o: &OrderParams,
+        kv: &KernelValues,
+        mean_of_d: Option<f64>,
+    ) {
         let k = tr.k;
         let eta = tr.lr;
         let tied = tr.tied;
         let n = self.n;
         let Drift {
-            m0, m1, m2, dbeta, ..
+            m0,
+            m1,
+            m2,
+            dbeta,
+            c,
+            ..
         } = self;
-        for v in [&mut *m0, &mut *m1, &mut *m2] {
+        for v in [&mut *m0, &mut *m1, &mut *m2, &mut *c] {
             v.fill(0.0);
         }
         dbeta.fill(0.0);
@@ -139,8 +175,21 @@ impl Drift {
                     sum_dgg += o.t0(u, m) * kv.dgg[u * k + m];
                 }
             }
+            // F^k = E[g'(λ^k)(ν^k − Σ_{m∈S_k} T0^{km} g(λ^m))], by Stein's lemma in ν^k
+            let f = o.n[u] * kv.a[u] + o.r(u, u) * kv.d2g[u] - sum_dgg;
             if tr.bias {
-                dbeta[u] = eta * (o.r(u, u) * kv.d2g[u] - sum_dgg);
+                dbeta[u] = eta * f;
+            }
+            if let Some(d) = mean_of_d {
+                let sqrt_d = d.sqrt();
+                if !tied {
+                    c[u] = eta * f / sqrt_d;
+                    c[k + u] = eta * kv.g[u] / sqrt_d;
+                } else if tr.algorithm == Algorithm::Sanger {
+                    c[u] = eta * kv.g[u];
+                } else {
+                    c[u] = eta * (kv.g[u] + sqrt_d * f);
+                }
             }
             if tied {
                 for m in 0..k {
@@ -152,7 +201,7 @@ impl Drift {
                     m1[u * n + u] = eta * kv.a[u];
                     continue;
                 }
-                m1[u * n + u] = eta * (2.0 * kv.a[u] + o.q(u, u) * kv.d3g[u]);
+                m1[u * n + u] = eta * (2.0 * kv.a[u] + o.q(u, u) * kv.d3g[u] + o.m[u] * kv.d2g[u]);
                 m2[u * n + u] = -eta * (sum_d2gg + o.t0(u, u) * kv.dgdg1[u]);
                 for m in 0..k {
                     if m != u && tr.sees(u, m) {
@@ -160,7 +209,9 @@ impl Drift {
                     }
                 }
             } else {
-                let b = o.r(u, u) * kv.d3g[u] - sum_d2gg - o.t0(u, u) * kv.dgdg1[u];
+                let b = o.r(u, u) * kv.d3g[u] + o.n[u] * kv.d2g[u]
+                    - sum_d2gg
+                    - o.t0(u, u) * kv.dgdg1[u];
                 // rows 0..k: w, rows k..2k: v̂
                 m1[u * n + u] = eta * b;
                 m1[u * n + (k + u)] = eta * kv.a[u];

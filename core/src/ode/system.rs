@@ -92,6 +92,9 @@ pub struct OdeSystem<'a> {
     pub rank_one_modes: bool,
     /// The drift of the x_τ-averages by Gaussian regression ([`Form::Paper`]).
     regression: bool,
+    /// The inputs' mean `μ_τ` along each vector mode (empty for zero-mean inputs;
+    /// [`OdeSystem::with_input_mean`])
+    mean: Vec<f64>,
 }
 
 /// Adds `Σ (ρ/D) y yᵀ` and `Σ y yᵀ` of vector modes to the order parameters.
@@ -221,7 +224,38 @@ impl<'a> OdeSystem<'a> {
             single_blocks: if form == Form::Vector { 0 } else { head.len() },
             rank_one_modes: true,
             regression: form == Form::Paper,
+            mean: Vec::new(),
         })
+    }
+
+    /// The system for inputs `x ~ N(μ, C)` with a mean: `rho` given to [`OdeSystem::new`] are the
+    /// eigenvalues of the covariance C and `mean[τ] = μ·e_τ` the mean's components along its
+    /// eigenvectors (docs/theory.md §5.2). Every mode must be tracked as a vector (the default
+    /// vector form with `Reduction::Full`): the mean drives each mode in proportion to `μ_τ`,
+    /// which a density block (and a bulk aggregate) cannot carry.
+    pub fn with_input_mean(mut self, mean: &[f64]) -> Result<Self> {
+        if !self.block_rho.is_empty() || mean.len() != self.vec_rho.len() {
+            return Err(crate::error::config_err(
+                "ode.form",
+                if self.regression {
+                    "\"paper\""
+                } else {
+                    "\"density\""
+                },
+                "\"vector\" with ode.reduction = \"full\" for images that keep a mean (the mean \
+                 drives every mode in proportion to its component μ_τ, which a density block \
+                 cannot carry); or data.center = true, or ode.input_mean = \"ignored\"",
+            ));
+        }
+        let sq: f64 = mean.iter().map(|m| m * m).sum();
+        self.half_trace += sq / (2.0 * self.d as f64);
+        self.mean = mean.to_vec();
+        Ok(self)
+    }
+
+    /// Whether the inputs have a mean the ODE tracks ([`OdeSystem::with_input_mean`]).
+    pub fn has_input_mean(&self) -> bool {
+        !self.mean.is_empty()
     }
 
     pub fn len(&self) -> usize {
@@ -393,6 +427,29 @@ impl<'a> OdeSystem<'a> {
         for u in 0..k {
             o.beta[u] = y[bo + u];
         }
+        // the fields' means: m^k = Σ_τ w^k_τ μ_τ/√D, n^k = Σ_τ v̂^k_τ μ_τ/√D (tied: m^k/√D)
+        if !self.mean.is_empty() {
+            o.m.fill(0.0);
+            o.n.fill(0.0);
+            let sqrt_d = df.sqrt();
+            for (tau, &mu) in self.mean.iter().enumerate() {
+                let yt = &y.as_slice()[tau * n..(tau + 1) * n];
+                for u in 0..k {
+                    o.m[u] += yt[u] * mu;
+                    if !tied {
+                        o.n[u] += yt[k + u] * mu;
+                    }
+                }
+            }
+            for u in 0..k {
+                o.m[u] /= sqrt_d;
+                o.n[u] = if tied {
+                    o.m[u] / sqrt_d
+                } else {
+                    o.n[u] / sqrt_d
+                };
+            }
+        }
     }
 
     /// The state in which hidden unit u's encoder (and decoder, if untied) lie along spike
@@ -516,8 +573,17 @@ impl<'a> OdeSystem<'a> {
     /// parameters only if `with_t`: the one drift that reads it is the regression form's).
     fn fill_drift(&self, y: &DVector<f64>, ws: &mut RhsWorkspace, with_t: bool) {
         self.order_params_into(y, &mut ws.order, with_t);
-        ws.kv.fill(self.act, &ws.order.o, self.tr.bias);
-        ws.dr.fill(&self.tr, &ws.order.o, &ws.kv);
+        let has_mean = self.has_input_mean();
+        ws.kv.fill(self.act, &ws.order.o, self.tr.bias || has_mean);
+        if has_mean {
+            ws.kv.fill_g(self.act, &ws.order.o);
+        }
+        ws.dr.fill(
+            &self.tr,
+            &ws.order.o,
+            &ws.kv,
+            has_mean.then_some(self.d as f64),
+        );
     }
 
     /// The drift coefficients `dr` with the weights by which ρ enters `M(ρ)`.
@@ -568,6 +634,12 @@ impl<'a> OdeSystem<'a> {
             super::modes::apply_drift(ys, dys, &self.vec_rho, n, &matrices);
         } else {
             super::modes::apply_untied_drift(ys, dys, &self.vec_rho, self.tr.k, &matrices);
+        }
+        // an input mean drives each mode in proportion to its component: + μ_τ c
+        for (tau, &mu) in self.mean.iter().enumerate() {
+            for (dv, c) in dys[tau * n..(tau + 1) * n].iter_mut().zip(&ws.dr.c) {
+                *dv += mu * c;
+            }
         }
         // the density blocks: M(ρ) of each into the order scratch (m; s_rho holds MP)
         let (m, mp) = (&mut ws.order.m, &mut ws.order.s_rho);
