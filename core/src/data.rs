@@ -217,7 +217,7 @@ impl Dataset {
     }
 }
 
-/// The mean of real inputs, for the ODE of `x ~ N(μ, C)` (docs/theory.md §2.3, §5.2).
+/// The mean of real inputs, for the ODE of `x ~ N(μ, C)` (docs/theory.md §2.3, §5.10).
 #[derive(Clone, Debug)]
 pub struct InputMean {
     /// `μ_τ = μ·e_τ` over the eigenvectors `e_τ` of the covariance `C` (decreasing eigenvalues)

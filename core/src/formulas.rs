@@ -381,6 +381,13 @@ pub fn ode_text(act: &dyn Activation, latex: bool) -> String {
         s,
         "  truncated SGD: every Σ_m runs over m ≤ k; tied weights: docs/theory.md §5."
     );
+    let _ = writeln!(
+        s,
+        "  inputs with a mean (uncentred images, x ~ N(μ, C)): every kernel at λ^k ~ N(β^k + m^k, Q^kk), \
+         B^k + n^k E_d2g(λ^k), the bias drift + n^k A^k, and each mode driven by μ_τ: \
+         dw^k_τ/dt += η (μ_τ/√D) F^k, dv̂^k_τ/dt += η (μ_τ/√D) E_g(λ^k), with F^k the bias drift over η, \
+         ε - Σ_k n^k E_g(λ^k) (docs/theory.md §5.10)."
+    );
     if !undefined.is_empty() {
         let _ = writeln!(
             s,

@@ -11,7 +11,7 @@ pub struct OrderParams {
     pub t0: Vec<f64>,
     pub t: Vec<f64>,
     pub beta: Vec<f64>,
-    /// The inputs' share of the fields' means (zero for zero-mean inputs; docs/theory.md §5.2):
+    /// The inputs' share of the fields' means (zero for zero-mean inputs; docs/theory.md §5.10):
     /// `m^k = w^k·μ/√D`, so `E[λ^k] = β^k + m^k`
     pub m: Vec<f64>,
     /// `n^k = E[ν^k] = v^k·μ/D`
@@ -158,7 +158,7 @@ impl OrderParams {
     }
 
     /// `ε = TrΩ/(2D) − Σ_k (R^{kk} E[g'(λ^k)] + n^k E[g(λ^k)]) + ½ Σ_{k,l} T0^{kl} E[g(λ^k) g(λ^l)]`
-    /// (docs/theory.md §3.3; the `n^k` term only for inputs with a mean, §5.2), with
+    /// (docs/theory.md §3.3; the `n^k` term only for inputs with a mean, §5.10), with
     /// `half_trace = TrΩ/(2D) = E‖x‖²/(2D)`.
     pub fn error(&self, act: &dyn Activation, half_trace: f64) -> f64 {
         let k = self.k;

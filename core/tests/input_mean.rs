@@ -1,4 +1,4 @@
-//! The ODE for inputs with a mean, `x ~ N(μ, C)` (docs/theory.md §2.3, §5.2): its right-hand side
+//! The ODE for inputs with a mean, `x ~ N(μ, C)` (docs/theory.md §2.3, §5.10): its right-hand side
 //! is the expected SGD step (exact at any D, checked by brute-force Gauss–Hermite quadrature over
 //! x at D = 3), its error is the expected loss, a linear autoencoder's ε does not depend on how
 //! the second moment is split into mean and covariance, and on the vendored uncentred MNIST images
@@ -117,7 +117,7 @@ fn check(tr: Training) {
     println!("{tr:?}: worst relative difference {worst:.2e}");
 }
 
-/// docs/theory.md §5.2: with a mean, every drift term (the mean's drive `μ_τ c`, `B^k`'s
+/// docs/theory.md §5.10: with a mean, every drift term (the mean's drive `μ_τ c`, `B^k`'s
 /// `n^k E[g'']`, the bias drift's `n^k E[g']`, kernels at `β + m`) is the expected SGD step, for a
 /// smooth activation that is not odd (gelu), at D = 3 where nothing is averaged away.
 #[test]
@@ -173,9 +173,22 @@ fn uncentred_images_follow_sgd_with_the_mean_in_the_ode() {
             &format!("activation = \"relu\"\nk = 1\nt_max = 50.0\n[ode]\ninput_mean = \"{mean}\""),
             4,
         );
-        run(&pb, false).expect("runs").max_relative_gap()
+        run(&pb, false).expect("runs")
     };
-    let (exact, ignored) = (relu("exact"), relu("ignored"));
+    let with_mean = relu("exact");
+    // the fields' means m = w·μ/√D, n = v·μ/D of the ODE against those of the SGD weights
+    let (ode, sgd) = (&with_mean.ode_order, &with_mean.sgd_order);
+    let last = ode.len() - 1;
+    println!(
+        "m: ODE {} SGD {}; n: ODE {} SGD {}",
+        ode[last].m[0], sgd[last].m[0], ode[last].n[0], sgd[last].n[0]
+    );
+    assert!((ode[last].m[0] - sgd[last].m[0]).abs() <= 0.05 * sgd[last].m[0].abs());
+    assert!((ode[last].n[0] - sgd[last].n[0]).abs() <= 0.05 * sgd[last].n[0].abs());
+    let (exact, ignored) = (
+        with_mean.max_relative_gap(),
+        relu("ignored").max_relative_gap(),
+    );
     println!("relu K = 1: gap {exact:.4} with the mean, {ignored:.4} without");
     assert!(exact <= 0.01 && ignored >= 0.03);
     let pb = mnist(
@@ -185,4 +198,17 @@ fn uncentred_images_follow_sgd_with_the_mean_in_the_ode() {
     let gap = run(&pb, false).expect("runs").max_relative_gap();
     println!("erf(x) + 0.1x, K = 2, bias: gap {gap:.4}");
     assert!(gap <= 0.015);
+}
+
+/// The note about an ignored mean comes only where the ODE ignores it.
+#[test]
+fn the_mean_note_comes_only_when_the_mean_is_ignored() {
+    let notes = |extra: &str| mnist(&format!("activation = \"relu\"\n{extra}"), 0).notes;
+    assert!(notes("").is_empty());
+    let ignored = notes("[ode]\ninput_mean = \"ignored\"");
+    assert!(
+        ignored.len() == 1 && ignored[0].contains("28.") && ignored[0].contains("input_mean"),
+        "{ignored:?}"
+    );
+    assert_eq!(notes("[ode]\nform = \"density\"").len(), 1);
 }

@@ -44,7 +44,15 @@ pub(crate) fn keep_stop(
 /// `NaN` order parameters (rows a stopped run did not reach).
 fn missing_order(k: usize) -> OrderParams {
     let mut o = OrderParams::zeros(k);
-    for v in [&mut o.q, &mut o.r, &mut o.t0, &mut o.t, &mut o.beta] {
+    for v in [
+        &mut o.q,
+        &mut o.r,
+        &mut o.t0,
+        &mut o.t,
+        &mut o.beta,
+        &mut o.m,
+        &mut o.n,
+    ] {
         v.fill(f64::NAN);
     }
     o
@@ -165,7 +173,13 @@ fn run_keeping(
                         *a += b / s;
                     }
                 }
-                for (a, b) in o.beta.iter_mut().zip(&p.beta) {
+                for (a, b) in o
+                    .beta
+                    .iter_mut()
+                    .zip(&p.beta)
+                    .chain(o.m.iter_mut().zip(&p.m))
+                    .chain(o.n.iter_mut().zip(&p.n))
+                {
                     *a += b / s;
                 }
                 for (mean, m) in sgd_modes[j].iter_mut().zip(&r[j].2) {
@@ -188,6 +202,7 @@ fn run_keeping(
         activation: pb.act.name(),
         k,
         d,
+        input_mean: pb.input_mean.is_some(),
     };
     Ok((tr, stopped))
 }

@@ -53,7 +53,8 @@ pub struct Problem {
 const MEAN_SHARE_NOTED: f64 = 1e-3;
 
 /// The note for images that keep a per-pixel mean `μ` (no `data.center`) trained with an activation
-/// that is not odd: the ODE describes zero-mean Gaussian inputs with the images' second moment Ω
+/// that is not odd, when the ODE ignores the mean (`ode.input_mean = "ignored"`, or the density and
+/// paper forms): it then describes zero-mean Gaussian inputs with the images' second moment Ω
 /// (docs/theory.md §2.3), whose fields `λ = w·x/√D` have mean 0, while the images' fields have
 /// mean `w·μ/√D`. An odd g sees the mean only at second order; any other g is shifted by it at
 /// first order (measured: relu, K = 1, an uncentred Fashion-MNIST sample: ODE–SGD gap 22 % of
@@ -76,10 +77,11 @@ pub fn mean_note(act: &dyn Activation, rows: &[f64], d: usize, trace: f64) -> Op
     let share = mean.iter().map(|m| (m / p as f64).powi(2)).sum::<f64>() / trace;
     (share >= MEAN_SHARE_NOTED).then(|| {
         format!(
-            "the images keep a per-pixel mean μ (|μ|² = {:.1} % of E|x|²) that the ODE's zero-mean \
-             Gaussian model does not have (docs/theory.md §2.3); `{}` is not odd, so the mean \
+            "the images keep a per-pixel mean μ (|μ|² = {:.1} % of E|x|²) that the ODE ignores \
+             (its zero-mean Gaussian model, docs/theory.md §2.3); `{}` is not odd, so the mean \
              shifts its fields at first order and the ODE need not follow SGD (relu, K = 1, \
-             Fashion-MNIST: gap 22 % of ε(0)); data.center = true removes the mean",
+             Fashion-MNIST: gap 22 % of ε(0)); ode.input_mean = \"exact\" (vector form) models \
+             the mean, data.center = true removes it",
             100.0 * share,
             act.name()
         )
@@ -383,8 +385,23 @@ impl Problem {
     /// ε, the order parameters and the densities of the first `modes` modes of SGD weights.
     pub fn sgd_error(&self, w: &Weights, modes: usize) -> (f64, OrderParams, Vec<ModeDensity>) {
         let (we, ve) = self.eigenbasis(w);
-        let o = OrderParams::from_eigenbasis(&we, &ve, &w.beta, &self.spectrum.rho);
+        let mut o = OrderParams::from_eigenbasis(&we, &ve, &w.beta, &self.spectrum.rho);
         let d = self.spectrum.d();
+        if let Some(mean) = &self.input_mean {
+            // m^k = w^k·μ/√D, n^k = v^k·μ/D (docs/theory.md §5.10)
+            let df = d as f64;
+            for a in 0..w.k {
+                let dot = |m: &[f64]| -> f64 {
+                    m[a * d..(a + 1) * d]
+                        .iter()
+                        .zip(&mean.components)
+                        .map(|(x, mu)| x * mu)
+                        .sum()
+                };
+                o.m[a] = dot(&we) / df.sqrt();
+                o.n[a] = dot(&ve) / df;
+            }
+        }
         let md = (0..modes.min(d))
             .map(|tau| ModeDensity::from_eigenbasis(&we, &ve, d, tau))
             .collect();

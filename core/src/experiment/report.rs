@@ -24,6 +24,9 @@ pub struct Trajectory {
     pub activation: &'static str,
     pub k: usize,
     pub d: usize,
+    /// The ODE tracks the inputs' mean: the CSV adds the fields' means `m^k`, `n^k`
+    /// (docs/theory.md §5.10) after each source's β.
+    pub input_mean: bool,
 }
 
 impl Trajectory {
@@ -66,6 +69,13 @@ impl Trajectory {
             for a in 0..k {
                 let _ = write!(s, ",{src}_beta_{}", a + 1);
             }
+            if self.input_mean {
+                for name in ["m", "n"] {
+                    for a in 0..k {
+                        let _ = write!(s, ",{src}_{name}_{}", a + 1);
+                    }
+                }
+            }
         }
         s.push('\n');
         for j in 0..self.times.len() {
@@ -80,6 +90,11 @@ impl Trajectory {
             for o in [&self.ode_order[j], &self.sgd_order[j]] {
                 for v in o.q.iter().chain(&o.r).chain(&o.t0).chain(&o.beta) {
                     let _ = write!(s, ",{v:.10e}");
+                }
+                if self.input_mean {
+                    for v in o.m.iter().chain(&o.n) {
+                        let _ = write!(s, ",{v:.10e}");
+                    }
                 }
             }
             s.push('\n');

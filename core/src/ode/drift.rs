@@ -18,7 +18,7 @@
 //! Expectations over `λ ~ N(β, Q)`; same-unit terms use the one-point integrals, so aligned units
 //! never divide by a vanishing determinant.
 //!
-//! Inputs with a mean, `x ~ N(μ, C)` in the eigenbasis of C (docs/theory.md §5.2): the fields have
+//! Inputs with a mean, `x ~ N(μ, C)` in the eigenbasis of C (docs/theory.md §5.10): the fields have
 //! means `E[λ^k] = β^k + m^k`, `E[ν^k] = n^k`, every expectation is taken there, and with
 //! `F^k = n^k A^k + R^{kk}E[g''(λ^k)] − Σ_{m∈S_k} T0^{km}E[g'(λ^k)g(λ^m)]` (`dβ^k/dt = ηF^k`):
 //! ```text

@@ -230,7 +230,7 @@ impl<'a> OdeSystem<'a> {
 
     /// The system for inputs `x ~ N(μ, C)` with a mean: `rho` given to [`OdeSystem::new`] are the
     /// eigenvalues of the covariance C and `mean[τ] = μ·e_τ` the mean's components along its
-    /// eigenvectors (docs/theory.md §5.2). Every mode must be tracked as a vector (the default
+    /// eigenvectors (docs/theory.md §5.10). Every mode must be tracked as a vector (the default
     /// vector form with `Reduction::Full`): the mean drives each mode in proportion to `μ_τ`,
     /// which a density block (and a bulk aggregate) cannot carry.
     pub fn with_input_mean(mut self, mean: &[f64]) -> Result<Self> {
