@@ -677,7 +677,7 @@ impl Config {
             ));
         }
         if let Some(m) = self.ode.input_mean
-            && !(self.is_real() && !self.data.center)
+            && (!self.is_real() || self.data.center)
         {
             return Err(config_err(
                 "ode.input_mean",
