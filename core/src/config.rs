@@ -250,9 +250,10 @@ pub struct OdeConfig {
     /// runs need, where the fast directions' rates grow (the untied erf AE's decoder). Default true.
     pub stiffness_check: bool,
     /// The mean of uncentred images (`data.center = false`): "exact" (Gaussian inputs with the
-    /// images' mean and covariance; the default with the vector form) or "ignored" (zero-mean
-    /// Gaussian inputs with the images' second moment Ω, the paper's model; the default with the
-    /// density and paper forms, which cannot carry the mean).
+    /// images' mean and covariance; the default with the vector form over all modes) or "ignored"
+    /// (zero-mean Gaussian inputs with the images' second moment Ω, the paper's model; the default
+    /// with the density and paper forms and the spike + bulk reduction, which cannot carry the
+    /// mean).
     pub input_mean: Option<InputMeanName>,
 }
 
@@ -553,13 +554,16 @@ impl Config {
     }
 
     /// Whether the ODE models the inputs' mean (docs/theory.md §2.3): uncentred images with
-    /// `ode.input_mean = "exact"`, the default with the vector form.
+    /// `ode.input_mean = "exact"`, the default with the vector form over all modes.
     pub fn models_input_mean(&self) -> bool {
         self.is_real()
             && !self.data.center
             && match self.ode.input_mean {
                 Some(m) => m == InputMeanName::Exact,
-                None => self.ode.form == FormName::Vector,
+                None => {
+                    self.ode.form == FormName::Vector
+                        && self.ode.reduction != Some(ReductionName::SpikeBulk)
+                }
             }
     }
 

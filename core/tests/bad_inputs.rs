@@ -265,6 +265,19 @@ fn bad_config_values_name_the_key() {
             ),
             vec!["`ode.form` = \"density\"", "cannot carry"],
         ),
+        (
+            "exact_input_mean_with_the_spike_bulk_reduction",
+            concat!(
+                "[data]\nkind = \"cifar10\"\npath = \"",
+                env!("CARGO_MANIFEST_DIR"),
+                "/../data/cifar10/test_subset.bin\"\n[ode]\nreduction = \"spike_bulk\"\ninput_mean = \"exact\""
+            ),
+            vec![
+                "`ode.reduction` = \"spike_bulk\"",
+                "\"full\"",
+                "cannot carry",
+            ],
+        ),
     ] {
         fails(
             name,

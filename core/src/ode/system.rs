@@ -235,16 +235,19 @@ impl<'a> OdeSystem<'a> {
     /// which a density block (and a bulk aggregate) cannot carry.
     pub fn with_input_mean(mut self, mean: &[f64]) -> Result<Self> {
         if !self.block_rho.is_empty() || mean.len() != self.vec_rho.len() {
+            let why = "for images that keep a mean (the mean drives every mode in proportion to \
+                       its component μ_τ, which a density block cannot carry); or \
+                       data.center = true, or ode.input_mean = \"ignored\"";
+            let (key, value, allowed) = if self.single_blocks > 0 || self.vec_rho.is_empty() {
+                let form = if self.regression { "paper" } else { "density" };
+                ("ode.form", format!("\"{form}\""), "\"vector\"")
+            } else {
+                ("ode.reduction", "\"spike_bulk\"".into(), "\"full\"")
+            };
             return Err(crate::error::config_err(
-                "ode.form",
-                if self.regression {
-                    "\"paper\""
-                } else {
-                    "\"density\""
-                },
-                "\"vector\" with ode.reduction = \"full\" for images that keep a mean (the mean \
-                 drives every mode in proportion to its component μ_τ, which a density block \
-                 cannot carry); or data.center = true, or ode.input_mean = \"ignored\"",
+                key,
+                value,
+                &format!("{allowed} {why}"),
             ));
         }
         let sq: f64 = mean.iter().map(|m| m * m).sum();
