@@ -1106,7 +1106,7 @@ impl Report {
     }
 
     /// `t,eps,n_unstable,lambda_max,escape_time,time_spent,n_zero,lambda_max_per_lr,residual,distance,resolved`,
-    /// then the order parameters of the fixed point.
+    /// then the order parameters of the fixed point (ε and the order parameters to 17 digits).
     pub fn csv(&self) -> String {
         use std::fmt::Write;
         let mut s = String::from(
@@ -1119,7 +1119,7 @@ impl Report {
         for p in &self.points {
             let _ = write!(
                 s,
-                "{:.6e},{:.10e},{},{:.10e},{:.6e},{:.6e},{},{:.10e},{:.3e},{:.3e},{}",
+                "{:.6e},{:.16e},{},{:.10e},{:.6e},{:.6e},{},{:.10e},{:.3e},{:.3e},{}",
                 p.t,
                 shown_eps(p.eps),
                 p.n_unstable,
@@ -1132,8 +1132,10 @@ impl Report {
                 p.distance,
                 u8::from(p.resolved)
             );
+            // full precision: the point is refined to |F| < 1e-12, and re-evaluating a formula at
+            // rounded order parameters can leave its domain (a correlation of −1 − 1e-12)
             for v in &p.values {
-                let _ = write!(s, ",{v:.10e}");
+                let _ = write!(s, ",{v:.16e}");
             }
             s.push('\n');
         }

@@ -211,6 +211,15 @@ fn in_units(f: &str, latex: bool) -> String {
     }
 }
 
+/// An integral's LaTeX definition over the fields of units k and m: `x_1 → λ^k`, `x_2 → λ^m`,
+/// `x → λ^k` (e.g. `\mathbb{E}[g(\lambda^k)\,g(\lambda^m)]`).
+fn unit_latex(definition: &str) -> String {
+    definition
+        .replace("x_1", "\\lambda^k")
+        .replace("x_2", "\\lambda^m")
+        .replace("(x)", "(\\lambda^k)")
+}
+
 /// `coef·[closed form]`, or None when the closed form is identically zero.
 fn term(act: &dyn Activation, coef: &str, i: Integral, latex: bool) -> Option<String> {
     let f = formula(act, i);
@@ -225,6 +234,8 @@ fn term(act: &dyn Activation, coef: &str, i: Integral, latex: bool) -> Option<St
             // named subexpressions ("where" lines) are kept with the term
             in_units(z, latex).replace('\n', " ")
         }
+        Method::Quadrature if latex => format!("{}\\ (\\text{{quadrature}})", unit_latex(f.latex)),
+        Method::Undefined if latex => format!("{}\\ (\\text{{undefined}})", unit_latex(f.latex)),
         Method::Quadrature => format!("{}(quadrature)", i.name()),
         Method::Undefined => format!("{}(UNDEFINED)", i.name()),
     };
@@ -236,7 +247,7 @@ fn term(act: &dyn Activation, coef: &str, i: Integral, latex: bool) -> Option<St
     Some(if coef.is_empty() {
         wrapped
     } else if latex {
-        format!("{coef}\\,{wrapped}")
+        format!("{coef} {wrapped}")
     } else {
         format!("{coef}·{wrapped}")
     })
@@ -305,7 +316,7 @@ pub fn ode_text(act: &dyn Activation, latex: bool) -> String {
         let enc = join_terms(&[
             ('+', Some("A^k \\hat v^k_\\tau".into())),
             ('+', Some("B^k w^k_\\tau".into())),
-            ('-', cross.map(|c| format!("{c}\\, w^m_\\tau"))),
+            ('-', cross.map(|c| format!("{c} w^m_\\tau"))),
         ]);
         let _ = writeln!(
             s,
@@ -313,10 +324,10 @@ pub fn ode_text(act: &dyn Activation, latex: bool) -> String {
         );
         let dec = join_terms(&[
             ('+', Some("\\frac{\\rho_\\tau}{D} A^k w^k_\\tau".into())),
-            ('-', Some(format!("{gg}\\, \\hat v^k_\\tau"))),
+            ('-', Some(format!("{gg} \\hat v^k_\\tau"))),
             (
                 '-',
-                i2.clone().map(|c| format!("{sum} {c}\\, \\hat v^m_\\tau")),
+                i2.clone().map(|c| format!("{sum} {c} \\hat v^m_\\tau")),
             ),
         ]);
         let _ = writeln!(
@@ -335,9 +346,29 @@ pub fn ode_text(act: &dyn Activation, latex: bool) -> String {
                 i2.map(|c| format!("\\frac{{1}}{{2}}\\sum_{{k\\ne m}} T_0^{{km}} {c}")),
             ),
         ]);
-        let _ = writeln!(s, "\\varepsilon &= {eps}");
+        let _ = writeln!(s, "\\varepsilon &= {eps} \\\\");
+        // the trained bias: general means, then its value at β = 0 (as in the text)
+        let _ = writeln!(
+            s,
+            "\\frac{{d\\beta^k}}{{dt}} &= \\eta \\left( R^{{kk}} \\mathbb{{E}}[g''(\\lambda^k)] \
+             - T_0^{{kk}} \\mathbb{{E}}[g'(\\lambda^k)\\,g(\\lambda^k)] - \\sum_{{m\\ne k}} T_0^{{km}} \
+             \\mathbb{{E}}[g'(\\lambda^k)\\,g(\\lambda^m)] \\right), \\quad \\lambda^k \\sim N(\\beta^k, Q^{{kk}}) \\\\"
+        );
+        let bias0 = join_terms(&[
+            ('+', Some(d2g)),
+            ('-', t(t0kk, I::DgG1)),
+            ('-', t(&format!("{sum} {t0km}"), I::DgG)),
+        ]);
+        let _ = writeln!(
+            s,
+            "\\left.\\frac{{d\\beta^k}}{{dt}}\\right|_{{\\beta = 0}} &= \\eta \\left( {bias0} \\right)"
+        );
         let _ = writeln!(s, "\\end{{align*}}");
-        let _ = d2g;
+        let _ = writeln!(
+            s,
+            "% truncated SGD: every sum over m runs over m <= k; tied weights: docs/theory.md §5.4; \
+             inputs with a mean (uncentred images): docs/theory.md §5.10"
+        );
         return s;
     }
     let _ = writeln!(

@@ -25,3 +25,53 @@ fn formula_text_of_a_jumping_quadrature_activation() {
         aedyn::formulas::render(act, Default::default())
     );
 }
+
+/// The LaTeX is well formed wherever an integral has no closed form, and stays within what
+/// renderers accept: balanced braces and `\left`/`\right`, no kernel names such as
+/// `E_g_g(quadrature)` in math mode (a double subscript), no unescaped `_` in `\text{..}`, and no
+/// spacing macros per product (`\,`, `\;`: KaTeX counts each against 1000 expansions per formula;
+/// `relu(x) * erf(x)` had 370 `\;` and failed). Checked for closed-form, quadrature and jumping
+/// activations, with the derivation traces.
+#[test]
+fn latex_is_well_formed() {
+    let opts = aedyn::formulas::RenderOptions {
+        latex: true,
+        trace: true,
+        ..Default::default()
+    };
+    for (expr, quadrature) in [
+        ("relu", false),
+        ("sign", false),
+        ("relu(x) * erf(x)", false),
+        ("x.powi(5) - x", false),
+        ("x.tanh()", true),
+        ("sigmoid(x) + 0.5 * heaviside(x - 0.3)", true),
+    ] {
+        let act = aedyn::registry::resolve(expr, quadrature).expect("derives");
+        // TeX comments (`% derivation of E_g_g`) may name the kernels
+        let tex: String = aedyn::formulas::render(act, opts)
+            .lines()
+            .filter(|l| !l.starts_with('%'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let count = |s: &str| tex.matches(s).count();
+        assert_eq!(count("{"), count("}"), "{expr}: braces");
+        assert_eq!(count("\\left"), count("\\right"), "{expr}: \\left/\\right");
+        assert_eq!(count("\\begin{"), count("\\end{"), "{expr}: environments");
+        assert!(!tex.contains("(quadrature)") || tex.contains("\\ (\\text{quadrature})"));
+        for kernel in ["E_g_g", "E_dg", "E_d2g", "E_d3g", "(UNDEFINED)"] {
+            assert!(!tex.contains(kernel), "{expr}: raw kernel name {kernel}");
+        }
+        for text in tex.split("\\text{").skip(1) {
+            let body = text.split('}').next().unwrap_or("");
+            assert!(
+                !body.replace("\\_", "").contains('_'),
+                "{expr}: unescaped _ in \\text{{{body}}}"
+            );
+        }
+        assert!(
+            count("\\,") <= 40 && count("\\;") == 0,
+            "{expr}: spacing macros"
+        );
+    }
+}

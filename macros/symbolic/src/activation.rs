@@ -404,11 +404,23 @@ pub fn latex_trace(trace: &str) -> String {
             for (from, to) in MAP {
                 t = t.replace(from, to);
             }
-            let rule = rule.replace(['{', '}'], "");
-            format!(
-                "{}{t} \\;\\to\\; \\text{{{rule}}}",
-                "\\quad ".repeat(depth / 2)
-            )
+            // text mode: braces dropped, the characters TeX reserves escaped
+            let rule = rule
+                .replace(['{', '}'], "")
+                .replace('\\', "\\textbackslash ")
+                .replace('_', "\\_")
+                .replace('^', "\\textasciicircum ")
+                .replace('&', "\\&")
+                .replace('%', "\\%")
+                .replace('#', "\\#")
+                .replace('$', "\\$");
+            // one indentation and plain relation spacing: KaTeX counts every spacing macro
+            // (`\quad`, `\;`) against a limit of 1000 expansions per formula
+            let indent = match depth / 2 {
+                0 => String::new(),
+                n => format!("\\hspace{{{n}em}} "),
+            };
+            format!("{indent}{t} \\to \\text{{{rule}}}")
         })
         .collect();
     format!(

@@ -904,7 +904,7 @@ pub fn to_latex(e: &Expr) -> String {
             s.push_str("\\right)");
             s
         }
-        Expr::Mul(v) => v.iter().map(to_latex).collect::<Vec<_>>().join(" \\, "),
+        Expr::Mul(v) => crate::render::latex_product(&v.iter().map(to_latex).collect::<Vec<_>>()),
         Expr::Div(a, b) => format!("\\frac{{{}}}{{{}}}", to_latex(a), to_latex(b)),
         Expr::Powi(a, n) => format!("{{{}}}^{{{n}}}", to_latex(a)),
         Expr::Max(a, k) => format!("\\max\\left({}, {}\\right)", to_latex(a), latex_num(*k)),

@@ -244,7 +244,7 @@ pub fn formula(g: &Graph, root: Id, latex: bool) -> String {
             .map(|&d| format!("{} = {}", names[&d], r.expr(d, 0, true)))
             .collect();
         if latex {
-            s = format!("{s},\\quad \\text{{where }} {}", lines.join(",\\; "));
+            s = format!("{s},\\quad \\text{{where }} {}", lines.join(",\\ "));
         } else {
             s = format!("{s}\n    where {}", lines.join("\n          "));
         }
@@ -488,10 +488,14 @@ impl Renderer<'_> {
 
     fn product(&self, coef: f64, num: Vec<String>, den: Vec<String>) -> String {
         let l = self.latex;
-        let sep = if l { " \\, " } else { "·" };
+        let sep = if l { " " } else { "·" };
         let neg = coef < 0.0;
         let c = coef.abs();
-        let mut numer = num.join(sep);
+        let mut numer = if l {
+            latex_product(&num)
+        } else {
+            num.join(sep)
+        };
         let ctext = if l { latex_number(c) } else { text_number(c) };
         if c != 1.0 {
             let ct = if !l && top_level_slash(&ctext) && !numer.is_empty() {
@@ -501,6 +505,8 @@ impl Renderer<'_> {
             };
             numer = if numer.is_empty() {
                 ct
+            } else if l {
+                latex_product(&[ct, numer])
             } else {
                 format!("{ct}{sep}{numer}")
             };
@@ -511,7 +517,7 @@ impl Renderer<'_> {
         let s = if den.is_empty() {
             numer
         } else if l {
-            format!("\\frac{{{numer}}}{{{}}}", den.join(sep))
+            format!("\\frac{{{numer}}}{{{}}}", latex_product(&den))
         } else if den.len() == 1 {
             format!("{numer}/{}", den[0])
         } else {
@@ -526,7 +532,7 @@ impl Renderer<'_> {
         let a_t = self.expr(a, 1, false);
         let parts: Vec<String> = under.iter().map(|&u| self.expr(u, 1, false)).collect();
         if l {
-            format!("\\frac{{{a_t}}}{{\\sqrt{{{}}}}}", parts.join(" \\, "))
+            format!("\\frac{{{a_t}}}{{\\sqrt{{{}}}}}", latex_product(&parts))
         } else if parts.len() == 1 && is_atom_text(&parts[0]) {
             format!("{a_t}/√{}", parts[0])
         } else if under.len() == 1 {
@@ -535,6 +541,22 @@ impl Renderer<'_> {
             format!("{a_t}/√({})", parts.join("·"))
         }
     }
+}
+
+/// LaTeX factors side by side, separated by a space (juxtaposition is multiplication), or by
+/// `\cdot` where two digits would meet (`2 \cdot 3`, not `2 3`). A thin space `\,` per product
+/// would be a macro expansion each, which KaTeX caps at 1000 per formula.
+pub fn latex_product(factors: &[String]) -> String {
+    let mut s = String::new();
+    for f in factors {
+        if !s.is_empty() {
+            let digits_meet = s.ends_with(|c: char| c.is_ascii_digit())
+                && f.starts_with(|c: char| c.is_ascii_digit() || c == '.');
+            s.push_str(if digits_meet { " \\cdot " } else { " " });
+        }
+        s.push_str(f);
+    }
+    s
 }
 
 /// Whether rendered text is one atom — a name (`u8`, `C12`, `μ1`) or a plain number — that `√`
@@ -587,7 +609,7 @@ mod tests {
         assert_eq!(formula(&g, f, false), "√(2/π)·C12/(1 + C11)^(3/2)");
         assert_eq!(
             formula(&g, f, true),
-            "\\frac{\\sqrt{2/\\pi} \\, C_{12}}{{\\left(1 + C_{11}\\right)}^{3/2}}"
+            "\\frac{\\sqrt{2/\\pi} C_{12}}{{\\left(1 + C_{11}\\right)}^{3/2}}"
         );
         let v = eval(&g, f, &[0.0; 2], &[vec![0.5, 0.3], vec![0.3, 1.0]]);
         let want = (2.0 / std::f64::consts::PI).sqrt() * 0.3 / 1.5f64.powf(1.5);
