@@ -37,7 +37,6 @@ fn latex_is_well_formed() {
     let opts = aedyn::formulas::RenderOptions {
         latex: true,
         trace: true,
-        ..Default::default()
     };
     for (expr, quadrature) in [
         ("relu", false),
