@@ -162,6 +162,12 @@ pub struct Dataset {
 
 impl Dataset {
     pub fn new(x: DMatrix<f64>) -> Result<Self> {
+        Self::check(&x)?;
+        let omega = (x.transpose() * &x) / x.nrows() as f64;
+        Self::decomposed(x, omega)
+    }
+
+    fn check(x: &DMatrix<f64>) -> Result<()> {
         let (p, d) = x.shape();
         if p == 0 || d == 0 {
             return Err(Error::Spectrum("empty data matrix".into()));
@@ -169,8 +175,14 @@ impl Dataset {
         if x.iter().any(|v| !v.is_finite()) {
             return Err(Error::Spectrum("data matrix has non-finite entries".into()));
         }
-        let omega = (x.transpose() * &x) / p as f64;
-        let eig = SymmetricEigen::new(omega);
+        Ok(())
+    }
+
+    /// The samples `x` with the eigenpairs of `moment` (Ω, or the covariance C), sorted by
+    /// decreasing eigenvalue.
+    fn decomposed(x: DMatrix<f64>, moment: DMatrix<f64>) -> Result<Self> {
+        let d = x.ncols();
+        let eig = SymmetricEigen::new(moment);
         let mut order: Vec<usize> = (0..d).collect();
         order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
         let rho: Vec<f64> = order.iter().map(|&i| eig.eigenvalues[i].max(0.0)).collect();
@@ -194,21 +206,22 @@ impl Dataset {
     /// eigenbasis and the eigenvalues of `Ω` (whose tail sums are the PCA levels of a
     /// reconstruction without an output bias).
     pub fn with_mean(x: DMatrix<f64>) -> Result<(Self, InputMean)> {
-        let (p, d) = x.shape();
-        if p == 0 || d == 0 {
-            return Err(Error::Spectrum("empty data matrix".into()));
-        }
+        Self::check(&x)?;
+        let p = x.nrows() as f64;
         let mu: DVector<f64> = x.row_mean().transpose();
-        let second = SymmetricEigen::new((x.transpose() * &x) / p as f64)
-            .eigenvalues
+        let centred = DMatrix::from_fn(x.nrows(), x.ncols(), |i, j| x[(i, j)] - mu[j]);
+        let cov = (centred.transpose() * &centred) / p;
+        // Ω = C + μμᵀ, eigenvalues only (the PCA levels need no eigenvectors)
+        let omega = &cov + &mu * mu.transpose();
+        let second = omega
+            .symmetric_eigenvalues()
             .iter()
             .map(|r| r.max(0.0))
             .collect();
-        let centred = DMatrix::from_fn(p, d, |i, j| x[(i, j)] - mu[j]);
-        let ds = Dataset::new(centred)?;
+        let ds = Self::decomposed(x, cov)?;
         let components = ds.eigenvectors.tr_mul(&mu).iter().copied().collect();
         Ok((
-            Dataset { x, ..ds },
+            ds,
             InputMean {
                 components,
                 second_moment: Spectrum::new(second)?,
