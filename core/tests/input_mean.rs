@@ -158,7 +158,10 @@ fn a_linear_autoencoder_sees_only_the_second_moment() {
             "ε {a} with the mean against {b} without"
         );
     }
-    assert_eq!(exact.pca, ignored.pca);
+    // the PCA levels: Ω's eigenvalues, from C + μμᵀ or from XᵀX/P
+    for (a, b) in exact.pca.iter().zip(&ignored.pca) {
+        assert!((a - b).abs() <= 1e-12 * b, "ε_PCA {a} against {b}");
+    }
     println!("ε from {} to {:?}", exact.eps_ode[0], exact.eps_ode.last());
     assert!(exact.eps_ode.last() < Some(&(0.97 * exact.eps_ode[0])));
 }
