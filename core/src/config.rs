@@ -691,13 +691,26 @@ impl Config {
             ));
         }
         if self.bias && self.is_real() && !self.data.center && !self.models_input_mean() {
-            return Err(config_err(
-                "ode.input_mean",
-                "\"ignored\"",
-                "\"exact\" (with ode.form = \"vector\") when bias = true with uncentred images, \
-                 or data.center = true: a trained bias is driven by the pixels' mean, which a \
-                 zero-mean Gaussian model of the images does not have",
-            ));
+            let why = "when bias = true with uncentred images (or data.center = true): a trained \
+                       bias is driven by the pixels' mean, which only the vector form over all \
+                       modes carries (ode.input_mean = \"exact\"); a zero-mean Gaussian model of \
+                       the images does not have it";
+            // name the key the user wrote that leaves the mean out
+            return Err(if self.ode.input_mean.is_some() {
+                config_err("ode.input_mean", "\"ignored\"", &format!("\"exact\" {why}"))
+            } else if self.ode.form != FormName::Vector {
+                config_err(
+                    "ode.form",
+                    format!("\"{}\"", self.ode.form),
+                    &format!("\"vector\" {why}"),
+                )
+            } else {
+                config_err(
+                    "ode.reduction",
+                    "\"spike_bulk\"",
+                    &format!("\"full\" (the default for images) {why}"),
+                )
+            });
         }
         let d = &self.data;
         if self.is_real() {

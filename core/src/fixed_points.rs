@@ -875,6 +875,20 @@ pub fn analyse_config_with(cfg: &Config, show_progress: bool) -> Result<Report> 
         ModelKind::Autoencoder => {
             let pb = Problem::from_config(cfg)?;
             let (sys, y0) = pb.ode_start()?;
+            if sys.len() > 600 && pb.real.is_some() {
+                return Err(Error::Config {
+                    key: "data.kind".into(),
+                    value: format!(
+                        "\"{}\" (a state of {} components: images keep all {} modes)",
+                        cfg.data.kind,
+                        sys.len(),
+                        pb.d()
+                    ),
+                    allowed: "spiked, sinusoidal or custom data whose state has at most 600 \
+                              components for the fixed-point analysis"
+                        .into(),
+                });
+            }
             if sys.len() > 600 {
                 return Err(Error::Config {
                     key: "ode.reduction".into(),

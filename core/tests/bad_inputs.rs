@@ -243,6 +243,18 @@ fn bad_config_values_name_the_key() {
             ],
         ),
         (
+            "bias_with_the_density_form_on_uncentred_images",
+            concat!(
+                "bias = true\n[data]\nkind = \"cifar10\"\npath = \"",
+                env!("CARGO_MANIFEST_DIR"),
+                "/../data/cifar10/test_subset.bin\"\n[ode]\nform = \"density\""
+            ),
+            vec![
+                "`ode.form` = \"density\"",
+                "bias = true with uncentred images",
+            ],
+        ),
+        (
             "input_mean_with_centred_images",
             concat!(
                 "[data]\nkind = \"cifar10\"\ncenter = true\npath = \"",
