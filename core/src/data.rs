@@ -150,7 +150,8 @@ impl SpikedModel {
     }
 }
 
-/// Real data: samples (rows) with the eigen-decomposition of `Ω = XᵀX/P` (uncentred).
+/// Real data: samples (rows) with the eigen-decomposition of `Ω = XᵀX/P` (uncentred;
+/// [`Dataset::new`]) or of their covariance `C` ([`Dataset::with_mean`]).
 #[derive(Clone, Debug)]
 pub struct Dataset {
     /// P×D samples

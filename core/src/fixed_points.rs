@@ -889,6 +889,16 @@ pub fn analyse_config_with(cfg: &Config, show_progress: bool) -> Result<Report> 
                         .into(),
                 });
             }
+            if sys.has_input_mean() {
+                return Err(Error::Config {
+                    key: "ode.input_mean".into(),
+                    value: "\"exact\"".into(),
+                    allowed: "\"ignored\" or data.center = true for the fixed-point analysis: an \
+                              input mean drives every mode (docs/theory.md §5.10), so the saddle \
+                              trajectories and escape estimates of zero-mean inputs do not apply"
+                        .into(),
+                });
+            }
             if sys.len() > 600 {
                 return Err(Error::Config {
                     key: "ode.reduction".into(),

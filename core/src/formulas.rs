@@ -215,8 +215,8 @@ fn in_units(f: &str, latex: bool) -> String {
 /// `x → λ^k` (e.g. `\mathbb{E}[g(\lambda^k)\,g(\lambda^m)]`).
 fn unit_latex(definition: &str) -> String {
     definition
-        .replace("x_1", "\\lambda^k")
-        .replace("x_2", "\\lambda^m")
+        .replace("x_1", "{\\lambda^k}")
+        .replace("x_2", "{\\lambda^m}")
         .replace("(x)", "(\\lambda^k)")
 }
 

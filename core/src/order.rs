@@ -53,7 +53,8 @@ impl ModeDensity {
         m
     }
 
-    /// Mode τ of weights in the eigenbasis of Ω (`we`, `ve`: K×D row-major).
+    /// Mode τ of weights in the eigenbasis of the input covariance (Ω, or C with an input mean;
+    /// `we`, `ve`: K×D row-major).
     pub fn from_eigenbasis(we: &[f64], ve: &[f64], d: usize, tau: usize) -> Self {
         let k = we.len() / d;
         let sqrt_d = (d as f64).sqrt();
@@ -90,7 +91,9 @@ impl OrderParams {
         }
     }
 
-    /// From weights in the eigenbasis of Ω (`we`, `ve`: K×D row-major; `ve` = `we` when tied).
+    /// From weights in the eigenbasis of the input covariance (`we`, `ve`: K×D row-major; `ve` =
+    /// `we` when tied); `m`, `n` stay zero (an input mean's share is added by the caller,
+    /// `Problem::sgd_error`).
     pub fn from_eigenbasis(we: &[f64], ve: &[f64], beta: &[f64], rho: &[f64]) -> Self {
         let d = rho.len();
         let k = we.len() / d;

@@ -215,3 +215,37 @@ fn the_mean_note_comes_only_when_the_mean_is_ignored() {
     );
     assert_eq!(notes("[ode]\nform = \"density\"").len(), 1);
 }
+
+/// `aedyn fixed-points` refuses a system with an input mean (y_τ = 0 is no longer invariant, so
+/// the saddle trajectories and escape estimates of zero-mean inputs do not apply), and analyses the
+/// same images with the mean ignored: small 4×4 IDX images keep the state under 600 components.
+#[test]
+fn fixed_points_refuse_an_input_mean() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("tiny-idx3-ubyte");
+    let (p, side) = (60u32, 4u32);
+    let mut bytes = vec![0, 0, 8, 3];
+    for v in [p, side, side] {
+        bytes.extend_from_slice(&v.to_be_bytes());
+    }
+    // pixels with a clear mean: 100 + a pseudo-random part
+    let mut state = 12345u32;
+    for _ in 0..p * side * side {
+        state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        bytes.push(100 + ((state >> 16) % 120) as u8);
+    }
+    std::fs::write(&path, &bytes).expect("write");
+    let cfg = |mean: &str| {
+        let toml = format!(
+            "activation = \"relu\"\nk = 1\nt_max = 5.0\n[sgd]\nseeds = 0\n[data]\nkind = \"mnist\"\n\
+             path = {:?}\n[ode]\ninput_mean = \"{mean}\"",
+            path.to_str().expect("utf-8")
+        );
+        Config::from_toml(&toml, "test").expect("valid")
+    };
+    let refused = aedyn::fixed_points::analyse_config(&cfg("exact"))
+        .err()
+        .expect("refused");
+    assert!(refused.to_string().contains("ode.input_mean"), "{refused}");
+    aedyn::fixed_points::analyse_config(&cfg("ignored")).expect("analysed without the mean");
+}

@@ -1,5 +1,6 @@
-//! Gaussian universality on the vendored real images: the ODE over all modes of the empirical Ω
-//! against SGD on the images (erf, K = 4): max_t |ε_ode − ε_sgd| ≤ 5 % of ε(0).
+//! Gaussian universality on the vendored real images: the ODE over all modes of the images'
+//! covariance, with their mean (docs/theory.md §5.10), against SGD on the images (erf, K = 4):
+//! max_t |ε_ode − ε_sgd| ≤ 5 % of ε(0).
 
 use aedyn::config::Config;
 use aedyn::run::{Problem, run};

@@ -17,7 +17,8 @@ use crate::order::{ModeDensity, OrderParams};
 use nalgebra::DMatrix;
 use std::borrow::Cow;
 
-/// Real data: preprocessed rows and the eigenvectors of their Ω.
+/// Real data: preprocessed rows and the eigenvectors of the ODE's modes (of Ω, or of the covariance
+/// C when the ODE tracks the images' mean).
 pub struct RealData {
     pub rows: Vec<f64>,
     pub p: usize,
@@ -58,9 +59,11 @@ const MEAN_SHARE_NOTED: f64 = 1e-3;
 /// (docs/theory.md §2.3), whose fields `λ = w·x/√D` have mean 0, while the images' fields have
 /// mean `w·μ/√D`. An odd g sees the mean only at second order; any other g is shifted by it at
 /// first order (measured: relu, K = 1, an uncentred Fashion-MNIST sample: ODE–SGD gap 22 % of
-/// ε(0); 0.14 % centred). Tied weights see it whatever g (their update has a term linear in x:
-/// tied erf, K = 2, Fashion-MNIST 8.4 % ignored against 4.2 % with the mean). `None` when g is odd
-/// and the weights untied, or the mean's share `|μ|²/tr Ω` is below 1e-3.
+/// ε(0); 0.14 % centred). Tied weights see it for an odd non-linear g too: at second order, but
+/// multiplied by √D (docs/theory.md §5.10; tied erf, K = 2, Fashion-MNIST 8.4 % ignored against
+/// 4.2 % with the mean). `None` when g is odd and the weights untied, when g is linear (the
+/// dynamics see only Ω; a bias, which would see the mean, is refused with the mean ignored), or
+/// when the mean's share `|μ|²/tr Ω` is below 1e-3.
 pub fn mean_note(
     act: &dyn Activation,
     tied: bool,
@@ -73,7 +76,11 @@ pub fn mean_note(
         (a + b).abs() <= 1e-12 * (a.abs() + b.abs() + 1.0)
     });
     let p = rows.len() / d.max(1);
-    if (odd && !tied) || p == 0 || trace.is_nan() || trace <= 0.0 {
+    let slope = act.g(1.0);
+    let linear = [0.1, 0.5, 2.0, 3.0]
+        .iter()
+        .all(|&x: &f64| (act.g(x) - slope * x).abs() <= 1e-12 * (slope * x).abs().max(1.0));
+    if (odd && (!tied || linear)) || p == 0 || trace.is_nan() || trace <= 0.0 {
         return None;
     }
     let mut mean = vec![0.0; d];
@@ -86,15 +93,21 @@ pub fn mean_note(
     (share >= MEAN_SHARE_NOTED).then(|| {
         format!(
             "the images keep a per-pixel mean μ (|μ|² = {:.1} % of E|x|²) that the ODE ignores \
-             (its zero-mean Gaussian model, docs/theory.md §2.3); {}, so the mean acts at \
-             first order and the ODE need not follow SGD (relu, K = 1, Fashion-MNIST: gap 22 % \
+             (its zero-mean Gaussian model, docs/theory.md §2.3); {}, so the ODE need not \
+             follow SGD (relu, K = 1, Fashion-MNIST: gap 22 % \
              of ε(0)); ode.input_mean = \"exact\" (vector form) models the mean, \
              data.center = true removes it",
             100.0 * share,
             if odd {
-                "the weights are tied".to_string()
+                format!(
+                    "the weights are tied, where the mean acts on the odd `{}` with a factor √D",
+                    act.name()
+                )
             } else {
-                format!("`{}` is not odd", act.name())
+                format!(
+                    "`{}` is not odd, so the mean acts at first order",
+                    act.name()
+                )
             }
         )
     })
@@ -337,7 +350,7 @@ impl Problem {
         )
     }
 
-    /// Weights in the eigenbasis of Ω: `(W E, V E)` for real data; for Gaussian data the SGD already
+    /// Weights in the eigenbasis of the ODE's modes: `(W E, V E)` for real data; for Gaussian data the SGD already
     /// runs in the eigenbasis and the weights are borrowed as they are.
     pub fn eigenbasis<'w>(&self, w: &'w Weights) -> (Cow<'w, [f64]>, Cow<'w, [f64]>) {
         let tied = self.training.tied;
@@ -493,6 +506,8 @@ mod tests {
         assert!(mean_note(erf, false, &rows, d, trace).is_none());
         let tied = mean_note(erf, true, &rows, d, trace).expect("tied erf is noted");
         assert!(tied.contains("tied"), "{tied}");
+        let linear = crate::registry::lookup("linear").unwrap().unwrap();
+        assert!(mean_note(linear, true, &rows, d, trace).is_none());
         let centred: Vec<f64> = rows
             .iter()
             .enumerate()

@@ -250,6 +250,20 @@ impl<'a> OdeSystem<'a> {
                 &format!("{allowed} {why}"),
             ));
         }
+        // the kernels the mean adds (its drive, the bias-type drift terms)
+        for need in [Integral::G, Integral::D2g, Integral::DgG1, Integral::DgG] {
+            if let Some(why) = self.act.undefined_reason(need) {
+                return Err(Error::NoOde {
+                    activation: self.act.name().to_string(),
+                    message: format!(
+                        "{} = {} is {why} (needed for the images' mean: ode.input_mean = \
+                         \"ignored\" or data.center = true avoid it)",
+                        need.name(),
+                        self.act.formulas()[need.index()].definition
+                    ),
+                });
+            }
+        }
         let sq: f64 = mean.iter().map(|m| m * m).sum();
         self.half_trace += sq / (2.0 * self.d as f64);
         self.mean = mean.to_vec();

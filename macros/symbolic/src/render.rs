@@ -544,15 +544,23 @@ impl Renderer<'_> {
 }
 
 /// LaTeX factors side by side, separated by a space (juxtaposition is multiplication), or by
-/// `\cdot` where two digits would meet (`2 \cdot 3`, not `2 3`). A thin space `\,` per product
-/// would be a macro expansion each, which KaTeX caps at 1000 per formula.
+/// `\cdot` before a factor that shows a number first (`\sqrt{2} \cdot 3`, not √23;
+/// `2 \cdot \frac{1}{3}`, not 2⅓). A thin space `\,` per product would be a macro expansion each,
+/// which KaTeX caps at 1000 per formula.
 pub fn latex_product(factors: &[String]) -> String {
+    let numeric_start = |f: &str| {
+        let after = |prefix: &str| {
+            f.strip_prefix(prefix)
+                .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        };
+        f.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+            || after("\\frac{")
+            || after("\\tfrac{")
+    };
     let mut s = String::new();
     for f in factors {
         if !s.is_empty() {
-            let digits_meet = s.ends_with(|c: char| c.is_ascii_digit())
-                && f.starts_with(|c: char| c.is_ascii_digit() || c == '.');
-            s.push_str(if digits_meet { " \\cdot " } else { " " });
+            s.push_str(if numeric_start(f) { " \\cdot " } else { " " });
         }
         s.push_str(f);
     }
