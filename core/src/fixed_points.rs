@@ -875,19 +875,25 @@ pub fn analyse_config_with(cfg: &Config, show_progress: bool) -> Result<Report> 
         ModelKind::Autoencoder => {
             let pb = Problem::from_config(cfg)?;
             let (sys, y0) = pb.ode_start()?;
+            // images keep all D modes; spiked data can aggregate its bulk
+            let too_large = |key: &str, value: String, allowed: &str| Error::Config {
+                key: key.into(),
+                value,
+                allowed: format!(
+                    "{allowed} whose state has at most 600 components for the fixed-point analysis"
+                ),
+            };
             if sys.len() > 600 && pb.real.is_some() {
-                return Err(Error::Config {
-                    key: "data.kind".into(),
-                    value: format!(
+                return Err(too_large(
+                    "data.kind",
+                    format!(
                         "\"{}\" (a state of {} components: images keep all {} modes)",
                         cfg.data.kind,
                         sys.len(),
                         pb.d()
                     ),
-                    allowed: "spiked, sinusoidal or custom data whose state has at most 600 \
-                              components for the fixed-point analysis"
-                        .into(),
-                });
+                    "spiked, sinusoidal or custom data",
+                ));
             }
             if sys.has_input_mean() {
                 return Err(Error::Config {
@@ -900,13 +906,11 @@ pub fn analyse_config_with(cfg: &Config, show_progress: bool) -> Result<Report> 
                 });
             }
             if sys.len() > 600 {
-                return Err(Error::Config {
-                    key: "ode.reduction".into(),
-                    value: format!("a state of {} components", sys.len()),
-                    allowed: "a reduced state of at most 600 components for the fixed-point \
-                              analysis (use ode.reduction = \"spike_bulk\" with spiked data)"
-                        .into(),
-                });
+                return Err(too_large(
+                    "ode.reduction",
+                    format!("a state of {} components", sys.len()),
+                    "a reduction (ode.reduction = \"spike_bulk\" with spiked data)",
+                ));
             }
             let mut report = analyse(
                 &sys,

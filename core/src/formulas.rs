@@ -348,11 +348,13 @@ pub fn ode_text(act: &dyn Activation, latex: bool) -> String {
         ]);
         let _ = writeln!(s, "\\varepsilon &= {eps} \\\\");
         // the trained bias: general means, then its value at β = 0 (as in the text)
+        let def = |i: I| unit_latex(formula(act, i).latex);
         let _ = writeln!(
             s,
-            "\\frac{{d\\beta^k}}{{dt}} &= \\eta \\left( R^{{kk}} \\mathbb{{E}}[g''(\\lambda^k)] \
-             - T_0^{{kk}} \\mathbb{{E}}[g'(\\lambda^k)\\,g(\\lambda^k)] - \\sum_{{m\\ne k}} T_0^{{km}} \
-             \\mathbb{{E}}[g'(\\lambda^k)\\,g(\\lambda^m)] \\right), \\quad \\lambda^k \\sim N(\\beta^k, Q^{{kk}}) \\\\"
+            "\\frac{{d\\beta^k}}{{dt}} &= \\eta \\left( R^{{kk}} {} - T_0^{{kk}} {} - {sum} {t0km} {} \\right), \\quad \\lambda^k \\sim N(\\beta^k, Q^{{kk}}) \\\\",
+            def(I::D2g),
+            def(I::DgG1),
+            def(I::DgG)
         );
         let bias0 = join_terms(&[
             ('+', Some(d2g)),

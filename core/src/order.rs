@@ -92,8 +92,7 @@ impl OrderParams {
     }
 
     /// From weights in the eigenbasis of the input covariance (`we`, `ve`: K×D row-major; `ve` =
-    /// `we` when tied); `m`, `n` stay zero (an input mean's share is added by the caller,
-    /// `Problem::sgd_error`).
+    /// `we` when tied); `m`, `n` stay zero (an input mean's share: [`OrderParams::set_field_means`]).
     pub fn from_eigenbasis(we: &[f64], ve: &[f64], beta: &[f64], rho: &[f64]) -> Self {
         let d = rho.len();
         let k = we.len() / d;
@@ -131,6 +130,27 @@ impl OrderParams {
     #[inline]
     pub fn t0(&self, a: usize, b: usize) -> f64 {
         self.t0[a * self.k + b]
+    }
+
+    /// The fields' means from an input mean (docs/theory.md §5.10): `m^k = Σ_τ w^k_τ μ_τ/√D` and
+    /// `n^k = Σ_τ v̂^k_τ μ_τ/√D`, with `w(k, τ)`, `v̂(k, τ)` the components along mode τ and
+    /// `mean[τ] = μ_τ` (tied: `v̂ = w/√D`).
+    pub fn set_field_means(
+        &mut self,
+        mean: &[f64],
+        w: impl Fn(usize, usize) -> f64,
+        vhat: impl Fn(usize, usize) -> f64,
+    ) {
+        let sqrt_d = (mean.len() as f64).sqrt();
+        for u in 0..self.k {
+            let (mut m, mut n) = (0.0, 0.0);
+            for (tau, &mu) in mean.iter().enumerate() {
+                m += w(u, tau) * mu;
+                n += vhat(u, tau) * mu;
+            }
+            self.m[u] = m / sqrt_d;
+            self.n[u] = n / sqrt_d;
+        }
     }
 
     /// `E[λ^a] = β^a + m^a`

@@ -417,19 +417,12 @@ impl Problem {
         let mut o = OrderParams::from_eigenbasis(&we, &ve, &w.beta, &self.spectrum.rho);
         let d = self.spectrum.d();
         if let Some(mean) = &self.input_mean {
-            // m^k = w^k·μ/√D, n^k = v^k·μ/D (docs/theory.md §5.10)
-            let df = d as f64;
-            for a in 0..w.k {
-                let dot = |m: &[f64]| -> f64 {
-                    m[a * d..(a + 1) * d]
-                        .iter()
-                        .zip(&mean.components)
-                        .map(|(x, mu)| x * mu)
-                        .sum()
-                };
-                o.m[a] = dot(&we) / df.sqrt();
-                o.n[a] = dot(&ve) / df;
-            }
+            let sqrt_d = (d as f64).sqrt();
+            o.set_field_means(
+                &mean.components,
+                |u, tau| we[u * d + tau],
+                |u, tau| ve[u * d + tau] / sqrt_d,
+            );
         }
         let md = (0..modes.min(d))
             .map(|tau| ModeDensity::from_eigenbasis(&we, &ve, d, tau))

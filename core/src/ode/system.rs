@@ -444,27 +444,13 @@ impl<'a> OdeSystem<'a> {
         for u in 0..k {
             o.beta[u] = y[bo + u];
         }
-        // the fields' means: m^k = Σ_τ w^k_τ μ_τ/√D, n^k = Σ_τ v̂^k_τ μ_τ/√D (tied: m^k/√D)
         if !self.mean.is_empty() {
-            o.m.fill(0.0);
-            o.n.fill(0.0);
-            let sqrt_d = df.sqrt();
-            for (tau, &mu) in self.mean.iter().enumerate() {
-                let yt = &y.as_slice()[tau * n..(tau + 1) * n];
-                for u in 0..k {
-                    o.m[u] += yt[u] * mu;
-                    if !tied {
-                        o.n[u] += yt[k + u] * mu;
-                    }
-                }
-            }
-            for u in 0..k {
-                o.m[u] /= sqrt_d;
-                o.n[u] = if tied {
-                    o.m[u] / sqrt_d
-                } else {
-                    o.n[u] / sqrt_d
-                };
+            let (ys, sqrt_d) = (y.as_slice(), df.sqrt());
+            let w = |u: usize, tau: usize| ys[tau * n + u];
+            if tied {
+                o.set_field_means(&self.mean, w, |u, tau| w(u, tau) / sqrt_d);
+            } else {
+                o.set_field_means(&self.mean, w, |u, tau| ys[tau * n + k + u]);
             }
         }
     }

@@ -488,14 +488,16 @@ impl Renderer<'_> {
 
     fn product(&self, coef: f64, num: Vec<String>, den: Vec<String>) -> String {
         let l = self.latex;
-        let sep = if l { " " } else { "·" };
+        let join = |parts: &[String]| {
+            if l {
+                latex_product(parts)
+            } else {
+                parts.join("·")
+            }
+        };
         let neg = coef < 0.0;
         let c = coef.abs();
-        let mut numer = if l {
-            latex_product(&num)
-        } else {
-            num.join(sep)
-        };
+        let mut numer = join(&num);
         let ctext = if l { latex_number(c) } else { text_number(c) };
         if c != 1.0 {
             let ct = if !l && top_level_slash(&ctext) && !numer.is_empty() {
@@ -505,10 +507,8 @@ impl Renderer<'_> {
             };
             numer = if numer.is_empty() {
                 ct
-            } else if l {
-                latex_product(&[ct, numer])
             } else {
-                format!("{ct}{sep}{numer}")
+                join(&[ct, numer])
             };
         }
         if numer.is_empty() {
@@ -517,11 +517,11 @@ impl Renderer<'_> {
         let s = if den.is_empty() {
             numer
         } else if l {
-            format!("\\frac{{{numer}}}{{{}}}", latex_product(&den))
+            format!("\\frac{{{numer}}}{{{}}}", join(&den))
         } else if den.len() == 1 {
             format!("{numer}/{}", den[0])
         } else {
-            format!("{numer}/({})", den.join("·"))
+            format!("{numer}/({})", join(&den))
         };
         if neg { format!("-{s}") } else { s }
     }
