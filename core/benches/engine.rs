@@ -22,6 +22,7 @@ const BENCH_TOL: IntegratorOptions = IntegratorOptions {
     max_steps: 5_000_000,
     stats: false,
     stiffness_check: true,
+    two_threads: false,
 };
 
 fn spectrum(d: usize) -> Vec<f64> {
@@ -159,6 +160,13 @@ fn ode(c: &mut Criterion) {
     g.bench_function("full_spectrum_D1024_K4_to_t1e3", |b| {
         b.iter(|| integrate(&sys, y0.clone(), &times, BENCH_TOL, |_| {}).expect("ok"))
     });
+    let two_threads = IntegratorOptions {
+        two_threads: true,
+        ..BENCH_TOL
+    };
+    g.bench_function("full_spectrum_D1024_K4_to_t1e3_two_threads", |b| {
+        b.iter(|| integrate(&sys, y0.clone(), &times, two_threads, |_| {}).expect("ok"))
+    });
     g.bench_function("full_spectrum_D1024_K4_to_t1e3_dop853", |b| {
         b.iter(|| integrate(&sys, y0.clone(), &times, dop853, |_| {}).expect("ok"))
     });
@@ -190,6 +198,14 @@ fn ode(c: &mut Criterion) {
         g.bench_function(format!("cifar10_spectrum_D1024_K4_to_t{t_max}"), |b| {
             b.iter(|| integrate(&cifar, cifar_y0.clone(), &times, BENCH_TOL, |_| {}).expect("ok"))
         });
+        g.bench_function(
+            format!("cifar10_spectrum_D1024_K4_to_t{t_max}_two_threads"),
+            |b| {
+                b.iter(|| {
+                    integrate(&cifar, cifar_y0.clone(), &times, two_threads, |_| {}).expect("ok")
+                })
+            },
+        );
     }
     let counted = OdeSystem::new(
         leaked,

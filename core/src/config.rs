@@ -249,6 +249,11 @@ pub struct OdeConfig {
     /// 1000 steps). `false` lets it go on with the small steps stability needs — what long-time
     /// runs need, where the fast directions' rates grow (the untied erf AE's decoder). Default true.
     pub stiffness_check: bool,
+    /// Threads of one integration: 2 (the default) integrates a vector-form state of at least
+    /// 2 048 components in two halves on two threads where the machine has two cores
+    /// (docs/architecture.md, "Two threads"); 1 keeps it on one (a machine busy with other work:
+    /// there the halves wait for each other).
+    pub threads: usize,
     /// The mean of uncentred images (`data.center = false`): "exact" (Gaussian inputs with the
     /// images' mean and covariance; the default with the vector form over all modes) or "ignored"
     /// (zero-mean Gaussian inputs with the images' second moment Ω, the paper's model; the default
@@ -325,6 +330,7 @@ impl Default for OdeConfig {
             atol: 1e-12,
             stats: false,
             stiffness_check: true,
+            threads: 2,
             input_mean: None,
         }
     }
@@ -655,6 +661,9 @@ impl Config {
         }
         positive("ode.rtol", self.ode.rtol, 1e-2)?;
         positive("ode.atol", self.ode.atol, 1e-2)?;
+        if !(1..=2).contains(&self.ode.threads) {
+            return Err(config_err("ode.threads", self.ode.threads, "1 or 2"));
+        }
         if self.sgd.seeds > 1000 {
             return Err(config_err(
                 "sgd.seeds",
@@ -879,6 +888,7 @@ mod tests {
         );
         assert!(err("[output]\nmodes = 5000").contains("`output.modes`"));
         assert!(err("[ode]\nrtol = 0.5").contains("`ode.rtol`"));
+        assert!(err("[ode]\nthreads = 3").contains("`ode.threads`"));
         assert!(err("[sgd]\nseeds = 100000").contains("`sgd.seeds`"));
     }
 

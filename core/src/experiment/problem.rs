@@ -321,6 +321,7 @@ impl Problem {
                 atol: cfg.ode.atol,
                 stats: cfg.ode.stats,
                 stiffness_check: cfg.ode.stiffness_check,
+                two_threads: cfg.ode.threads == 2,
                 ..Default::default()
             },
         })

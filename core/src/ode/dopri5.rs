@@ -112,6 +112,15 @@ pub enum Control {
     Stop,
 }
 
+/// How the sums of one part of the state become sums over the whole state
+/// ([`Dopri5::run`]).
+pub struct Reduction<'r> {
+    /// Replaces each of this part's sums by the sum over all parts (same order on every part).
+    pub total: &'r mut dyn FnMut(&mut [f64]),
+    /// The whole state's length.
+    pub len: usize,
+}
+
 /// The buffers of one integration (eleven state-sized vectors, allocated once).
 pub struct Dopri5 {
     k: [State; 7],
@@ -159,10 +168,43 @@ impl Dopri5 {
         times: &[f64],
         h_start: f64,
         opts: Dopri5Options,
+        rhs: impl FnMut(&State, &mut State) -> Control,
+        output: impl FnMut(usize, f64, &State, Dopri5Stats) -> Control,
+        step: impl FnMut(f64, &State, Dopri5Stats) -> Control,
+    ) -> Result<f64, Dopri5Failure> {
+        let n = y0.len();
+        self.run(
+            y0,
+            times,
+            h_start,
+            opts,
+            rhs,
+            output,
+            step,
+            Reduction {
+                total: &mut |_: &mut [f64]| {},
+                len: n,
+            },
+        )
+    }
+
+    /// [`Dopri5::integrate_observed`] on one part of a state whose other parts other threads
+    /// integrate in lock-step: `reduce.total` turns this part's sums (the error norm, the
+    /// starting step's norms, the stiffness test) into sums over the whole state, so every part
+    /// takes the same step sizes and decisions; `reduce.len` is the whole state's length.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(
+        &mut self,
+        y0: &[f64],
+        times: &[f64],
+        h_start: f64,
+        opts: Dopri5Options,
         mut rhs: impl FnMut(&State, &mut State) -> Control,
         mut output: impl FnMut(usize, f64, &State, Dopri5Stats) -> Control,
         mut step: impl FnMut(f64, &State, Dopri5Stats) -> Control,
+        reduce: Reduction<'_>,
     ) -> Result<f64, Dopri5Failure> {
+        let Reduction { total, len } = reduce;
         let n = y0.len();
         assert_eq!(n, self.y.len(), "state size");
         assert!(
@@ -200,8 +242,17 @@ impl Dopri5 {
             h_start.min(h_max)
         } else {
             stats.evaluations += 1;
-            initial_step(&self.y, k1, &mut self.y_stage, k2, &opts, h_max, &mut rhs)
-                .ok_or(Dopri5Failure::Stopped { t })?
+            initial_step(
+                &self.y,
+                k1,
+                &mut self.y_stage,
+                k2,
+                &opts,
+                h_max,
+                &mut rhs,
+                &mut *total,
+            )
+            .ok_or(Dopri5Failure::Stopped { t })?
         };
         let mut err_old = 1e-4_f64;
         let mut rejected_last = false;
@@ -254,7 +305,15 @@ impl Dopri5 {
             if stop {
                 return Err(Dopri5Failure::Stopped { t });
             }
-            let err = error_norm(y, yn, h, [&*k1, &*k3, &*k4, &*k5, &*k6, &*k7], &opts);
+            let mut sum = [error_sum(
+                y,
+                yn,
+                h,
+                [&*k1, &*k3, &*k4, &*k5, &*k6, &*k7],
+                &opts,
+            )];
+            total(&mut sum);
+            let err = (sum[0] / len.max(1) as f64).sqrt();
             let err = if err.is_finite() {
                 non_finite = 0;
                 err
@@ -289,8 +348,9 @@ impl Dopri5 {
             if let Some(every) = opts.n_stiff
                 && (stats.accepted.is_multiple_of(every as u64) || stiff_strikes > 0)
             {
-                let num = dist2(k7, k6);
-                let den = dist2(yn, ys);
+                let mut sums = [dist2(k7, k6), dist2(yn, ys)];
+                total(&mut sums);
+                let [num, den] = sums;
                 let h_lambda = if den > 0.0 {
                     h * (num / den).sqrt()
                 } else {
@@ -420,8 +480,9 @@ fn combine(out: &mut State, y: &State, h: f64, terms: &[(f64, &State)]) {
     }
 }
 
-/// The scaled RMS norm of the error estimate h Σ_j e_j k_j (k = k₁, k₃ … k₇), in one pass.
-fn error_norm(y: &State, y_new: &State, h: f64, k: [&State; 6], opts: &Dopri5Options) -> f64 {
+/// The sum of squares of the scaled error estimate h Σ_j e_j k_j (k = k₁, k₃ … k₇), in one
+/// pass (its RMS over the whole state is the error norm).
+fn error_sum(y: &State, y_new: &State, h: f64, k: [&State; 6], opts: &Dopri5Options) -> f64 {
     let [k1, k3, k4, k5, k6, k7] = k.map(|v| v.as_slice());
     let (y, y_new) = (y.as_slice(), y_new.as_slice());
     let n = y.len();
@@ -458,7 +519,7 @@ fn error_norm(y: &State, y_new: &State, h: f64, k: [&State; 6], opts: &Dopri5Opt
         acc = v.mul_add(v, acc);
     }
     let tail: f64 = (whole..n).map(|i| scaled(i) * scaled(i)).sum();
-    ((acc.reduce_add() + tail) / n.max(1) as f64).sqrt()
+    acc.reduce_add() + tail
 }
 
 /// The continuous extension at t + θh (see the module docs).
@@ -480,7 +541,9 @@ fn dist2(a: &State, b: &State) -> f64 {
 }
 
 /// Hairer's starting step: h₀ = 0.01 ‖y‖/‖f‖, then h = (0.01 / max(‖f‖, ‖f(y + h₀f) − f‖/h₀))^(1/5),
-/// at most 100 h₀ and `h_max`. `None` when the right-hand side failed.
+/// at most 100 h₀ and `h_max` (the norms' sums over the whole state by `total`). `None` when the
+/// right-hand side failed.
+#[allow(clippy::too_many_arguments)]
 fn initial_step(
     y: &State,
     f0: &State,
@@ -489,6 +552,7 @@ fn initial_step(
     opts: &Dopri5Options,
     h_max: f64,
     rhs: &mut impl FnMut(&State, &mut State) -> Control,
+    total: &mut dyn FnMut(&mut [f64]),
 ) -> Option<f64> {
     let scale = |yi: f64| opts.atol + yi.abs() * opts.rtol;
     let (mut d0, mut d1) = (0.0, 0.0);
@@ -497,6 +561,9 @@ fn initial_step(
         d0 += (yi / s) * (yi / s);
         d1 += (fi / s) * (fi / s);
     }
+    let mut sums = [d0, d1];
+    total(&mut sums);
+    let [d0, d1] = sums;
     let h0 = if d0 < 1e-10 || d1 < 1e-10 {
         1e-6
     } else {
@@ -512,7 +579,9 @@ fn initial_step(
         let r = (b - a) / scale(*yi);
         d2 += r * r;
     }
-    let d2 = d2.sqrt() / h0;
+    let mut sum = [d2];
+    total(&mut sum);
+    let d2 = sum[0].sqrt() / h0;
     let d1 = d1.sqrt();
     let h1 = if d1.max(d2) <= 1e-15 {
         (h0 * 1e-3).max(1e-6)

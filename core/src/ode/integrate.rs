@@ -2,7 +2,7 @@
 //! ([`super::dopri5`], the default) through all output times in one run, or ode_solvers' Dop853
 //! segment by segment between the output times.
 
-use super::dopri5::{Control, Dopri5, Dopri5Failure, Dopri5Options};
+use super::dopri5::{Control, Dopri5, Dopri5Failure, Dopri5Options, Dopri5Stats};
 use super::system::{OdeState, OdeSystem, RhsWorkspace};
 use crate::error::{Error, Result};
 use nalgebra::DVector;
@@ -35,6 +35,11 @@ pub struct IntegratorOptions {
     /// Stop when the integrator detects stiffness (config `ode.stiffness_check`); otherwise go on
     /// with the steps stability allows.
     pub stiffness_check: bool,
+    /// Integrate a large vector-form system in two halves on two threads (Dopri5 only; where the
+    /// machine has two cores and the state at least [`super::system::HALVES_MIN_LEN`]
+    /// components: `super::halves`). The result differs from one thread's only by the order in
+    /// which a few sums are added.
+    pub two_threads: bool,
 }
 
 impl Default for IntegratorOptions {
@@ -46,6 +51,7 @@ impl Default for IntegratorOptions {
             max_steps: 5_000_000,
             stats: false,
             stiffness_check: true,
+            two_threads: true,
         }
     }
 }
@@ -60,6 +66,11 @@ pub trait Flow {
     fn rhs(&self, y: &DVector<f64>, dy: &mut DVector<f64>, ws: &mut Self::Workspace);
     /// Why an evaluation could not be completed, if one could not.
     fn failure(ws: &Self::Workspace) -> Option<String>;
+    /// The system as a vector form that two threads can integrate in halves, with the component
+    /// where the halves meet ([`OdeSystem::halves_split`]); default: none.
+    fn halves(&self) -> Option<(&OdeSystem<'_>, usize)> {
+        None
+    }
     /// An exact fixed point that `y` has reached to within `tol` (relative, [`reached_within`]),
     /// where F is not differentiable (a teacher–student student with kinks at its perfectly
     /// learned state): when the integrator's steps stall there, it holds this state for the
@@ -79,6 +90,9 @@ impl Flow for OdeSystem<'_> {
     }
     fn failure(ws: &RhsWorkspace) -> Option<String> {
         ws.failure.clone()
+    }
+    fn halves(&self) -> Option<(&OdeSystem<'_>, usize)> {
+        self.halves_split().map(|split| (self, split))
     }
 }
 
@@ -212,6 +226,11 @@ pub fn integrate_with_progress<F: Flow>(
 
 /// Why the state at `t` ends the run, if it does (non-finite or overflowing components).
 fn divergence(t: f64, y: &[f64]) -> Option<Error> {
+    // the common case in one pass the compiler vectorises (NaN fails the comparison too)
+    let bounded = |c: &[f64]| c.iter().fold(true, |ok, v| ok & (v.abs() <= 1e150));
+    if y.chunks(16).all(bounded) {
+        return None;
+    }
     if let Some(i) = y.iter().position(|v| !v.is_finite()) {
         return Some(Error::Diverged {
             what: "ODE",
@@ -264,6 +283,12 @@ fn hold_tolerance(evaluations: u64) -> f64 {
     (REACHED * evaluations as f64 / CREEPING_CHECK as f64).clamp(REACHED, 1e-4)
 }
 
+/// Whether the machine runs two threads at once.
+fn two_cores() -> bool {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())) >= 2
+}
+
 fn integrate_dopri5<F: Flow>(
     sys: &F,
     y0: DVector<f64>,
@@ -279,65 +304,81 @@ fn integrate_dopri5<F: Flow>(
     let mut settled: Option<(f64, f64, DVector<f64>)> = None;
     // evaluations of the current output interval at the last creeping check
     let mut checked_at = 0u64;
-    let mut stepper = Dopri5::new(n);
-    let result = stepper.integrate_observed(
-        y0.as_slice(),
-        times,
-        0.0,
-        Dopri5Options {
-            rtol: opts.rtol,
-            atol: opts.atol,
-            max_steps: opts.max_steps,
-            n_stiff: opts.stiffness_check.then_some(1000),
-        },
-        |y, dy| {
-            sys.rhs(y, dy, &mut ws);
-            if F::failure(&ws).is_some() {
-                Control::Stop
-            } else {
+    let dopri5_options = Dopri5Options {
+        rtol: opts.rtol,
+        atol: opts.atol,
+        max_steps: opts.max_steps,
+        n_stiff: opts.stiffness_check.then_some(1000),
+    };
+    let mut record = |i: usize, t: f64, y: &DVector<f64>, stats: Dopri5Stats| {
+        if i > 0 {
+            if opts.stats {
+                eprintln!(
+                    "segment [{}, {t}]: {} RHS evaluations, {} accepted, {} rejected steps",
+                    times[i - 1],
+                    stats.evaluations,
+                    stats.accepted,
+                    stats.rejected
+                );
+            }
+            if let Some(e) = divergence(t, y.as_slice()) {
+                diverged = Some(e);
+                return Control::Stop;
+            }
+            progress(t);
+        }
+        out.push(OdeState { t, y: y.clone() });
+        Control::Continue
+    };
+    let halves = sys.halves().filter(|_| opts.two_threads && two_cores());
+    let mut halves_failure = None;
+    let result = if let Some((split_sys, split)) = halves {
+        let outcome = super::halves::integrate_halves(
+            split_sys,
+            split,
+            y0.as_slice(),
+            times,
+            dopri5_options,
+            &mut record,
+        );
+        halves_failure = outcome.failure;
+        outcome.result
+    } else {
+        Dopri5::new(n).integrate_observed(
+            y0.as_slice(),
+            times,
+            0.0,
+            dopri5_options,
+            |y, dy| {
+                sys.rhs(y, dy, &mut ws);
+                if F::failure(&ws).is_some() {
+                    Control::Stop
+                } else {
+                    Control::Continue
+                }
+            },
+            &mut record,
+            // creeping towards a non-differentiable fixed point: hold it (asked after every
+            // CREEPING_CHECK evaluations of an output interval, so every interval that takes more
+            // than that many is asked at least once)
+            |t, y, stats| {
+                if stats.evaluations < checked_at {
+                    checked_at = 0; // a new output interval
+                }
+                if stats.evaluations > CREEPING_CHECK
+                    && stats.evaluations >= checked_at + CREEPING_CHECK
+                {
+                    checked_at = stats.evaluations;
+                    if let Some(star) = sys.settled(y, hold_tolerance(stats.evaluations)) {
+                        settled = Some((t, (y - &star).amax(), star));
+                        return Control::Stop;
+                    }
+                }
                 Control::Continue
-            }
-        },
-        |i, t, y, stats| {
-            if i > 0 {
-                if opts.stats {
-                    eprintln!(
-                        "segment [{}, {t}]: {} RHS evaluations, {} accepted, {} rejected steps",
-                        times[i - 1],
-                        stats.evaluations,
-                        stats.accepted,
-                        stats.rejected
-                    );
-                }
-                if let Some(e) = divergence(t, y.as_slice()) {
-                    diverged = Some(e);
-                    return Control::Stop;
-                }
-                progress(t);
-            }
-            out.push(OdeState { t, y: y.clone() });
-            Control::Continue
-        },
-        // creeping towards a non-differentiable fixed point: hold it (asked after every
-        // CREEPING_CHECK evaluations of an output interval, so every interval that takes more
-        // than that many is asked at least once)
-        |t, y, stats| {
-            if stats.evaluations < checked_at {
-                checked_at = 0; // a new output interval
-            }
-            if stats.evaluations > CREEPING_CHECK
-                && stats.evaluations >= checked_at + CREEPING_CHECK
-            {
-                checked_at = stats.evaluations;
-                if let Some(star) = sys.settled(y, hold_tolerance(stats.evaluations)) {
-                    settled = Some((t, (y - &star).amax(), star));
-                    return Control::Stop;
-                }
-            }
-            Control::Continue
-        },
-    );
-    if let Some(why) = F::failure(&ws) {
+            },
+        )
+    };
+    if let Some(why) = F::failure(&ws).or(halves_failure) {
         let t = match &result {
             Err(Dopri5Failure::Stopped { t }) => *t,
             _ => out.last().map_or(times[0], |s| s.t),

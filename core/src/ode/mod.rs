@@ -12,6 +12,7 @@ pub mod dopri5;
 pub mod drift;
 pub mod escape;
 pub mod fixed_points;
+mod halves;
 pub mod integrate;
 mod modes;
 pub mod regression;

@@ -6,6 +6,12 @@ use crate::error::{Error, Result};
 use crate::model::{Algorithm, Training};
 use crate::order::{ModeDensity, OrderParams};
 use nalgebra::DVector;
+use std::ops::Range;
+
+/// The smallest state (components) that [`super::halves`] integrates in two parts on two
+/// threads: below it the exchanges between the threads (about 0.4 µs each, one per
+/// right-hand side) cost more than half a right-hand side saves.
+pub const HALVES_MIN_LEN: usize = 2048;
 
 /// How each mode is represented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -576,6 +582,11 @@ impl<'a> OdeSystem<'a> {
     /// parameters only if `with_t`: the one drift that reads it is the regression form's).
     fn fill_drift(&self, y: &DVector<f64>, ws: &mut RhsWorkspace, with_t: bool) {
         self.order_params_into(y, &mut ws.order, with_t);
+        self.drift_from_order_params(ws);
+    }
+
+    /// The kernels and drift coefficients of the order parameters in `ws.order.o`.
+    fn drift_from_order_params(&self, ws: &mut RhsWorkspace) {
         let has_mean = self.has_input_mean();
         ws.kv.fill(self.act, &ws.order.o, self.tr.bias || has_mean);
         if has_mean {
@@ -620,6 +631,128 @@ impl<'a> OdeSystem<'a> {
         super::modes::apply_drift(z, dz, &[rho], self.n, &self.drift_matrices(&ws.dr));
     }
 
+    /// `dy_τ = M(ρ_τ) y_τ + μ_τ c` for the vector modes `modes` (`ys`, `dys`: their components).
+    fn drift_modes(&self, modes: Range<usize>, ys: &[f64], dys: &mut [f64], dr: &Drift) {
+        let n = self.n;
+        let matrices = self.drift_matrices(dr);
+        let rho = &self.vec_rho[modes.clone()];
+        if self.tr.tied {
+            super::modes::apply_drift(ys, dys, rho, n, &matrices);
+        } else {
+            super::modes::apply_untied_drift(ys, dys, rho, self.tr.k, &matrices);
+        }
+        // an input mean drives each mode in proportion to its component: + μ_τ c
+        if !self.mean.is_empty() {
+            for (dy, &mu) in dys.chunks_exact_mut(n).zip(&self.mean[modes]) {
+                for (dv, c) in dy.iter_mut().zip(&dr.c) {
+                    *dv += mu * c;
+                }
+            }
+        }
+    }
+
+    /// Where the state splits into the two parts that [`super::halves`] integrates on two
+    /// threads: the first component of part 1, when the system is the vector form over every
+    /// mode (no density block, not the regression form) with at least [`HALVES_MIN_LEN`]
+    /// components. Part 0 holds the modes `0..nv/2`, part 1 the modes `nv/2..nv` and the biases.
+    pub(crate) fn halves_split(&self) -> Option<usize> {
+        let nv = self.vec_rho.len();
+        let eligible = self.block_rho.is_empty() && !self.regression && nv >= 2;
+        (eligible && self.len() >= HALVES_MIN_LEN).then_some((nv / 2) * self.n)
+    }
+
+    /// The vector modes of part `part` ([`OdeSystem::halves_split`]).
+    fn part_modes(&self, part: usize) -> Range<usize> {
+        let (nv, mid) = (self.vec_rho.len(), self.vec_rho.len() / 2);
+        if part == 0 { 0..mid } else { mid..nv }
+    }
+
+    /// Length of a part's sums ([`OdeSystem::part_sums`]): `S_ρ`, `S_1` (n×n each), the fields'
+    /// mean sums `Σ_τ w^k_τ μ_τ`, `Σ_τ v̂^k_τ μ_τ` and the biases β (K each).
+    pub(crate) fn part_sums_len(&self) -> usize {
+        2 * self.n * self.n + 3 * self.tr.k
+    }
+
+    /// Part `part`'s share of the sums the order parameters are made of (`y`: the part's
+    /// components): `S_ρ = Σ_τ (ρ_τ/D) y_τ y_τᵀ`, `S_1 = Σ_τ y_τ y_τᵀ` over its modes (the blocks
+    /// the right-hand side uses), the fields' mean sums, and β in the part that holds it; added
+    /// over the parts they are what [`OdeSystem::drift_from_sums`] takes.
+    pub(crate) fn part_sums(&self, part: usize, y: &[f64], out: &mut [f64]) {
+        let (n, k) = (self.n, self.tr.k);
+        let modes = self.part_modes(part);
+        let ys = &y[..modes.len() * n];
+        out.fill(0.0);
+        let (s_rho, rest) = out.split_at_mut(n * n);
+        let (s_one, rest) = rest.split_at_mut(n * n);
+        let (m_sum, rest) = rest.split_at_mut(k);
+        let (n_sum, beta) = rest.split_at_mut(k);
+        let c = &self.vec_c[modes.clone()];
+        if self.tr.tied {
+            super::modes::accumulate_sums(ys, c, n, 0, s_rho, s_one);
+        } else {
+            super::modes::accumulate_untied_sums(ys, c, k, false, s_rho, s_one);
+        }
+        if !self.mean.is_empty() {
+            let sqrt_d = (self.d as f64).sqrt();
+            for (y_tau, &mu) in ys.chunks_exact(n).zip(&self.mean[modes]) {
+                for u in 0..k {
+                    let v_hat = if self.tr.tied {
+                        y_tau[u] / sqrt_d
+                    } else {
+                        y_tau[k + u]
+                    };
+                    m_sum[u] += y_tau[u] * mu;
+                    n_sum[u] += v_hat * mu;
+                }
+            }
+        }
+        if part == 1 {
+            beta.copy_from_slice(&y[ys.len()..]);
+        }
+    }
+
+    /// The kernels and drift coefficients from the sums over the whole state (the parts'
+    /// [`OdeSystem::part_sums`] added).
+    pub(crate) fn drift_from_sums(&self, sums: &[f64], ws: &mut RhsWorkspace) {
+        let (n, k, df) = (self.n, self.tr.k, self.d as f64);
+        let o = &mut ws.order.o;
+        for v in [&mut o.q, &mut o.r, &mut o.t0, &mut o.t] {
+            v.fill(0.0);
+        }
+        let (s_rho, rest) = sums.split_at(n * n);
+        let (s_one, rest) = rest.split_at(n * n);
+        let (m_sum, rest) = rest.split_at(k);
+        let (n_sum, beta) = rest.split_at(k);
+        add_sums(o, s_rho, s_one, k, self.tr.tied, df);
+        if self.tr.tied {
+            let s = df.sqrt();
+            for i in 0..k * k {
+                o.r[i] = o.q[i] / s;
+            }
+        }
+        o.beta.copy_from_slice(beta);
+        if !self.mean.is_empty() {
+            let sqrt_d = (self.mean.len() as f64).sqrt();
+            for u in 0..k {
+                o.m[u] = m_sum[u] / sqrt_d;
+                o.n[u] = n_sum[u] / sqrt_d;
+            }
+        }
+        self.drift_from_order_params(ws);
+    }
+
+    /// `dy` of part `part` (`y`, `dy`: its components) at the drift last computed in `ws` by
+    /// [`OdeSystem::drift_from_sums`].
+    pub(crate) fn part_rhs(&self, part: usize, y: &[f64], dy: &mut [f64], ws: &RhsWorkspace) {
+        let modes = self.part_modes(part);
+        let len = modes.len() * self.n;
+        let (dys, tail) = dy.split_at_mut(len);
+        self.drift_modes(modes, &y[..len], dys, &ws.dr);
+        if part == 1 {
+            tail.copy_from_slice(&ws.dr.dbeta[..self.tr.k]);
+        }
+    }
+
     /// The right-hand side `dy/dt`, with buffers from [`OdeSystem::workspace`] (no allocation).
     pub fn rhs_with(&self, y: &DVector<f64>, dy: &mut DVector<f64>, ws: &mut RhsWorkspace) {
         self.fill_drift(y, ws, self.regression);
@@ -631,19 +764,9 @@ impl<'a> OdeSystem<'a> {
             ws.failure.get_or_insert(why);
         }
         let (n, nv) = (self.n, self.vec_rho.len());
-        let matrices = self.drift_matrices(&ws.dr);
         let (ys, dys) = (&y.as_slice()[..nv * n], &mut dy.as_mut_slice()[..nv * n]);
-        if self.tr.tied {
-            super::modes::apply_drift(ys, dys, &self.vec_rho, n, &matrices);
-        } else {
-            super::modes::apply_untied_drift(ys, dys, &self.vec_rho, self.tr.k, &matrices);
-        }
-        // an input mean drives each mode in proportion to its component: + μ_τ c
-        for (tau, &mu) in self.mean.iter().enumerate() {
-            for (dv, c) in dys[tau * n..(tau + 1) * n].iter_mut().zip(&ws.dr.c) {
-                *dv += mu * c;
-            }
-        }
+        self.drift_modes(0..nv, ys, dys, &ws.dr);
+        let matrices = self.drift_matrices(&ws.dr);
         // the density blocks: M(ρ) of each into the order scratch (m; s_rho holds MP)
         let (m, mp) = (&mut ws.order.m, &mut ws.order.s_rho);
         let base = nv * n;

@@ -142,6 +142,7 @@ impl TsProblem {
                 atol: cfg.ode.atol,
                 stats: cfg.ode.stats,
                 stiffness_check: cfg.ode.stiffness_check,
+                two_threads: cfg.ode.threads == 2,
                 ..IntegratorOptions::default()
             },
         })
