@@ -124,7 +124,7 @@ fn the_symmetric_plateau_is_a_fixed_point_with_the_saad_solla_error() {
 
 /// Independent reference for ReLU's I4 = E[Θ(x1) Θ(x2) relu(x3) relu(x4)]: composite
 /// Gauss–Legendre over (x3, x4) ∈ [0, 9σ]² against their bivariate density, times the
-/// conditional two-orthant probability of (x1, x2) (Owen's T) — no four-dimensional orthant.
+/// conditional two-orthant probability of (x1, x2) (`orthant2`) — no four-dimensional orthant.
 fn relu_i4_reference(c: &[f64; 16]) -> f64 {
     let at = |i: usize, j: usize| c[i * 4 + j];
     let (s3, s4, s34) = (at(2, 2), at(3, 3), at(2, 3));

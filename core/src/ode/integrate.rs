@@ -67,7 +67,8 @@ pub trait Flow {
     /// Why an evaluation could not be completed, if one could not.
     fn failure(ws: &Self::Workspace) -> Option<String>;
     /// The system as a vector form that two threads can integrate in halves, with the component
-    /// where the halves meet ([`OdeSystem::halves_split`]); default: none.
+    /// where the halves meet ([`OdeSystem::halves_split`]); default: none. The two-thread driver
+    /// never asks [`Flow::settled`]: a flow that offers halves must not need it.
     fn halves(&self) -> Option<(&OdeSystem<'_>, usize)> {
         None
     }
