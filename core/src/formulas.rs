@@ -122,6 +122,14 @@ fn quadrature_text(rule: &crate::quad::Rule) -> String {
     } else {
         let _ = writeln!(s, "  g has no features (panels follow the Gaussian only)");
     }
+    if rule.finite_to.is_finite() {
+        let _ = writeln!(
+            s,
+            "  the written g … g''' overflow beyond |x| = {:.1}: expectations whose ±9σ range \
+             reaches there are not finite (an ODE stops there; checked up to that range)",
+            rule.finite_to
+        );
+    }
     for b in &rule.breaks {
         let _ = writeln!(
             s,

@@ -74,3 +74,60 @@ fn latex_is_well_formed() {
         );
     }
 }
+
+/// Written-out formulas whose derivatives overflow far out (`1/(1 + exp(−x))`: g' =
+/// e^{−x}/(1 + e^{−x})² is ∞/∞ beyond x ≈ −709, the quotient rule's higher powers earlier) are
+/// resolved by quadrature where they are finite: all 16 integrals equal those of the prelude's
+/// `sigmoid(x)` and of `x.tanh()` (stable forms) to 1e-10 at Gaussians with means and variances up
+/// to 20; a Gaussian reaching beyond the finite range gives NaN, never a number.
+#[test]
+fn overflowing_written_forms_are_resolved_where_finite() {
+    use aedyn::expression::ExprActivation;
+    use aedyn::{Activation, Gauss3, Integral};
+    let pairs = [
+        ("1.0 / (1.0 + (-x).exp())", "sigmoid(x)"),
+        (
+            "(x.exp() - (-x).exp()) / (x.exp() + (-x).exp())",
+            "x.tanh()",
+        ),
+    ];
+    let gaussians = [
+        (
+            [0.0, 0.0, 0.0],
+            [[1.0, 0.3, 0.2], [0.3, 0.8, 0.1], [0.2, 0.1, 0.9]],
+        ),
+        (
+            [0.7, -1.2, 0.4],
+            [[4.0, -1.1, 0.5], [-1.1, 2.5, 0.3], [0.5, 0.3, 1.5]],
+        ),
+        (
+            [-2.0, 1.5, 3.0],
+            [[20.0, 5.0, -3.0], [5.0, 12.0, 2.0], [-3.0, 2.0, 9.0]],
+        ),
+    ];
+    for (written, stable) in pairs {
+        let a = ExprActivation::derive(written, true).expect("derives");
+        let b = ExprActivation::derive(stable, true).expect("derives");
+        for (mean, cov) in gaussians {
+            let n = Gauss3 { mean, cov };
+            for which in Integral::ALL {
+                let (x, y) = (a.integral(which, &n), b.integral(which, &n));
+                assert!(
+                    (x - y).abs() <= 1e-10 * (1.0 + y.abs()),
+                    "{written} vs {stable}, {which:?} at {mean:?}: {x:e} vs {y:e}"
+                );
+            }
+        }
+        // a standard deviation of 100 reaches past the overflow (the stable form stays finite)
+        let mut wide = Gauss3::zero();
+        wide.cov[0][0] = 1e4;
+        assert!(
+            a.integral(Integral::Dg, &wide).is_nan(),
+            "{written}: NaN, not a number"
+        );
+        assert!(b.integral(Integral::Dg, &wide).is_finite());
+    }
+    let written = ExprActivation::derive(pairs[0].0, true).expect("derives");
+    let text = aedyn::formulas::render(written, Default::default());
+    assert!(text.contains("overflow beyond |x| ="), "{text}");
+}

@@ -68,6 +68,11 @@ pub struct Rule {
     /// Extra half-width of the integration range in standard deviations (the self-check's finer
     /// rule reaches 3 further, so a range too short shows as a disagreement).
     pub extra_reach: f64,
+    /// g … g''' evaluate to finite numbers for |x| ≤ `finite_to` (infinite: everywhere scanned,
+    /// [`finite_extent`]). Beyond it the written formula overflows — `1/(1 + exp(−x))` has
+    /// g' = e^{−x}/(1 + e^{−x})² = ∞/∞ for x < −709 — so the self-check covers only Gaussians whose
+    /// integration range stays inside, and an expectation reaching further is not finite.
+    pub finite_to: f64,
 }
 
 impl Rule {
@@ -81,6 +86,7 @@ impl Rule {
             diracs: Vec::new(),
             growth: 0.0,
             extra_reach: 0.0,
+            finite_to: f64::INFINITY,
         }
     }
 
@@ -151,11 +157,13 @@ impl Rule {
         max[4] = fourth.iter().map(|f| f.2).fold(0.0, f64::max);
         let diracs = entry_diracs(&breaks);
         let growth = exponential_growth(pieces);
+        let finite_to = finite_extent(pieces);
         if max[4] <= 0.0 {
             return Self {
                 breaks,
                 diracs,
                 growth,
+                finite_to,
                 ..Self::featureless()
             };
         }
@@ -173,6 +181,7 @@ impl Rule {
             diracs,
             growth,
             extra_reach: 0.0,
+            finite_to,
         };
         // rounding floor of each piece: its size in the window (1 − tanh² far out is all rounding)
         let mut floor = [0.0f64; 4];
@@ -237,6 +246,12 @@ impl Rule {
                 if self.growth * (m.abs() + fine.reach(s) * s) > 700.0 {
                     continue; // e^{a|x|} overflows within the range: no finite expectation
                 }
+                if m.abs() + fine.reach(s) * s > self.finite_to {
+                    if v <= 3.0 && m.abs() <= 3.0 {
+                        return None; // not even unit Gaussians stay where g is finite
+                    }
+                    continue; // the written formula overflows within the range
+                }
                 for k in 0..4 {
                     let f = |x: f64| pieces(k, x);
                     let a = expect1(self, m, v, 1.0, f);
@@ -273,6 +288,23 @@ impl Rule {
 /// The exponential growth rate of g far out: `(ln|g(±100)| − ln|g(±75)|)/25`, counted where it
 /// exceeds 0.06 (e^{x/2} gives 0.5) and agrees within 25 % with the rate over [50, 75] on the same
 /// side (steady exponential growth: not a polynomial, whose rates differ by 41 %, nor oscillation).
+/// How far out g … g''' stay finite: the largest `1.25^j` (up to 10⁶) such that every piece is
+/// finite at ±x on a grid of 65 points over each interval `[1.25^i, 1.25^(i+1)]`, i < j (infinite
+/// when all are). An exponential of the argument overflows near |x| = 709, where
+/// a formula such as `e^{−x}/(1 + e^{−x})²` becomes ∞/∞ although its value is tiny.
+fn finite_extent(pieces: &dyn Fn(usize, f64) -> f64) -> f64 {
+    let finite_at = |x: f64| (0..4).all(|k| pieces(k, x).is_finite() && pieces(k, -x).is_finite());
+    let mut inner = 1.0;
+    while inner < 1e6 {
+        let outer = 1.25 * inner;
+        if !(0..=64).all(|i| finite_at(inner + (outer - inner) * i as f64 / 64.0)) {
+            return inner;
+        }
+        inner = outer;
+    }
+    f64::INFINITY
+}
+
 fn exponential_growth(pieces: &dyn Fn(usize, f64) -> f64) -> f64 {
     let mut a = 0.0f64;
     for side in [-1.0, 1.0] {
