@@ -119,6 +119,13 @@ fn execute(cmd: Command) -> Result<Outcome, crate::Error> {
                 "{}",
                 crate::formulas::render(act, RenderOptions { trace, latex })
             );
+            // a quadrature rule that cannot resolve g leaves no integral: say so in the exit code
+            if let Some(why) = act.quadrature_rule().and_then(|r| r.refusal.as_deref()) {
+                return Err(crate::Error::Expression {
+                    expression: name,
+                    message: format!("refused: {why}"),
+                });
+            }
             Ok(Outcome::Done)
         }
         Command::Run { config, out, quiet } => {

@@ -131,3 +131,31 @@ fn overflowing_written_forms_are_resolved_where_finite() {
     let text = aedyn::formulas::render(written, Default::default());
     assert!(text.contains("overflow beyond |x| ="), "{text}");
 }
+
+/// Methods of constants are folded (`(2.0 * PI).sqrt()`, `2.0_f64.ln()`), their values exact;
+/// a constant that is not finite, and the same methods of x, are errors naming the method.
+#[test]
+fn methods_of_constants_are_folded() {
+    use aedyn::Activation;
+    use aedyn::expression::ExprActivation;
+    let centred =
+        ExprActivation::derive("relu(x) - 1.0 / (2.0 * PI).sqrt()", false).expect("derives");
+    let scaled =
+        ExprActivation::derive("x * 2.0_f64.ln() + 3.0_f64.powf(0.5)", false).expect("derives");
+    for x in [-1.3f64, 0.2, 2.5] {
+        let want = x.max(0.0) - 1.0 / (2.0 * std::f64::consts::PI).sqrt();
+        assert!((centred.g(x) - want).abs() < 1e-15);
+        assert!((scaled.g(x) - (x * 2f64.ln() + 3f64.sqrt())).abs() < 1e-15);
+    }
+    // E[relu(x)] = 1/√(2π) at N(0, 1): the centred ReLU has mean zero
+    let mut n = aedyn::Gauss3::zero();
+    n.cov[0][0] = 1.0;
+    assert!(centred.integral(aedyn::Integral::G, &n).abs() < 1e-15);
+    for (bad, names) in [("(-1.0_f64).sqrt() * x", ".sqrt()"), ("x.sqrt()", ".sqrt")] {
+        let e = ExprActivation::derive(bad, false)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(e.contains(names), "{bad}: {e}");
+    }
+}

@@ -190,8 +190,8 @@ pub fn derive_activation(g: Expr, quadrature: bool) -> Result<ActivationDerivati
                         culprit: culprit(&why),
                         message: format!(
                             "integral {} = {} has no closed form: {why}; add `quadrature` \
-                             (`#[activation(quadrature)]`, or `quadrature = true` in a config) to \
-                             allow quadrature",
+                             (`#[activation(quadrature)]`, `quadrature = true` in a config, or \
+                             `aedyn integrals --quadrature`) to allow quadrature",
                             spec.variant, spec.definition
                         ),
                     });

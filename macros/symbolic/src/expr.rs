@@ -185,6 +185,10 @@ pub fn parse(e: &syn::Expr, arg: &str) -> syn::Result<Expr> {
                     )),
                 }
             };
+            // a method of a constant (`(2.0 * PI).sqrt()`, `2.0_f64.ln()`) is a constant
+            if let Some(folded) = constant_method(&method, &recv, &m.args, arg) {
+                return folded.map_err(|why| unsupported(m.span(), &why));
+            }
             match method.as_str() {
                 "powi" => {
                     let n = one_const("powi")?;
@@ -263,6 +267,62 @@ pub fn parse(e: &syn::Expr, arg: &str) -> syn::Result<Expr> {
         }
         other => Err(unsupported(other.span(), "expression")),
     }
+}
+
+/// The value of `recv.method(args)` when `recv` and `args` are constants and `method` is one of
+/// f64's elementary functions (`None` otherwise: the method is parsed as a function of x, or
+/// refused); an error when the value is not a finite number.
+fn constant_method(
+    method: &str,
+    recv: &Expr,
+    args: &syn::punctuated::Punctuated<syn::Expr, syn::Token![,]>,
+    arg: &str,
+) -> Option<Result<Expr, String>> {
+    let Expr::Const(c) = simplify(recv.clone()) else {
+        return None;
+    };
+    let consts: Vec<f64> = args
+        .iter()
+        .map(|a| match parse(a, arg).ok().map(simplify) {
+            Some(Expr::Const(v)) => Some(v),
+            _ => None,
+        })
+        .collect::<Option<Vec<f64>>>()?;
+    let value = match (method, consts.as_slice()) {
+        ("sqrt", []) => c.sqrt(),
+        ("cbrt", []) => c.cbrt(),
+        ("ln", []) => c.ln(),
+        ("log2", []) => c.log2(),
+        ("log10", []) => c.log10(),
+        ("ln_1p", []) => c.ln_1p(),
+        ("exp", []) => c.exp(),
+        ("exp2", []) => c.exp2(),
+        ("exp_m1", []) => c.exp_m1(),
+        ("sin", []) => c.sin(),
+        ("cos", []) => c.cos(),
+        ("tan", []) => c.tan(),
+        ("asin", []) => c.asin(),
+        ("acos", []) => c.acos(),
+        ("atan", []) => c.atan(),
+        ("sinh", []) => c.sinh(),
+        ("cosh", []) => c.cosh(),
+        ("tanh", []) => c.tanh(),
+        ("abs", []) => c.abs(),
+        ("signum", []) => c.signum(),
+        ("recip", []) => c.recip(),
+        ("powi", [n]) if n.fract() == 0.0 && n.abs() <= 1024.0 => c.powi(*n as i32),
+        ("powf", [p]) => c.powf(*p),
+        ("max", [b]) => c.max(*b),
+        ("min", [b]) => c.min(*b),
+        _ => return None,
+    };
+    Some(if value.is_finite() {
+        Ok(Expr::Const(value))
+    } else {
+        Err(format!(
+            "constant `.{method}()` of {c}: not a finite number ({value})"
+        ))
+    })
 }
 
 /// `softplus(u)` when `recv` is `1 + e^u` (for `.ln()`) or `e^u` (for `.ln_1p()`).

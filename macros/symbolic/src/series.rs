@@ -191,7 +191,8 @@ pub fn to_series(e: &Expr) -> Result<Series, NotInAlgebra> {
                     if q[2] > 0.0 {
                         return Err(not_in(
                             e,
-                            "exp(+αx²) (grows faster than the Gaussian decays)",
+                            "exp(+αx²), α > 0 (its Gaussian expectations exist only while 2αC < 1 for the \
+                             variance C, so no closed form valid for every Gaussian is derived)",
                         ));
                     }
                     vec![Term {
