@@ -78,6 +78,10 @@ pub enum Node {
 pub struct Graph {
     nodes: Vec<Node>,
     index: HashMap<Node, Id>,
+    /// [`Graph::tree_size`] of nodes already measured (nodes never change: the graph only grows).
+    size_memo: HashMap<Id, usize>,
+    /// [`Graph::expand_terms`] of nodes already expanded.
+    expand_memo: HashMap<Id, Option<Vec<Id>>>,
 }
 
 fn bits(v: f64) -> u64 {
@@ -242,10 +246,10 @@ impl Graph {
         let mut powers: Vec<(Id, i32)> = Vec::new();
         let mut stack = factors;
         while let Some(f) = stack.pop() {
-            match self.nodes[f].clone() {
-                Node::Const(b) => k *= f64::from_bits(b),
-                Node::Mul(inner) => stack.extend(inner),
-                Node::Pow(b, h) => push_power(&mut powers, b, h),
+            match &self.nodes[f] {
+                Node::Const(b) => k *= f64::from_bits(*b),
+                Node::Mul(inner) => stack.extend_from_slice(inner),
+                Node::Pow(b, h) => push_power(&mut powers, *b, *h),
                 _ => push_power(&mut powers, f, 2),
             }
         }
@@ -755,7 +759,12 @@ impl Graph {
             };
             let new = match self.nodes[new] {
                 Node::Add(_) => match self.together(new) {
-                    Some(t) if (self.tree_size(t) as f64) < slack * self.tree_size(new) as f64 => t,
+                    Some(t)
+                        if (self.tree_size_memo(t) as f64)
+                            < slack * self.tree_size_memo(new) as f64 =>
+                    {
+                        t
+                    }
                     _ => new,
                 },
                 _ => new,
@@ -937,6 +946,16 @@ impl Graph {
     /// `x` as a list of terms with products distributed over sums (integer powers of sums
     /// multiplied out); `None` beyond [`TOGETHER_MAX_TERMS`] terms.
     fn expand_terms(&mut self, x: Id) -> Option<Vec<Id>> {
+        if let Some(known) = self.expand_memo.get(&x) {
+            return known.clone();
+        }
+        let terms = self.expand_terms_once(x);
+        self.expand_memo.insert(x, terms.clone());
+        terms
+    }
+
+    /// [`Graph::expand_terms`] of a node not expanded before (its parts through the memo).
+    fn expand_terms_once(&mut self, x: Id) -> Option<Vec<Id>> {
         match self.nodes[x].clone() {
             Node::Add(ts) => {
                 let mut out = Vec::new();
@@ -980,6 +999,33 @@ impl Graph {
             }
         }
         Some(out)
+    }
+
+    /// [`Graph::tree_size`], remembering the size of every node it measures (the together pass
+    /// measures each sum and its rewrite: without the memo each measure walked the whole graph).
+    fn tree_size_memo(&mut self, root: Id) -> usize {
+        let mut stack = vec![(root, false)];
+        while let Some((id, children_done)) = stack.pop() {
+            if self.size_memo.contains_key(&id) {
+                continue;
+            }
+            let kids = self.children(id);
+            if children_done {
+                let size = kids
+                    .iter()
+                    .map(|c| self.size_memo[c])
+                    .fold(1usize, |a, b| a.saturating_add(b));
+                self.size_memo.insert(id, size);
+            } else {
+                stack.push((id, true));
+                stack.extend(
+                    kids.into_iter()
+                        .filter(|k| !self.size_memo.contains_key(k))
+                        .map(|k| (k, false)),
+                );
+            }
+        }
+        self.size_memo[&root]
     }
 
     /// Number of nodes of the expression tree when every shared node is inlined (saturating).
