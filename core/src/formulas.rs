@@ -125,8 +125,10 @@ fn quadrature_text(rule: &crate::quad::Rule) -> String {
     if rule.finite_to.is_finite() {
         let _ = writeln!(
             s,
-            "  the written g … g''' overflow beyond |x| = {:.1}: expectations whose ±9σ range \
-             reaches there are not finite (an ODE stops there; checked up to that range)",
+            "  the written g … g''' evaluate finitely for |x| ≤ {:.1} and overflow somewhere beyond: \
+             the rule is self-checked only for Gaussians whose integration range stays inside; \
+             further out expectations are unchecked, and NaN where a node meets the overflow (an \
+             ODE stops there)",
             rule.finite_to
         );
     }

@@ -79,7 +79,7 @@ fn latex_is_well_formed() {
 /// e^{−x}/(1 + e^{−x})² is ∞/∞ beyond x ≈ −709, the quotient rule's higher powers earlier) are
 /// resolved by quadrature where they are finite: all 16 integrals equal those of the prelude's
 /// `sigmoid(x)` and of `x.tanh()` (stable forms) to 1e-10 at Gaussians with means and variances up
-/// to 20; a Gaussian reaching beyond the finite range gives NaN, never a number.
+/// to 20; a Gaussian whose quadrature nodes reach the overflow gives NaN, never a number.
 #[test]
 fn overflowing_written_forms_are_resolved_where_finite() {
     use aedyn::expression::ExprActivation;
@@ -129,7 +129,7 @@ fn overflowing_written_forms_are_resolved_where_finite() {
     }
     let written = ExprActivation::derive(pairs[0].0, true).expect("derives");
     let text = aedyn::formulas::render(written, Default::default());
-    assert!(text.contains("overflow beyond |x| ="), "{text}");
+    assert!(text.contains("evaluate finitely for |x| ≤"), "{text}");
 }
 
 /// Methods of constants are folded (`(2.0 * PI).sqrt()`, `2.0_f64.ln()`), their values exact;

@@ -69,9 +69,10 @@ pub struct Rule {
     /// rule reaches 3 further, so a range too short shows as a disagreement).
     pub extra_reach: f64,
     /// g … g''' evaluate to finite numbers for |x| ≤ `finite_to` (infinite: everywhere scanned,
-    /// [`finite_extent`]). Beyond it the written formula overflows — `1/(1 + exp(−x))` has
-    /// g' = e^{−x}/(1 + e^{−x})² = ∞/∞ for x < −709 — so the self-check covers only Gaussians whose
-    /// integration range stays inside, and an expectation reaching further is not finite.
+    /// [`finite_extent`]). Somewhere beyond it the written formula overflows — `1/(1 + exp(−x))`
+    /// has g' = e^{−x}/(1 + e^{−x})² = ∞/∞ for x < −709 — so the self-check covers only Gaussians
+    /// whose integration range stays inside; an expectation reaching further is unchecked, and NaN
+    /// wherever a node meets the overflow (non-finite values are never dropped).
     pub finite_to: f64,
 }
 
@@ -285,9 +286,6 @@ impl Rule {
     }
 }
 
-/// The exponential growth rate of g far out: `(ln|g(±100)| − ln|g(±75)|)/25`, counted where it
-/// exceeds 0.06 (e^{x/2} gives 0.5) and agrees within 25 % with the rate over [50, 75] on the same
-/// side (steady exponential growth: not a polynomial, whose rates differ by 41 %, nor oscillation).
 /// How far out g … g''' stay finite: the largest `1.25^j` (up to 10⁶) such that every piece is
 /// finite at ±x on a grid of 65 points over each interval `[1.25^i, 1.25^(i+1)]`, i < j (infinite
 /// when all are). An exponential of the argument overflows near |x| = 709, where
@@ -305,6 +303,9 @@ fn finite_extent(pieces: &dyn Fn(usize, f64) -> f64) -> f64 {
     f64::INFINITY
 }
 
+/// The exponential growth rate of g far out: `(ln|g(±100)| − ln|g(±75)|)/25`, counted where it
+/// exceeds 0.06 (e^{x/2} gives 0.5) and agrees within 25 % with the rate over [50, 75] on the same
+/// side (steady exponential growth: not a polynomial, whose rates differ by 41 %, nor oscillation).
 fn exponential_growth(pieces: &dyn Fn(usize, f64) -> f64) -> f64 {
     let mut a = 0.0f64;
     for side in [-1.0, 1.0] {

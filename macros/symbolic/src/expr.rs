@@ -308,7 +308,8 @@ fn constant_method(
         ("cosh", []) => c.cosh(),
         ("tanh", []) => c.tanh(),
         ("abs", []) => c.abs(),
-        ("signum", []) => c.signum(),
+        // the project's sign: sign(0) = 0 (f64::signum gives ±1 at ±0)
+        ("signum", []) => crate::kernels::sign(c),
         ("recip", []) => c.recip(),
         ("powi", [n]) if n.fract() == 0.0 && n.abs() <= 1024.0 => c.powi(*n as i32),
         ("powf", [p]) => c.powf(*p),
