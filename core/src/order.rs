@@ -77,6 +77,23 @@ impl ModeDensity {
     }
 }
 
+/// Adds `Σ_τ w(k, τ) μ_τ` to `m_sum[k]` and `Σ_τ v̂(k, τ) μ_τ` to `n_sum[k]` over the modes
+/// `τ = 0 … mean.len() − 1` (`mean[τ] = μ_τ`; one part of the modes or all of them).
+pub fn add_field_mean_sums(
+    mean: &[f64],
+    w: impl Fn(usize, usize) -> f64,
+    vhat: impl Fn(usize, usize) -> f64,
+    m_sum: &mut [f64],
+    n_sum: &mut [f64],
+) {
+    for (u, (m, n)) in m_sum.iter_mut().zip(n_sum.iter_mut()).enumerate() {
+        for (tau, &mu) in mean.iter().enumerate() {
+            *m += w(u, tau) * mu;
+            *n += vhat(u, tau) * mu;
+        }
+    }
+}
+
 impl OrderParams {
     pub fn zeros(k: usize) -> Self {
         OrderParams {
@@ -141,15 +158,34 @@ impl OrderParams {
         w: impl Fn(usize, usize) -> f64,
         vhat: impl Fn(usize, usize) -> f64,
     ) {
-        let sqrt_d = (mean.len() as f64).sqrt();
-        for u in 0..self.k {
-            let (mut m, mut n) = (0.0, 0.0);
-            for (tau, &mu) in mean.iter().enumerate() {
-                m += w(u, tau) * mu;
-                n += vhat(u, tau) * mu;
-            }
-            self.m[u] = m / sqrt_d;
-            self.n[u] = n / sqrt_d;
+        // the sums in place (no allocation: this runs in every right-hand side)
+        self.m.fill(0.0);
+        self.n.fill(0.0);
+        add_field_mean_sums(mean, w, vhat, &mut self.m, &mut self.n);
+        self.scale_field_mean_sums(mean.len());
+    }
+
+    /// `m^k = m_sum[k]/√D`, `n^k = n_sum[k]/√D` from the sums of [`add_field_mean_sums`] over
+    /// all `d` modes (added over parts of them, as the two-thread integration does).
+    pub fn set_field_means_from_sums(&mut self, m_sum: &[f64], n_sum: &[f64], d: usize) {
+        self.m.copy_from_slice(m_sum);
+        self.n.copy_from_slice(n_sum);
+        self.scale_field_mean_sums(d);
+    }
+
+    /// Divides the sums held in `m`, `n` by √d.
+    fn scale_field_mean_sums(&mut self, d: usize) {
+        let sqrt_d = (d as f64).sqrt();
+        for v in self.m.iter_mut().chain(self.n.iter_mut()) {
+            *v /= sqrt_d;
+        }
+    }
+
+    /// With tied weights `R = Q/√D` (the decoder is the encoder).
+    pub fn set_tied_r(&mut self, d: usize) {
+        let s = (d as f64).sqrt();
+        for (r, q) in self.r.iter_mut().zip(&self.q) {
+            *r = q / s;
         }
     }
 

@@ -4,7 +4,7 @@ use super::drift::{Drift, KernelValues};
 use crate::activation::{Activation, Integral};
 use crate::error::{Error, Result};
 use crate::model::{Algorithm, Training};
-use crate::order::{ModeDensity, OrderParams};
+use crate::order::{ModeDensity, OrderParams, add_field_mean_sums};
 use nalgebra::DVector;
 use std::ops::Range;
 
@@ -441,10 +441,7 @@ impl<'a> OdeSystem<'a> {
             add_sums(o, m, block, k, tied, df);
         }
         if tied {
-            let s = df.sqrt();
-            for i in 0..k * k {
-                o.r[i] = o.q[i] / s;
-            }
+            o.set_tied_r(self.d);
         }
         let bo = self.beta_offset();
         for u in 0..k {
@@ -694,16 +691,12 @@ impl<'a> OdeSystem<'a> {
         }
         if !self.mean.is_empty() {
             let sqrt_d = (self.d as f64).sqrt();
-            for (y_tau, &mu) in ys.chunks_exact(n).zip(&self.mean[modes]) {
-                for u in 0..k {
-                    let v_hat = if self.tr.tied {
-                        y_tau[u] / sqrt_d
-                    } else {
-                        y_tau[k + u]
-                    };
-                    m_sum[u] += y_tau[u] * mu;
-                    n_sum[u] += v_hat * mu;
-                }
+            let w = |u: usize, tau: usize| ys[tau * n + u];
+            let mean = &self.mean[modes];
+            if self.tr.tied {
+                add_field_mean_sums(mean, w, |u, tau| w(u, tau) / sqrt_d, m_sum, n_sum);
+            } else {
+                add_field_mean_sums(mean, w, |u, tau| ys[tau * n + k + u], m_sum, n_sum);
             }
         }
         if part == 1 {
@@ -725,18 +718,11 @@ impl<'a> OdeSystem<'a> {
         let (n_sum, beta) = rest.split_at(k);
         add_sums(o, s_rho, s_one, k, self.tr.tied, df);
         if self.tr.tied {
-            let s = df.sqrt();
-            for i in 0..k * k {
-                o.r[i] = o.q[i] / s;
-            }
+            o.set_tied_r(self.d);
         }
         o.beta.copy_from_slice(beta);
         if !self.mean.is_empty() {
-            let sqrt_d = (self.mean.len() as f64).sqrt();
-            for u in 0..k {
-                o.m[u] = m_sum[u] / sqrt_d;
-                o.n[u] = n_sum[u] / sqrt_d;
-            }
+            o.set_field_means_from_sums(m_sum, n_sum, self.mean.len());
         }
         self.drift_from_order_params(ws);
     }

@@ -739,7 +739,7 @@ impl Graph {
     pub fn together_all(&mut self, root: Id) -> Id {
         let strict = self.together_pass(root, 1.0);
         let loose = self.together_pass(root, 1.5);
-        if self.tree_size(loose) < self.tree_size(strict) {
+        if self.tree_size_memo(loose) < self.tree_size_memo(strict) {
             loose
         } else {
             strict
