@@ -15,12 +15,13 @@ use crate::ode::fixed_points::{
 };
 use crate::ode::integrate::integrate_with_progress;
 use crate::ode::integrate::reached;
-use crate::ode::restricted::Restricted;
+use crate::ode::restricted::{Coordinates, Restricted};
 use crate::ode::{Flow, IntegratorOptions, OdeState, OdeSystem};
 use crate::run::Problem;
 use crate::teacher_student::TsSystem;
 use crate::teacher_student::run::TsProblem;
-use nalgebra::{DMatrix, DVector};
+use nalgebra::{Complex, DMatrix, DVector};
+use std::ops::Range;
 
 /// Residual to which fixed points are refined (`|F|∞`).
 pub const NEWTON_TOL: f64 = 1e-12;
@@ -81,6 +82,75 @@ pub trait Analysed: Flow {
     /// defines it; Newton refines there where it fails in the whole space (default: none).
     fn smooth_subspace(&self, _y: &DVector<f64>) -> Option<(DMatrix<f64>, String)> {
         None
+    }
+    /// The modes that lead the state when they evolve as `dy_τ/dt = M(ρ_τ) y_τ`, coupled only
+    /// through order parameters quadratic in them (the autoencoder's vector form without input
+    /// mean): the subspace where the modes from some τ on vanish is then invariant, and at a
+    /// fixed point in it the Jacobian is block diagonal, the vanishing modes' blocks being their
+    /// drift matrices ([`Analysed::mode_spectrum`]). Default: none.
+    fn vector_modes(&self) -> Option<VectorModes> {
+        None
+    }
+    /// The eigenvalues of the drift matrices of the vector modes `modes` at `y` (see
+    /// [`Analysed::vector_modes`]; default: none).
+    fn mode_spectrum(&self, _y: &DVector<f64>, _modes: Range<usize>) -> Vec<Complex<f64>> {
+        Vec::new()
+    }
+}
+
+/// The vector modes that lead a state ([`Analysed::vector_modes`]), by decreasing eigenvalue.
+#[derive(Clone, Copy, Debug)]
+pub struct VectorModes {
+    /// how many modes
+    pub count: usize,
+    /// components of each mode (2K untied, K tied)
+    pub len: usize,
+    /// modes a fixed point may need (the hidden units K: each learns at most one direction)
+    pub needed: usize,
+}
+
+/// The most components whose dense Jacobian (SVD Newton steps, real Schur form) the analysis
+/// works with; a larger vector form is analysed in the invariant subspace of its leading modes
+/// ([`Leading`]).
+pub const DENSE_MAX: usize = 600;
+
+/// Components over which a large vector form's fixed points are sought: its leading
+/// `LEADING_COMPONENTS / (2K or K)` modes (at least K), with the rest of the state (biases).
+pub const LEADING_COMPONENTS: usize = 256;
+
+/// A large vector form analysed in the invariant subspace where the modes from `modes` on
+/// vanish (docs/theory.md §9): Newton and the dense Jacobian over the leading modes and the rest
+/// of the state; the vanishing modes' spectrum from their drift matrices.
+#[derive(Clone, Copy, Debug)]
+pub struct Leading {
+    /// the modes kept free: `0..modes`
+    pub modes: usize,
+    pub vector: VectorModes,
+    /// the state's length
+    pub len: usize,
+}
+
+impl Leading {
+    /// The leading-mode analysis of a state of `len` components, when it exceeds [`DENSE_MAX`]
+    /// and is a vector form (`None` otherwise, or when even the K leading modes exceed it).
+    pub fn of<S: Analysed>(sys: &S, len: usize) -> Option<Leading> {
+        let vector = sys.vector_modes().filter(|_| len > DENSE_MAX)?;
+        let modes = (LEADING_COMPONENTS / vector.len.max(1))
+            .max(vector.needed)
+            .min(vector.count);
+        let l = Leading { modes, vector, len };
+        (l.free().len() <= DENSE_MAX).then_some(l)
+    }
+
+    /// The components of the vanishing modes.
+    pub fn held(&self) -> Range<usize> {
+        self.modes * self.vector.len..self.vector.count * self.vector.len
+    }
+
+    /// The other components, increasing.
+    pub fn free(&self) -> Vec<usize> {
+        let held = self.held();
+        (0..held.start).chain(held.end..self.len).collect()
     }
 }
 
@@ -212,6 +282,39 @@ impl Analysed for OdeSystem<'_> {
         let o = self.order_params(y);
         let k = self.tr.k;
         asymmetric("Q", &o.q, k).or_else(|| asymmetric("T0", &o.t0, k))
+    }
+    fn vector_modes(&self) -> Option<VectorModes> {
+        // an input mean drives every mode (+ μ_τ c): no mode vanishes at a fixed point
+        (!self.has_input_mean()).then_some(VectorModes {
+            count: self.vec_rho.len(),
+            len: self.n,
+            needed: self.tr.k,
+        })
+    }
+    fn mode_spectrum(&self, y: &DVector<f64>, modes: Range<usize>) -> Vec<Complex<f64>> {
+        self.mode_spectra(y, modes)
+    }
+}
+
+/// A system on the coordinate subspace where its other components vanish (the leading modes of a
+/// large vector form, [`Leading`]).
+impl<S: Analysed> Analysed for Coordinates<'_, S> {
+    fn eps(&self, z: &DVector<f64>) -> f64 {
+        self.sys.eps(&self.state(z))
+    }
+    fn columns(&self) -> Vec<String> {
+        self.sys.columns()
+    }
+    fn values(&self, z: &DVector<f64>) -> Vec<f64> {
+        self.sys.values(&self.state(z))
+    }
+    fn unphysical(&self, z: &DVector<f64>) -> Option<String> {
+        self.sys.unphysical(&self.state(z))
+    }
+    fn project(&self, z: &mut DVector<f64>) {
+        let mut y = self.state(z);
+        self.sys.project(&mut y);
+        *z = self.coordinates(&y);
     }
 }
 
@@ -409,6 +512,44 @@ pub fn refine_until<S: Analysed>(
     })
 }
 
+/// [`refine_until`] in the invariant subspace where the modes beyond the leading ones vanish
+/// ([`Leading`]): Newton and the finite-difference Jacobian over the free components; the
+/// whole spectrum (`stability`, no projector) adds the vanishing modes' drift-matrix eigenvalues
+/// to the free block's (`stability_free`), the Jacobian being block diagonal there.
+fn refine_leading<S: Analysed>(
+    sys: &S,
+    leading: &Leading,
+    start: &DVector<f64>,
+    deadline: std::time::Instant,
+) -> std::result::Result<Refined, Refused> {
+    let flow = Coordinates {
+        sys,
+        free: leading.free(),
+        len: leading.len,
+    };
+    let r = refine_until(&flow, &flow.coordinates(start), deadline)?;
+    let y = flow.state(&r.y);
+    let (vm, held) = (leading.vector, leading.held());
+    let exact = sys.mode_spectrum(&y, leading.modes..vm.count);
+    let stability = r.stability.with_exact_block(exact);
+    let mut f = DVector::zeros(y.len());
+    sys.rhs(&y, &mut f, &mut sys.workspace());
+    let held_drift = f.as_slice()[held]
+        .iter()
+        .map(|v| v.abs())
+        .fold(0.0, f64::max);
+    Ok(Refined {
+        y,
+        eps: r.eps,
+        residual: r.residual,
+        stability,
+        stability_free: Some(r.stability),
+        jacobian_error: r.jacobian_error,
+        held_drift,
+        noise_floor: r.noise_floor,
+    })
+}
+
 /// ε at a zero `y` of F, or why it describes no network (ε < 0 beyond rounding, overlaps that
 /// are no Gram matrix, …).
 fn physical_eps<S: Analysed>(sys: &S, y: &DVector<f64>) -> std::result::Result<f64, Refused> {
@@ -592,8 +733,16 @@ pub fn analyse<S: Analysed>(
     candidates.insert(0, states.len() - 1);
     let mut points: Vec<FixedPoint> = Vec::new();
     let mut notes: Vec<String> = stopped_note.into_iter().collect();
-    let hold = sys.slow_components();
-    let free: Vec<usize> = (0..n).filter(|i| !hold.contains(i)).collect();
+    // a large vector form: Newton and the spectrum over its leading modes (the others held at 0)
+    let leading = Leading::of(sys, n);
+    let hold: Vec<usize> = match &leading {
+        Some(l) => l.held().collect(),
+        None => sys.slow_components(),
+    };
+    let free: Vec<usize> = match &leading {
+        Some(l) => l.free(),
+        None => (0..n).filter(|i| !hold.contains(i)).collect(),
+    };
     let mut held_drift = 0.0f64;
     let add_exact =
         |points: &mut Vec<FixedPoint>, notes: &mut Vec<String>, exact: &Option<DVector<f64>>| {
@@ -640,7 +789,11 @@ pub fn analyse<S: Analysed>(
         let deadline = newton_deadline.min(now + NEWTON_BUDGET);
         // (the subspace the point was refined in, when Newton failed in the whole space, and why)
         let mut within: Option<(String, String)> = None;
-        let c = match refine_until(sys, &states[i].y, deadline) {
+        let refined = match &leading {
+            Some(l) => refine_leading(sys, l, &states[i].y, deadline),
+            None => refine_until(sys, &states[i].y, deadline),
+        };
+        let c = match refined {
             Ok(c) => c,
             Err(Refused::Newton(why))
                 if hold.is_empty()
@@ -817,7 +970,20 @@ pub fn analyse<S: Analysed>(
         b.finish_and_clear();
     }
     points.sort_by(|a, b| a.t.total_cmp(&b.t));
-    if !hold.is_empty() {
+    if let Some(l) = &leading {
+        notes.push(format!(
+            "the state has {n} components ({} modes of {}): fixed points are sought in the \
+             invariant subspace where the modes beyond the leading {} (by eigenvalue) vanish — \
+             exact fixed points of the whole system, whose Jacobian there is block diagonal: the \
+             leading block by finite differences, and for each vanishing mode its drift matrix \
+             M(ρ_τ), whose eigenvalues are in the counts and λ_max (known exactly: zero modes \
+             there within 1e-12 of the largest |λ|, as for modes of zero variance; |F| of the \
+             held components at \
+             the fixed points ≤ {held_drift:.1e}); distances and escape times are over the \
+             leading modes and the biases (docs/theory.md §9)",
+            l.vector.count, l.vector.len, l.modes
+        ));
+    } else if !hold.is_empty() {
         notes.push(format!(
             "the bulk's encoder block ({} components, moving at relative rate O(1/D)) was set to \
              zero and held: fixed points are sought in the invariant subspace without bulk \
@@ -875,26 +1041,6 @@ pub fn analyse_config_with(cfg: &Config, show_progress: bool) -> Result<Report> 
         ModelKind::Autoencoder => {
             let pb = Problem::from_config(cfg)?;
             let (sys, y0) = pb.ode_start()?;
-            // images keep all D modes; spiked data can aggregate its bulk
-            let too_large = |key: &str, value: String, allowed: &str| Error::Config {
-                key: key.into(),
-                value,
-                allowed: format!(
-                    "{allowed} whose state has at most 600 components for the fixed-point analysis"
-                ),
-            };
-            if sys.len() > 600 && pb.real.is_some() {
-                return Err(too_large(
-                    "data.kind",
-                    format!(
-                        "\"{}\" (a state of {} components: images keep all {} modes)",
-                        cfg.data.kind,
-                        sys.len(),
-                        pb.d()
-                    ),
-                    "spiked, sinusoidal or custom data",
-                ));
-            }
             if sys.has_input_mean() {
                 return Err(Error::Config {
                     key: "ode.input_mean".into(),
@@ -905,12 +1051,17 @@ pub fn analyse_config_with(cfg: &Config, show_progress: bool) -> Result<Report> 
                         .into(),
                 });
             }
-            if sys.len() > 600 {
-                return Err(too_large(
-                    "ode.reduction",
-                    format!("a state of {} components", sys.len()),
-                    "a reduction (ode.reduction = \"spike_bulk\" with spiked data)",
-                ));
+            // a large state is analysed over its leading modes when it is a vector form
+            if sys.len() > DENSE_MAX && Leading::of(&sys, sys.len()).is_none() {
+                return Err(Error::Config {
+                    key: "ode.form".into(),
+                    value: format!("\"{}\" (a state of {} components)", cfg.ode.form, sys.len()),
+                    allowed: format!(
+                        "\"vector\" (a state of more than {DENSE_MAX} components is analysed in \
+                         the invariant subspace of its leading modes, docs/theory.md §9) or a \
+                         reduction (ode.reduction = \"spike_bulk\") for the fixed-point analysis"
+                    ),
+                });
             }
             let mut report = analyse(
                 &sys,

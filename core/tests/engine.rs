@@ -657,3 +657,54 @@ fn halves_stop_at_a_divergence() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_large_vector_form_is_analysed_over_its_leading_modes() {
+    // tied erf, K = 2, D = 310 over all modes: 622 components, above the dense limit, so the
+    // fixed points are refined over the leading 128 modes with the others held at zero, and the
+    // spectrum completed by the held modes' drift matrices (docs/theory.md §9)
+    let toml = "activation = \"erf\"\ntied = true\nk = 2\nt_max = 1000\n[data]\nd = 310\n\
+                [sgd]\nseeds = 0\n[ode]\nreduction = \"full\"";
+    let cfg = Config::from_toml(toml, "test").expect("config");
+    let report = aedyn::fixed_points::analyse_config(&cfg).expect("analysis");
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("modes beyond the leading 128")),
+        "{:?}",
+        report.notes
+    );
+    let p = report.points.last().expect("the stable end point");
+    assert_eq!(p.n_unstable, 0);
+    // the same point refined densely over all 622 components: the same zero of F, and the same
+    // whole spectrum
+    let pb = Problem::from_config(&cfg).expect("problem");
+    let (sys, _) = pb.ode_start().expect("system");
+    assert_eq!(sys.len(), 622);
+    let dense = match aedyn::fixed_points::refine(&sys, &p.y) {
+        Ok(c) => c,
+        Err(_) => panic!("dense Newton from the leading-mode fixed point failed"),
+    };
+    assert!(
+        (&dense.y - &p.y).amax() < 1e-10,
+        "{}",
+        (&dense.y - &p.y).amax()
+    );
+    assert!((dense.eps - p.eps).abs() < 1e-12);
+    let (a, b) = (&dense.stability, &p.stability);
+    assert_eq!(a.eigenvalues.len(), b.eigenvalues.len());
+    assert_eq!((a.n_unstable, a.n_zero), (b.n_unstable, b.n_zero));
+    let scale = a.eigenvalues.iter().map(|z| z.norm()).fold(0.0, f64::max);
+    let worst = a
+        .eigenvalues
+        .iter()
+        .zip(&b.eigenvalues)
+        .map(|(x, y)| (x.re - y.re).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        worst < 1e-6 * scale,
+        "real parts differ by {worst:.2e} of {scale:.2e}"
+    );
+    assert!((a.lambda_max - b.lambda_max).abs() < 1e-6 * scale);
+}

@@ -111,3 +111,42 @@ fn gzipped_cifar10_loads_the_same_images() {
     assert_eq!((a.p, a.d), (50, 1024));
     assert_eq!(a.pixels, b.pixels);
 }
+
+#[test]
+fn fixed_points_of_the_images_over_all_their_modes() {
+    // tied erf, K = 2, on the centred grayscale CIFAR-10 subset over all 1024 modes (2050
+    // components): analysed over the leading modes, a stable fixed point at the end of the run,
+    // an exact fixed point of the whole system (docs/theory.md §9)
+    let toml = format!(
+        "activation = \"erf\"\ntied = true\nk = 2\nlr = 1.0\nt_max = 2000.0\n[sgd]\nseeds = 0\n\
+         [data]\nkind = \"cifar10\"\npath = {:?}\ncenter = true",
+        data("cifar10/test_subset.bin")
+    );
+    let cfg = Config::from_toml(&toml, "test").expect("valid");
+    let report = aedyn::fixed_points::analyse_config(&cfg).expect("analysis");
+    assert_eq!(report.points.len(), 1, "{:?}", report.notes);
+    let p = &report.points[0];
+    assert_eq!(p.n_unstable, 0);
+    assert!(p.residual < 1e-12);
+    assert!((p.eps - 0.0766952).abs() < 1e-6, "{}", p.eps);
+    // every one of the 2050 eigenvalues, the held modes' included
+    assert_eq!(p.stability.eigenvalues.len(), p.y.len());
+    assert!(p.time_spent > 1000.0, "{}", p.time_spent);
+    let pb = Problem::from_config(&cfg).expect("loads");
+    let (sys, _) = pb.ode_start().expect("system");
+    let mut f = nalgebra::DVector::zeros(sys.len());
+    let mut ws = sys.workspace();
+    sys.rhs_with(&p.y, &mut f, &mut ws);
+    assert!(
+        f.amax() < 1e-12,
+        "|F|∞ of the whole system {:.1e}",
+        f.amax()
+    );
+    // with the images' mean, every mode is driven: refused, naming the key
+    let uncentred = toml.replace("center = true", "");
+    let cfg = Config::from_toml(&uncentred, "test").expect("valid");
+    match aedyn::fixed_points::analyse_config(&cfg) {
+        Err(e) => assert!(e.to_string().contains("ode.input_mean"), "{e}"),
+        Ok(_) => panic!("an input mean is refused"),
+    }
+}

@@ -365,30 +365,12 @@ pub fn stability_with_floor(jac: &DMatrix<f64>, floor: f64) -> Stability {
             })
         });
     let Some(eigen) = eigen else {
-        return Stability {
-            eigenvalues: Vec::new(),
-            n_unstable: 0,
-            n_zero: 0,
-            lambda_max: f64::NAN,
-            zero_threshold: floor,
-            leading_multiplicity: 0,
-            unstable_projector: None,
-        };
+        return Stability::not_converged(floor);
     };
-    let mut ev: Vec<Complex<f64>> = eigen.iter().copied().collect();
-    ev.sort_by(|a, b| b.re.total_cmp(&a.re));
-    let scale = ev.iter().map(|z| z.norm()).fold(0.0, f64::max).max(1e-300);
-    let zero = (ZERO_MODE * scale).max(floor);
-    let n_unstable = ev.iter().filter(|z| z.re > zero).count();
-    let n_zero = ev.iter().filter(|z| z.re.abs() <= zero).count();
-    let lambda_max = ev.first().map(|z| z.re).unwrap_or(f64::NAN);
-    // eigenvalues equal to the leading one up to the Jacobian's finite-difference accuracy
-    let same = 1e-6 * scale;
-    let leading_multiplicity = ev
-        .iter()
-        .filter(|z| (z.re - lambda_max).abs() <= same && z.im.abs() <= same)
-        .count();
-    let unstable_projector = match ev.first() {
+    let mut st = Stability::from_eigenvalues(eigen.iter().copied().collect(), floor);
+    let scale = st.scale();
+    let (zero, same) = (st.zero_threshold, LEADING_SAME * scale);
+    st.unstable_projector = match st.eigenvalues.first() {
         Some(z) if z.re > zero && z.im.abs() <= same => {
             let shift = DMatrix::identity(n, n) * z.re;
             let tol = 1e-6 * scale;
@@ -403,18 +385,90 @@ pub fn stability_with_floor(jac: &DMatrix<f64>, floor: f64) -> Stability {
         }
         _ => None,
     };
-    Stability {
-        eigenvalues: ev,
-        n_unstable,
-        n_zero,
-        lambda_max,
-        zero_threshold: zero,
-        leading_multiplicity,
-        unstable_projector,
-    }
+    st
 }
 
+/// Real parts within this fraction of the largest |λ| count as zero among eigenvalues of matrices
+/// known exactly ([`Stability::with_exact_block`]): the rounding of their entries and of the
+/// eigen-solver, far below a finite-difference Jacobian's [`ZERO_MODE`].
+pub const EXACT_ZERO: f64 = 1e-12;
+
+/// Eigenvalues within this fraction of the largest |λ| of the leading one count as equal to it
+/// (the Jacobian's finite-difference accuracy).
+const LEADING_SAME: f64 = 1e-6;
+
 impl Stability {
+    /// The counts of a spectrum `ev` (any order; NaN entries make λ_max NaN), real parts within
+    /// `max(ZERO_MODE · max|λ|, floor)` of zero counted as zero modes; no projector.
+    pub fn from_eigenvalues(mut ev: Vec<Complex<f64>>, floor: f64) -> Stability {
+        if ev.iter().any(|z| !(z.re.is_finite() && z.im.is_finite())) {
+            return Stability::not_converged(floor);
+        }
+        ev.sort_by(|a, b| b.re.total_cmp(&a.re));
+        let scale = ev.iter().map(|z| z.norm()).fold(0.0, f64::max).max(1e-300);
+        let zero = (ZERO_MODE * scale).max(floor);
+        let n_unstable = ev.iter().filter(|z| z.re > zero).count();
+        let n_zero = ev.iter().filter(|z| z.re.abs() <= zero).count();
+        let lambda_max = ev.first().map(|z| z.re).unwrap_or(f64::NAN);
+        let same = LEADING_SAME * scale;
+        let leading_multiplicity = ev
+            .iter()
+            .filter(|z| (z.re - lambda_max).abs() <= same && z.im.abs() <= same)
+            .count();
+        Stability {
+            eigenvalues: ev,
+            n_unstable,
+            n_zero,
+            lambda_max,
+            zero_threshold: zero,
+            leading_multiplicity,
+            unstable_projector: None,
+        }
+    }
+
+    /// This spectrum (of a finite-difference Jacobian) joined with the eigenvalues `exact` of a
+    /// diagonal block known exactly (the drift matrices of modes held at zero): those count as
+    /// zero modes only within [`EXACT_ZERO`] of the largest |λ| (rates ∝ ρ_τ/D of a spectrum's
+    /// tail are resolved there; modes with ρ_τ = 0 give exact zeros), the others by this
+    /// spectrum's threshold. No projector; not converged if either part is not.
+    pub fn with_exact_block(&self, exact: Vec<Complex<f64>>) -> Stability {
+        let finite = |z: &Complex<f64>| z.re.is_finite() && z.im.is_finite();
+        if self.eigenvalues.is_empty() || !exact.iter().all(finite) {
+            return Stability::not_converged(self.zero_threshold);
+        }
+        let mut all = Stability::from_eigenvalues(
+            self.eigenvalues.iter().chain(&exact).copied().collect(),
+            0.0,
+        );
+        let zero_exact = EXACT_ZERO * all.scale();
+        all.n_unstable = self.n_unstable + exact.iter().filter(|z| z.re > zero_exact).count();
+        all.n_zero = self.n_zero + exact.iter().filter(|z| z.re.abs() <= zero_exact).count();
+        all.zero_threshold = self.zero_threshold;
+        all
+    }
+
+    /// The spectrum of an eigen-solver that did not converge: no eigenvalues, λ_max NaN.
+    pub fn not_converged(floor: f64) -> Stability {
+        Stability {
+            eigenvalues: Vec::new(),
+            n_unstable: 0,
+            n_zero: 0,
+            lambda_max: f64::NAN,
+            zero_threshold: floor,
+            leading_multiplicity: 0,
+            unstable_projector: None,
+        }
+    }
+
+    /// The largest |λ| (at least 1e-300).
+    fn scale(&self) -> f64 {
+        self.eigenvalues
+            .iter()
+            .map(|z| z.norm())
+            .fold(0.0, f64::max)
+            .max(1e-300)
+    }
+
     /// The slowest decay: the largest real part below the zero modes (NaN if there is none).
     pub fn slowest_decay(&self) -> f64 {
         self.eigenvalues

@@ -53,6 +53,58 @@ impl<F: Flow> Flow for Restricted<'_, F> {
     }
 }
 
+/// `F` on the coordinate subspace where every component but `free` vanishes, in the
+/// coordinates `z = (y_i)_{i ∈ free}`: `dz/dt = (F_i(y))_{i ∈ free}` with `y` zero off `free`.
+/// For a subspace that F maps into itself (modes that only quadratic sums couple, all of them
+/// zero) this is [`Restricted`] with the unit vectors as basis, without its dense products.
+pub struct Coordinates<'a, F: Flow> {
+    pub sys: &'a F,
+    /// the free components, increasing
+    pub free: Vec<usize>,
+    /// the full state's length
+    pub len: usize,
+}
+
+impl<F: Flow> Coordinates<'_, F> {
+    /// The coordinates of `y` (its components `free`).
+    pub fn coordinates(&self, y: &DVector<f64>) -> DVector<f64> {
+        DVector::from_iterator(self.free.len(), self.free.iter().map(|&i| y[i]))
+    }
+
+    /// The full state: `z` at the components `free`, zero elsewhere.
+    pub fn state(&self, z: &DVector<f64>) -> DVector<f64> {
+        let mut y = DVector::zeros(self.len);
+        for (&i, &v) in self.free.iter().zip(z.iter()) {
+            y[i] = v;
+        }
+        y
+    }
+}
+
+impl<F: Flow> Flow for Coordinates<'_, F> {
+    type Workspace = RestrictedWorkspace<F::Workspace>;
+    fn workspace(&self) -> Self::Workspace {
+        RestrictedWorkspace {
+            inner: self.sys.workspace(),
+            y: DVector::zeros(self.len),
+            f: DVector::zeros(self.len),
+        }
+    }
+    fn rhs(&self, z: &DVector<f64>, dz: &mut DVector<f64>, ws: &mut Self::Workspace) {
+        // components off `free` stay zero in `ws.y` from the workspace's creation
+        for (&i, &v) in self.free.iter().zip(z.iter()) {
+            ws.y[i] = v;
+        }
+        self.sys.rhs(&ws.y, &mut ws.f, &mut ws.inner);
+        for (d, &i) in dz.iter_mut().zip(&self.free) {
+            *d = ws.f[i];
+        }
+    }
+    fn failure(ws: &Self::Workspace) -> Option<String> {
+        F::failure(&ws.inner)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +140,25 @@ mod tests {
         assert!((dz[0] - 2.0 * s * f01).abs() < 1e-15, "{dz}");
         assert!((dz[1] - (0.6 * y0 + 0.8)).abs() < 1e-15, "{dz}");
         assert!((r.coordinates(&r.state(&z)) - &z).amax() < 1e-15);
+    }
+
+    #[test]
+    fn the_coordinate_flow_reads_the_free_rows_at_zero_elsewhere() {
+        let a = DMatrix::from_row_slice(3, 3, &[-1.0, 0.5, 2.0, 0.5, -1.0, 2.0, 0.3, 0.3, -4.0]);
+        let sys = Linear(a);
+        let c = Coordinates {
+            sys: &sys,
+            free: vec![0, 2],
+            len: 3,
+        };
+        let z = DVector::from_vec(vec![0.7, -0.2]);
+        let mut dz = DVector::zeros(2);
+        let mut ws = c.workspace();
+        c.rhs(&z, &mut dz, &mut ws);
+        // y = (0.7, 0, −0.2): (A y)₀ = −0.7 − 0.4, (A y)₂ = 0.21 + 0.8
+        assert!((dz[0] - (-1.1)).abs() < 1e-15, "{dz}");
+        assert!((dz[1] - 1.01).abs() < 1e-15, "{dz}");
+        assert_eq!(c.state(&z).as_slice(), &[0.7, 0.0, -0.2]);
+        assert_eq!(c.coordinates(&c.state(&z)), z);
     }
 }

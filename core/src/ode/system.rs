@@ -622,6 +622,36 @@ impl<'a> OdeSystem<'a> {
         nalgebra::DMatrix::from_row_slice(self.n, self.n, &m)
     }
 
+    /// The eigenvalues of the drift matrices `M(ρ_τ)` ([`OdeSystem::mode_drift`]) of the vector
+    /// modes `modes` at the state `y`, all together (NaN for a matrix whose real Schur form does
+    /// not converge). Where those modes vanish and no input mean drives them, they are the
+    /// Jacobian's eigenvalues along them: `dy_τ/dt = M(ρ_τ) y_τ` and the order parameters are
+    /// quadratic in `y_τ` (docs/theory.md §9).
+    pub fn mode_spectra(
+        &self,
+        y: &DVector<f64>,
+        modes: Range<usize>,
+    ) -> Vec<nalgebra::Complex<f64>> {
+        let mut ws = self.workspace();
+        self.fill_drift(y, &mut ws, false);
+        let matrices = self.drift_matrices(&ws.dr);
+        let n = self.n;
+        let mut m = vec![0.0; n * n];
+        let mut out = Vec::with_capacity(modes.len() * n);
+        for &rho in &self.vec_rho[modes] {
+            matrices.at(rho, &mut m);
+            let block = nalgebra::DMatrix::from_row_slice(n, n, &m);
+            match nalgebra::linalg::Schur::try_new(block, f64::EPSILON, 10_000) {
+                Some(schur) => out.extend(schur.complex_eigenvalues().iter().copied()),
+                None => out.extend(std::iter::repeat_n(
+                    nalgebra::Complex::new(f64::NAN, 0.0),
+                    n,
+                )),
+            }
+        }
+        out
+    }
+
     /// `dz = M(ρ) z` (one mode's drift, [`OdeSystem::mode_drift`]) at the state last passed to
     /// [`OdeSystem::rhs_with`] with the same workspace; no allocation.
     pub fn apply_mode_drift(&self, ws: &RhsWorkspace, rho: f64, z: &[f64], dz: &mut [f64]) {
