@@ -4,6 +4,7 @@
 //! closed form vanishes identically dropped). Text or LaTeX; snapshotted in the tests.
 
 use crate::activation::{Activation, Formula, Integral, Method};
+use aedyn_symbolic::latex::latex_text;
 use std::fmt::Write;
 
 /// What to print.
@@ -174,8 +175,8 @@ fn render_latex(act: &dyn Activation, opts: RenderOptions) -> String {
     let _ = writeln!(
         s,
         "% activation `{}`: g(x) = {}  (x ~ N(\\mu, C))",
-        act.name(),
-        act.expression()
+        ascii_comment(act.name()),
+        ascii_comment(act.expression())
     );
     let _ = writeln!(s, "\\begin{{align*}}");
     for f in act.formulas() {
@@ -186,7 +187,7 @@ fn render_latex(act: &dyn Activation, opts: RenderOptions) -> String {
                 let _ = writeln!(s, "{lhs}\\big|_{{\\mu=0}} &= {} \\\\", f.zero_mean_latex);
             }
             m => {
-                let _ = writeln!(s, "{lhs} &: \\text{{{}}} \\\\", method_text(m));
+                let _ = writeln!(s, "{lhs} &: \\text{{{}}} \\\\", latex_text(method_text(m)));
             }
         }
     }
@@ -205,6 +206,15 @@ fn render_latex(act: &dyn Activation, opts: RenderOptions) -> String {
     }
     s.push_str(&ode_text(act, true));
     s
+}
+
+/// A LaTeX comment's text in ASCII (as written where it is ASCII already).
+fn ascii_comment(s: &str) -> String {
+    if s.is_ascii() {
+        s.to_string()
+    } else {
+        latex_text(s)
+    }
 }
 
 /// Renames the integration variables of a zero-mean closed form to the order parameters of
@@ -378,8 +388,8 @@ pub fn ode_text(act: &dyn Activation, latex: bool) -> String {
         let _ = writeln!(s, "\\end{{align*}}");
         let _ = writeln!(
             s,
-            "% truncated SGD: every sum over m runs over m <= k; tied weights: docs/theory.md §5.4; \
-             inputs with a mean (uncentred images): docs/theory.md §5.10"
+            "% truncated SGD: every sum over m runs over m <= k; tied weights: docs/theory.md \
+             Sec. 5.4; inputs with a mean (uncentred images): docs/theory.md Sec. 5.10"
         );
         return s;
     }

@@ -404,16 +404,9 @@ pub fn latex_trace(trace: &str) -> String {
             for (from, to) in MAP {
                 t = t.replace(from, to);
             }
-            // text mode: braces dropped, the characters TeX reserves escaped
-            let rule = rule
-                .replace(['{', '}'], "")
-                .replace('\\', "\\textbackslash ")
-                .replace('_', "\\_")
-                .replace('^', "\\textasciicircum ")
-                .replace('&', "\\&")
-                .replace('%', "\\%")
-                .replace('#', "\\#")
-                .replace('$', "\\$");
+            // ASCII only: the remaining symbols as commands, the rule as text with inline math
+            let t = crate::latex::latex_math(&t);
+            let rule = crate::latex::latex_text(rule);
             // one indentation and plain relation spacing: KaTeX counts every spacing macro
             // (`\quad`, `\;`) against a limit of 1000 expansions per formula
             let indent = match depth / 2 {

@@ -26,6 +26,7 @@ pub mod derive;
 pub mod expr;
 pub mod hermite;
 pub mod kernels;
+pub mod latex;
 pub mod numbers;
 pub mod product;
 pub mod render;
