@@ -12,6 +12,7 @@ use aedyn_symbolic::activation::{
 };
 use aedyn_symbolic::expr::{self, Expr};
 use aedyn_symbolic::render::Program;
+use aedyn_symbolic::tape::Tape;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -34,6 +35,8 @@ pub struct ExprActivation {
     fused: Option<Fused>,
     /// declared with `quadrature = true`
     quadrature: bool,
+    /// g … g''' compiled to straight-line code (their pointwise values, bit for bit)
+    tapes: [Tape; 4],
 }
 
 /// Compiled fused kernels: unit and pair, general and zero-mean.
@@ -46,6 +49,8 @@ struct Fused {
 
 thread_local! {
     static SCRATCH: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+    /// the registers of [`ExprActivation::piece`]'s tapes
+    static POINT: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
 }
 
 fn leak(s: String) -> &'static str {
@@ -127,6 +132,7 @@ impl ExprActivation {
             crate::quad::Rule::resolve(&|k, x| expr::eval(&pointwise[k], x), &d.breaks)
         });
         ExprActivation {
+            tapes: std::array::from_fn(|k| Tape::new(&d.pointwise[k])),
             breaks: std::mem::take(&mut d.breaks),
             name: leak(src.trim().to_string()),
             pointwise: d.pointwise,
@@ -140,8 +146,12 @@ impl ExprActivation {
         }
     }
 
+    /// g (k = 0) … g''' (k = 3) at x, pointwise (Dirac terms 0).
     fn piece(&self, k: usize, x: f64) -> f64 {
-        expr::eval(&self.pointwise[k], x)
+        POINT.with(|regs| match regs.try_borrow_mut() {
+            Ok(mut regs) => self.tapes[k].eval(x, &mut regs),
+            Err(_) => expr::eval(&self.pointwise[k], x),
+        })
     }
 
     /// Composite-quadrature value of catalogue entry `i` (as the attribute's fallback).

@@ -8,7 +8,7 @@ use syn::spanned::Spanned;
 
 /// Unary functions of the accepted syntax. `Delta(n)` is the n-th derivative of Dirac's delta,
 /// produced only by differentiation.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Func {
     Erf,
     Exp,

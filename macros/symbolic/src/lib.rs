@@ -31,3 +31,4 @@ pub mod numbers;
 pub mod product;
 pub mod render;
 pub mod series;
+pub mod tape;
