@@ -183,13 +183,13 @@ impl Dataset {
     /// decreasing eigenvalue.
     fn decomposed(x: DMatrix<f64>, moment: DMatrix<f64>) -> Result<Self> {
         let d = x.ncols();
-        let eig = SymmetricEigen::new(moment);
+        let (values, vectors) = symmetric_eigen(moment)?;
         let mut order: Vec<usize> = (0..d).collect();
-        order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
-        let rho: Vec<f64> = order.iter().map(|&i| eig.eigenvalues[i].max(0.0)).collect();
+        order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
+        let rho: Vec<f64> = order.iter().map(|&i| values[i].max(0.0)).collect();
         let mut vecs = DMatrix::zeros(d, d);
         for (j, &i) in order.iter().enumerate() {
-            vecs.set_column(j, &eig.eigenvectors.column(i));
+            vecs.set_column(j, &vectors.column(i));
         }
         Ok(Dataset {
             x,
@@ -214,8 +214,8 @@ impl Dataset {
         let cov = (centred.transpose() * &centred) / p;
         // Ω = C + μμᵀ, eigenvalues only (the PCA levels need no eigenvectors)
         let omega = &cov + &mu * mu.transpose();
-        let second = omega
-            .symmetric_eigenvalues()
+        let second = symmetric_eigen(omega)?
+            .0
             .iter()
             .map(|r| r.max(0.0))
             .collect();
@@ -231,6 +231,44 @@ impl Dataset {
     }
 }
 
+/// Eigenvalues and unit eigenvectors (columns) of the symmetric matrix `m`. Rows that are zero
+/// (pixels constant over a few images: their covariance row vanishes) are split off first, each an
+/// eigenvector `e_j` of eigenvalue 0: nalgebra's QR iteration returned infinite eigenvalues for a
+/// 784 × 784 covariance of six MNIST images with 452 such rows. An error if the decomposition of
+/// the rest is not finite either.
+fn symmetric_eigen(m: DMatrix<f64>) -> Result<(DVector<f64>, DMatrix<f64>)> {
+    let d = m.nrows();
+    let keep: Vec<usize> = (0..d)
+        .filter(|&j| m.column(j).iter().any(|v| *v != 0.0))
+        .collect();
+    let (values, vectors) = if keep.len() == d {
+        let e = SymmetricEigen::new(m);
+        (e.eigenvalues, e.eigenvectors)
+    } else {
+        let e = SymmetricEigen::new(m.select_rows(&keep).select_columns(&keep));
+        let mut values = DVector::zeros(d);
+        let mut vectors = DMatrix::zeros(d, d);
+        for (c, &j) in keep.iter().enumerate() {
+            values[j] = e.eigenvalues[c];
+            for (r, &i) in keep.iter().enumerate() {
+                vectors[(i, j)] = e.eigenvectors[(r, c)];
+            }
+        }
+        // the zero rows' unit vectors, at the columns the kept ones left free
+        for j in (0..d).filter(|j| keep.binary_search(j).is_err()) {
+            vectors[(j, j)] = 1.0;
+        }
+        (values, vectors)
+    };
+    if values.iter().chain(vectors.iter()).any(|v| !v.is_finite()) {
+        return Err(Error::Spectrum(format!(
+            "the eigen-decomposition of the data's {d}×{d} second moment (or covariance) did not \
+             converge (non-finite eigenvalues); with few images (`data.max_images`) try more"
+        )));
+    }
+    Ok((values, vectors))
+}
+
 /// The mean of real inputs, for the ODE of `x ~ N(μ, C)` (docs/theory.md §2.3, §5.10).
 #[derive(Clone, Debug)]
 pub struct InputMean {
@@ -243,6 +281,21 @@ pub struct InputMean {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_rows_are_split_off_the_eigen_decomposition() {
+        // a rank-two 40×40 matrix whose rows 3, 7, 20..40 vanish: V diag(λ) Vᵀ = m, VᵀV = I
+        let d = 40;
+        let zero = |i: usize| i == 3 || i == 7 || i >= 20;
+        let u = DVector::from_fn(d, |i, _| if zero(i) { 0.0 } else { (i as f64 * 0.7).sin() });
+        let v = DVector::from_fn(d, |i, _| if zero(i) { 0.0 } else { (i as f64 * 1.3).cos() });
+        let m = &u * u.transpose() * 2.0 + &v * v.transpose();
+        let (values, vectors) = symmetric_eigen(m.clone()).expect("finite");
+        let rebuilt = &vectors * DMatrix::from_diagonal(&values) * vectors.transpose();
+        assert!((rebuilt - &m).amax() < 1e-12);
+        assert!((vectors.transpose() * &vectors - DMatrix::identity(d, d)).amax() < 1e-12);
+        assert_eq!(values.iter().filter(|v| v.abs() > 1e-12).count(), 2);
+    }
 
     #[test]
     fn reference_spiked_spectrum_after_standardisation() {

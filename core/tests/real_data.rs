@@ -150,3 +150,30 @@ fn fixed_points_of_the_images_over_all_their_modes() {
         Ok(_) => panic!("an input mean is refused"),
     }
 }
+
+#[test]
+fn a_few_images_with_constant_pixels() {
+    // six MNIST images leave 452 of 784 pixels constant: their covariance rows vanish, where
+    // nalgebra's QR iteration returned infinite eigenvalues ("non-finite initial state"); split
+    // off, the run learns and SGD on the images follows the ODE
+    for extra in ["max_images = 6", "max_images = 50\ncenter = true"] {
+        let toml = format!(
+            "k = 2\nt_max = 5.0\n[sgd]\nseeds = 2\n[output]\npoints = 20\n[data]\n\
+             kind = \"mnist\"\npath = {:?}\n{extra}",
+            data("mnist/t10k-images-idx3-ubyte.gz")
+        );
+        let cfg = Config::from_toml(&toml, "test").expect("valid");
+        let pb = Problem::from_config(&cfg).expect("loads");
+        let tr = run(&pb, false).expect("runs");
+        assert!(tr.eps_ode.iter().all(|e| e.is_finite()), "{extra}");
+        assert!(
+            tr.eps_ode.last().unwrap_or(&1.0) < &tr.eps_ode[0],
+            "{extra}: learns"
+        );
+        assert!(
+            tr.max_relative_gap() < 0.05,
+            "{extra}: gap {}",
+            tr.max_relative_gap()
+        );
+    }
+}
