@@ -145,6 +145,13 @@ fn bad_config_values_name_the_key() {
             vec!["data.spikes", "NaN"],
         ),
         ("negative_bulk", "[data]\nbulk = -1.0", vec!["data.bulk"]),
+        (
+            // zero weights put every field at variance 0, where the clamp's kinks at ±1 have
+            // no finite kernels (it was reported as a divergence at t = 0 with "smaller lr")
+            "zero_init_of_a_clamp",
+            "activation = \"x.max(-1.0).min(1.0)\"\ninit_std = 0.0\n[data]\nd = 50",
+            vec!["init_std", "variance 0"],
+        ),
         ("nan_bulk", "[data]\nbulk = nan", vec!["data.bulk"]),
         (
             "negative_custom",

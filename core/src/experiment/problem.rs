@@ -392,6 +392,24 @@ impl Problem {
             let (we, ve) = self.eigenbasis(&w0);
             sys.state_from_weights(&we, &ve, &w0.beta)
         };
+        if self.init_std == 0.0 {
+            // every field has variance 0: the closed forms of kinks or jumps away from 0 (the
+            // Gaussian densities there, times powers of 1/variance) are 0·∞ at that limit
+            let mut f = nalgebra::DVector::zeros(y0.len());
+            sys.rhs_with(&y0, &mut f, &mut sys.workspace());
+            if f.iter().any(|v| !v.is_finite()) {
+                return Err(crate::error::config_err(
+                    "init_std",
+                    0,
+                    &format!(
+                        "above 0 (e.g. 1e-6) for the activation `{}`: with every weight 0 each \
+                         field starts with variance 0, where the ODE's kernels of its kinks or \
+                         jumps are not finite (their Gaussian densities meet powers of 1/variance)",
+                        self.act.name()
+                    ),
+                ));
+            }
+        }
         Ok((sys, y0))
     }
 
