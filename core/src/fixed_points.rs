@@ -1146,10 +1146,15 @@ fn specialisation(
             .zip(&times)
             .min_by(|a, b| a.0.total_cmp(b.0))
             .map_or((f64::NAN, f64::NAN), |(a, t)| (*a, *t));
+        let course = if lowest < actual[0] {
+            format!("falls to {lowest:.3} (t = {at:.4}) and does not cross them upwards again")
+        } else {
+            "never falls below its start".to_string()
+        };
         notes.push(format!(
             "the students' deviation from their permutation-symmetric trajectory starts at \
-             {:.3}, above the level(s) {}, falls to {lowest:.3} (t = {at:.4}) and does not cross \
-             them upwards again by the end of the run (t = {:.4}): their times are NaN",
+             {:.3}, above the level(s) {}, {course} by the end of the run (t = {:.4}): their \
+             times are NaN",
             actual[0],
             never.join(", "),
             times.last().copied().unwrap_or(f64::NAN)
