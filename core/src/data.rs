@@ -241,7 +241,10 @@ fn symmetric_eigen(m: DMatrix<f64>) -> Result<(DVector<f64>, DMatrix<f64>)> {
     let keep: Vec<usize> = (0..d)
         .filter(|&j| m.column(j).iter().any(|v| *v != 0.0))
         .collect();
-    let (values, vectors) = if keep.len() == d {
+    let (values, vectors) = if keep.is_empty() {
+        // (nalgebra's decomposition panics on an empty matrix)
+        (DVector::zeros(d), DMatrix::identity(d, d))
+    } else if keep.len() == d {
         let e = SymmetricEigen::new(m);
         (e.eigenvalues, e.eigenvectors)
     } else {
@@ -295,6 +298,12 @@ mod tests {
         assert!((rebuilt - &m).amax() < 1e-12);
         assert!((vectors.transpose() * &vectors - DMatrix::identity(d, d)).amax() < 1e-12);
         assert_eq!(values.iter().filter(|v| v.abs() > 1e-12).count(), 2);
+        // all rows zero (identical images, centred)
+        let (values, vectors) = symmetric_eigen(DMatrix::zeros(5, 5)).expect("finite");
+        assert_eq!(
+            (values, vectors),
+            (DVector::zeros(5), DMatrix::identity(5, 5))
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! teacher–student model with exchangeable students, their departure from the
 //! permutation-symmetric trajectory ([`crate::ode::departure`]).
 
-use crate::config::{Config, ModelKind};
+use crate::config::{Config, FormName, ModelKind};
 use crate::error::{Error, Result};
 use crate::ode::fixed_points::{
     Stability, jacobian, jacobian_with_steps, newton, newton_holding, stability_with_floor,
@@ -134,7 +134,10 @@ impl Leading {
     /// The leading-mode analysis of a state of `len` components, when it exceeds [`DENSE_MAX`]
     /// and is a vector form (`None` otherwise, or when even the K leading modes exceed it).
     pub fn of<S: Analysed>(sys: &S, len: usize) -> Option<Leading> {
-        let vector = sys.vector_modes().filter(|_| len > DENSE_MAX)?;
+        // (a state with slow components holds those instead: a reduced bulk, small anyway)
+        let vector = sys
+            .vector_modes()
+            .filter(|_| len > DENSE_MAX && sys.slow_components().is_empty())?;
         let modes = (LEADING_COMPONENTS / vector.len.max(1))
             .max(vector.needed)
             .min(vector.count);
@@ -867,7 +870,12 @@ pub fn analyse<S: Analysed>(
         }
         // notes name the time of the fixed point's row: the trajectory's closest approach
         let t_row = states[close].t;
-        let resolved = c.stability.resolved() && within.is_none();
+        // over the leading modes: the finite-difference block decides (the held modes' exact
+        // spectra are resolved)
+        let resolved = match (&leading, &c.stability_free) {
+            (Some(_), Some(free)) => free.resolved(),
+            _ => c.stability.resolved(),
+        } && within.is_none();
         if let Some((what, why)) = &within {
             notes.push(format!(
                 "the fixed point at t = {t_row:.4} (ε = {:.6}) has {what} coinciding: Newton in \
@@ -977,10 +985,8 @@ pub fn analyse<S: Analysed>(
              exact fixed points of the whole system, whose Jacobian there is block diagonal: the \
              leading block by finite differences, and for each vanishing mode its drift matrix \
              M(ρ_τ), whose eigenvalues are in the counts and λ_max (known exactly: zero modes \
-             there within 1e-12 of the largest |λ|, as for modes of zero variance; |F| of the \
-             held components at \
-             the fixed points ≤ {held_drift:.1e}); distances and escape times are over the \
-             leading modes and the biases (docs/theory.md §9)",
+             there within 1e-12 of the largest |λ|, as for modes of zero variance); distances \
+             and escape times are over the leading modes and the biases (docs/theory.md §9)",
             l.vector.count, l.vector.len, l.modes
         ));
     } else if !hold.is_empty() {
@@ -1053,6 +1059,24 @@ pub fn analyse_config_with(cfg: &Config, show_progress: bool) -> Result<Report> 
             }
             // a large state is analysed over its leading modes when it is a vector form
             if sys.len() > DENSE_MAX && Leading::of(&sys, sys.len()).is_none() {
+                if let Some(vm) = sys
+                    .vector_modes()
+                    .filter(|_| cfg.ode.form == FormName::Vector)
+                {
+                    // the K leading modes alone exceed the dense limit
+                    return Err(Error::Config {
+                        key: "k".into(),
+                        value: cfg.k.to_string(),
+                        allowed: format!(
+                            "a smaller k for the fixed-point analysis: it keeps at least the K \
+                             leading modes free, {} × {} components with the rest of the state {} \
+                             in all, above its dense limit of {DENSE_MAX} (docs/theory.md §9)",
+                            vm.needed.min(vm.count),
+                            vm.len,
+                            vm.needed.min(vm.count) * vm.len + (sys.len() - vm.count * vm.len)
+                        ),
+                    });
+                }
                 return Err(Error::Config {
                     key: "ode.form".into(),
                     value: format!("\"{}\" (a state of {} components)", cfg.ode.form, sys.len()),

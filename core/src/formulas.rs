@@ -208,12 +208,13 @@ fn render_latex(act: &dyn Activation, opts: RenderOptions) -> String {
     s
 }
 
-/// A LaTeX comment's text in ASCII (as written where it is ASCII already).
+/// A LaTeX comment's text in ASCII (as written where it is ASCII already) on one line.
 fn ascii_comment(s: &str) -> String {
-    if s.is_ascii() {
-        s.to_string()
+    let line = s.replace(['\n', '\r'], " ");
+    if line.is_ascii() {
+        line
     } else {
-        latex_text(s)
+        latex_text(&line)
     }
 }
 
@@ -328,7 +329,7 @@ pub fn ode_text(act: &dyn Activation, latex: bool) -> String {
             s,
             "% ODE right-hand side (vector form), specialised to `{}`, zero biases; \
              \\lambda^k \\sim N(0, Q^{{kk}})",
-            act.name()
+            ascii_comment(act.name())
         );
         let _ = writeln!(s, "\\begin{{align*}}");
         let _ = writeln!(s, "A^k &= {a} \\\\");

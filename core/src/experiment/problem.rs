@@ -396,8 +396,11 @@ impl Problem {
             // every field has variance 0: the closed forms of kinks or jumps away from 0 (the
             // Gaussian densities there, times powers of 1/variance) are 0·∞ at that limit
             let mut f = nalgebra::DVector::zeros(y0.len());
-            sys.rhs_with(&y0, &mut f, &mut sys.workspace());
-            if f.iter().any(|v| !v.is_finite()) {
+            let mut ws = sys.workspace();
+            sys.rhs_with(&y0, &mut f, &mut ws);
+            // (a failure the right-hand side records — the paper form's vanishing determinants
+            // at Q = T = 0 — is reported by the integration with its own reason)
+            if ws.failure.is_none() && f.iter().any(|v| !v.is_finite()) {
                 return Err(crate::error::config_err(
                     "init_std",
                     0,

@@ -54,7 +54,6 @@ fn symbol(c: char) -> Option<&'static str> {
         '√' => "\\surd",
         '½' => "\\tfrac12",
         '…' => "\\dots",
-        '′' => "'",
         _ => return None,
     })
 }
@@ -73,6 +72,8 @@ fn script(c: char) -> Option<(bool, char)> {
     find(SUP, SUP_TO)
         .map(|t| (true, t))
         .or_else(|| find(SUB, SUB_TO).map(|t| (false, t)))
+        // a prime is a superscript too (`x²′` must not be a double superscript)
+        .or_else(|| (c == '′').then_some((true, '\'')))
 }
 
 /// Combining tilde (`μ̃`, `C̃`).
@@ -110,7 +111,13 @@ fn pieces(s: &str) -> Vec<Piece> {
     while i < chars.len() {
         let c = chars[i];
         if chars.get(i + 1) == Some(&TILDE) {
-            let inner = symbol(c).map_or_else(|| c.to_string(), str::to_string);
+            // an accent on a letter or digit, or on a symbol with a command; on anything else
+            // (a TeX-special or unknown character) a mark
+            let inner = match symbol(c) {
+                Some(cmd) => cmd.to_string(),
+                None if c.is_ascii_alphanumeric() => c.to_string(),
+                None => "\\textbf{?}".to_string(),
+            };
             out.push(Piece::Math(format!("\\tilde{{{inner}}}")));
             i += 2;
             continue;
@@ -121,7 +128,10 @@ fn pieces(s: &str) -> Vec<Piece> {
                 if s2 != sup {
                     break;
                 }
-                run.push(t);
+                match t {
+                    '\'' => run.push_str("\\prime "),
+                    t => run.push(t),
+                }
                 i += 1;
             }
             out.push(Piece::Math(format!(
@@ -238,5 +248,13 @@ mod tests {
     fn unknown_characters_are_marked_not_passed_through() {
         assert_eq!(latex_text("a ☃ b"), "a \\textbf{?} b");
         assert!(latex_math("☃").is_ascii());
+        // an accent on a TeX-special or unknown character
+        assert_eq!(
+            latex_text("%\u{303}☃\u{303}"),
+            "$\\tilde{\\textbf{?}}\\tilde{\\textbf{?}}$"
+        );
+        // primes join the superscript run
+        assert_eq!(latex_math("g²′"), "g^{2\\prime }");
+        assert_eq!(latex_text("g′"), "g$^{\\prime }$");
     }
 }
