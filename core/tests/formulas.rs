@@ -177,3 +177,43 @@ fn methods_of_constants_are_folded() {
         assert!(e.contains(names), "{bad}: {e}");
     }
 }
+
+/// A feature beyond the probed |x| ≤ 100 is refused, not missed: `tanh(10(x − 150))` gave
+/// E[g] = −0.845 at variance 1e4 (exact −0.866385) before the far scan; the same step at 50,
+/// inside the probe, is integrated to 1e-10 (mpmath, 30 digits: −0.3829247777670784), and smooth
+/// tails far out (sigmoid's e^x at −170, x⁵ sigmoid, softsign) are no features.
+#[test]
+fn a_feature_beyond_the_probe_is_refused_not_missed() {
+    use aedyn::{Gauss3, Integral};
+    let n = Gauss3 {
+        mean: [0.0; 3],
+        cov: [[1e4, 0.0, 0.0], [0.0, 1e4, 0.0], [0.0, 0.0, 1e4]],
+    };
+    let refusal = |src: &str| {
+        let act = aedyn::registry::resolve(src, true).expect("derives");
+        let rule = act.quadrature_rule().expect("quadrature");
+        (act, rule.refusal.clone())
+    };
+    for far in [
+        "(10.0 * (x - 150.0)).tanh()",
+        "x.tanh() + (10.0 * (x + 300.0)).tanh()",
+    ] {
+        let (act, why) = refusal(far);
+        assert!(
+            why.is_some_and(|w| w.contains("beyond the probed")),
+            "{far}"
+        );
+        assert!(act.integral(Integral::G, &n).is_nan(), "{far}: no number");
+    }
+    let (act, why) = refusal("(10.0 * (x - 50.0)).tanh()");
+    assert!(why.is_none(), "{why:?}");
+    let g = act.integral(Integral::G, &n);
+    assert!((g - -0.382_924_777_767_078_4).abs() < 1e-10, "{g}");
+    for smooth in [
+        "sigmoid(x)",
+        "x.powi(5) * sigmoid(x)",
+        "x / (1.0 + x.abs())",
+    ] {
+        assert!(refusal(smooth).1.is_none(), "{smooth}");
+    }
+}

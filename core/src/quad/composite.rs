@@ -159,14 +159,26 @@ impl Rule {
         let diracs = entry_diracs(&breaks);
         let growth = exponential_growth(pieces);
         let finite_to = finite_extent(pieces);
+        let far_refusal = |(lo, hi): (f64, f64)| {
+            format!(
+                "g has a feature in {lo:.1} < x < {hi:.1}, beyond the probed |x| ≤ \
+                 {PROBE_RANGE}: its pieces vary there on a scale the panels there do not follow \
+                 (shift or rescale g so that its features lie within |x| ≤ {PROBE_RANGE})"
+            )
+        };
         if max[4] <= 0.0 {
-            return Self {
+            let mut rule = Self {
                 breaks,
                 diracs,
                 growth,
                 finite_to,
                 ..Self::featureless()
             };
+            if let Some(at) = far_feature(pieces, &rule, &max) {
+                rule.panel = 0.0;
+                rule.refusal = Some(far_refusal(at));
+            }
+            return rule;
         }
         let window = fourth
             .iter()
@@ -192,6 +204,10 @@ impl Rule {
                     floor[k] = floor[k].max(ROUNDING_FLOOR * finite(d[k]));
                 }
             }
+        }
+        if let Some(at) = far_feature(pieces, &rule, &max) {
+            rule.refusal = Some(far_refusal(at));
+            return rule;
         }
         for _ in 0..=5 {
             match rule.worst_self_check(pieces, &floor) {
@@ -301,6 +317,87 @@ fn finite_extent(pieces: &dyn Fn(usize, f64) -> f64) -> f64 {
         inner = outer;
     }
     f64::INFINITY
+}
+
+/// How far beyond the probe [`far_feature`] looks for features (or up to where g stops being
+/// finite).
+pub const FAR_RANGE: f64 = 1e4;
+
+/// Relative disagreement, of `∫|g⁽ᵏ⁾|` over a far panel, at which [`far_feature`] sees a feature.
+const FAR_TOL: f64 = 1e-7;
+
+/// Where g has a feature beyond the probe's ±[`PROBE_RANGE`] out to ±[`FAR_RANGE`] (or
+/// `rule.finite_to`), if it has one: over the panels the rule puts there (as wide as
+/// [`Rule::feature_width`], split at g's breaks), each piece's 16-node Gauss–Legendre integral
+/// must agree with composite Simpson on a step of at most 0.05 to [`FAR_TOL`] of `∫|g⁽ᵏ⁾|` (plus
+/// [`ROUNDING_FLOOR`] of the piece's largest probed value `size[k]` per unit length). A
+/// smooth tail (tanh's, a polynomial's, softsign's) passes; a step or bump of width ≳ 0.1 far out
+/// (`tanh(10(x − 150))`) does not. Unchecked for g growing exponentially (their panels follow the
+/// growing integrand's mass instead, [`Rule::reach`]).
+fn far_feature(
+    pieces: &dyn Fn(usize, f64) -> f64,
+    rule: &Rule,
+    size: &[f64; 5],
+) -> Option<(f64, f64)> {
+    if rule.growth > 0.0 {
+        return None;
+    }
+    let (nodes, weights) = legendre();
+    let limit = FAR_RANGE.min(rule.finite_to);
+    for side in [1.0, -1.0] {
+        let mut a = PROBE_RANGE;
+        while a < limit {
+            let mut b = (a + rule.feature_width(a)).min(limit);
+            // a break inside ends the panel there (the quadrature's panels have an edge at it)
+            if let Some(e) = rule
+                .breaks
+                .iter()
+                .map(|br| br.at * side)
+                .filter(|&e| e > a + 1e-9 && e < b)
+                .min_by(f64::total_cmp)
+            {
+                b = e;
+            }
+            let (half, mid) = (0.5 * (b - a), 0.5 * (a + b));
+            let steps = 2 * ((b - a) / 0.1).ceil().max(1.0) as usize;
+            let h = (b - a) / steps as f64;
+            for k in 0..4 {
+                // the open ends keep the one-sided values at breaks
+                let f = |x: f64| pieces(k, side * x.clamp(a + 1e-12 * a, b - 1e-12 * b));
+                let gl: f64 = nodes
+                    .iter()
+                    .zip(weights)
+                    .map(|(t, w)| half * w * f(mid + half * t))
+                    .sum();
+                let (mut simpson, mut l1) = (0.0, 0.0);
+                for i in 0..=steps {
+                    let c = if i == 0 || i == steps {
+                        1.0
+                    } else if i % 2 == 1 {
+                        4.0
+                    } else {
+                        2.0
+                    };
+                    let v = f(a + h * i as f64);
+                    simpson += c * v;
+                    l1 += c * v.abs();
+                }
+                let (simpson, l1) = (simpson * h / 3.0, l1 * h / 3.0);
+                if !(gl.is_finite() && simpson.is_finite()) {
+                    break; // overflow far out: `finite_to` handles it
+                }
+                // (a tail far below the piece's size — sigmoid's e^x at x = −170 — is rounding
+                // for every expectation)
+                let floor = ROUNDING_FLOOR * size[k] * (b - a);
+                if (gl - simpson).abs() > FAR_TOL * l1 + floor {
+                    let (lo, hi) = (side * a, side * b);
+                    return Some((lo.min(hi), lo.max(hi)));
+                }
+            }
+            a = b;
+        }
+    }
+    None
 }
 
 /// The exponential growth rate of g far out: `(ln|g(±100)| − ln|g(±75)|)/25`, counted where it
