@@ -127,12 +127,14 @@ impl ExprActivation {
             outcomes.push(method);
         }
         let texts = d.derivatives_text().map(leak);
+        let tapes: [Tape; 4] = std::array::from_fn(|k| Tape::new(&d.pointwise[k]));
         let rule = outcomes.contains(&Method::Quadrature).then(|| {
-            let pointwise = &d.pointwise;
-            crate::quad::Rule::resolve(&|k, x| expr::eval(&pointwise[k], x), &d.breaks)
+            let mut regs = Vec::new();
+            let regs = std::cell::RefCell::new(&mut regs);
+            crate::quad::Rule::resolve(&|k, x| tapes[k].eval(x, &mut regs.borrow_mut()), &d.breaks)
         });
         ExprActivation {
-            tapes: std::array::from_fn(|k| Tape::new(&d.pointwise[k])),
+            tapes,
             breaks: std::mem::take(&mut d.breaks),
             name: leak(src.trim().to_string()),
             pointwise: d.pointwise,

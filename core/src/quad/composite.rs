@@ -159,13 +159,6 @@ impl Rule {
         let diracs = entry_diracs(&breaks);
         let growth = exponential_growth(pieces);
         let finite_to = finite_extent(pieces);
-        let far_refusal = |(lo, hi): (f64, f64)| {
-            format!(
-                "g has a feature in {lo:.1} < x < {hi:.1}, beyond the probed |x| ≤ \
-                 {PROBE_RANGE}: its pieces vary there on a scale the panels there do not follow \
-                 (shift or rescale g so that its features lie within |x| ≤ {PROBE_RANGE})"
-            )
-        };
         if max[4] <= 0.0 {
             let mut rule = Self {
                 breaks,
@@ -174,9 +167,8 @@ impl Rule {
                 finite_to,
                 ..Self::featureless()
             };
-            if let Some(at) = far_feature(pieces, &rule, &max) {
-                rule.panel = 0.0;
-                rule.refusal = Some(far_refusal(at));
+            if let Some(far) = far_feature(pieces, &rule, &max) {
+                rule.refusal = Some(far.refusal());
             }
             return rule;
         }
@@ -205,13 +197,15 @@ impl Rule {
                 }
             }
         }
-        if let Some(at) = far_feature(pieces, &rule, &max) {
-            rule.refusal = Some(far_refusal(at));
-            return rule;
-        }
         for _ in 0..=5 {
             match rule.worst_self_check(pieces, &floor) {
-                Some(worst) if worst <= 1.0 => return rule,
+                Some(worst) if worst <= 1.0 => {
+                    // the panels as the self-check left them, beyond the probe
+                    if let Some(far) = far_feature(pieces, &rule, &max) {
+                        rule.refusal = Some(far.refusal());
+                    }
+                    return rule;
+                }
                 _ => rule.panel /= 2.0,
             }
         }
@@ -321,77 +315,103 @@ fn finite_extent(pieces: &dyn Fn(usize, f64) -> f64) -> f64 {
 
 /// How far beyond the probe [`far_feature`] looks for features (or up to where g stops being
 /// finite).
-pub const FAR_RANGE: f64 = 1e4;
+pub const FAR_RANGE: f64 = 2000.0;
 
 /// Relative disagreement, of `∫|g⁽ᵏ⁾|` over a far panel, at which [`far_feature`] sees a feature.
 const FAR_TOL: f64 = 1e-7;
 
-/// Where g has a feature beyond the probe's ±[`PROBE_RANGE`] out to ±[`FAR_RANGE`] (or
-/// `rule.finite_to`), if it has one: over the panels the rule puts there (as wide as
-/// [`Rule::feature_width`], split at g's breaks), each piece's 16-node Gauss–Legendre integral
-/// must agree with composite Simpson on a step of at most 0.05 to [`FAR_TOL`] of `∫|g⁽ᵏ⁾|` (plus
-/// [`ROUNDING_FLOOR`] of the piece's largest probed value `size[k]` per unit length). A
-/// smooth tail (tanh's, a polynomial's, softsign's) passes; a step or bump of width ≳ 0.1 far out
-/// (`tanh(10(x − 150))`) does not. Unchecked for g growing exponentially (their panels follow the
-/// growing integrand's mass instead, [`Rule::reach`]).
-fn far_feature(
-    pieces: &dyn Fn(usize, f64) -> f64,
-    rule: &Rule,
-    size: &[f64; 5],
-) -> Option<(f64, f64)> {
+/// Widest sub-panel of [`far_feature`]'s reference rule (16 nodes each: about 20 nodes per unit
+/// length, resolving features of width ≳ 0.1).
+const FAR_REFERENCE_PANEL: f64 = 0.8;
+
+/// What [`far_feature`] found beyond the probe.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Far {
+    /// the rule's panels there miss how g varies in `lo < x < hi` (a feature, a pole, growth)
+    Feature(f64, f64),
+    /// a piece is not finite in `lo < x < hi` (a pole or singularity the probe did not see)
+    NotFinite(f64, f64),
+}
+
+impl Far {
+    fn refusal(self) -> String {
+        match self {
+            Far::Feature(lo, hi) => format!(
+                "g varies in {lo:.1} < x < {hi:.1}, beyond the probed |x| ≤ {PROBE_RANGE}, on a \
+                 scale the panels there do not follow (a feature, a pole or growth there: shift \
+                 or rescale g so that its features lie within |x| ≤ {PROBE_RANGE})"
+            ),
+            Far::NotFinite(lo, hi) => format!(
+                "g or a derivative is not finite in {lo:.1} < x < {hi:.1}, beyond the probed \
+                 |x| ≤ {PROBE_RANGE} (a pole?), so its expectations do not exist there"
+            ),
+        }
+    }
+}
+
+/// Where g varies beyond the probe's ±[`PROBE_RANGE`] out to ±[`FAR_RANGE`] (or
+/// `rule.finite_to`) on a scale the rule does not follow, if it does: over the panels the rule
+/// puts there (as wide as [`Rule::feature_width`], split at g's breaks), each piece's 16-node
+/// Gauss–Legendre integral must agree with a reference — the same rule on sub-panels at most
+/// [`FAR_REFERENCE_PANEL`] wide — to [`FAR_TOL`] of `∫|g⁽ᵏ⁾|` plus [`ROUNDING_FLOOR`] of the
+/// piece's largest probed value `size[k]` per unit length. Smooth tails (tanh's, a polynomial's,
+/// softsign's, sigmoid's e^x far below its size) pass; a step or bump of width ≳ 0.1 far out
+/// (`tanh(10(x − 150))`) does not. Unchecked for g growing exponentially (their panels follow
+/// the growing integrand's mass instead, [`Rule::reach`]).
+fn far_feature(pieces: &dyn Fn(usize, f64) -> f64, rule: &Rule, size: &[f64; 5]) -> Option<Far> {
     if rule.growth > 0.0 {
         return None;
     }
     let (nodes, weights) = legendre();
     let limit = FAR_RANGE.min(rule.finite_to);
+    // ∫_a^b f by the 16-node rule on `parts` equal sub-panels, and ∫_a^b |f| alike
+    let integral = |f: &dyn Fn(f64) -> f64, a: f64, b: f64, parts: usize| {
+        let width = (b - a) / parts as f64;
+        let (mut sum, mut abs) = (0.0, 0.0);
+        for p in 0..parts {
+            let (half, mid) = (0.5 * width, a + width * (p as f64 + 0.5));
+            for (t, w) in nodes.iter().zip(weights) {
+                let v = f(mid + half * t);
+                sum += half * w * v;
+                abs += half * w * v.abs();
+            }
+        }
+        (sum, abs)
+    };
     for side in [1.0, -1.0] {
         let mut a = PROBE_RANGE;
         while a < limit {
             let mut b = (a + rule.feature_width(a)).min(limit);
-            // a break inside ends the panel there (the quadrature's panels have an edge at it)
+            // a break inside ends the panel there (the quadrature's panels have an edge at it;
+            // Gauss–Legendre nodes are interior, so each side's own piece is evaluated)
             if let Some(e) = rule
                 .breaks
                 .iter()
                 .map(|br| br.at * side)
-                .filter(|&e| e > a + 1e-9 && e < b)
+                .filter(|&e| e > a && e < b)
                 .min_by(f64::total_cmp)
             {
                 b = e;
             }
-            let (half, mid) = (0.5 * (b - a), 0.5 * (a + b));
-            let steps = 2 * ((b - a) / 0.1).ceil().max(1.0) as usize;
-            let h = (b - a) / steps as f64;
+            let parts = ((b - a) / FAR_REFERENCE_PANEL).ceil().max(1.0) as usize;
+            let at = || {
+                let (lo, hi) = (side * a, side * b);
+                (lo.min(hi), lo.max(hi))
+            };
             for k in 0..4 {
-                // the open ends keep the one-sided values at breaks
-                let f = |x: f64| pieces(k, side * x.clamp(a + 1e-12 * a, b - 1e-12 * b));
-                let gl: f64 = nodes
-                    .iter()
-                    .zip(weights)
-                    .map(|(t, w)| half * w * f(mid + half * t))
-                    .sum();
-                let (mut simpson, mut l1) = (0.0, 0.0);
-                for i in 0..=steps {
-                    let c = if i == 0 || i == steps {
-                        1.0
-                    } else if i % 2 == 1 {
-                        4.0
-                    } else {
-                        2.0
-                    };
-                    let v = f(a + h * i as f64);
-                    simpson += c * v;
-                    l1 += c * v.abs();
-                }
-                let (simpson, l1) = (simpson * h / 3.0, l1 * h / 3.0);
-                if !(gl.is_finite() && simpson.is_finite()) {
-                    break; // overflow far out: `finite_to` handles it
+                let f = |x: f64| pieces(k, side * x);
+                let (coarse, _) = integral(&f, a, b, 1);
+                let (fine, l1) = integral(&f, a, b, parts);
+                if !(coarse.is_finite() && fine.is_finite()) {
+                    let (lo, hi) = at();
+                    return Some(Far::NotFinite(lo, hi));
                 }
                 // (a tail far below the piece's size — sigmoid's e^x at x = −170 — is rounding
                 // for every expectation)
                 let floor = ROUNDING_FLOOR * size[k] * (b - a);
-                if (gl - simpson).abs() > FAR_TOL * l1 + floor {
-                    let (lo, hi) = (side * a, side * b);
-                    return Some((lo.min(hi), lo.max(hi)));
+                if (coarse - fine).abs() > FAR_TOL * l1 + floor {
+                    let (lo, hi) = at();
+                    return Some(Far::Feature(lo, hi));
                 }
             }
             a = b;
