@@ -10,7 +10,6 @@ use crate::error::{Error, Result};
 use aedyn_symbolic::activation::{
     ActivationDerivation, Outcome, derive_activation, latex_trace, parse_expression,
 };
-use aedyn_symbolic::expr::{self, Expr};
 use aedyn_symbolic::render::Program;
 use aedyn_symbolic::tape::Tape;
 use std::cell::RefCell;
@@ -21,7 +20,6 @@ use std::sync::Mutex;
 /// like the `'static` data the attribute generates) and are cached by (expression, quadrature).
 pub struct ExprActivation {
     name: &'static str,
-    pointwise: [Expr; 4],
     /// per catalogue entry: the compiled closed form, if any
     programs: Vec<Option<Program>>,
     outcomes: Vec<Method>,
@@ -51,6 +49,15 @@ thread_local! {
     static SCRATCH: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
     /// the registers of [`ExprActivation::piece`]'s tapes
     static POINT: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A compiled pointwise piece at `x`, its registers in this thread's buffer (a fresh one if that
+/// is in use).
+fn at_point(tape: &Tape, x: f64) -> f64 {
+    POINT.with(|regs| match regs.try_borrow_mut() {
+        Ok(mut regs) => tape.eval(x, &mut regs),
+        Err(_) => tape.eval(x, &mut Vec::new()),
+    })
 }
 
 fn leak(s: String) -> &'static str {
@@ -128,16 +135,13 @@ impl ExprActivation {
         }
         let texts = d.derivatives_text().map(leak);
         let tapes: [Tape; 4] = std::array::from_fn(|k| Tape::new(&d.pointwise[k]));
-        let rule = outcomes.contains(&Method::Quadrature).then(|| {
-            let mut regs = Vec::new();
-            let regs = std::cell::RefCell::new(&mut regs);
-            crate::quad::Rule::resolve(&|k, x| tapes[k].eval(x, &mut regs.borrow_mut()), &d.breaks)
-        });
+        let rule = outcomes
+            .contains(&Method::Quadrature)
+            .then(|| crate::quad::Rule::resolve(&|k, x| at_point(&tapes[k], x), &d.breaks));
         ExprActivation {
             tapes,
             breaks: std::mem::take(&mut d.breaks),
             name: leak(src.trim().to_string()),
-            pointwise: d.pointwise,
             programs,
             outcomes,
             formulas: Box::leak(formulas.into_boxed_slice()),
@@ -150,10 +154,7 @@ impl ExprActivation {
 
     /// g (k = 0) … g''' (k = 3) at x, pointwise (Dirac terms 0).
     fn piece(&self, k: usize, x: f64) -> f64 {
-        POINT.with(|regs| match regs.try_borrow_mut() {
-            Ok(mut regs) => self.tapes[k].eval(x, &mut regs),
-            Err(_) => expr::eval(&self.pointwise[k], x),
-        })
+        at_point(&self.tapes[k], x)
     }
 
     /// Composite-quadrature value of catalogue entry `i` (as the attribute's fallback).

