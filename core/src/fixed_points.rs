@@ -96,6 +96,18 @@ pub trait Analysed: Flow {
     fn mode_spectrum(&self, _y: &DVector<f64>, _modes: Range<usize>) -> Vec<Complex<f64>> {
         Vec::new()
     }
+    /// Newton and the spectrum by the system's own structure, where it has one the generic
+    /// dense analysis cannot afford (the vector form driven by an input mean over thousands of
+    /// components, [`crate::ode::driven`]); a point within `1e-6` (relative) of one of `known`
+    /// comes back without its spectrum. Default: none (the generic analysis).
+    fn structured_refine(
+        &self,
+        _start: &DVector<f64>,
+        _deadline: std::time::Instant,
+        _known: &[&DVector<f64>],
+    ) -> Option<std::result::Result<Refined, Refused>> {
+        None
+    }
 }
 
 /// The vector modes that lead a state ([`Analysed::vector_modes`]), by decreasing eigenvalue.
@@ -113,6 +125,11 @@ pub struct VectorModes {
 /// works with; a larger vector form is analysed in the invariant subspace of its leading modes
 /// ([`Leading`]).
 pub const DENSE_MAX: usize = 600;
+
+/// The largest state of a vector form driven by an input mean that the analysis takes on
+/// ([`crate::ode::driven`]): its spectrum is that of the whole dense Jacobian (faer, about 25 s
+/// at 4 098 components — grayscale CIFAR-10, untied, K = 2 — on two cores).
+pub const DRIVEN_MAX: usize = 4200;
 
 /// Components over which a large vector form's fixed points are sought: its leading
 /// `LEADING_COMPONENTS / (2K or K)` modes (at least K), with the rest of the state (biases).
@@ -296,6 +313,15 @@ impl Analysed for OdeSystem<'_> {
     }
     fn mode_spectrum(&self, y: &DVector<f64>, modes: Range<usize>) -> Vec<Complex<f64>> {
         self.mode_spectra(y, modes)
+    }
+    fn structured_refine(
+        &self,
+        start: &DVector<f64>,
+        deadline: std::time::Instant,
+        known: &[&DVector<f64>],
+    ) -> Option<std::result::Result<Refined, Refused>> {
+        self.has_input_mean()
+            .then(|| refine_driven(self, start, deadline, known))
     }
 }
 
@@ -547,6 +573,254 @@ fn refine_leading<S: Analysed>(
     })
 }
 
+/// Newton with the structured steps of [`crate::ode::driven`] (the vector form driven by an
+/// input mean), then the spectrum of the assembled Jacobian `blockdiag(M(ρ_τ)) + U Vᵀ` by faer,
+/// real parts within its error (doubled steps in the sums) counted as zero modes, and the
+/// projector onto a simple real unstable leading eigenvalue (inverse iteration).
+fn refine_driven(
+    sys: &OdeSystem,
+    start: &DVector<f64>,
+    deadline: std::time::Instant,
+    known: &[&DVector<f64>],
+) -> std::result::Result<Refined, Refused> {
+    let c = newton_driven(sys, start, deadline).map_err(Refused::Newton)?;
+    let eps = physical_eps(sys, &c.y)?;
+    let scale = 1.0 + c.y.amax();
+    let seen = known.iter().any(|k| (*k - &c.y).amax() < 1e-6 * scale);
+    let structure = crate::ode::driven::Structure::at(sys, &c.y);
+    let jacobian_error = structure.error();
+    let stability = if seen {
+        Stability::not_converged(jacobian_error)
+    } else {
+        let jac = structure.dense();
+        match crate::ode::driven::eigenvalues(&jac) {
+            Some(ev) => {
+                let mut st = Stability::from_eigenvalues(ev, jacobian_error);
+                let largest = st.eigenvalues.iter().map(|z| z.norm()).fold(0.0, f64::max);
+                if let Some(z) = st.eigenvalues.first().copied()
+                    && z.re > st.zero_threshold
+                    && z.im.abs() <= 1e-6 * largest
+                    && st.leading_multiplicity == 1
+                {
+                    st.unstable_projector = crate::ode::driven::simple_projector(&jac, z.re);
+                }
+                st
+            }
+            None => Stability::not_converged(jacobian_error),
+        }
+    };
+    Ok(Refined {
+        eps,
+        noise_floor: c.noise_floor,
+        residual: c.residual,
+        stability,
+        stability_free: None,
+        jacobian_error,
+        held_drift: 0.0,
+        y: c.y,
+    })
+}
+
+/// A zero of F for [`refine_driven`]: Newton's method (the steps of
+/// [`crate::ode::driven::Structure::newton_step`], backtracking on `|F|₂`), and where it stops
+/// short, pseudo-transient continuation from the same start ([`continuation_driven`]).
+fn newton_driven(
+    sys: &OdeSystem,
+    y0: &DVector<f64>,
+    deadline: std::time::Instant,
+) -> std::result::Result<crate::ode::fixed_points::Converged, String> {
+    newton_steps_driven(sys, y0, deadline).or_else(|newton| {
+        continuation_driven(sys, y0, deadline)
+            .map_err(|ptc| format!("{newton}; continued in pseudo-time from the start: {ptc}"))
+    })
+}
+
+/// Newton's method of [`crate::ode::fixed_points::newton`] with the steps of
+/// [`crate::ode::driven::Structure::newton_step`] (biases held unless trained): backtracking on
+/// `|F|₂`, to `|F|∞ <` [`NEWTON_TOL`] or the rounding noise of F, at most 200 steps and until
+/// `deadline`.
+fn newton_steps_driven(
+    sys: &OdeSystem,
+    y0: &DVector<f64>,
+    deadline: std::time::Instant,
+) -> std::result::Result<crate::ode::fixed_points::Converged, String> {
+    use crate::ode::fixed_points::{
+        Converged, NOISE_FLOOR_FACTOR, evaluation_noise, line_search, stagnated,
+    };
+    let mut ws = sys.workspace();
+    let n = y0.len();
+    let mut y = y0.clone();
+    let (mut f, mut trial) = (DVector::zeros(n), DVector::zeros(n));
+    sys.rhs_with(&y, &mut f, &mut ws);
+    let mut norms: Vec<f64> = Vec::new();
+    for it in 0..200 {
+        let res = f.amax();
+        if !res.is_finite() {
+            return Err("F is not finite".into());
+        }
+        if res < NEWTON_TOL {
+            return Ok(Converged {
+                y,
+                residual: res,
+                iterations: it,
+                noise_floor: 0.0,
+            });
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "time budget spent after {it} iterations (|F|∞ = {res:.2e})"
+            ));
+        }
+        let norm = f.norm();
+        if let Some(before) = stagnated(&norms, norm, res, NEWTON_TOL) {
+            return Err(format!(
+                "stagnated: |F|₂ fell by only {:.1} % in the last iterations of {it} (|F|∞ = \
+                 {res:.2e})",
+                100.0 * (1.0 - norm / before)
+            ));
+        }
+        norms.push(norm);
+        let steps = crate::ode::driven::Structure::at(sys, &y)
+            .steps(&f, sys.tr.bias, 0.0, &crate::ode::driven::SVD_CUTOFFS)
+            .ok_or_else(|| {
+                format!("the SVD of the reduced Newton system did not converge (|F|∞ = {res:.2e})")
+            })?;
+        // the step (of those with the smallest singular values dropped or not) that descends
+        // furthest
+        let mut found: Option<(DVector<f64>, DVector<f64>)> = None;
+        for step in &steps {
+            // along a family of fixed points (zero-variance pixels with a mean trade with the
+            // biases; continuous symmetries) the step stays as near the start as it can
+            let step = step.towards(&y, y0);
+            if let Some(yt) = line_search(&y, &step, &f, &mut trial, |y, f| {
+                sys.rhs_with(y, f, &mut ws)
+            }) && found
+                .as_ref()
+                .is_none_or(|(_, best)| trial.norm() < best.norm())
+            {
+                found = Some((yt, trial.clone()));
+            }
+        }
+        match found {
+            Some((yt, ft)) => {
+                y = yt;
+                f = ft;
+            }
+            None => {
+                let noise = evaluation_noise(sys, &y, &[], &mut ws);
+                if res <= NOISE_FLOOR_FACTOR * noise {
+                    return Ok(Converged {
+                        y,
+                        residual: res,
+                        iterations: it,
+                        noise_floor: noise,
+                    });
+                }
+                return Err(format!(
+                    "no descent step after {it} iterations (|F|∞ = {res:.2e}; rounding noise of \
+                     F there {noise:.1e})"
+                ));
+            }
+        }
+    }
+    Err(format!(
+        "not converged in 200 iterations (|F|∞ = {:.2e})",
+        f.amax()
+    ))
+}
+
+/// The first pseudo-time step of [`continuation_driven`], in units of the ODE's time.
+const CONTINUATION_FIRST_STEP: f64 = 10.0;
+
+/// Pseudo-transient continuation: implicit Euler steps `(I/Δt − J) δ = F` whose length grows
+/// as `|F|` falls (`Δt ← Δt·max(2, |F|_old/|F|_new)`, halved on a step that raises `|F|₂` by
+/// more than half), until `1/Δt` is below `1e-14` of `|J|` and the steps are Newton's. It
+/// follows the flow where the flow is slow — the tail modes of a driven spectrum relax at rates
+/// `∝ ρ_τ/D`, a direction along which a Newton step from a trajectory's end overshoots — and
+/// converges quadratically at a stable fixed point (where a saddle's escape is slow, it may
+/// settle on the saddle as well). At most 400 steps and until `deadline`.
+fn continuation_driven(
+    sys: &OdeSystem,
+    y0: &DVector<f64>,
+    deadline: std::time::Instant,
+) -> std::result::Result<crate::ode::fixed_points::Converged, String> {
+    use crate::ode::fixed_points::{Converged, NOISE_FLOOR_FACTOR, evaluation_noise};
+    let mut ws = sys.workspace();
+    let n = y0.len();
+    let mut y = y0.clone();
+    let (mut f, mut trial) = (DVector::zeros(n), DVector::zeros(n));
+    sys.rhs_with(&y, &mut f, &mut ws);
+    let mut dt = CONTINUATION_FIRST_STEP;
+    let mut best = f.amax();
+    let mut since_best = 0;
+    for it in 0..400 {
+        let res = f.amax();
+        if !res.is_finite() {
+            return Err("F is not finite".into());
+        }
+        if res < NEWTON_TOL {
+            return Ok(Converged {
+                y,
+                residual: res,
+                iterations: it,
+                noise_floor: 0.0,
+            });
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "time budget spent after {it} steps (|F|∞ = {res:.2e})"
+            ));
+        }
+        let structure = crate::ode::driven::Structure::at(sys, &y);
+        let sigma = if dt.is_finite() { 1.0 / dt } else { 0.0 };
+        let step = structure
+            .newton_step(&f, sys.tr.bias, sigma)
+            .ok_or_else(|| {
+                format!("the SVD of the reduced system did not converge (|F|∞ = {res:.2e})")
+            })?;
+        let yt = &y + &step;
+        sys.rhs_with(&yt, &mut trial, &mut ws);
+        let finite = trial.iter().all(|v| v.is_finite());
+        if finite && trial.norm() < 1.5 * f.norm() {
+            let ratio = f.norm() / trial.norm().max(1e-300);
+            dt *= ratio.max(2.0);
+            y = yt;
+            std::mem::swap(&mut f, &mut trial);
+            if f.amax() < 0.5 * best {
+                best = f.amax();
+                since_best = 0;
+            } else {
+                since_best += 1;
+            }
+        } else {
+            dt = if dt.is_finite() { dt / 2.0 } else { 1e12 };
+            since_best += 1;
+        }
+        if dt > 1e14 {
+            dt = f64::INFINITY;
+        }
+        if since_best > 40 {
+            let noise = evaluation_noise(sys, &y, &[], &mut ws);
+            if f.amax() <= NOISE_FLOOR_FACTOR * noise {
+                return Ok(Converged {
+                    residual: f.amax(),
+                    y,
+                    iterations: it,
+                    noise_floor: noise,
+                });
+            }
+            return Err(format!(
+                "no progress in 40 steps (|F|∞ = {:.2e}, pseudo-time step {dt:.1e})",
+                f.amax()
+            ));
+        }
+    }
+    Err(format!(
+        "not converged in 400 steps (|F|∞ = {:.2e})",
+        f.amax()
+    ))
+}
+
 /// ε at a zero `y` of F, or why it describes no network (ε < 0 beyond rounding, overlaps that
 /// are no Gram matrix, …).
 fn physical_eps<S: Analysed>(sys: &S, y: &DVector<f64>) -> std::result::Result<f64, Refused> {
@@ -786,9 +1060,14 @@ pub fn analyse<S: Analysed>(
         let deadline = newton_deadline.min(now + NEWTON_BUDGET);
         // (the subspace the point was refined in, when Newton failed in the whole space, and why)
         let mut within: Option<(String, String)> = None;
-        let refined = match &leading {
-            Some(l) => refine_leading(sys, l, &states[i].y, deadline),
-            None => refine_until(sys, &states[i].y, deadline),
+        let known: Vec<&DVector<f64>> = points.iter().map(|p| &p.y).collect();
+        let refined = match (
+            &leading,
+            sys.structured_refine(&states[i].y, deadline, &known),
+        ) {
+            (_, Some(r)) => r,
+            (Some(l), None) => refine_leading(sys, l, &states[i].y, deadline),
+            (None, None) => refine_until(sys, &states[i].y, deadline),
         };
         let c = match refined {
             Ok(c) => c,
@@ -854,7 +1133,16 @@ pub fn analyse<S: Analysed>(
             .collect();
         let (close, distance) = closest(&dist);
         let r = near_radius(&y_free);
-        if distance > 5.0 * r {
+        // a trajectory that ends closest to the point, its distance falling over the second
+        // half of its time, is heading there (slow modes — the tail of a spectrum driven
+        // by an input mean relaxes at rates ∝ ρ_τ/D — can keep it far at t_max)
+        let last = dist.len() - 1;
+        let half = states
+            .iter()
+            .position(|s| s.t >= 0.5 * states[last].t)
+            .unwrap_or(0);
+        let heading = close == last && dist[half] > distance;
+        if distance > 5.0 * r && !heading {
             notes.push(format!(
                 "Newton from the slow point at t = {:.4} converged to a fixed point the trajectory \
                  never came near (closest distance {distance:.3e}, ε = {eps:.6}); not reported",
@@ -917,10 +1205,19 @@ pub fn analyse<S: Analysed>(
                  comes no closer than {distance:.3e} to it ({:.0} % of its size; near means \
                  within {:.0} %). Newton from a slow point or the end state \
                  converges to it, so the trajectory is heading there or passes by it, but no time \
-                 is spent near it",
+                 is spent near it{}",
                 shown_eps(eps),
                 100.0 * distance / y_free.norm().max(0.01),
-                100.0 * NEAR
+                100.0 * NEAR,
+                if heading {
+                    format!(
+                        " (its distance fell from {:.3e} at t = {:.4} to {distance:.3e} at the \
+                         end: heading there, slowly)",
+                        dist[half], states[half].t
+                    )
+                } else {
+                    String::new()
+                }
             ));
         }
         let (mut time_spent, mut escape_time) = (f64::NAN, f64::NAN);
@@ -1041,18 +1338,26 @@ pub fn analyse_config_with(cfg: &Config, show_progress: bool) -> Result<Report> 
         ModelKind::Autoencoder => {
             let pb = Problem::from_config(cfg)?;
             let (sys, y0) = pb.ode_start()?;
-            if sys.has_input_mean() {
+            if sys.has_input_mean() && sys.len() > DRIVEN_MAX {
+                // every mode is driven: the spectrum is that of the whole dense Jacobian
                 return Err(Error::Config {
-                    key: "ode.input_mean".into(),
-                    value: "\"exact\"".into(),
-                    allowed: "\"ignored\" or data.center = true for the fixed-point analysis: an \
-                              input mean drives every mode (docs/theory.md §5.10), so the saddle \
-                              trajectories and escape estimates of zero-mean inputs do not apply"
-                        .into(),
+                    key: "k".into(),
+                    value: cfg.k.to_string(),
+                    allowed: format!(
+                        "a smaller k for the fixed-point analysis of images with their mean \
+                         (ode.input_mean = \"exact\"): the mean drives every mode, so the \
+                         Jacobian's spectrum is taken over the whole state, {} components here, \
+                         at most {DRIVEN_MAX}; or data.center = true (analysed over the leading \
+                         modes) or ode.input_mean = \"ignored\" (docs/theory.md §9)",
+                        sys.len()
+                    ),
                 });
             }
             // a large state is analysed over its leading modes when it is a vector form
-            if sys.len() > DENSE_MAX && Leading::of(&sys, sys.len()).is_none() {
+            if sys.len() > DENSE_MAX
+                && !sys.has_input_mean()
+                && Leading::of(&sys, sys.len()).is_none()
+            {
                 if let Some(vm) = sys
                     .vector_modes()
                     .filter(|_| cfg.ode.form == FormName::Vector)
@@ -1090,6 +1395,17 @@ pub fn analyse_config_with(cfg: &Config, show_progress: bool) -> Result<Report> 
                 cfg.lr,
                 show_progress,
             )?;
+            if sys.has_input_mean() {
+                report.notes.push(
+                    "the images keep their mean (ode.input_mean = \"exact\"), which drives every \
+                     mode: fixed points and spectra are over the whole state (the Jacobian \
+                     blockdiag(M(ρ_τ)) + U Vᵀ, docs/theory.md §9); the escapes of the principal \
+                     components from the plateaus before them (saddle trajectories of zero-mean \
+                     inputs, §6.2) do not apply and are not predicted"
+                        .into(),
+                );
+                return Ok(report);
+            }
             match plateau_escapes(&sys, &y0, &report, pb.integrator) {
                 Ok(p) => report.plateaus = p,
                 Err(e) => report.notes.push(format!(

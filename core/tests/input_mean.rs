@@ -216,11 +216,14 @@ fn the_mean_note_comes_only_when_the_mean_is_ignored() {
     assert_eq!(notes("[ode]\nform = \"density\"").len(), 1);
 }
 
-/// `aedyn fixed-points` refuses a system with an input mean (y_τ = 0 is no longer invariant, so
-/// the saddle trajectories and escape estimates of zero-mean inputs do not apply), and analyses the
-/// same images with the mean ignored: small 4×4 IDX images keep the state under 600 components.
+/// `aedyn fixed-points` on images with their mean (docs/theory.md §9): every mode is driven, so
+/// the analysis works over the whole state with the structured Jacobian and Newton steps of
+/// `aedyn::ode::driven`. Small 4×4 IDX images (60 of them, pixels 100 + a pseudo-random part)
+/// keep the state small enough for the generic dense analysis (finite-difference Jacobian, SVD
+/// Newton steps, nalgebra's Schur form), which must find the same point and spectrum. The same
+/// images with the mean ignored are analysed as well.
 #[test]
-fn fixed_points_refuse_an_input_mean() {
+fn fixed_points_with_an_input_mean_match_the_dense_analysis() {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("tiny-idx3-ubyte");
     let (p, side) = (60u32, 4u32);
@@ -235,17 +238,123 @@ fn fixed_points_refuse_an_input_mean() {
         bytes.push(100 + ((state >> 16) % 120) as u8);
     }
     std::fs::write(&path, &bytes).expect("write");
-    let cfg = |mean: &str| {
+    let cfg = |mean: &str, bias: bool| {
         let toml = format!(
-            "activation = \"relu\"\nk = 1\nt_max = 5.0\n[sgd]\nseeds = 0\n[data]\nkind = \"mnist\"\n\
-             path = {:?}\n[ode]\ninput_mean = \"{mean}\"",
+            "activation = \"relu\"\nk = 2\nbias = {bias}\nt_max = 5000.0\n[sgd]\nseeds = 0\n\
+             [data]\nkind = \"mnist\"\npath = {:?}\n[ode]\ninput_mean = \"{mean}\"",
             path.to_str().expect("utf-8")
         );
         Config::from_toml(&toml, "test").expect("valid")
     };
-    let refused = aedyn::fixed_points::analyse_config(&cfg("exact"))
-        .err()
-        .expect("refused");
-    assert!(refused.to_string().contains("ode.input_mean"), "{refused}");
-    aedyn::fixed_points::analyse_config(&cfg("ignored")).expect("analysed without the mean");
+    let report = aedyn::fixed_points::analyse_config(&cfg("exact", true)).expect("analysed");
+    assert!(!report.points.is_empty(), "{:?}", report.notes);
+    let pb = Problem::from_config(&cfg("exact", true)).expect("loads");
+    let (sys, _) = pb.ode_start().expect("an ODE");
+    assert!(sys.has_input_mean());
+    for point in &report.points {
+        assert!(point.residual < 1e-12, "|F| = {:.1e}", point.residual);
+        let dense = match aedyn::fixed_points::refine(&sys, &point.y) {
+            Ok(r) => r,
+            Err(_) => panic!("the dense analysis refines the point"),
+        };
+        let moved = (&dense.y - &point.y).amax();
+        assert!(
+            moved < 1e-9,
+            "the dense Newton moved the point by {moved:.1e}"
+        );
+        let (a, b) = (&point.stability, &dense.stability);
+        assert_eq!(a.eigenvalues.len(), b.eigenvalues.len());
+        assert_eq!(
+            (a.n_unstable, a.n_zero),
+            (b.n_unstable, b.n_zero),
+            "structured {:?} dense {:?}",
+            &a.eigenvalues[..4],
+            &b.eigenvalues[..4]
+        );
+        let scale = b.eigenvalues.iter().map(|z| z.norm()).fold(0.0, f64::max);
+        for (x, y) in a.eigenvalues.iter().zip(&b.eigenvalues) {
+            assert!(
+                (x.re - y.re).abs() < 1e-7 * scale,
+                "real parts {:.6e} (structured) and {:.6e} (dense)",
+                x.re,
+                y.re
+            );
+        }
+        println!(
+            "t = {}: ε = {:.7}, {} unstable, {} zero, λ_max {:.3e} (dense {:.3e})",
+            point.t, point.eps, a.n_unstable, a.n_zero, a.lambda_max, b.lambda_max
+        );
+    }
+    aedyn::fixed_points::analyse_config(&cfg("ignored", false)).expect("analysed without the mean");
+}
+
+/// docs/theory.md §9 (inputs with a mean): the structured Jacobian `blockdiag(M(ρ_τ)) + U Vᵀ`
+/// of `aedyn::ode::driven` is the finite-difference Jacobian of the whole right-hand side, and
+/// its Newton step solves `J δ = −F` (the reduced system eliminates the modes exactly), for every
+/// training set-up the mean applies to.
+#[test]
+fn the_structured_jacobian_with_an_input_mean_is_the_jacobian() {
+    use aedyn::ode::driven::Structure;
+    for (tied, bias, algorithm) in [
+        (false, false, Algorithm::Vanilla),
+        (false, true, Algorithm::Vanilla),
+        (false, true, Algorithm::Truncated),
+        (true, false, Algorithm::Vanilla),
+        (true, true, Algorithm::Vanilla),
+        (true, false, Algorithm::Sanger),
+    ] {
+        let tr = Training::new(K, ETA, tied, bias, algorithm);
+        let sys = OdeSystem::new(&Gelu, tr, &RHO, Form::Vector, Reduction::Full)
+            .expect("an ODE")
+            .with_input_mean(&MU)
+            .expect("vector form");
+        let flat = |m: [[f64; D]; K]| m.iter().flatten().copied().collect::<Vec<f64>>();
+        let y = sys.state_from_weights(&flat(W), &flat(V), &BETA);
+        let structure = Structure::at(&sys, &y);
+        let dense = structure.dense();
+        let fd = aedyn::ode::fixed_points::jacobian(&sys, &y, &mut sys.workspace());
+        let diff = (&dense - &fd).amax() / fd.amax();
+        assert!(
+            diff < 1e-7,
+            "{tr:?}: structured against finite differences: {diff:.2e}"
+        );
+        assert!(
+            structure.error() < 1e-7 * fd.amax(),
+            "{tr:?}: {:.2e}",
+            structure.error()
+        );
+        let mut f = DVector::zeros(y.len());
+        sys.rhs_with(&y, &mut f, &mut sys.workspace());
+        let step = structure.newton_step(&f, bias, 0.0).expect("a step");
+        let mut jd = &dense * &step + &f;
+        if !bias {
+            // the biases are held: their rows (zero drift) do not constrain the step
+            for b in 0..K {
+                jd[y.len() - K + b] = 0.0;
+            }
+        }
+        assert!(
+            jd.amax() < 1e-10 * f.amax(),
+            "{tr:?}: |Jδ + F| = {:.2e}",
+            jd.amax()
+        );
+        // the implicit Euler step of the continuation: (J − σI) δ = −F
+        let sigma = 0.3;
+        let step = structure.newton_step(&f, bias, sigma).expect("a step");
+        let mut shifted = &dense * &step - sigma * &step + &f;
+        if !bias {
+            for b in 0..K {
+                shifted[y.len() - K + b] = 0.0;
+            }
+        }
+        assert!(
+            shifted.amax() < 1e-10 * f.amax(),
+            "{tr:?}: σ = {sigma}: {:.2e}",
+            shifted.amax()
+        );
+        println!(
+            "{tr:?}: structured − FD {diff:.1e}, |Jδ + F| {:.1e}",
+            jd.amax()
+        );
+    }
 }

@@ -257,7 +257,7 @@ const STAGNATION_FLOOR: f64 = 1e4;
 /// there: `|F|₂` now above [`STAGNATION_FACTOR`] of it, far above the tolerance. Backtracking
 /// Newton converges fast once near a zero; creeping descent means a minimum of `|F|` that is no
 /// zero (the ghost of a fixed point at a slow stretch of a trajectory).
-fn stagnated(norms: &[f64], norm: f64, res: f64, tol: f64) -> Option<f64> {
+pub(crate) fn stagnated(norms: &[f64], norm: f64, res: f64, tol: f64) -> Option<f64> {
     let before = *norms
         .len()
         .checked_sub(STAGNATION_WINDOW)
@@ -267,7 +267,7 @@ fn stagnated(norms: &[f64], norm: f64, res: f64, tol: f64) -> Option<f64> {
 
 /// Backtracking from `y` along `step`: the first `y + αstep`, α = 1, 1/2, … (30 halvings), whose
 /// F (left in `trial`) is finite and has `|F|₂ < (1 − 1e-4 α)|f|₂`.
-fn line_search(
+pub(crate) fn line_search(
     y: &DVector<f64>,
     step: &DVector<f64>,
     f: &DVector<f64>,

@@ -10,6 +10,7 @@
 pub mod departure;
 pub mod dopri5;
 pub mod drift;
+pub mod driven;
 pub mod escape;
 pub mod fixed_points;
 mod halves;

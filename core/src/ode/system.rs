@@ -705,14 +705,25 @@ impl<'a> OdeSystem<'a> {
     /// the right-hand side uses), the fields' mean sums, and β in the part that holds it; added
     /// over the parts they are what [`OdeSystem::drift_from_sums`] takes.
     pub(crate) fn part_sums(&self, part: usize, y: &[f64], out: &mut [f64]) {
-        let (n, k) = (self.n, self.tr.k);
         let modes = self.part_modes(part);
-        let ys = &y[..modes.len() * n];
+        let len = modes.len() * self.n;
+        self.modes_sums(modes, &y[..len], out);
+        if part == 1 {
+            let k = self.tr.k;
+            let at = out.len() - k;
+            out[at..].copy_from_slice(&y[len..]);
+        }
+    }
+
+    /// The share of the vector modes `modes` (`ys`: their components) in the sums of
+    /// [`OdeSystem::part_sums`] (β left at zero), overwriting `out`.
+    pub(crate) fn modes_sums(&self, modes: Range<usize>, ys: &[f64], out: &mut [f64]) {
+        let (n, k) = (self.n, self.tr.k);
         out.fill(0.0);
         let (s_rho, rest) = out.split_at_mut(n * n);
         let (s_one, rest) = rest.split_at_mut(n * n);
         let (m_sum, rest) = rest.split_at_mut(k);
-        let (n_sum, beta) = rest.split_at_mut(k);
+        let (n_sum, _beta) = rest.split_at_mut(k);
         let c = &self.vec_c[modes.clone()];
         if self.tr.tied {
             super::modes::accumulate_sums(ys, c, n, 0, s_rho, s_one);
@@ -729,9 +740,46 @@ impl<'a> OdeSystem<'a> {
                 add_field_mean_sums(mean, w, |u, tau| ys[tau * n + k + u], m_sum, n_sum);
             }
         }
-        if part == 1 {
-            beta.copy_from_slice(&y[ys.len()..]);
+    }
+
+    /// The sums of the whole state of a vector form over every mode (no density block, not the
+    /// regression form): [`OdeSystem::part_sums`] of both parts added — what
+    /// [`OdeSystem::drift_from_sums`] takes.
+    pub(crate) fn state_sums(&self, y: &[f64]) -> Vec<f64> {
+        let len = self.part_sums_len();
+        let (mut all, mut part) = (vec![0.0; len], vec![0.0; len]);
+        let split = (self.vec_rho.len() / 2) * self.n;
+        for (p, ys) in [(0, &y[..split]), (1, &y[split..])] {
+            self.part_sums(p, ys, &mut part);
+            for (a, b) in all.iter_mut().zip(&part) {
+                *a += b;
+            }
         }
+        all
+    }
+
+    /// `dy` of the whole state (a vector form over every mode) at the drift that `sums` give:
+    /// `dy_τ = M(ρ_τ; sums) y_τ + μ_τ c(sums)`, `dβ = f(sums)`. At `sums` =
+    /// [`OdeSystem::state_sums`] of `y` it is the right-hand side; `sums` moved alone, it is
+    /// the right-hand side's dependence on the global order parameters.
+    pub(crate) fn rhs_at_sums(
+        &self,
+        y: &[f64],
+        sums: &[f64],
+        dy: &mut [f64],
+        ws: &mut RhsWorkspace,
+    ) {
+        self.drift_from_sums(sums, ws);
+        let split = (self.vec_rho.len() / 2) * self.n;
+        let (y0, y1) = y.split_at(split);
+        let (d0, d1) = dy.split_at_mut(split);
+        self.part_rhs(0, y0, d0, ws);
+        self.part_rhs(1, y1, d1, ws);
+    }
+
+    /// The drift matrix `M(ρ)` (n×n, row-major, into `out`) at the drift last computed in `ws`.
+    pub(crate) fn drift_at(&self, ws: &RhsWorkspace, rho: f64, out: &mut [f64]) {
+        self.drift_matrices(&ws.dr).at(rho, out);
     }
 
     /// The kernels and drift coefficients from the sums over the whole state (the parts'

@@ -1,0 +1,423 @@
+//! The Jacobian, Newton steps and spectrum of the vector form whose modes an input mean drives
+//! (uncentred images, docs/theory.md §5.10 and §9 "Inputs with a mean").
+//!
+//! Over every mode the right-hand side reads the other modes only through the sums
+//! `s = (S_ρ, S_1, Σ_τ w_τ μ_τ, Σ_τ v̂_τ μ_τ, β)` ([`OdeSystem::state_sums`], `r = 2n² + 3K` of them):
+//!
+//! ```text
+//! F_τ(y) = M(ρ_τ; s) y_τ + μ_τ c(s),   dβ/dt = f(s),   s = Σ_τ σ_τ(y_τ) (+ β)
+//! J = blockdiag(M(ρ_τ; s)) + U Vᵀ,     U = ∂F/∂s at fixed y  (N × r),   Vᵀ = ∂s/∂y  (r × N)
+//! ```
+//!
+//! (the chain rule, exact). `U` is a central difference in each sum (the sums are smooth
+//! arguments of the kernels: error `O(h²)`); `Vᵀ` a central difference of each mode's own share
+//! `σ_τ`, which is quadratic in `y_τ`, so exact to rounding. With `N = nD + K` up to thousands and
+//! `r` a few dozen, a Newton step eliminates the modes whose `M(ρ_τ)` is invertible
+//! (`δ_τ = −M_τ⁻¹(F_τ + U_τ t)`, `t = Vᵀδ`) and solves a system of `r` unknowns plus the
+//! components of singular modes (zero variance with a mean: a direction that acts like a bias)
+//! and the trained biases, by SVD. The spectrum is that of the assembled `N × N` matrix (faer's
+//! dense eigen-solver: no mode vanishes at a fixed point with a mean, so there is no invariant
+//! subspace to reduce to).
+
+use super::system::OdeSystem;
+use nalgebra::{Complex, DMatrix, DVector};
+
+/// A block counts as singular when its smallest singular value is below this fraction of the
+/// largest over all blocks (modes of zero variance, up to the rounding of the eigen-decomposition).
+pub const SINGULAR_BLOCK: f64 = 1e-10;
+
+/// The relative cutoffs of the reduced system's singular values tried by Newton's method
+/// ([`Structure::steps`]); the first is the default step's.
+pub const SVD_CUTOFFS: [f64; 4] = [1e-12, 1e-9, 1e-7, 1e-5];
+
+/// Singular values of the (equilibrated) reduced system at most this fraction of the largest
+/// mark the directions of a family of fixed points ([`Step::null`]).
+pub const NULL_CUTOFF: f64 = 1e-9;
+
+/// Relative step of the central differences in the sums (`h_j = STEP·max(|s_j|, 1e-3 |s|∞)`).
+const STEP: f64 = 1e-6;
+
+/// A step of [`Structure::steps`] and the directions its solve dropped.
+pub struct Step {
+    /// `δ` with `(J − σI) δ ≈ −f`
+    pub step: DVector<f64>,
+    /// the dropped directions of the reduced system mapped to the state (columns; `J − σI`
+    /// nearly annihilates them): along a family of fixed points, the directions in which a step
+    /// may be moved freely
+    pub null: Option<DMatrix<f64>>,
+}
+
+impl Step {
+    /// The step moved along its dropped directions to end as near `target` as they allow
+    /// (least squares): Newton's iteration then stays near its start along a family of fixed
+    /// points instead of drifting along it.
+    pub fn towards(&self, from: &DVector<f64>, target: &DVector<f64>) -> DVector<f64> {
+        let Some(null) = &self.null else {
+            return self.step.clone();
+        };
+        let miss = target - (from + &self.step);
+        match null.clone().svd(true, true).solve(&miss, 1e-12) {
+            Ok(c) => &self.step + null * c,
+            Err(_) => self.step.clone(),
+        }
+    }
+}
+
+/// `J = blockdiag(M(ρ_τ)) + U Vᵀ` at a state (module docs).
+pub struct Structure {
+    /// per-mode dimension
+    n: usize,
+    /// number of vector modes
+    modes: usize,
+    /// number of biases (components after the modes)
+    k: usize,
+    /// the drift matrices `M(ρ_τ)`, n×n row-major, one after the other
+    blocks: Vec<f64>,
+    /// `∂F/∂s` (N × r)
+    u: DMatrix<f64>,
+    /// the same with doubled steps (its difference estimates the error of `U`)
+    u_coarse: DMatrix<f64>,
+    /// `V`, so that `Vᵀ = ∂s/∂y` (N × r)
+    v: DMatrix<f64>,
+}
+
+impl Structure {
+    /// The structure of the Jacobian of `sys` (a vector form over every mode) at `y`.
+    pub fn at(sys: &OdeSystem, y: &DVector<f64>) -> Structure {
+        let (n, modes, k) = (sys.n, sys.vec_rho.len(), sys.tr.k);
+        let len = y.len();
+        let s = sys.state_sums(y.as_slice());
+        let r = s.len();
+        let mut ws = sys.workspace();
+        // blocks at the state's own sums
+        sys.drift_from_sums(&s, &mut ws);
+        let mut blocks = vec![0.0; modes * n * n];
+        for (tau, b) in blocks.chunks_exact_mut(n * n).enumerate() {
+            sys.drift_at(&ws, sys.vec_rho[tau], b);
+        }
+        let top = s.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let column = |factor: f64, ws: &mut _| {
+            let mut u = DMatrix::zeros(len, r);
+            let (mut plus, mut minus) = (vec![0.0; len], vec![0.0; len]);
+            let mut sj = s.clone();
+            for j in 0..r {
+                let h = factor * STEP * s[j].abs().max(1e-3 * top).max(1e-300);
+                sj[j] = s[j] + h;
+                sys.rhs_at_sums(y.as_slice(), &sj, &mut plus, ws);
+                sj[j] = s[j] - h;
+                sys.rhs_at_sums(y.as_slice(), &sj, &mut minus, ws);
+                sj[j] = s[j];
+                let inv = 1.0 / ((s[j] + h) - (s[j] - h));
+                for i in 0..len {
+                    u[(i, j)] = (plus[i] - minus[i]) * inv;
+                }
+            }
+            u
+        };
+        let u = column(1.0, &mut ws);
+        let u_coarse = column(2.0, &mut ws);
+        // Vᵀ: each mode's share is quadratic in its own components (exact central differences)
+        let mut v = DMatrix::zeros(len, r);
+        let (mut plus, mut minus) = (vec![0.0; r], vec![0.0; r]);
+        for tau in 0..modes {
+            let own = &y.as_slice()[tau * n..(tau + 1) * n];
+            let scale = own.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            let mut moved = own.to_vec();
+            for c in 0..n {
+                moved[c] = own[c] + scale;
+                sys.modes_sums(tau..tau + 1, &moved, &mut plus);
+                moved[c] = own[c] - scale;
+                sys.modes_sums(tau..tau + 1, &moved, &mut minus);
+                moved[c] = own[c];
+                for j in 0..r {
+                    v[(tau * n + c, j)] = (plus[j] - minus[j]) / (2.0 * scale);
+                }
+            }
+        }
+        // β enters the sums as itself
+        for b in 0..k {
+            v[(modes * n + b, r - k + b)] = 1.0;
+        }
+        Structure {
+            n,
+            modes,
+            k,
+            blocks,
+            u,
+            u_coarse,
+            v,
+        }
+    }
+
+    fn block(&self, tau: usize) -> DMatrix<f64> {
+        let nn = self.n * self.n;
+        DMatrix::from_row_slice(self.n, self.n, &self.blocks[tau * nn..(tau + 1) * nn])
+    }
+
+    /// `M(ρ_τ) − σI`.
+    fn shifted_block(&self, tau: usize, sigma: f64) -> DMatrix<f64> {
+        let mut b = self.block(tau);
+        for a in 0..self.n {
+            b[(a, a)] -= sigma;
+        }
+        b
+    }
+
+    /// The whole Jacobian `blockdiag(M) + U Vᵀ` (N × N).
+    pub fn dense(&self) -> DMatrix<f64> {
+        let mut j = &self.u * self.v.transpose();
+        let n = self.n;
+        for tau in 0..self.modes {
+            let b = self.block(tau);
+            let o = tau * n;
+            for a in 0..n {
+                for c in 0..n {
+                    j[(o + a, o + c)] += b[(a, c)];
+                }
+            }
+        }
+        j
+    }
+
+    /// The Jacobian's estimated error: `‖(U − U_coarse) Vᵀ‖_F`, the change when the steps in the
+    /// sums are doubled (the blocks and `Vᵀ` are exact to rounding).
+    pub fn error(&self) -> f64 {
+        let du = &self.u - &self.u_coarse;
+        // ‖A Vᵀ‖_F² = tr((AᵀA)(VᵀV))
+        let (a, b) = (du.transpose() * &du, self.v.transpose() * &self.v);
+        a.component_mul(&b).sum().max(0.0).sqrt()
+    }
+
+    /// A step `δ` with `(J − σI) δ ≈ −f` (least squares, minimum norm over the reduced unknowns
+    /// where the matrix is singular): Newton's for `sigma = 0`, an implicit Euler step of length
+    /// `1/σ` otherwise (pseudo-transient continuation); biases held when `trained_bias` is
+    /// false. `None` when the reduced system's SVD does not converge.
+    pub fn newton_step(
+        &self,
+        f: &DVector<f64>,
+        trained_bias: bool,
+        sigma: f64,
+    ) -> Option<DVector<f64>> {
+        self.steps(f, trained_bias, sigma, &[SVD_CUTOFFS[0]])
+            .and_then(|mut s| s.pop())
+            .map(|s| s.step)
+    }
+
+    /// The steps of [`Structure::newton_step`] with the reduced system's singular values below
+    /// each of `cutoffs` (relative to the largest) dropped: near a family of fixed points (a
+    /// continuous symmetry) or along the slow tail modes the smallest ones belong to directions
+    /// in which the linearisation is unreliable far from the zero, and a step without them can
+    /// descend where the full step does not.
+    pub fn steps(
+        &self,
+        f: &DVector<f64>,
+        trained_bias: bool,
+        sigma: f64,
+        cutoffs: &[f64],
+    ) -> Option<Vec<Step>> {
+        let (n, k) = (self.n, self.k);
+        let r = self.u.ncols();
+        // the blocks' inverses where they are well conditioned; the others join the core
+        let svds: Vec<_> = (0..self.modes)
+            .map(|tau| {
+                self.shifted_block(tau, sigma)
+                    .svd(false, false)
+                    .singular_values
+            })
+            .collect();
+        let top = svds.iter().map(|s| s.max()).fold(0.0f64, f64::max);
+        let mut inverses: Vec<Option<DMatrix<f64>>> = Vec::with_capacity(self.modes);
+        for (tau, s) in svds.iter().enumerate() {
+            let regular = s.min() > SINGULAR_BLOCK * top;
+            inverses.push(if regular {
+                self.shifted_block(tau, sigma).lu().try_inverse()
+            } else {
+                None
+            });
+        }
+        let singular: Vec<usize> = (0..self.modes).filter(|&t| inverses[t].is_none()).collect();
+        let nb = if trained_bias { k } else { 0 };
+        let size = r + n * singular.len() + nb;
+        let mut a = DMatrix::<f64>::zeros(size, size);
+        let mut rhs = DVector::<f64>::zeros(size);
+        for i in 0..r {
+            a[(i, i)] = 1.0;
+        }
+        // rows (a): (I + Σ_reg V_τᵀ M_τ⁻¹ U_τ) t − Σ_S V_τᵀ δ_τ − E_β δ_β = −Σ_reg V_τᵀ M_τ⁻¹ F_τ
+        for (tau, inv) in inverses.iter().enumerate() {
+            let Some(inv) = inv else { continue };
+            let rows = tau * n..(tau + 1) * n;
+            let vt = self.v.rows(rows.start, n).transpose(); // r × n
+            let ut = self.u.rows(rows.start, n); // n × r
+            let x = &vt * inv; // r × n
+            let p = &x * ut;
+            let fx = &x * f.rows(rows.start, n);
+            for i in 0..r {
+                for j in 0..r {
+                    a[(i, j)] += p[(i, j)];
+                }
+                rhs[i] -= fx[i];
+            }
+        }
+        for (slot, &tau) in singular.iter().enumerate() {
+            let col0 = r + slot * n;
+            let row0 = r + slot * n;
+            let block = self.shifted_block(tau, sigma);
+            for c in 0..n {
+                for i in 0..r {
+                    a[(i, col0 + c)] = -self.v[(tau * n + c, i)];
+                }
+            }
+            // rows (b): U_τ t + M_τ δ_τ = −F_τ
+            for a_ in 0..n {
+                for j in 0..r {
+                    a[(row0 + a_, j)] = self.u[(tau * n + a_, j)];
+                }
+                for c in 0..n {
+                    a[(row0 + a_, col0 + c)] = block[(a_, c)];
+                }
+                rhs[row0 + a_] = -f[tau * n + a_];
+            }
+        }
+        let beta0 = self.modes * n;
+        for b in 0..nb {
+            let col = r + n * singular.len() + b;
+            for i in 0..r {
+                a[(i, col)] = -self.v[(beta0 + b, i)];
+            }
+            // rows (c): U_β t − σ δ_β = −F_β
+            for j in 0..r {
+                a[(col, j)] = self.u[(beta0 + b, j)];
+            }
+            a[(col, col)] = -sigma;
+            rhs[col] = -f[beta0 + b];
+        }
+        // equilibrated (rows, then columns, to unit 2-norm): the rows mix units of the sums and
+        // of F, and the eliminated modes' inverses spread the columns over many decades, which a
+        // cutoff relative to the largest singular value must not mistake for rank deficiency
+        let mut a = a;
+        let mut rhs = rhs;
+        for i in 0..size {
+            let norm = a.row(i).norm();
+            if norm > 0.0 && norm.is_finite() {
+                a.row_mut(i).scale_mut(1.0 / norm);
+                rhs[i] /= norm;
+            }
+        }
+        let col_scale: Vec<f64> = (0..size)
+            .map(|j| {
+                let norm = a.column(j).norm();
+                if norm > 0.0 && norm.is_finite() {
+                    1.0 / norm
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        for (j, &c) in col_scale.iter().enumerate() {
+            a.column_mut(j).scale_mut(c);
+        }
+        let svd = a.try_svd(true, true, f64::EPSILON, 10_000)?;
+        let smax = svd.singular_values.max();
+        let mut out = Vec::with_capacity(cutoffs.len());
+        let v_t = svd.v_t.as_ref()?;
+        let zero_f = DVector::zeros(f.len());
+        for &cut in cutoffs {
+            let mut x = svd.solve(&rhs, cut * smax).ok()?;
+            for (v, c) in x.iter_mut().zip(&col_scale) {
+                *v *= c;
+            }
+            let step = self.expand(&x, f, &inverses, &singular, nb);
+            // the directions dropped: (nearly) null in the reduced system, and so in J
+            let dropped: Vec<DVector<f64>> = (0..svd.singular_values.len())
+                .filter(|&i| svd.singular_values[i] <= cut.min(NULL_CUTOFF) * smax)
+                .map(|i| {
+                    let mut x0 = v_t.row(i).transpose();
+                    for (v, c) in x0.iter_mut().zip(&col_scale) {
+                        *v *= c;
+                    }
+                    self.expand(&x0, &zero_f, &inverses, &singular, nb)
+                })
+                .collect();
+            out.push(Step {
+                step,
+                null: (!dropped.is_empty()).then(|| DMatrix::from_columns(&dropped)),
+            });
+        }
+        Some(out)
+    }
+
+    /// The whole step from the reduced unknowns `x = (t, δ_S, δ_β)` ([`Structure::steps`]).
+    fn expand(
+        &self,
+        x: &DVector<f64>,
+        f: &DVector<f64>,
+        inverses: &[Option<DMatrix<f64>>],
+        singular: &[usize],
+        nb: usize,
+    ) -> DVector<f64> {
+        let (n, r, len) = (self.n, self.u.ncols(), f.len());
+        let beta0 = self.modes * n;
+        let t = x.rows(0, r).into_owned();
+        let mut step = DVector::zeros(len);
+        for (tau, inv) in inverses.iter().enumerate() {
+            let Some(inv) = inv else { continue };
+            let o = tau * n;
+            let rhs_tau = f.rows(o, n) + self.u.rows(o, n) * &t;
+            let d = -(inv * rhs_tau);
+            step.rows_mut(o, n).copy_from(&d);
+        }
+        for (slot, &tau) in singular.iter().enumerate() {
+            let d = x.rows(r + slot * n, n);
+            step.rows_mut(tau * n, n).copy_from(&d);
+        }
+        for b in 0..nb {
+            step[beta0 + b] = x[r + n * singular.len() + b];
+        }
+        step
+    }
+}
+
+/// The eigenvalues of a dense square matrix by faer's real Schur form (`None` if it does not
+/// converge or an entry is not finite).
+pub fn eigenvalues(j: &DMatrix<f64>) -> Option<Vec<Complex<f64>>> {
+    if !j.iter().all(|v| v.is_finite()) {
+        return None;
+    }
+    let m = faer::Mat::<f64>::from_fn(j.nrows(), j.ncols(), |a, b| j[(a, b)]);
+    let ev = m.eigenvalues().ok()?;
+    Some(ev.iter().map(|z| Complex::new(z.re, z.im)).collect())
+}
+
+/// The spectral projector `u lᵀ/(lᵀu)` onto a simple real eigenvalue `lambda` of `j`, with `u`,
+/// `l` its right and left eigenvectors by inverse iteration (three solves each with faer's LU of
+/// `J − σI`, `σ` within `1e-9` relative of λ). `None` if they come out degenerate.
+pub fn simple_projector(j: &DMatrix<f64>, lambda: f64) -> Option<DMatrix<f64>> {
+    let n = j.nrows();
+    let scale = j.amax().max(1e-300);
+    let sigma = lambda + 1e-9 * scale;
+    let shifted = |transpose: bool| {
+        faer::Mat::<f64>::from_fn(n, n, |a, b| {
+            let v = if transpose { j[(b, a)] } else { j[(a, b)] };
+            if a == b { v - sigma } else { v }
+        })
+    };
+    let iterate = |transpose: bool| -> Option<DVector<f64>> {
+        let lu = shifted(transpose).partial_piv_lu();
+        let mut x = faer::Mat::<f64>::from_fn(n, 1, |i, _| 1.0 + ((i * 7919) % 17) as f64 / 17.0);
+        for _ in 0..3 {
+            x = faer::linalg::solvers::Solve::solve(&lu, &x);
+            let norm = (0..n).map(|i| x[(i, 0)] * x[(i, 0)]).sum::<f64>().sqrt();
+            if !(norm.is_finite() && norm > 0.0) {
+                return None;
+            }
+            for i in 0..n {
+                x[(i, 0)] /= norm;
+            }
+        }
+        Some(DVector::from_fn(n, |i, _| x[(i, 0)]))
+    };
+    let (u, l) = (iterate(false)?, iterate(true)?);
+    let dot = l.dot(&u);
+    (dot.abs() > 1e-8).then(|| &u * l.transpose() / dot)
+}
