@@ -295,8 +295,6 @@ impl Structure {
         // equilibrated (rows, then columns, to unit 2-norm): the rows mix units of the sums and
         // of F, and the eliminated modes' inverses spread the columns over many decades, which a
         // cutoff relative to the largest singular value must not mistake for rank deficiency
-        let mut a = a;
-        let mut rhs = rhs;
         for i in 0..size {
             let norm = a.row(i).norm();
             if norm > 0.0 && norm.is_finite() {
