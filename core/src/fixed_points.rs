@@ -100,6 +100,11 @@ pub trait Analysed: Flow {
     /// dense analysis cannot afford (the vector form driven by an input mean over thousands of
     /// components, [`crate::ode::driven`]); a point within `1e-6` (relative) of one of `known`
     /// comes back without its spectrum. Default: none (the generic analysis).
+    /// Whether modes relax at rates so slow that a trajectory can end far from the fixed point
+    /// it heads to (the tail of a spectrum driven by an input mean); default: no.
+    fn slow_tail(&self) -> bool {
+        false
+    }
     fn structured_refine(
         &self,
         _start: &DVector<f64>,
@@ -130,6 +135,10 @@ pub const DENSE_MAX: usize = 600;
 /// ([`crate::ode::driven`]): its spectrum is that of the whole dense Jacobian (faer, about 25 s
 /// at 4 098 components — grayscale CIFAR-10, untied, K = 2 — on two cores).
 pub const DRIVEN_MAX: usize = 4200;
+
+/// The most sums `r = 2n² + 3K` the structured analysis of a driven vector form takes (its
+/// reduced systems and the N × r matrices grow with them: untied K ≤ 11, tied K ≤ 21).
+pub const DRIVEN_MAX_SUMS: usize = 1000;
 
 /// Components over which a large vector form's fixed points are sought: its leading
 /// `LEADING_COMPONENTS / (2K or K)` modes (at least K), with the rest of the state (biases).
@@ -313,6 +322,9 @@ impl Analysed for OdeSystem<'_> {
     }
     fn mode_spectrum(&self, y: &DVector<f64>, modes: Range<usize>) -> Vec<Complex<f64>> {
         self.mode_spectra(y, modes)
+    }
+    fn slow_tail(&self) -> bool {
+        self.has_input_mean()
     }
     fn structured_refine(
         &self,
@@ -583,6 +595,14 @@ fn refine_driven(
     deadline: std::time::Instant,
     known: &[&DVector<f64>],
 ) -> std::result::Result<Refined, Refused> {
+    if sys.len() > DRIVEN_MAX || crate::ode::driven::reduced_len(sys) > DRIVEN_MAX_SUMS {
+        return Err(Refused::Newton(format!(
+            "the state ({} components, {} sums) exceeds the structured analysis's limits \
+             ({DRIVEN_MAX}, {DRIVEN_MAX_SUMS})",
+            sys.len(),
+            crate::ode::driven::reduced_len(sys)
+        )));
+    }
     let c = newton_driven(sys, start, deadline).map_err(Refused::Newton)?;
     let eps = physical_eps(sys, &c.y)?;
     let scale = 1.0 + c.y.amax();
@@ -733,8 +753,9 @@ fn newton_steps_driven(
 const CONTINUATION_FIRST_STEP: f64 = 10.0;
 
 /// Pseudo-transient continuation: implicit Euler steps `(I/Δt − J) δ = F` whose length grows
-/// as `|F|` falls (`Δt ← Δt·max(2, |F|_old/|F|_new)`, halved on a step that raises `|F|₂` by
-/// more than half), until `1/Δt` is below `1e-14` of `|J|` and the steps are Newton's. It
+/// as `|F|` falls (`Δt ← Δt·max(2, |F|_old/|F|_new)`; where `|F|₂` rose, by at most half, the
+/// step is kept and Δt shrinks by the ratio, at most halved; a step raising it more is retried
+/// with Δt halved), until Δt exceeds `1e14` and the steps are Newton's. It
 /// follows the flow where the flow is slow — the tail modes of a driven spectrum relax at rates
 /// `∝ ρ_τ/D`, a direction along which a Newton step from a trajectory's end overshoots — and
 /// converges quadratically at a stable fixed point (where a saddle's escape is slow, it may
@@ -782,8 +803,13 @@ fn continuation_driven(
         sys.rhs_with(&yt, &mut trial, &mut ws);
         let finite = trial.iter().all(|v| v.is_finite());
         if finite && trial.norm() < 1.5 * f.norm() {
+            // longer steps as |F| falls (at least doubled), shorter where it rose
             let ratio = f.norm() / trial.norm().max(1e-300);
-            dt *= ratio.max(2.0);
+            dt *= if ratio >= 1.0 {
+                ratio.max(2.0)
+            } else {
+                ratio.max(0.5)
+            };
             y = yt;
             std::mem::swap(&mut f, &mut trial);
             if f.amax() < 0.5 * best {
@@ -1003,6 +1029,9 @@ pub fn analyse<S: Analysed>(
     // the end state first: with the total Newton budget spent, slow points go unrefined first
     candidates.insert(0, states.len() - 1);
     let mut points: Vec<FixedPoint> = Vec::new();
+    // points Newton reached that the trajectory never came near (not reported; their spectra
+    // are not computed again)
+    let mut rejected: Vec<DVector<f64>> = Vec::new();
     let mut notes: Vec<String> = stopped_note.into_iter().collect();
     // a large vector form: Newton and the spectrum over its leading modes (the others held at 0)
     let leading = Leading::of(sys, n);
@@ -1060,7 +1089,8 @@ pub fn analyse<S: Analysed>(
         let deadline = newton_deadline.min(now + NEWTON_BUDGET);
         // (the subspace the point was refined in, when Newton failed in the whole space, and why)
         let mut within: Option<(String, String)> = None;
-        let known: Vec<&DVector<f64>> = points.iter().map(|p| &p.y).collect();
+        let known: Vec<&DVector<f64>> =
+            points.iter().map(|p| &p.y).chain(rejected.iter()).collect();
         let refined = match (
             &leading,
             sys.structured_refine(&states[i].y, deadline, &known),
@@ -1121,7 +1151,12 @@ pub fn analyse<S: Analysed>(
             continue;
         }
         let scale = 1.0 + c.y.amax();
-        if points.iter().any(|p| (&p.y - &c.y).amax() < 1e-6 * scale) {
+        if points
+            .iter()
+            .map(|p| &p.y)
+            .chain(rejected.iter())
+            .any(|y| (y - &c.y).amax() < 1e-6 * scale)
+        {
             continue;
         }
         held_drift = held_drift.max(c.held_drift);
@@ -1133,16 +1168,18 @@ pub fn analyse<S: Analysed>(
             .collect();
         let (close, distance) = closest(&dist);
         let r = near_radius(&y_free);
-        // a trajectory that ends closest to the point, its distance falling over the second
-        // half of its time, is heading there (slow modes — the tail of a spectrum driven
-        // by an input mean relaxes at rates ∝ ρ_τ/D — can keep it far at t_max)
+        // with a slow tail (a spectrum driven by an input mean relaxes at rates ∝ ρ_τ/D, which
+        // can keep the trajectory far from its limit at t_max), the point Newton reaches from the
+        // end state is the one the trajectory heads to when it ends closest to it, its distance
+        // falling over the second half of its time
         let last = dist.len() - 1;
         let half = states
             .iter()
             .position(|s| s.t >= 0.5 * states[last].t)
             .unwrap_or(0);
-        let heading = close == last && dist[half] > distance;
+        let heading = sys.slow_tail() && i == last && close == last && dist[half] > distance;
         if distance > 5.0 * r && !heading {
+            rejected.push(c.y.clone());
             notes.push(format!(
                 "Newton from the slow point at t = {:.4} converged to a fixed point the trajectory \
                  never came near (closest distance {distance:.3e}, ε = {eps:.6}); not reported",
@@ -1338,18 +1375,23 @@ pub fn analyse_config_with(cfg: &Config, show_progress: bool) -> Result<Report> 
         ModelKind::Autoencoder => {
             let pb = Problem::from_config(cfg)?;
             let (sys, y0) = pb.ode_start()?;
-            if sys.has_input_mean() && sys.len() > DRIVEN_MAX {
+            if sys.has_input_mean()
+                && (sys.len() > DRIVEN_MAX
+                    || crate::ode::driven::reduced_len(&sys) > DRIVEN_MAX_SUMS)
+            {
                 // every mode is driven: the spectrum is that of the whole dense Jacobian
                 return Err(Error::Config {
                     key: "k".into(),
                     value: cfg.k.to_string(),
                     allowed: format!(
-                        "a smaller k for the fixed-point analysis of images with their mean \
-                         (ode.input_mean = \"exact\"): the mean drives every mode, so the \
+                        "a smaller k (if any) for the fixed-point analysis of images with their \
+                         mean (ode.input_mean = \"exact\"): the mean drives every mode, so the \
                          Jacobian's spectrum is taken over the whole state, {} components here, \
-                         at most {DRIVEN_MAX}; or data.center = true (analysed over the leading \
+                         at most {DRIVEN_MAX} (and {} sums of the order parameters, at most \
+                         {DRIVEN_MAX_SUMS}); or data.center = true (analysed over the leading \
                          modes) or ode.input_mean = \"ignored\" (docs/theory.md §9)",
-                        sys.len()
+                        sys.len(),
+                        crate::ode::driven::reduced_len(&sys)
                     ),
                 });
             }

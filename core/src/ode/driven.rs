@@ -56,11 +56,20 @@ impl Step {
             return self.step.clone();
         };
         let miss = target - (from + &self.step);
-        match null.clone().svd(true, true).solve(&miss, 1e-12) {
+        let Some(svd) = null.clone().try_svd(true, true, f64::EPSILON, 10_000) else {
+            return self.step.clone();
+        };
+        let top = svd.singular_values.max();
+        match svd.solve(&miss, 1e-12 * top) {
             Ok(c) => &self.step + null * c,
             Err(_) => self.step.clone(),
         }
     }
+}
+
+/// The number of sums `r = 2n² + 3K` a driven vector form's right-hand side reads.
+pub fn reduced_len(sys: &OdeSystem) -> usize {
+    2 * sys.n * sys.n + 3 * sys.tr.k
 }
 
 /// `J = blockdiag(M(ρ_τ)) + U Vᵀ` at a state (module docs).
@@ -95,13 +104,26 @@ impl Structure {
         for (tau, b) in blocks.chunks_exact_mut(n * n).enumerate() {
             sys.drift_at(&ws, sys.vec_rho[tau], b);
         }
-        let top = s.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        // the step floor of each sum is set within its group (S_ρ, S_1: n² each; the mean sums and
+        // β: K each), whose units differ; a diagonal entry (a variance) is moved by at most half
+        let groups = [n * n, n * n, k, k, k];
+        let mut floor = Vec::with_capacity(r);
+        let mut at = 0;
+        for g in groups {
+            let top = s[at..at + g].iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            floor.extend(std::iter::repeat_n(1e-3 * top, g));
+            at += g;
+        }
+        let diagonal = |j: usize| j < 2 * n * n && (j % (n * n)) % (n + 1) == 0;
         let column = |factor: f64, ws: &mut _| {
             let mut u = DMatrix::zeros(len, r);
             let (mut plus, mut minus) = (vec![0.0; len], vec![0.0; len]);
             let mut sj = s.clone();
             for j in 0..r {
-                let h = factor * STEP * s[j].abs().max(1e-3 * top).max(1e-300);
+                let mut h = factor * STEP * s[j].abs().max(floor[j]).max(1e-300);
+                if diagonal(j) && s[j] > 0.0 {
+                    h = h.min(0.5 * s[j]);
+                }
                 sj[j] = s[j] + h;
                 sys.rhs_at_sums(y.as_slice(), &sj, &mut plus, ws);
                 sj[j] = s[j] - h;
