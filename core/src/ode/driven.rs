@@ -114,7 +114,7 @@ impl Structure {
             floor.extend(std::iter::repeat_n(1e-3 * top, g));
             at += g;
         }
-        let diagonal = |j: usize| j < 2 * n * n && (j % (n * n)) % (n + 1) == 0;
+        let diagonal = |j: usize| j < 2 * n * n && (j % (n * n)).is_multiple_of(n + 1);
         let column = |factor: f64, ws: &mut _| {
             let mut u = DMatrix::zeros(len, r);
             let (mut plus, mut minus) = (vec![0.0; len], vec![0.0; len]);
