@@ -642,14 +642,18 @@ fn refine_driven(
 }
 
 /// A zero of F for [`refine_driven`]: Newton's method (the steps of
-/// [`crate::ode::driven::Structure::newton_step`], backtracking on `|F|₂`), and where it stops
-/// short, pseudo-transient continuation from the same start ([`continuation_driven`]).
+/// [`crate::ode::driven::Structure::newton_step`], backtracking on `|F|₂`) in the first half of
+/// the time to `deadline`, and where it stops short, pseudo-transient continuation from the same
+/// start ([`continuation_driven`]).
 fn newton_driven(
     sys: &OdeSystem,
     y0: &DVector<f64>,
     deadline: std::time::Instant,
 ) -> std::result::Result<crate::ode::fixed_points::Converged, String> {
-    newton_steps_driven(sys, y0, deadline).or_else(|newton| {
+    // Newton gets half of the time left, the continuation the rest
+    let now = std::time::Instant::now();
+    let half = now + deadline.saturating_duration_since(now) / 2;
+    newton_steps_driven(sys, y0, half).or_else(|newton| {
         continuation_driven(sys, y0, deadline)
             .map_err(|ptc| format!("{newton}; continued in pseudo-time from the start: {ptc}"))
     })

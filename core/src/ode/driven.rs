@@ -37,6 +37,22 @@ pub const NULL_CUTOFF: f64 = 1e-9;
 /// Relative step of the central differences in the sums (`h_j = STEP·max(|s_j|, 1e-3 |s|∞)`).
 const STEP: f64 = 1e-6;
 
+/// How a mode enters a step's reduced system ([`Structure::steps`]).
+enum ModeKind {
+    /// no active component
+    Inert,
+    /// eliminated with the inverse of its active block
+    Regular(DMatrix<f64>),
+    /// its active components are unknowns of the reduced system, from this column on
+    Singular(usize),
+}
+
+/// A mode's active components (rows of the state) and how it enters a step.
+struct Mode {
+    rows: Vec<usize>,
+    kind: ModeKind,
+}
+
 /// A step of [`Structure::steps`] and the directions its solve dropped.
 pub struct Step {
     /// `δ` with `(J − σI) δ ≈ −f`
@@ -56,13 +72,16 @@ impl Step {
             return self.step.clone();
         };
         let miss = target - (from + &self.step);
-        let Some(svd) = null.clone().try_svd(true, true, f64::EPSILON, 10_000) else {
-            return self.step.clone();
-        };
-        let top = svd.singular_values.max();
-        match svd.solve(&miss, 1e-12 * top) {
-            Ok(c) => &self.step + null * c,
-            Err(_) => self.step.clone(),
+        // least squares by the normal equations (p × p, p the dropped directions), with a ridge
+        // of 1e-12 of their largest diagonal entry
+        let mut gram = null.transpose() * null;
+        let ridge = 1e-12 * gram.diagonal().max().max(1e-300);
+        for i in 0..gram.nrows() {
+            gram[(i, i)] += ridge;
+        }
+        match gram.cholesky() {
+            Some(ch) => &self.step + null * ch.solve(&(null.transpose() * miss)),
+            None => self.step.clone(),
         }
     }
 }
@@ -160,6 +179,19 @@ impl Structure {
         for b in 0..k {
             v[(modes * n + b, r - k + b)] = 1.0;
         }
+        // only the sums the right-hand side reads (untied: S_1 outside the decoder block and the
+        // encoder–decoder block of S_ρ are computed but not read): their columns of U vanish
+        let read: Vec<usize> = (0..r)
+            .filter(|&j| {
+                u.column(j).iter().any(|x| *x != 0.0)
+                    || u_coarse.column(j).iter().any(|x| *x != 0.0)
+            })
+            .collect();
+        let (u, u_coarse, v) = (
+            u.select_columns(&read),
+            u_coarse.select_columns(&read),
+            v.select_columns(&read),
+        );
         Structure {
             n,
             modes,
@@ -237,73 +269,103 @@ impl Structure {
         sigma: f64,
         cutoffs: &[f64],
     ) -> Option<Vec<Step>> {
-        let (n, k) = (self.n, self.k);
+        let k = self.k;
         let r = self.u.ncols();
-        // the blocks' inverses where they are well conditioned; the others join the core
-        let svds: Vec<_> = (0..self.modes)
+        // per mode, its active components (the others are inert: zero rows and columns of J,
+        // e.g. the encoder weights of a pixel that is constant at zero), and the inverse of its
+        // active block where that is well conditioned; the other modes join the core
+        let active: Vec<Vec<usize>> = (0..self.modes).map(|tau| self.active(tau)).collect();
+        let sub_blocks: Vec<DMatrix<f64>> = (0..self.modes)
             .map(|tau| {
-                self.shifted_block(tau, sigma)
-                    .svd(false, false)
-                    .singular_values
+                let full = self.shifted_block(tau, sigma);
+                let act = &active[tau];
+                DMatrix::from_fn(act.len(), act.len(), |i, j| full[(act[i], act[j])])
             })
             .collect();
-        let top = svds.iter().map(|s| s.max()).fold(0.0f64, f64::max);
-        let mut inverses: Vec<Option<DMatrix<f64>>> = Vec::with_capacity(self.modes);
+        let svds: Vec<Option<DVector<f64>>> = sub_blocks
+            .iter()
+            .map(|b| (b.nrows() > 0).then(|| b.clone().svd(false, false).singular_values))
+            .collect();
+        let top = svds
+            .iter()
+            .flatten()
+            .map(|s| s.max())
+            .fold(0.0f64, f64::max);
+        let mut modes: Vec<Mode> = Vec::with_capacity(self.modes);
+        let mut core = r;
         for (tau, s) in svds.iter().enumerate() {
-            let regular = s.min() > SINGULAR_BLOCK * top;
-            inverses.push(if regular {
-                self.shifted_block(tau, sigma).lu().try_inverse()
-            } else {
-                None
+            let kind = match s {
+                None => ModeKind::Inert,
+                Some(s) if s.min() > SINGULAR_BLOCK * top => {
+                    match sub_blocks[tau].clone().lu().try_inverse() {
+                        Some(inv) => ModeKind::Regular(inv),
+                        None => ModeKind::Singular(0),
+                    }
+                }
+                Some(_) => ModeKind::Singular(0),
+            };
+            let kind = match kind {
+                ModeKind::Singular(_) => {
+                    let at = core;
+                    core += active[tau].len();
+                    ModeKind::Singular(at)
+                }
+                other => other,
+            };
+            modes.push(Mode {
+                rows: active[tau].iter().map(|c| tau * self.n + c).collect(),
+                kind,
             });
         }
-        let singular: Vec<usize> = (0..self.modes).filter(|&t| inverses[t].is_none()).collect();
         let nb = if trained_bias { k } else { 0 };
-        let size = r + n * singular.len() + nb;
+        let beta_col = core;
+        let size = core + nb;
         let mut a = DMatrix::<f64>::zeros(size, size);
         let mut rhs = DVector::<f64>::zeros(size);
         for i in 0..r {
             a[(i, i)] = 1.0;
         }
-        // rows (a): (I + Σ_reg V_τᵀ M_τ⁻¹ U_τ) t − Σ_S V_τᵀ δ_τ − E_β δ_β = −Σ_reg V_τᵀ M_τ⁻¹ F_τ
-        for (tau, inv) in inverses.iter().enumerate() {
-            let Some(inv) = inv else { continue };
-            let rows = tau * n..(tau + 1) * n;
-            let vt = self.v.rows(rows.start, n).transpose(); // r × n
-            let ut = self.u.rows(rows.start, n); // n × r
-            let x = &vt * inv; // r × n
-            let p = &x * ut;
-            let fx = &x * f.rows(rows.start, n);
-            for i in 0..r {
-                for j in 0..r {
-                    a[(i, j)] += p[(i, j)];
+        for (tau, mode) in modes.iter().enumerate() {
+            let m = mode.rows.len();
+            let vt = DMatrix::from_fn(r, m, |i, c| self.v[(mode.rows[c], i)]); // r × m
+            let ut = DMatrix::from_fn(m, r, |c, j| self.u[(mode.rows[c], j)]); // m × r
+            let fm = DVector::from_fn(m, |c, _| f[mode.rows[c]]);
+            match &mode.kind {
+                ModeKind::Inert => {}
+                // rows (a): (I + Σ_reg V_τᵀ M_τ⁻¹ U_τ) t − Σ_S V_τᵀ δ_τ − E_β δ_β
+                //           = −Σ_reg V_τᵀ M_τ⁻¹ F_τ
+                ModeKind::Regular(inv) => {
+                    let x = &vt * inv; // r × m
+                    let p = &x * &ut;
+                    let fx = &x * &fm;
+                    for i in 0..r {
+                        for j in 0..r {
+                            a[(i, j)] += p[(i, j)];
+                        }
+                        rhs[i] -= fx[i];
+                    }
                 }
-                rhs[i] -= fx[i];
+                // rows (b): U_τ t + M_τ δ_τ = −F_τ
+                ModeKind::Singular(at) => {
+                    let block = &sub_blocks[tau];
+                    for c in 0..m {
+                        for i in 0..r {
+                            a[(i, at + c)] = -vt[(i, c)];
+                        }
+                        for j in 0..r {
+                            a[(at + c, j)] = ut[(c, j)];
+                        }
+                        for d in 0..m {
+                            a[(at + c, at + d)] = block[(c, d)];
+                        }
+                        rhs[at + c] = -fm[c];
+                    }
+                }
             }
         }
-        for (slot, &tau) in singular.iter().enumerate() {
-            let col0 = r + slot * n;
-            let row0 = r + slot * n;
-            let block = self.shifted_block(tau, sigma);
-            for c in 0..n {
-                for i in 0..r {
-                    a[(i, col0 + c)] = -self.v[(tau * n + c, i)];
-                }
-            }
-            // rows (b): U_τ t + M_τ δ_τ = −F_τ
-            for a_ in 0..n {
-                for j in 0..r {
-                    a[(row0 + a_, j)] = self.u[(tau * n + a_, j)];
-                }
-                for c in 0..n {
-                    a[(row0 + a_, col0 + c)] = block[(a_, c)];
-                }
-                rhs[row0 + a_] = -f[tau * n + a_];
-            }
-        }
-        let beta0 = self.modes * n;
+        let beta0 = self.modes * self.n;
         for b in 0..nb {
-            let col = r + n * singular.len() + b;
+            let col = beta_col + b;
             for i in 0..r {
                 a[(i, col)] = -self.v[(beta0 + b, i)];
             }
@@ -337,26 +399,32 @@ impl Structure {
         for (j, &c) in col_scale.iter().enumerate() {
             a.column_mut(j).scale_mut(c);
         }
-        let svd = a.try_svd(true, true, f64::EPSILON, 10_000)?;
-        let smax = svd.singular_values.max();
+        let (u_svd, sv, v_svd) = svd(&a)?;
+        let smax = sv.iter().copied().fold(0.0f64, f64::max);
         let mut out = Vec::with_capacity(cutoffs.len());
-        let v_t = svd.v_t.as_ref()?;
         let zero_f = DVector::zeros(f.len());
+        let ut_rhs = u_svd.transpose() * &rhs;
         for &cut in cutoffs {
-            let mut x = svd.solve(&rhs, cut * smax).ok()?;
+            // x = V Σ⁺ Uᵀ rhs, singular values at most `cut·σ_max` dropped
+            let mut x = DVector::zeros(size);
+            for (i, &s) in sv.iter().enumerate() {
+                if s > cut * smax {
+                    x.axpy(ut_rhs[i] / s, &v_svd.column(i), 1.0);
+                }
+            }
             for (v, c) in x.iter_mut().zip(&col_scale) {
                 *v *= c;
             }
-            let step = self.expand(&x, f, &inverses, &singular, nb);
+            let step = self.expand(&x, f, &modes, beta_col, nb);
             // the directions dropped: (nearly) null in the reduced system, and so in J
-            let dropped: Vec<DVector<f64>> = (0..svd.singular_values.len())
-                .filter(|&i| svd.singular_values[i] <= cut.min(NULL_CUTOFF) * smax)
+            let dropped: Vec<DVector<f64>> = (0..sv.len())
+                .filter(|&i| sv[i] <= cut.min(NULL_CUTOFF) * smax)
                 .map(|i| {
-                    let mut x0 = v_t.row(i).transpose();
+                    let mut x0 = v_svd.column(i).into_owned();
                     for (v, c) in x0.iter_mut().zip(&col_scale) {
                         *v *= c;
                     }
-                    self.expand(&x0, &zero_f, &inverses, &singular, nb)
+                    self.expand(&x0, &zero_f, &modes, beta_col, nb)
                 })
                 .collect();
             out.push(Step {
@@ -372,30 +440,74 @@ impl Structure {
         &self,
         x: &DVector<f64>,
         f: &DVector<f64>,
-        inverses: &[Option<DMatrix<f64>>],
-        singular: &[usize],
+        modes: &[Mode],
+        beta_col: usize,
         nb: usize,
     ) -> DVector<f64> {
-        let (n, r, len) = (self.n, self.u.ncols(), f.len());
-        let beta0 = self.modes * n;
+        let r = self.u.ncols();
+        let beta0 = self.modes * self.n;
         let t = x.rows(0, r).into_owned();
-        let mut step = DVector::zeros(len);
-        for (tau, inv) in inverses.iter().enumerate() {
-            let Some(inv) = inv else { continue };
-            let o = tau * n;
-            let rhs_tau = f.rows(o, n) + self.u.rows(o, n) * &t;
-            let d = -(inv * rhs_tau);
-            step.rows_mut(o, n).copy_from(&d);
-        }
-        for (slot, &tau) in singular.iter().enumerate() {
-            let d = x.rows(r + slot * n, n);
-            step.rows_mut(tau * n, n).copy_from(&d);
+        let mut step = DVector::zeros(f.len());
+        for mode in modes {
+            match &mode.kind {
+                ModeKind::Inert => {}
+                ModeKind::Regular(inv) => {
+                    let m = mode.rows.len();
+                    let rhs = DVector::from_fn(m, |c, _| {
+                        let row = mode.rows[c];
+                        f[row] + (0..r).map(|j| self.u[(row, j)] * t[j]).sum::<f64>()
+                    });
+                    let d = -(inv * rhs);
+                    for (c, &row) in mode.rows.iter().enumerate() {
+                        step[row] = d[c];
+                    }
+                }
+                ModeKind::Singular(at) => {
+                    for (c, &row) in mode.rows.iter().enumerate() {
+                        step[row] = x[at + c];
+                    }
+                }
+            }
         }
         for b in 0..nb {
-            step[beta0 + b] = x[r + n * singular.len() + b];
+            step[beta0 + b] = x[beta_col + b];
         }
         step
     }
+
+    /// The components of mode `tau` that are not inert: an inert one has a zero row and column
+    /// in its block, in `U` and in `V` (nothing moves it and it moves nothing).
+    fn active(&self, tau: usize) -> Vec<usize> {
+        let n = self.n;
+        let nn = n * n;
+        let block = &self.blocks[tau * nn..(tau + 1) * nn];
+        (0..n)
+            .filter(|&c| {
+                let row = tau * n + c;
+                let inert = (0..n).all(|d| block[c * n + d] == 0.0 && block[d * n + c] == 0.0)
+                    && self.u.row(row).iter().all(|v| *v == 0.0)
+                    && self.v.row(row).iter().all(|v| *v == 0.0);
+                !inert
+            })
+            .collect()
+    }
+}
+
+/// The singular value decomposition `a = U Σ Vᵀ` of a square matrix by faer (`U`, the singular
+/// values, `V`), `None` if it does not converge or an entry is not finite.
+fn svd(a: &DMatrix<f64>) -> Option<(DMatrix<f64>, DVector<f64>, DMatrix<f64>)> {
+    if !a.iter().all(|v| v.is_finite()) {
+        return None;
+    }
+    let m = faer::Mat::<f64>::from_fn(a.nrows(), a.ncols(), |i, j| a[(i, j)]);
+    let svd = m.svd().ok()?;
+    let (u, s, v) = (svd.U(), svd.S().column_vector(), svd.V());
+    let n = a.nrows();
+    Some((
+        DMatrix::from_fn(n, n, |i, j| u[(i, j)]),
+        DVector::from_fn(n, |i, _| s[i]),
+        DMatrix::from_fn(n, n, |i, j| v[(i, j)]),
+    ))
 }
 
 /// The eigenvalues of a dense square matrix by faer's real Schur form (`None` if it does not
