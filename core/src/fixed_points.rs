@@ -137,7 +137,7 @@ pub const DENSE_MAX: usize = 600;
 pub const DRIVEN_MAX: usize = 4200;
 
 /// The most sums `r = 2n² + 3K` the structured analysis of a driven vector form takes (its
-/// reduced systems and the N × r matrices grow with them: untied K ≤ 11, tied K ≤ 21).
+/// reduced systems and the N × r matrices grow with them: untied K ≤ 10, tied K ≤ 21).
 pub const DRIVEN_MAX_SUMS: usize = 1000;
 
 /// Components over which a large vector form's fixed points are sought: its leading

@@ -2,7 +2,8 @@
 //! (uncentred images, docs/theory.md §5.10 and §9 "Inputs with a mean").
 //!
 //! Over every mode the right-hand side reads the other modes only through the sums
-//! `s = (S_ρ, S_1, Σ_τ w_τ μ_τ, Σ_τ v̂_τ μ_τ, β)` ([`OdeSystem::state_sums`], `r = 2n² + 3K` of them):
+//! `s = (S_ρ, S_1, Σ_τ w_τ μ_τ, Σ_τ v̂_τ μ_τ, β)` ([`OdeSystem::state_sums`], at most `2n² + 3K`;
+//! the `r` it reads are kept):
 //!
 //! ```text
 //! F_τ(y) = M(ρ_τ; s) y_τ + μ_τ c(s),   dβ/dt = f(s),   s = Σ_τ σ_τ(y_τ) (+ β)
