@@ -607,7 +607,7 @@ fn refine_driven(
     let eps = physical_eps(sys, &c.y)?;
     let scale = 1.0 + c.y.amax();
     let seen = known.iter().any(|k| (*k - &c.y).amax() < 1e-6 * scale);
-    let structure = crate::ode::driven::Structure::at(sys, &c.y);
+    let structure = crate::ode::driven::Structure::with_error(sys, &c.y, true);
     let jacobian_error = structure.error();
     let stability = if seen {
         Stability::not_converged(jacobian_error)

@@ -295,9 +295,14 @@ fn fixed_points_with_an_input_mean_match_the_dense_analysis() {
 #[test]
 fn the_structured_jacobian_with_an_input_mean_is_the_jacobian() {
     use aedyn::ode::driven::Structure;
-    // the covariance's eigenvalues as given, and with a mode of zero variance (untied: a singular
-    // block, which the reduced system keeps)
-    for rho in [RHO, [1.6, 0.9, 0.0]] {
+    // the covariance's eigenvalues as given; with a mode of zero variance (untied: a singular
+    // block, which the reduced system keeps); and with that mode's mean zero as well (untied: its
+    // encoder weights are inert, left out)
+    for (rho, mu) in [
+        (RHO, MU),
+        ([1.6, 0.9, 0.0], MU),
+        ([1.6, 0.9, 0.0], [0.7, -0.4, 0.0]),
+    ] {
         for (tied, bias, algorithm) in [
             (false, false, Algorithm::Vanilla),
             (false, true, Algorithm::Vanilla),
@@ -309,11 +314,11 @@ fn the_structured_jacobian_with_an_input_mean_is_the_jacobian() {
             let tr = Training::new(K, ETA, tied, bias, algorithm);
             let sys = OdeSystem::new(&Gelu, tr, &rho, Form::Vector, Reduction::Full)
                 .expect("an ODE")
-                .with_input_mean(&MU)
+                .with_input_mean(&mu)
                 .expect("vector form");
             let flat = |m: [[f64; D]; K]| m.iter().flatten().copied().collect::<Vec<f64>>();
             let y = sys.state_from_weights(&flat(W), &flat(V), &BETA);
-            let structure = Structure::at(&sys, &y);
+            let structure = Structure::with_error(&sys, &y, true);
             let dense = structure.dense();
             let fd = aedyn::ode::fixed_points::jacobian(&sys, &y, &mut sys.workspace());
             let diff = (&dense - &fd).amax() / fd.amax();

@@ -73,21 +73,29 @@ impl Step {
             return self.step.clone();
         };
         let miss = target - (from + &self.step);
-        // least squares by the normal equations (p × p, p the dropped directions), with a ridge
-        // of 1e-12 of their largest diagonal entry
-        let mut gram = null.transpose() * null;
-        let ridge = 1e-12 * gram.diagonal().max().max(1e-300);
+        // least squares by the normal equations (p × p, p the dropped directions) of the
+        // directions scaled to unit length (their lengths spread over decades), with a ridge of
+        // 1e-12
+        let norms: Vec<f64> = null.column_iter().map(|c| c.norm()).collect();
+        let mut unit = null.clone();
+        for (mut c, &norm) in unit.column_iter_mut().zip(&norms) {
+            if norm > 0.0 {
+                c /= norm;
+            }
+        }
+        let mut gram = unit.transpose() * &unit;
         for i in 0..gram.nrows() {
-            gram[(i, i)] += ridge;
+            gram[(i, i)] += 1e-12;
         }
         match gram.cholesky() {
-            Some(ch) => &self.step + null * ch.solve(&(null.transpose() * miss)),
+            Some(ch) => &self.step + &unit * ch.solve(&(unit.transpose() * miss)),
             None => self.step.clone(),
         }
     }
 }
 
-/// The number of sums `r = 2n² + 3K` a driven vector form's right-hand side reads.
+/// The number of sums `2n² + 3K` a driven vector form's right-hand side is given (and the
+/// structure computes; it keeps those read).
 pub fn reduced_len(sys: &OdeSystem) -> usize {
     2 * sys.n * sys.n + 3 * sys.tr.k
 }
@@ -113,6 +121,12 @@ pub struct Structure {
 impl Structure {
     /// The structure of the Jacobian of `sys` (a vector form over every mode) at `y`.
     pub fn at(sys: &OdeSystem, y: &DVector<f64>) -> Structure {
+        Structure::with_error(sys, y, false)
+    }
+
+    /// [`Structure::at`], with `U` also computed with doubled steps when `error` (for
+    /// [`Structure::error`]; otherwise the error is reported as 0).
+    pub fn with_error(sys: &OdeSystem, y: &DVector<f64>, error: bool) -> Structure {
         let (n, modes, k) = (sys.n, sys.vec_rho.len(), sys.tr.k);
         let len = y.len();
         let s = sys.state_sums(y.as_slice());
@@ -157,7 +171,11 @@ impl Structure {
             u
         };
         let u = column(1.0, &mut ws);
-        let u_coarse = column(2.0, &mut ws);
+        let u_coarse = if error {
+            column(2.0, &mut ws)
+        } else {
+            u.clone()
+        };
         // Vᵀ: each mode's share is quadratic in its own components (exact central differences)
         let mut v = DMatrix::zeros(len, r);
         let (mut plus, mut minus) = (vec![0.0; r], vec![0.0; r]);
@@ -275,7 +293,7 @@ impl Structure {
         // per mode, its active components (the others are inert: zero rows and columns of J,
         // e.g. the encoder weights of a pixel that is constant at zero), and the inverse of its
         // active block where that is well conditioned; the other modes join the core
-        let active: Vec<Vec<usize>> = (0..self.modes).map(|tau| self.active(tau)).collect();
+        let active: Vec<Vec<usize>> = (0..self.modes).map(|tau| self.active(tau, f)).collect();
         let sub_blocks: Vec<DMatrix<f64>> = (0..self.modes)
             .map(|tau| {
                 let full = self.shifted_block(tau, sigma);
@@ -283,9 +301,18 @@ impl Structure {
                 DMatrix::from_fn(act.len(), act.len(), |i, j| full[(act[i], act[j])])
             })
             .collect();
+        if sub_blocks.iter().any(|b| !b.iter().all(|v| v.is_finite())) {
+            return None;
+        }
         let svds: Vec<Option<DVector<f64>>> = sub_blocks
             .iter()
-            .map(|b| (b.nrows() > 0).then(|| b.clone().svd(false, false).singular_values))
+            .map(|b| {
+                (b.nrows() > 0).then(|| {
+                    b.clone()
+                        .try_svd(false, false, f64::EPSILON, 10_000)
+                        .map_or_else(|| DVector::zeros(b.nrows()), |s| s.singular_values)
+                })
+            })
             .collect();
         let top = svds
             .iter()
@@ -477,8 +504,9 @@ impl Structure {
     }
 
     /// The components of mode `tau` that are not inert: an inert one has a zero row and column
-    /// in its block, in `U` and in `V` (nothing moves it and it moves nothing).
-    fn active(&self, tau: usize) -> Vec<usize> {
+    /// in its block, a zero row in `U` and in `V`, and `f` = 0 there (nothing moves it and it
+    /// moves nothing: its step is 0 whatever σ).
+    fn active(&self, tau: usize, f: &DVector<f64>) -> Vec<usize> {
         let n = self.n;
         let nn = n * n;
         let block = &self.blocks[tau * nn..(tau + 1) * nn];
@@ -487,7 +515,8 @@ impl Structure {
                 let row = tau * n + c;
                 let inert = (0..n).all(|d| block[c * n + d] == 0.0 && block[d * n + c] == 0.0)
                     && self.u.row(row).iter().all(|v| *v == 0.0)
-                    && self.v.row(row).iter().all(|v| *v == 0.0);
+                    && self.v.row(row).iter().all(|v| *v == 0.0)
+                    && f[row] == 0.0;
                 !inert
             })
             .collect()
