@@ -669,7 +669,7 @@ fn newton_steps_driven(
     deadline: std::time::Instant,
 ) -> std::result::Result<crate::ode::fixed_points::Converged, String> {
     use crate::ode::fixed_points::{
-        Converged, NOISE_FLOOR_FACTOR, evaluation_noise, line_search, stagnated,
+        Converged, NOISE_FLOOR_FACTOR, evaluation_noise, iteration_start, line_search, stagnated,
     };
     let mut ws = sys.workspace();
     let n = y0.len();
@@ -679,21 +679,8 @@ fn newton_steps_driven(
     let mut norms: Vec<f64> = Vec::new();
     for it in 0..200 {
         let res = f.amax();
-        if !res.is_finite() {
-            return Err("F is not finite".into());
-        }
-        if res < NEWTON_TOL {
-            return Ok(Converged {
-                y,
-                residual: res,
-                iterations: it,
-                noise_floor: 0.0,
-            });
-        }
-        if std::time::Instant::now() > deadline {
-            return Err(format!(
-                "time budget spent after {it} iterations (|F|∞ = {res:.2e})"
-            ));
+        if let Some(done) = iteration_start(&y, res, NEWTON_TOL, it, Some(deadline), "iterations") {
+            return done;
         }
         let norm = f.norm();
         if let Some(before) = stagnated(&norms, norm, res, NEWTON_TOL) {
@@ -769,7 +756,9 @@ fn continuation_driven(
     y0: &DVector<f64>,
     deadline: std::time::Instant,
 ) -> std::result::Result<crate::ode::fixed_points::Converged, String> {
-    use crate::ode::fixed_points::{Converged, NOISE_FLOOR_FACTOR, evaluation_noise};
+    use crate::ode::fixed_points::{
+        Converged, NOISE_FLOOR_FACTOR, evaluation_noise, iteration_start,
+    };
     let mut ws = sys.workspace();
     let n = y0.len();
     let mut y = y0.clone();
@@ -780,21 +769,8 @@ fn continuation_driven(
     let mut since_best = 0;
     for it in 0..400 {
         let res = f.amax();
-        if !res.is_finite() {
-            return Err("F is not finite".into());
-        }
-        if res < NEWTON_TOL {
-            return Ok(Converged {
-                y,
-                residual: res,
-                iterations: it,
-                noise_floor: 0.0,
-            });
-        }
-        if std::time::Instant::now() > deadline {
-            return Err(format!(
-                "time budget spent after {it} steps (|F|∞ = {res:.2e})"
-            ));
+        if let Some(done) = iteration_start(&y, res, NEWTON_TOL, it, Some(deadline), "steps") {
+            return done;
         }
         let structure = crate::ode::driven::Structure::at(sys, &y);
         let sigma = if dt.is_finite() { 1.0 / dt } else { 0.0 };

@@ -162,21 +162,8 @@ pub fn newton_holding<F: Flow>(
     let mut norms: Vec<f64> = Vec::new();
     for it in 0..max_iter {
         let res = f.amax();
-        if !res.is_finite() {
-            return Err("F is not finite".into());
-        }
-        if res < tol {
-            return Ok(Converged {
-                y,
-                residual: res,
-                iterations: it,
-                noise_floor: 0.0,
-            });
-        }
-        if deadline.is_some_and(|d| std::time::Instant::now() > d) {
-            return Err(format!(
-                "time budget spent after {it} iterations (|F|∞ = {res:.2e})"
-            ));
+        if let Some(done) = iteration_start(&y, res, tol, it, deadline, "iterations") {
+            return done;
         }
         let norm = f.norm();
         if let Some(before) = stagnated(&norms, norm, res, tol) {
@@ -245,6 +232,36 @@ pub fn newton_holding<F: Flow>(
         "not converged in {max_iter} iterations (|F|∞ = {:.2e})",
         f.amax()
     ))
+}
+
+/// The checks that open an iteration at `y` with `|F|∞ = res` (iteration `it`, `unit` naming
+/// them in messages): F not finite (an error), converged (`|F|∞ < tol`), the time budget to
+/// `deadline` spent (an error); `None` to go on.
+pub(crate) fn iteration_start(
+    y: &DVector<f64>,
+    res: f64,
+    tol: f64,
+    it: usize,
+    deadline: Option<std::time::Instant>,
+    unit: &str,
+) -> Option<Result<Converged, String>> {
+    if !res.is_finite() {
+        return Some(Err("F is not finite".into()));
+    }
+    if res < tol {
+        return Some(Ok(Converged {
+            y: y.clone(),
+            residual: res,
+            iterations: it,
+            noise_floor: 0.0,
+        }));
+    }
+    if deadline.is_some_and(|d| std::time::Instant::now() > d) {
+        return Some(Err(format!(
+            "time budget spent after {it} {unit} (|F|∞ = {res:.2e})"
+        )));
+    }
+    None
 }
 
 /// Iterations over which Newton must reduce `|F|₂` by [`STAGNATION_FACTOR`] while `|F|∞` is
