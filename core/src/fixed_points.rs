@@ -607,11 +607,9 @@ fn refine_driven(
     let eps = physical_eps(sys, &c.y)?;
     let scale = 1.0 + c.y.amax();
     let seen = known.iter().any(|k| (*k - &c.y).amax() < 1e-6 * scale);
-    let structure = crate::ode::driven::Structure::with_error(sys, &c.y, true);
-    let jacobian_error = structure.error();
-    let stability = if seen {
-        Stability::not_converged(jacobian_error)
-    } else {
+    let structure = (!seen).then(|| crate::ode::driven::Structure::with_error(sys, &c.y, true));
+    let jacobian_error = structure.as_ref().map_or(0.0, |s| s.error());
+    let stability = if let Some(structure) = &structure {
         let jac = structure.dense();
         match crate::ode::driven::eigenvalues(&jac) {
             Some(ev) => {
@@ -628,6 +626,9 @@ fn refine_driven(
             }
             None => Stability::not_converged(jacobian_error),
         }
+    } else {
+        // a point already listed or rejected: `analyse` skips it before reading its spectrum
+        Stability::not_converged(0.0)
     };
     Ok(Refined {
         eps,
@@ -669,7 +670,7 @@ fn newton_steps_driven(
     deadline: std::time::Instant,
 ) -> std::result::Result<crate::ode::fixed_points::Converged, String> {
     use crate::ode::fixed_points::{
-        Converged, NOISE_FLOOR_FACTOR, evaluation_noise, iteration_start, line_search, stagnated,
+        at_noise_floor, evaluation_noise, iteration_start, line_search, stagnated,
     };
     let mut ws = sys.workspace();
     let n = y0.len();
@@ -719,13 +720,8 @@ fn newton_steps_driven(
             }
             None => {
                 let noise = evaluation_noise(sys, &y, &[], &mut ws);
-                if res <= NOISE_FLOOR_FACTOR * noise {
-                    return Ok(Converged {
-                        y,
-                        residual: res,
-                        iterations: it,
-                        noise_floor: noise,
-                    });
+                if let Some(c) = at_noise_floor(&y, res, it, noise) {
+                    return Ok(c);
                 }
                 return Err(format!(
                     "no descent step after {it} iterations (|F|∞ = {res:.2e}; rounding noise of \
@@ -756,9 +752,7 @@ fn continuation_driven(
     y0: &DVector<f64>,
     deadline: std::time::Instant,
 ) -> std::result::Result<crate::ode::fixed_points::Converged, String> {
-    use crate::ode::fixed_points::{
-        Converged, NOISE_FLOOR_FACTOR, evaluation_noise, iteration_start,
-    };
+    use crate::ode::fixed_points::{at_noise_floor, evaluation_noise, iteration_start};
     let mut ws = sys.workspace();
     let n = y0.len();
     let mut y = y0.clone();
@@ -807,13 +801,8 @@ fn continuation_driven(
         }
         if since_best > 40 {
             let noise = evaluation_noise(sys, &y, &[], &mut ws);
-            if f.amax() <= NOISE_FLOOR_FACTOR * noise {
-                return Ok(Converged {
-                    residual: f.amax(),
-                    y,
-                    iterations: it,
-                    noise_floor: noise,
-                });
+            if let Some(c) = at_noise_floor(&y, f.amax(), it, noise) {
+                return Ok(c);
             }
             return Err(format!(
                 "no progress in 40 steps (|F|∞ = {:.2e}, pseudo-time step {dt:.1e})",

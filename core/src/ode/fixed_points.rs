@@ -214,13 +214,8 @@ pub fn newton_holding<F: Flow>(
         }
         if !accepted {
             let noise = evaluation_noise(sys, &y, hold, &mut ws);
-            if res <= NOISE_FLOOR_FACTOR * noise {
-                return Ok(Converged {
-                    y,
-                    residual: res,
-                    iterations: it,
-                    noise_floor: noise,
-                });
+            if let Some(c) = at_noise_floor(&y, res, it, noise) {
+                return Ok(c);
             }
             return Err(format!(
                 "no descent step after {it} iterations (|F|∞ = {res:.2e}; Jacobian steps scaled \
@@ -232,6 +227,22 @@ pub fn newton_holding<F: Flow>(
         "not converged in {max_iter} iterations (|F|∞ = {:.2e})",
         f.amax()
     ))
+}
+
+/// The point where an iteration stopped with no step that descends, accepted when `|F|∞ = res`
+/// is within [`NOISE_FLOOR_FACTOR`] of the rounding `noise` of F there.
+pub(crate) fn at_noise_floor(
+    y: &DVector<f64>,
+    res: f64,
+    it: usize,
+    noise: f64,
+) -> Option<Converged> {
+    (res <= NOISE_FLOOR_FACTOR * noise).then(|| Converged {
+        y: y.clone(),
+        residual: res,
+        iterations: it,
+        noise_floor: noise,
+    })
 }
 
 /// The checks that open an iteration at `y` with `|F|∞ = res` (iteration `it`, `unit` naming
