@@ -165,8 +165,9 @@ fn fixed_points_of_the_images_over_all_their_modes() {
     let mut f = nalgebra::DVector::zeros(sys.len());
     sys.rhs_with(&p.y, &mut f, &mut sys.workspace());
     assert!(f.amax() < 1e-12, "|F|∞ {:.1e}", f.amax());
-    // untied, K = 3: 6 147 components, beyond the dense spectrum's limit: refused naming `k`
-    let large = uncentred.replace("tied = true\nk = 2", "k = 3");
+    // untied, K = 5: 10 245 components, beyond the dense spectrum's limit: refused naming `k`
+    // (before the integration)
+    let large = uncentred.replace("tied = true\nk = 2", "k = 5");
     let cfg = Config::from_toml(&large, "test").expect("valid");
     match aedyn::fixed_points::analyse_config(&cfg) {
         Err(e) => assert!(e.to_string().contains("`k`"), "{e}"),
