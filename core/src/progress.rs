@@ -22,6 +22,9 @@ impl Progress {
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             bar.set_message(msg);
+            // redrawn twice a second, so the elapsed time moves during a long step (a dense
+            // spectrum of thousands of components takes a minute between two updates)
+            bar.enable_steady_tick(std::time::Duration::from_millis(500));
             Progress { bar }
         }
         #[cfg(not(feature = "cli"))]
