@@ -675,7 +675,8 @@ fn newton_steps_driven(
     deadline: std::time::Instant,
 ) -> std::result::Result<crate::ode::fixed_points::Converged, String> {
     use crate::ode::fixed_points::{
-        at_noise_floor, evaluation_noise, iteration_start, line_search, stagnated,
+        at_noise_floor, creeping_at_noise_floor, evaluation_noise, iteration_start, line_search,
+        stagnated,
     };
     let mut ws = sys.workspace();
     let n = y0.len();
@@ -695,6 +696,11 @@ fn newton_steps_driven(
                  {res:.2e})",
                 100.0 * (1.0 - norm / before)
             ));
+        }
+        if let Some(c) = creeping_at_noise_floor(&norms, norm, &y, res, it, || {
+            evaluation_noise(sys, &y, &[], &mut ws)
+        }) {
+            return Ok(c);
         }
         norms.push(norm);
         let steps = crate::ode::driven::Structure::at(sys, &y)

@@ -173,6 +173,11 @@ pub fn newton_holding<F: Flow>(
                 100.0 * (1.0 - norm / before)
             ));
         }
+        if let Some(c) = creeping_at_noise_floor(&norms, norm, &y, res, it, || {
+            evaluation_noise(sys, &y, hold, &mut ws)
+        }) {
+            return Ok(c);
+        }
         norms.push(norm);
         // where F is not smooth (ReLU's kernels at exactly antiparallel units) the differences
         // with the default steps can point nowhere downhill: retry with larger and smaller steps
@@ -291,6 +296,23 @@ pub(crate) fn stagnated(norms: &[f64], norm: f64, res: f64, tol: f64) -> Option<
         .checked_sub(STAGNATION_WINDOW)
         .map(|i| &norms[i])?;
     (res > STAGNATION_FLOOR * tol && norm > STAGNATION_FACTOR * before).then_some(before)
+}
+
+/// The point `y` (`|F|∞ = res`, `|F|₂ = norm`) where an iteration creeps — `|F|₂` falls by less
+/// than [`STAGNATION_FACTOR`] over [`STAGNATION_WINDOW`] iterations, below the floor where that
+/// is not yet an error ([`stagnated`]) — accepted if it is at the rounding noise of F
+/// ([`at_noise_floor`]; `noise` evaluated only then): line searches that accept any decrease
+/// otherwise creep on rounding luck until the time budget is spent.
+pub(crate) fn creeping_at_noise_floor(
+    norms: &[f64],
+    norm: f64,
+    y: &DVector<f64>,
+    res: f64,
+    it: usize,
+    noise: impl FnOnce() -> f64,
+) -> Option<Converged> {
+    stagnated(norms, norm, res, 0.0)?;
+    at_noise_floor(y, res, it, noise())
 }
 
 /// Backtracking from `y` along `step`: the first `y + αstep`, α = 1, 1/2, … (30 halvings), whose
@@ -552,6 +574,25 @@ mod tests {
         assert!(stagnated(&fast[..39], last(&fast), 1e-2, 1e-12).is_none());
         // near the tolerance rounding sets the pace: never called stagnation
         assert!(stagnated(&creeping[..39], last(&creeping), 1e-9, 1e-12).is_none());
+        // ... but creeping there is accepted at the rounding noise of F (and only there: the
+        // noise is not even evaluated while |F| still falls fast)
+        let y = DVector::from_vec(vec![1.0]);
+        let tiny: Vec<f64> = creeping.iter().map(|v| v * 1e-8).collect();
+        let at = |norms: &[f64], noise: f64| {
+            creeping_at_noise_floor(&norms[..39], last(norms), &y, last(norms), 39, || noise)
+        };
+        assert!(at(&tiny, 1e-11).is_some_and(|c| c.noise_floor == 1e-11));
+        assert!(
+            at(&tiny, 1e-12).is_none(),
+            "|F| 9e-11 is above 10× the noise 1e-12"
+        );
+        let fast_tiny: Vec<f64> = fast.iter().map(|v| v * 1e-8).collect();
+        assert!(
+            creeping_at_noise_floor(&fast_tiny[..39], last(&fast_tiny), &y, 1e-11, 39, || {
+                panic!("noise evaluated while |F| falls fast")
+            })
+            .is_none()
+        );
         // a zero is still reached from a slow start (|F| = 1e-3 at first)
         let c = newton(
             &Toy,
