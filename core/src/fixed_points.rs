@@ -1205,7 +1205,8 @@ pub fn analyse<S: Analysed>(
         if c.noise_floor > 0.0 {
             notes.push(format!(
                 "the fixed point at t = {t_row:.4} (ε = {:.6}) is refined to |F|∞ = {:.1e}, the \
-                 rounding noise of F there ({:.1e}; no Newton step descends below it)",
+                 rounding noise of F there ({:.1e}; Newton's steps no longer descend, or only creep, \
+                 below it)",
                 shown_eps(eps),
                 c.residual,
                 c.noise_floor

@@ -59,14 +59,15 @@ pub struct Converged {
     pub residual: f64,
     pub iterations: usize,
     /// The rounding noise of F at `y` when Newton stopped there above `tol` because no step
-    /// descends and `|F|∞` is within [`NOISE_FLOOR_FACTOR`] times that noise (F cannot be
-    /// evaluated more accurately there, e.g. ReLU's kernels at nearly antiparallel units);
-    /// 0 when `|F|∞ < tol`.
+    /// descends (or, for the driven Newton, the steps only creep, [`creeping_at_noise_floor`])
+    /// and `|F|∞` is within [`NOISE_FLOOR_FACTOR`] times that noise (F cannot be evaluated more
+    /// accurately there, e.g. ReLU's kernels at nearly antiparallel units); 0 when `|F|∞ < tol`.
     pub noise_floor: f64,
 }
 
-/// Newton accepts a point above its tolerance where no step descends if `|F|∞` is at most this
-/// many times the rounding noise of F there ([`evaluation_noise`]).
+/// Newton accepts a point above its tolerance where no step descends (the driven Newton also
+/// where its steps only creep) if `|F|∞` is at most this many times the rounding noise of F
+/// there ([`evaluation_noise`]).
 pub const NOISE_FLOOR_FACTOR: f64 = 10.0;
 
 /// The rounding noise of F at `y`: the largest change of F (∞-norm, over the components not held)
@@ -172,11 +173,6 @@ pub fn newton_holding<F: Flow>(
                  iterations (|F|∞ = {res:.2e}): no zero of F near this start",
                 100.0 * (1.0 - norm / before)
             ));
-        }
-        if let Some(c) = creeping_at_noise_floor(&norms, norm, &y, res, it, || {
-            evaluation_noise(sys, &y, hold, &mut ws)
-        }) {
-            return Ok(c);
         }
         norms.push(norm);
         // where F is not smooth (ReLU's kernels at exactly antiparallel units) the differences
@@ -302,7 +298,11 @@ pub(crate) fn stagnated(norms: &[f64], norm: f64, res: f64, tol: f64) -> Option<
 /// than [`STAGNATION_FACTOR`] over [`STAGNATION_WINDOW`] iterations, below the floor where that
 /// is not yet an error ([`stagnated`]) — accepted if it is at the rounding noise of F
 /// ([`at_noise_floor`]; `noise` evaluated only then): line searches that accept any decrease
-/// otherwise creep on rounding luck until the time budget is spent.
+/// otherwise creep on rounding luck until the time budget is spent. Used by the driven Newton
+/// (smooth right-hand sides); the generic one, which also serves teacher–student students with
+/// kinks, does not: near coinciding students the 4-ulp moves of [`evaluation_noise`] would
+/// measure F's square-root singularity, not rounding, and accept a point the refinement in
+/// their invariant subspace takes below the tolerance.
 pub(crate) fn creeping_at_noise_floor(
     norms: &[f64],
     norm: f64,
