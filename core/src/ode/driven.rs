@@ -112,8 +112,8 @@ pub struct Structure {
     blocks: Vec<f64>,
     /// `∂F/∂s` (N × r)
     u: DMatrix<f64>,
-    /// the same with doubled steps (its difference estimates the error of `U`)
-    u_coarse: DMatrix<f64>,
+    /// the same with doubled steps (its difference estimates the error of `U`), where asked for
+    u_coarse: Option<DMatrix<f64>>,
     /// `V`, so that `Vᵀ = ∂s/∂y` (N × r)
     v: DMatrix<f64>,
 }
@@ -171,11 +171,7 @@ impl Structure {
             u
         };
         let u = column(1.0, &mut ws);
-        let u_coarse = if error {
-            column(2.0, &mut ws)
-        } else {
-            u.clone()
-        };
+        let u_coarse = error.then(|| column(2.0, &mut ws));
         // Vᵀ: each mode's share is quadratic in its own components (exact central differences)
         let mut v = DMatrix::zeros(len, r);
         let (mut plus, mut minus) = (vec![0.0; r], vec![0.0; r]);
@@ -203,12 +199,14 @@ impl Structure {
         let read: Vec<usize> = (0..r)
             .filter(|&j| {
                 u.column(j).iter().any(|x| *x != 0.0)
-                    || u_coarse.column(j).iter().any(|x| *x != 0.0)
+                    || u_coarse
+                        .as_ref()
+                        .is_some_and(|c| c.column(j).iter().any(|x| *x != 0.0))
             })
             .collect();
         let (u, u_coarse, v) = (
             u.select_columns(&read),
-            u_coarse.select_columns(&read),
+            u_coarse.map(|c| c.select_columns(&read)),
             v.select_columns(&read),
         );
         Structure {
@@ -255,7 +253,10 @@ impl Structure {
     /// The Jacobian's estimated error: `‖(U − U_coarse) Vᵀ‖_F`, the change when the steps in the
     /// sums are doubled (the blocks and `Vᵀ` are exact to rounding).
     pub fn error(&self) -> f64 {
-        let du = &self.u - &self.u_coarse;
+        let Some(coarse) = &self.u_coarse else {
+            return 0.0;
+        };
+        let du = &self.u - coarse;
         // ‖A Vᵀ‖_F² = tr((AᵀA)(VᵀV))
         let (a, b) = (du.transpose() * &du, self.v.transpose() * &self.v);
         a.component_mul(&b).sum().max(0.0).sqrt()

@@ -230,8 +230,9 @@ pub fn newton_holding<F: Flow>(
     ))
 }
 
-/// The point where an iteration stopped with no step that descends, accepted when `|F|∞ = res`
-/// is within [`NOISE_FLOOR_FACTOR`] of the rounding `noise` of F there.
+/// The point where an iteration stopped making progress (no step descends, or the driven
+/// Newton's steps only creep), accepted when `|F|∞ = res` is within [`NOISE_FLOOR_FACTOR`] of
+/// the rounding `noise` of F there.
 pub(crate) fn at_noise_floor(
     y: &DVector<f64>,
     res: f64,
@@ -287,11 +288,17 @@ const STAGNATION_FLOOR: f64 = 1e4;
 /// Newton converges fast once near a zero; creeping descent means a minimum of `|F|` that is no
 /// zero (the ghost of a fixed point at a slow stretch of a trajectory).
 pub(crate) fn stagnated(norms: &[f64], norm: f64, res: f64, tol: f64) -> Option<f64> {
+    creeping(norms, norm).filter(|_| res > STAGNATION_FLOOR * tol)
+}
+
+/// `|F|₂` a window ago where `|F|₂ = norm` has fallen by less than [`STAGNATION_FACTOR`] over
+/// the last [`STAGNATION_WINDOW`] iterations (`norms`, oldest first), whatever `|F|∞`.
+fn creeping(norms: &[f64], norm: f64) -> Option<f64> {
     let before = *norms
         .len()
         .checked_sub(STAGNATION_WINDOW)
         .map(|i| &norms[i])?;
-    (res > STAGNATION_FLOOR * tol && norm > STAGNATION_FACTOR * before).then_some(before)
+    (norm > STAGNATION_FACTOR * before).then_some(before)
 }
 
 /// The point `y` (`|F|∞ = res`, `|F|₂ = norm`) where an iteration creeps — `|F|₂` falls by less
@@ -311,7 +318,7 @@ pub(crate) fn creeping_at_noise_floor(
     it: usize,
     noise: impl FnOnce() -> f64,
 ) -> Option<Converged> {
-    stagnated(norms, norm, res, 0.0)?;
+    creeping(norms, norm)?;
     at_noise_floor(y, res, it, noise())
 }
 
